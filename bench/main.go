@@ -1,0 +1,274 @@
+// Command bench measures what the README's performance table reports and
+// prints that table: `make bench` builds the binaries and runs it.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	supervisor := flag.String("supervisor", "bin/supervisor", "the stripped supervisor binary")
+	empty := flag.String("empty", "bin/empty", "an empty Go program")
+	idle := flag.Duration("idle", 30*time.Second, "how long to watch the sidecar wait")
+	lagRuns := flag.Int("lag-runs", 7, "deadlines to measure the stop request's lag on")
+	flag.Parse()
+	if err := run(*supervisor, *empty, *idle, *lagRuns); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct{ what, value, target, verdict string }
+
+func run(supervisor, empty string, idle time.Duration, lagRuns int) error {
+	var rows []row
+	check, err := benchCheck(supervisor, empty)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, check...)
+	watch, err := benchWatchIdle(supervisor, idle)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, watch...)
+	lag, err := benchLag(supervisor, lagRuns)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, lag)
+	st, err := os.Stat(supervisor)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, row{"supervisor binary, static, stripped (linux/" + runtime.GOARCH + ")", mib(st.Size()), "<= 10 MB", verdict(float64(st.Size()) <= 10e6)})
+
+	cpu, _ := os.ReadFile("/proc/cpuinfo")
+	model := "unknown CPU"
+	for _, l := range strings.Split(string(cpu), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			model = strings.TrimSpace(v)
+			break
+		}
+	}
+	fmt.Printf("\nbastion-ttl benchmarks, %s, %d cores (%s), %s\n\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), model, runtime.Version())
+	fmt.Println("| measure | result | target | |")
+	fmt.Println("| --- | --- | --- | --- |")
+	for _, r := range rows {
+		fmt.Printf("| %s | %s | %s | %s |\n", r.what, r.value, r.target, r.verdict)
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**NOT met**"
+}
+
+func mib(n int64) string {
+	return fmt.Sprintf("%.1f MiB (%.2f MB)", float64(n)/(1<<20), float64(n)/1e6)
+}
+
+// metadataServer serves the real v4 Fargate sample, its container started at startedAt.
+func metadataServer(startedAt time.Time) (*httptest.Server, error) {
+	raw, err := os.ReadFile("testdata/metadata/v4-fargate-task.json")
+	if err != nil {
+		return nil, err
+	}
+	doc := strings.ReplaceAll(string(raw), "2020-10-08T20:47:20.567813946Z", startedAt.UTC().Format(time.RFC3339Nano))
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, doc) })), nil
+}
+
+func supervisorEnv(meta, api, ttl, tmp string) []string {
+	return append(os.Environ(),
+		"ECS_CONTAINER_METADATA_URI_V4="+meta+"/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603",
+		"BASTION_TERMINATE_URL="+api+"/terminate",
+		"BASTION_TTL="+ttl,
+		"AWS_ACCESS_KEY_ID=AKIDBENCH", "AWS_SECRET_ACCESS_KEY=bench", "AWS_REGION=eu-west-1",
+		"TMPDIR="+tmp)
+}
+
+// benchCheck times the healthy health check against the shell script and an
+// empty Go program, side by side in one hyperfine run.
+func benchCheck(supervisor, empty string) ([]row, error) {
+	meta, err := metadataServer(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer meta.Close()
+	tmp, err := os.MkdirTemp("", "bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "hyperfine.json")
+	cmd := exec.Command("hyperfine", "-N", "--warmup", "20", "--runs", "300", "--export-json", out,
+		"-n", "supervisor check", supervisor+" check",
+		"-n", "curl+jq+date script", "bench/check.sh",
+		"-n", "empty Go program", empty)
+	cmd.Env = append(supervisorEnv(meta.URL, "http://127.0.0.1:9", "30m", tmp), "BASTION_TTL_SECONDS=1800")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("hyperfine: %w", err)
+	}
+	var res struct {
+		Results []struct {
+			Command  string    `json:"command"`
+			Median   float64   `json:"median"`
+			ExitCode []float64 `json:"exit_codes"`
+		} `json:"results"`
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Results) != 3 {
+		return nil, fmt.Errorf("hyperfine output: %v", err)
+	}
+	check, script, floor := res.Results[0].Median*1e3, res.Results[1].Median*1e3, res.Results[2].Median*1e3
+	return []row{
+		{"`supervisor check`, healthy, median", fmt.Sprintf("%.2f ms", check), "", ""},
+		{"curl+jq+date script (bench/check.sh), median", fmt.Sprintf("%.2f ms", script), "", ""},
+		{"empty Go program, median", fmt.Sprintf("%.2f ms", floor), "", ""},
+		{"check speed-up over the script", fmt.Sprintf("%.1fx", script/check), ">= 4x", verdict(script/check >= 4)},
+		{"check time / empty Go program", fmt.Sprintf("%.2fx", check/floor), "<= 2.5x", verdict(check/floor <= 2.5)},
+	}, nil
+}
+
+// benchWatchIdle measures the waiting sidecar: resident memory, CPU time and
+// context switches (wake-ups) over idle.
+func benchWatchIdle(supervisor string, idle time.Duration) ([]row, error) {
+	meta, err := metadataServer(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	defer meta.Close()
+	tmp, err := os.MkdirTemp("", "bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.Command(supervisor, "watch")
+	cmd.Env = supervisorEnv(meta.URL, "http://127.0.0.1:9", "1h", tmp)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	time.Sleep(2 * time.Second) // past start-up: metadata read, timer armed
+	pid := cmd.Process.Pid
+	cpu0, sw0, err := cpuAndSwitches(pid)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(idle)
+	cpu1, sw1, err := cpuAndSwitches(pid)
+	if err != nil {
+		return nil, err
+	}
+	rss, err := procStatusKB(pid, "VmRSS")
+	if err != nil {
+		return nil, err
+	}
+	hwm, _ := procStatusKB(pid, "VmHWM")
+	return []row{
+		{"`supervisor watch` waiting: resident memory (peak)", fmt.Sprintf("%.1f MiB (%.1f MiB)", float64(rss)/1024, float64(hwm)/1024), "<= 8 MiB", verdict(rss <= 8*1024)},
+		{fmt.Sprintf("`supervisor watch` waiting: CPU time over %s", idle), fmt.Sprintf("%d ms", cpu1-cpu0), "about 0", verdict(cpu1-cpu0 <= 10)},
+		{fmt.Sprintf("`supervisor watch` waiting: context switches over %s", idle), strconv.Itoa(sw1 - sw0), "no wake-ups", verdict(sw1-sw0 <= 2)},
+	}, nil
+}
+
+// cpuAndSwitches returns the process's CPU time (ms) and its threads' context switches.
+func cpuAndSwitches(pid int) (int64, int, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	switches := 0
+	for _, t := range tasks {
+		for _, key := range []string{"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"} {
+			n, _ := statusField(t, key)
+			switches += int(n)
+		}
+	}
+	return (utime + stime) * 10, switches, nil // clock ticks of 10 ms
+}
+
+func procStatusKB(pid int, key string) (int64, error) {
+	return statusField(fmt.Sprintf("/proc/%d/status", pid), key)
+}
+
+func statusField(path, key string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no %s", path, key)
+}
+
+// benchLag measures how long after the deadline the stop request arrives.
+func benchLag(supervisor string, runs int) (row, error) {
+	var lags []time.Duration
+	for range runs {
+		got := make(chan time.Time, 1)
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case got <- time.Now():
+			default:
+			}
+			w.WriteHeader(http.StatusAccepted)
+		}))
+		startedAt := time.Now().Add(-10*time.Second + 1500*time.Millisecond)
+		meta, err := metadataServer(startedAt)
+		if err != nil {
+			return row{}, err
+		}
+		tmp, _ := os.MkdirTemp("", "bench")
+		cmd := exec.Command(supervisor, "watch")
+		cmd.Env = supervisorEnv(meta.URL, api.URL, "10s", tmp)
+		if err := cmd.Start(); err != nil {
+			return row{}, err
+		}
+		select {
+		case at := <-got:
+			lags = append(lags, at.Sub(startedAt.Add(10*time.Second)))
+		case <-time.After(10 * time.Second):
+			return row{}, fmt.Errorf("no stop request")
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		api.Close()
+		meta.Close()
+		os.RemoveAll(tmp)
+	}
+	slices.Sort(lags)
+	median, worst := lags[len(lags)/2], lags[len(lags)-1]
+	return row{fmt.Sprintf("deadline to stop request received, median (max) of %d", runs),
+		fmt.Sprintf("%.1f ms (%.1f ms)", ms(median), ms(worst)), "<= 100 ms", verdict(worst <= 100*time.Millisecond && lags[0] >= 0)}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,76 @@
+// Package awscreds finds a container's AWS credentials the way the SDK does
+// for ECS, without linking the SDK's whole default chain (its package init is
+// paid at every health check): static keys from the environment, else the ECS
+// container credentials endpoint, cached.
+package awscreds
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
+)
+
+// ECSHost is the link-local address of the ECS container credentials endpoint.
+const ECSHost = "http://169.254.170.2"
+
+// ErrNone means the environment names no credentials.
+var ErrNone = errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)")
+
+// FromEnv returns a cached credentials provider chosen by getenv.
+func FromEnv(getenv func(string) string) (aws.CredentialsProvider, error) {
+	if id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		return credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")), nil
+	}
+	endpoint, err := Endpoint(getenv)
+	if err != nil {
+		return nil, err
+	}
+	p := endpointcreds.New(endpoint, func(o *endpointcreds.Options) {
+		if file := getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); file != "" {
+			// Read at every refresh: the agent may rotate the file.
+			o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
+				b, err := os.ReadFile(file)
+				return strings.TrimSpace(string(b)), err
+			})
+		} else {
+			o.AuthorizationToken = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+		}
+	})
+	return aws.NewCredentialsCache(p), nil
+}
+
+// Endpoint is the container credentials URL: ECSHost plus
+// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, else AWS_CONTAINER_CREDENTIALS_FULL_URI,
+// which must be https or http to a loopback or ECS/EKS link-local host.
+func Endpoint(getenv func(string) string) (string, error) {
+	if rel := getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); rel != "" {
+		return ECSHost + rel, nil
+	}
+	full := getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+	if full == "" {
+		return "", ErrNone
+	}
+	u, err := url.Parse(full)
+	if err != nil || u.Host == "" {
+		return "", errors.New("not a URL")
+	}
+	if u.Scheme == "https" || (u.Scheme == "http" && allowedHTTPHost(u.Hostname())) {
+		return full, nil
+	}
+	return "", errors.New("must be https, or http to a loopback or ECS/EKS host")
+}
+
+func allowedHTTPHost(host string) bool {
+	switch host {
+	case "localhost", "169.254.170.2", "169.254.170.23", "fd00:ec2::23":
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,36 @@
+package clock
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestSystemSleep(t *testing.T) {
+	start := time.Now()
+	if err := (System{}).Sleep(context.Background(), 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 20*time.Millisecond {
+		t.Fatal("Sleep returned early")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := (System{}).Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Sleep = %v", err)
+	}
+}
+
+func TestFake(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := NewFake(t0)
+	_ = f.Sleep(context.Background(), time.Minute)
+	f.Advance(time.Second)
+	if got := f.Now().Sub(t0); got != time.Minute+time.Second {
+		t.Fatalf("advanced %v", got)
+	}
+	if s := f.Sleeps(); len(s) != 1 || s[0] != time.Minute {
+		t.Fatalf("sleeps %v", s)
+	}
+}

@@ -1,0 +1,157 @@
+package taskmeta
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func decodeFile(t *testing.T, name string) *Task {
+	t.Helper()
+	f, err := os.Open("../../testdata/metadata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	task, err := Decode(f)
+	if err != nil {
+		t.Fatalf("Decode(%s): %v", name, err)
+	}
+	return task
+}
+
+func TestDecodeSamples(t *testing.T) {
+	t.Run("v4 task", func(t *testing.T) {
+		task := decodeFile(t, "v4-fargate-task.json")
+		if task.TaskARN != "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3" ||
+			task.Cluster != "arn:aws:ecs:us-west-2:111122223333:cluster/default" || len(task.Containers) != 1 {
+			t.Fatalf("task = %+v", task)
+		}
+		got, err := task.StartedAt("")
+		if want := mustTime(t, "2020-10-08T20:47:20.567813946Z"); err != nil || !got.Equal(want) {
+			t.Fatalf("StartedAt = %v, %v; want %v", got, err, want)
+		}
+		if !task.PullStartedAt.Before(got) {
+			t.Fatal("sample should have PullStartedAt before StartedAt")
+		}
+	})
+	t.Run("v4 container document is not a task", func(t *testing.T) {
+		f, _ := os.Open("../../testdata/metadata/v4-fargate-container.json")
+		defer f.Close()
+		if _, err := Decode(f); !errors.Is(err, errNoTaskARN) {
+			t.Fatalf("Decode(container doc) = %v, want errNoTaskARN", err)
+		}
+	})
+	t.Run("v2 with pause container", func(t *testing.T) {
+		task := decodeFile(t, "v2-task-seed.json")
+		got, err := task.StartedAt("")
+		// The pause container started 14 s earlier; it must not count.
+		if want := mustTime(t, "2018-11-23T00:17:35.32407093Z"); err != nil || !got.Equal(want) {
+			t.Fatalf("StartedAt = %v, %v; want %v", got, err, want)
+		}
+		if !strings.HasSuffix(task.TaskARN, "task/7c1aa905-5bc8-4582-8ee6-91c717699340") {
+			t.Fatalf("TaskARN = %q", task.TaskARN)
+		}
+	})
+}
+
+func TestStartedAtRules(t *testing.T) {
+	tests := []struct {
+		name      string
+		doc       string
+		container string
+		want      string
+		err       error
+	}{
+		{"earliest normal wins", `{"TaskARN":"a","Containers":[
+			{"Name":"ssh","Type":"NORMAL","StartedAt":"2026-01-01T00:00:05Z"},
+			{"Name":"supervisor","Type":"NORMAL","StartedAt":"2026-01-01T00:00:03.5Z"}]}`, "", "2026-01-01T00:00:03.5Z", nil},
+		{"named container", `{"TaskARN":"a","Containers":[
+			{"Name":"ssh","Type":"NORMAL","StartedAt":"2026-01-01T00:00:05Z"},
+			{"Name":"supervisor","Type":"NORMAL","StartedAt":"2026-01-01T00:00:03Z"}]}`, "ssh", "2026-01-01T00:00:05Z", nil},
+		{"named not started", `{"TaskARN":"a","Containers":[
+			{"Name":"ssh","Type":"NORMAL","KnownStatus":"PENDING"},
+			{"Name":"supervisor","Type":"NORMAL","StartedAt":"2026-01-01T00:00:03Z"}]}`, "ssh", "", ErrNotStarted},
+		{"named missing", `{"TaskARN":"a","Containers":[{"Name":"x","Type":"NORMAL","StartedAt":"2026-01-01T00:00:03Z"}]}`, "ssh", "", ErrNoSuchContainer},
+		{"none started, pull started", `{"TaskARN":"a","PullStartedAt":"2026-01-01T00:00:00Z","Containers":[
+			{"Name":"ssh","Type":"NORMAL","KnownStatus":"PENDING"}]}`, "", "", ErrNotStarted},
+		{"only pause started", `{"TaskARN":"a","Containers":[
+			{"Name":"~internal~ecs~pause","Type":"CNI_PAUSE","StartedAt":"2026-01-01T00:00:01Z"},
+			{"Name":"ssh","Type":"NORMAL","CreatedAt":"2026-01-01T00:00:02Z"}]}`, "", "", ErrNotStarted},
+		{"zero time is not started", `{"TaskARN":"a","Containers":[{"Name":"ssh","Type":"NORMAL","StartedAt":"0001-01-01T00:00:00Z"}]}`, "", "", ErrNotStarted},
+		{"no type, internal name", `{"TaskARN":"a","Containers":[
+			{"Name":"~internal~ecs~pause","StartedAt":"2026-01-01T00:00:01Z"},
+			{"Name":"ssh","StartedAt":"2026-01-01T00:00:02Z"}]}`, "", "2026-01-01T00:00:02Z", nil},
+		{"no containers", `{"TaskARN":"a"}`, "", "", ErrNotStarted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task, err := Decode(strings.NewReader(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := task.StartedAt(tt.container)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !got.Equal(mustTime(t, tt.want)) {
+				t.Fatalf("StartedAt = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeFractionalDigits(t *testing.T) {
+	base := "2026-01-01T00:00:07"
+	fracs := []string{"", ".1", ".12", ".123", ".1234", ".12345", ".123456", ".1234567", ".12345678", ".123456789"}
+	for _, f := range fracs {
+		doc := `{"TaskARN":"a","Unknown":{"x":[1,2]},"Containers":[{"Name":"c","Type":"NORMAL","StartedAt":"` + base + f + `Z","RestartCount":2}]}`
+		task, err := Decode(strings.NewReader(doc))
+		if err != nil {
+			t.Fatalf("%d digits: %v", len(f)-1, err)
+		}
+		got, _ := task.StartedAt("")
+		if want := mustTime(t, base+f+"Z"); !got.Equal(want) {
+			t.Fatalf("%q: got %v", f, got)
+		}
+	}
+}
+
+func TestDecodeGarbage(t *testing.T) {
+	for _, doc := range []string{"", "<html>", `{"TaskARN":`, `{"Containers":[]}`, `{"TaskARN":"a","Containers":[{"StartedAt":"yesterday"}]}`, `[]`} {
+		if _, err := Decode(strings.NewReader(doc)); err == nil {
+			t.Errorf("Decode(%q) accepted", doc)
+		}
+	}
+}
+
+func TestDiscover(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		vars map[string]string
+		want Endpoint
+	}{
+		{map[string]string{"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc", "ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc"}, Endpoint{4, "http://169.254.170.2/v4/abc/task"}},
+		{map[string]string{"ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc/"}, Endpoint{3, "http://169.254.170.2/v3/abc/task"}},
+		{map[string]string{}, Endpoint{2, "http://169.254.170.2/v2/metadata"}},
+	}
+	for _, tt := range tests {
+		if got := Discover(env(tt.vars)); got != tt.want {
+			t.Errorf("Discover(%v) = %+v, want %+v", tt.vars, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package terminate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+)
+
+// ErrRejected is matched by a final refusal (a 4xx other than 404 and 429):
+// retrying the same request cannot succeed.
+var ErrRejected = errors.New("terminate: request rejected")
+
+// RejectedError is a final refusal by the API.
+type RejectedError struct {
+	Status int
+	Body   string
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("terminate: request rejected with status %d: %s", e.Status, e.Body)
+}
+
+// Is makes errors.Is(err, ErrRejected) true.
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// Client sends SigV4-signed stop requests and retries what may succeed later:
+// network errors, 429 and 5xx.
+type Client struct {
+	URL         string
+	Region      string
+	Credentials aws.CredentialsProvider
+	HTTP        *http.Client // nil: a client with a 5 s timeout
+	Clock       clock.Clock
+	Backoff     backoff.Policy
+	Log         *slog.Logger
+	UserAgent   string
+}
+
+// Stop sends req until the API accepts it (2xx) or says the task is gone
+// (404), both success; it returns a *RejectedError on a final refusal and the
+// context's error, with the last failure, when ctx ends first.
+func (c *Client) Stop(ctx context.Context, req Request) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("terminate: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		status, err := c.attempt(ctx, body, attempt)
+		switch {
+		case err == nil && (status/100 == 2 || status == http.StatusNotFound):
+			return nil
+		case errors.Is(err, ErrRejected):
+			return err
+		case err == nil:
+			err = fmt.Errorf("terminate: status %d", status)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("terminate: gave up after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
+		}
+		delay := c.Backoff.Delay(attempt - 1)
+		c.Log.Warn("stop request failed, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err.Error())
+		if err := c.Clock.Sleep(ctx, delay); err != nil {
+			return fmt.Errorf("terminate: gave up after %d attempts: %w", attempt, err)
+		}
+	}
+}
+
+// attempt sends one signed request. It returns the status for answers worth
+// retrying or counting as success, a *RejectedError for final refusals.
+func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, error) {
+	creds, err := c.Credentials.Retrieve(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("terminate: credentials: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("terminate: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.Region, c.Clock.Now()); err != nil {
+		return 0, fmt.Errorf("terminate: sign: %w", err)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 5 * time.Second}
+	}
+	sent := time.Now()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("terminate: post: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	c.Log.Info("stop request answered", "attempt", attempt, "status", resp.StatusCode,
+		"duration_ms", time.Since(sent).Milliseconds(), "body", string(answer))
+	s := resp.StatusCode
+	if s/100 == 4 && s != http.StatusNotFound && s != http.StatusTooManyRequests {
+		return s, &RejectedError{Status: s, Body: string(answer)}
+	}
+	return s, nil
+}

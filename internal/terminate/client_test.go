@@ -1,0 +1,131 @@
+package terminate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
+)
+
+var testCreds = aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"}
+
+// recorder answers with statuses in turn (the last one repeats) and checks
+// every request's signature.
+type recorder struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   []Request
+	badSigs  int
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	_, err := sigv4verify.Verify(r, body, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 5*time.Minute)
+	var req Request
+	_ = json.Unmarshal(body, &req)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if err != nil {
+		rec.badSigs++
+	}
+	rec.bodies = append(rec.bodies, req)
+	status := rec.statuses[min(len(rec.bodies)-1, len(rec.statuses)-1)]
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error":"x"}`))
+}
+
+func newClient(url string, clk clock.Clock) *Client {
+	return &Client{
+		URL: url, Region: "eu-west-1",
+		Credentials: credentials.NewStaticCredentialsProvider(testCreds.AccessKeyID, testCreds.SecretAccessKey, ""),
+		Clock:       clk, Backoff: backoff.Policy{Base: time.Second, Max: 8 * time.Second},
+		Log: slog.New(slog.DiscardHandler),
+	}
+}
+
+func TestStop(t *testing.T) {
+	req := Request{TaskARN: "arn:aws:ecs:eu-west-1:123456789012:task/c/0123456789abcdef0123456789abcdef", Reason: "TTL 1s expired"}
+	tests := []struct {
+		name     string
+		statuses []int
+		wantErr  error
+		attempts int
+	}{
+		{"accepted", []int{202}, nil, 1},
+		{"gone counts as done", []int{404}, nil, 1},
+		{"retries 5xx and 429", []int{503, 429, 500, 202}, nil, 4},
+		{"forbidden is final", []int{403}, ErrRejected, 1},
+		{"bad request is final", []int{503, 400}, ErrRejected, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{statuses: tt.statuses}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			clk := clock.NewFake(time.Now())
+			err := newClient(srv.URL+"/terminate", clk).Stop(context.Background(), req)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Stop = %v, want %v", err, tt.wantErr)
+			}
+			if len(rec.bodies) != tt.attempts || rec.badSigs != 0 {
+				t.Fatalf("attempts = %d (want %d), bad signatures = %d", len(rec.bodies), tt.attempts, rec.badSigs)
+			}
+			for _, b := range rec.bodies {
+				if b != req {
+					t.Fatalf("body = %+v, want %+v", b, req)
+				}
+			}
+			if len(clk.Sleeps()) != tt.attempts-1 {
+				t.Fatalf("sleeps = %v", clk.Sleeps())
+			}
+		})
+	}
+}
+
+func TestStopGivesUpWithContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	c := newClient(srv.URL, clock.System{})
+	c.Backoff = backoff.Policy{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
+	if err := c.Stop(ctx, Request{TaskARN: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStopRetriesNetworkErrors(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	clk := clock.NewFake(time.Now())
+	c := newClient(url, clk)
+	// The fake clock never waits, so stop after a few attempts through the context.
+	go func() {
+		for len(clk.Sleeps()) < 3 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if err := c.Stop(ctx, Request{TaskARN: "x"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(clk.Sleeps()); n < 3 {
+		t.Fatalf("only %d retries", n)
+	}
+}

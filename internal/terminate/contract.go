@@ -1,0 +1,101 @@
+// Package terminate is the wire contract of the terminate API (POST
+// /terminate) and the signed, retrying client the supervisor calls it with.
+package terminate
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Limits of a request, enforced by the API.
+const (
+	MaxBodyBytes  = 4096
+	MaxReasonLen  = 200 // characters
+	SigningName   = "execute-api"
+	ReasonPrefix  = "bastion-ttl: "
+	MaxStopReason = 255 // ECS's limit on a StopTask reason
+)
+
+// Request is the body of POST /terminate.
+type Request struct {
+	TaskARN string `json:"taskArn"`
+	// Cluster is needed only for old-format task ARNs (task/<id>).
+	Cluster string `json:"cluster,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Accepted is the body of a 202 answer.
+type Accepted struct {
+	TaskARN       string `json:"taskArn"`
+	LastStatus    string `json:"lastStatus"`
+	DesiredStatus string `json:"desiredStatus"`
+}
+
+// ErrorBody is the body of every 4xx and 5xx answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// ErrBadURL is matched by the errors of ParseURL and SigningRegion.
+var ErrBadURL = errors.New("bad terminate URL")
+
+// ParseURL checks the terminate URL: absolute, https, or http only to a
+// loopback host (a local test or demo), since the request carries a signature.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%w: not an absolute URL", ErrBadURL)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("%w: http is allowed only to a loopback host; use https", ErrBadURL)
+		}
+	default:
+		return nil, fmt.Errorf("%w: scheme %q (use https)", ErrBadURL, u.Scheme)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: no user info or fragment allowed", ErrBadURL)
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SigningRegion is the region to sign for: the one in an API Gateway host
+// (<api>.execute-api.<region>.amazonaws.com[.cn]), else the first of
+// AWS_REGION and AWS_DEFAULT_REGION that is set.
+func SigningRegion(u *url.URL, getenv func(string) string) (string, error) {
+	labels := strings.Split(u.Hostname(), ".")
+	for i := 0; i+2 < len(labels); i++ {
+		if labels[i] == SigningName && labels[i+2] == "amazonaws" {
+			return labels[i+1], nil
+		}
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION"} {
+		if r := getenv(k); r != "" {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no region in host %q and neither AWS_REGION nor AWS_DEFAULT_REGION is set", ErrBadURL, u.Hostname())
+}
+
+// ClusterForRequest returns the cluster to send beside taskARN: only
+// old-format ARNs (task/<id>) need it.
+func ClusterForRequest(taskARN, cluster string) string {
+	_, res, _ := strings.Cut(taskARN, ":task/")
+	if strings.Contains(res, "/") {
+		return ""
+	}
+	return cluster
+}

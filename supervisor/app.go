@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/awscreds"
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/logging"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+)
+
+// app is the wiring every command shares.
+type app struct {
+	cfg      config
+	environ  map[string]string
+	log      *slog.Logger
+	clock    clock.Clock
+	stdout   io.Writer
+	endpoint taskmeta.Endpoint
+	stopper  *terminate.Client // nil in dry run and for status
+}
+
+func newApp(environ map[string]string, stdout, logTo io.Writer, stops bool) (*app, error) {
+	cfg, err := loadConfig(environ, stops)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{
+		cfg:      cfg,
+		environ:  environ,
+		log:      logging.New(logTo, cfg.LogFormat, cfg.level),
+		clock:    clock.System{},
+		stdout:   stdout,
+		endpoint: taskmeta.Discover(getenvOf(environ)),
+	}
+	if stops && !cfg.DryRun {
+		if a.stopper, err = a.newStopper(); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func getenvOf(environ map[string]string) func(string) string {
+	return func(k string) string { return environ[k] }
+}
+
+// newStopper builds the signed terminate client; it makes no request, so a
+// missing region or credentials source is a configuration error at start.
+func (a *app) newStopper() (*terminate.Client, error) {
+	getenv := getenvOf(a.environ)
+	region, err := terminate.SigningRegion(a.cfg.url, getenv)
+	if err != nil {
+		return nil, envconfig.Invalid("AWS_REGION", "", "not set, and BASTION_TERMINATE_URL is not an execute-api host naming a region")
+	}
+	creds, err := awscreds.FromEnv(getenv)
+	if errors.Is(err, awscreds.ErrNone) {
+		return nil, envconfig.Invalid("AWS_ACCESS_KEY_ID", "", "not set, and no container credentials endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI): give the task a role")
+	} else if err != nil {
+		return nil, envconfig.Invalid("AWS_CONTAINER_CREDENTIALS_FULL_URI", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"), err.Error())
+	}
+	return &terminate.Client{
+		URL:         a.cfg.url.String(),
+		Region:      region,
+		Credentials: creds,
+		Clock:       a.clock,
+		Backoff:     backoff.Policy{Base: 250 * time.Millisecond, Max: 5 * time.Second},
+		Log:         a.log,
+		UserAgent:   "bastion-ttl-supervisor/" + version,
+	}, nil
+}
+
+func (a *app) waiter(b backoff.Policy) *taskmeta.Waiter {
+	return &taskmeta.Waiter{
+		Client:    &taskmeta.Client{URL: a.endpoint.TaskURL},
+		Container: a.cfg.Container,
+		Clock:     a.clock,
+		Backoff:   b,
+		Log:       a.log,
+	}
+}
+
+// stopRequest is the request that ends the task of start.
+func stopRequest(start taskmeta.Start, lt lifetime.Lifetime) terminate.Request {
+	return terminate.Request{
+		TaskARN: start.TaskARN,
+		Cluster: terminate.ClusterForRequest(start.TaskARN, start.Cluster),
+		Reason:  lt.StopReason(),
+	}
+}
+
+func (a *app) lifetimeAttrs(start taskmeta.Start, lt lifetime.Lifetime) []any {
+	return []any{
+		"task_arn", start.TaskARN,
+		"started_at", start.Time.UTC().Format(time.RFC3339Nano),
+		"ttl", a.cfg.TTL.String(),
+		"deadline", lt.Deadline().UTC().Format(time.RFC3339Nano),
+		"left", lt.Left(a.clock.Now()).Round(time.Millisecond).String(),
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/logging"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+)
+
+// config is the supervisor's configuration; README.md documents each variable.
+type config struct {
+	TTL          time.Duration `env:"BASTION_TTL" envDefault:"30m"`
+	TerminateURL string        `env:"BASTION_TERMINATE_URL"`
+	Container    string        `env:"BASTION_CONTAINER"`
+	Grace        time.Duration `env:"BASTION_GRACE" envDefault:"2m"`
+	DryRun       bool          `env:"BASTION_DRY_RUN"`
+	LogFormat    string        `env:"BASTION_LOG_FORMAT" envDefault:"json"`
+	LogLevel     string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
+
+	url   *url.URL // parsed TerminateURL; nil when not needed
+	level slog.Level
+}
+
+// loadConfig parses and validates the configuration. needURL is false for
+// commands that never send a stop request.
+func loadConfig(environ map[string]string, needURL bool) (config, error) {
+	var c config
+	if err := envconfig.Parse(&c, environ); err != nil {
+		return c, err
+	}
+	var errs []error
+	bad := func(name, reason string) { errs = append(errs, envconfig.Invalid(name, environ[name], reason)) }
+	if c.TTL <= 0 {
+		bad("BASTION_TTL", "must be greater than zero")
+	}
+	if c.Grace < 0 {
+		bad("BASTION_GRACE", "must not be negative")
+	}
+	if err := logging.CheckFormat(c.LogFormat); err != nil {
+		bad("BASTION_LOG_FORMAT", "use json or text")
+	}
+	level, err := logging.Level(c.LogLevel)
+	if err != nil {
+		bad("BASTION_LOG_LEVEL", "use debug, info, warn or error")
+	}
+	c.level = level
+	if needURL {
+		switch {
+		case c.TerminateURL == "" && !c.DryRun:
+			bad("BASTION_TERMINATE_URL", "required (the URL of POST /terminate) unless BASTION_DRY_RUN=true")
+		case c.TerminateURL != "":
+			u, err := terminate.ParseURL(c.TerminateURL)
+			if err != nil {
+				bad("BASTION_TERMINATE_URL", strings.TrimPrefix(err.Error(), terminate.ErrBadURL.Error()+": "))
+			}
+			c.url = u
+		}
+	}
+	return c, errors.Join(errs...)
+}

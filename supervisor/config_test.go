@@ -1,0 +1,72 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Every bad input exits 2 with one line naming the variable and its value,
+// and never leads to a stop request, although this task is long expired.
+func TestBadInputExits2AndStopsNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		set  map[string]string
+		args []string
+		want string
+	}{
+		{"ttl abc", map[string]string{"BASTION_TTL": "abc"}, nil, `BASTION_TTL="abc"`},
+		{"ttl negative", map[string]string{"BASTION_TTL": "-5m"}, nil, `BASTION_TTL="-5m"`},
+		{"ttl zero", map[string]string{"BASTION_TTL": "0"}, nil, `BASTION_TTL="0"`},
+		{"ttl years", map[string]string{"BASTION_TTL": "1y"}, nil, `BASTION_TTL="1y"`},
+		{"url missing", map[string]string{"BASTION_TERMINATE_URL": ""}, nil, "BASTION_TERMINATE_URL: required"},
+		{"url ftp", map[string]string{"BASTION_TERMINATE_URL": "ftp://example.com/terminate"}, nil, `BASTION_TERMINATE_URL="ftp://example.com/terminate"`},
+		{"url http not loopback", map[string]string{"BASTION_TERMINATE_URL": "http://example.com/terminate"}, []string{"check"}, `BASTION_TERMINATE_URL="http://example.com/terminate"`},
+		{"url not a url", map[string]string{"BASTION_TERMINATE_URL": "terminate please"}, nil, `BASTION_TERMINATE_URL="terminate please"`},
+		{"grace bad", map[string]string{"BASTION_GRACE": "soon"}, nil, `BASTION_GRACE="soon"`},
+		{"dry run bad", map[string]string{"BASTION_DRY_RUN": "yes please"}, nil, `BASTION_DRY_RUN="yes please"`},
+		{"log level bad", map[string]string{"BASTION_LOG_LEVEL": "loud"}, []string{"check"}, `BASTION_LOG_LEVEL="loud"`},
+		{"no region", map[string]string{"AWS_REGION": ""}, nil, "AWS_REGION"},
+		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": ""}, nil, "AWS_ACCESS_KEY_ID"},
+		{"unknown command", nil, []string{"destroy"}, `unknown command "destroy"`},
+		{"extra argument", nil, []string{"check", "now"}, "check takes no arguments"},
+		{"status bad flag", nil, []string{"status", "--yaml"}, "status takes only --json"},
+	}
+	api := newAPIServer(t, 202)
+	meta := metadataServer(t, time.Now().Add(-24*time.Hour), 0)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := baseEnv(t, meta, api, "10s")
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			code, out := runOnce(t, env, tt.args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2:\n%s", code, out)
+			}
+			if !strings.Contains(out, tt.want) {
+				t.Fatalf("output does not name %s:\n%s", tt.want, out)
+			}
+			if strings.Count(strings.TrimSpace(out), "\n") != 0 {
+				t.Fatalf("want one line:\n%s", out)
+			}
+		})
+	}
+	if n := len(api.Hits()); n != 0 {
+		t.Fatalf("bad input led to %d stop requests", n)
+	}
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := loadConfig(map[string]string{"BASTION_DRY_RUN": "true"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if _, err := loadConfig(map[string]string{}, false); err != nil {
+		t.Fatalf("status needs no URL: %v", err)
+	}
+}

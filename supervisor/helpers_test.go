@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+)
+
+// binary is the supervisor built once for the tests that run it as ECS would.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "supervisor-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "supervisor")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building supervisor: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	testTaskARN = "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
+	testKeyID   = "AKIDSUPERVISORTEST"
+	testSecret  = "supervisor-test-secret"
+	// The v4 sample's container StartedAt (and CreatedAt): replaced per test.
+	sampleStartedAt = "2020-10-08T20:47:20.567813946Z"
+)
+
+// metadataServer serves the real v4 Fargate task sample with its container's
+// StartedAt set to startedAt, failing the first failFirst requests with a 500.
+func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptest.Server {
+	t.Helper()
+	raw, err := os.ReadFile("../testdata/metadata/v4-fargate-task.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.ReplaceAll(string(raw), sampleStartedAt, startedAt.UTC().Format(time.RFC3339Nano))
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= failFirst {
+			http.Error(w, "agent not ready", http.StatusInternalServerError)
+			return
+		}
+		if !strings.HasSuffix(r.URL.Path, "/task") {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, doc)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// hit is one request received by the terminate stand-in.
+type hit struct {
+	at       time.Time
+	req      terminate.Request
+	sigError error
+}
+
+// apiServer stands in for POST /terminate: it verifies each SigV4 signature
+// with the test credentials and answers statuses in turn (the last repeats).
+type apiServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	hits     []hit
+	statuses []int
+}
+
+func newAPIServer(t *testing.T, statuses ...int) *apiServer {
+	t.Helper()
+	s := &apiServer{statuses: statuses}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
+		body, _ := io.ReadAll(r.Body)
+		signed, err := sigv4verify.Verify(r, body, func(id string) (aws.Credentials, bool) {
+			return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
+		}, at, 5*time.Minute)
+		if err == nil && (signed.Service != "execute-api" || signed.Region != "eu-west-1" || r.URL.Path != "/terminate" || r.Method != http.MethodPost) {
+			err = fmt.Errorf("signed for %s/%s, %s %s", signed.Service, signed.Region, r.Method, r.URL.Path)
+		}
+		var req terminate.Request
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if derr := dec.Decode(&req); derr != nil && err == nil {
+			err = derr
+		}
+		s.mu.Lock()
+		s.hits = append(s.hits, hit{at: at, req: req, sigError: err})
+		status := s.statuses[min(len(s.hits), len(s.statuses))-1]
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, `{"taskArn":%q,"lastStatus":"RUNNING","desiredStatus":"STOPPED"}`, req.TaskARN)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *apiServer) Hits() []hit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]hit(nil), s.hits...)
+}
+
+// baseEnv is a container's environment pointing at the local servers.
+func baseEnv(t *testing.T, meta *httptest.Server, api *apiServer, ttl string) map[string]string {
+	return map[string]string{
+		"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603",
+		"BASTION_TERMINATE_URL":         api.URL + "/terminate",
+		"BASTION_TTL":                   ttl,
+		"AWS_ACCESS_KEY_ID":             testKeyID,
+		"AWS_SECRET_ACCESS_KEY":         testSecret,
+		"AWS_REGION":                    "eu-west-1",
+		"TMPDIR":                        t.TempDir(),
+	}
+}
+
+// proc is a running supervisor.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{}
+	code   int
+	exited time.Time
+}
+
+func start(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.exited = time.Now()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("supervisor output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+// wait returns the exit code, failing the test if the process runs past within.
+func (p *proc) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(within):
+		t.Fatalf("supervisor still running after %v", within)
+		return -1
+	}
+}
+
+func (p *proc) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+func (p *proc) sigterm(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runOnce runs a command to its end.
+func runOnce(t *testing.T, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	p := start(t, env, args...)
+	code := p.wait(t, 20*time.Second)
+	return code, p.out.String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond (a test helper, not product code) until it holds.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,102 @@
+// Command supervisor ends an ECS task when its time to live is up. It runs as
+// a sidecar (watch) or as the bastion container's health check (check).
+//
+//	supervisor [watch|check|status [--json]|version]
+//
+// Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+)
+
+// version is stamped at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+var (
+	errExpired  = errors.New("TTL expired")
+	errFailSafe = errors.New("fail-safe exit")
+)
+
+// usageError is a bad command line (exit 2).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func usagef(format string, args ...any) error { return usageError(fmt.Sprintf(format, args...)) }
+
+const usage = `usage: supervisor [command]
+
+commands:
+  watch          sidecar: stop the task at its deadline (default)
+  check          health check: exit 0 before the deadline, stop the task and exit 1 after it
+  status [--json] print start, TTL, deadline and time left
+  version        print the version
+
+Configuration is read from BASTION_* environment variables; see the README.`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err := run(ctx, os.Args[1:], envconfig.Environ(os.Environ()), os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// run runs one command. Logs go to stdout, except for status, whose output
+// is for a person (or jq) and whose logs go to stderr.
+func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	cmd := "watch"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", version)
+		return err
+	case "help", "-h", "--help":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	case "watch", "check", "status":
+	default:
+		return usagef("unknown command %q (use watch, check, status or version)", cmd)
+	}
+	if cmd != "status" && len(args) > 0 {
+		return usagef("%s takes no arguments, got %q", cmd, args)
+	}
+	logTo := stdout
+	if cmd == "status" {
+		logTo = stderr
+	}
+	a, err := newApp(environ, stdout, logTo, cmd != "status")
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "watch":
+		return a.watch(ctx)
+	case "check":
+		return a.check(ctx)
+	default:
+		return a.status(ctx, args)
+	}
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "supervisor:", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, envconfig.ErrInvalid) {
+		return 2
+	}
+	return 1
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	startedAt := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	meta := metadataServer(t, startedAt, 1)
+	env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_TTL": "30m"}
+
+	var out, logs bytes.Buffer
+	if err := run(context.Background(), []string{"status", "--json"}, env, &out, &logs); err != nil {
+		t.Fatal(err)
+	}
+	var r statusReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("status --json output %q: %v", out.String(), err)
+	}
+	if !strings.Contains(logs.String(), "task metadata not usable yet") {
+		t.Fatalf("the failed first fetch was not logged to stderr: %q", logs.String())
+	}
+	if r.TaskARN != testTaskARN || !r.Deadline.Equal(startedAt.Add(30*time.Minute)) || r.Expired || r.LeftSecs < 19*60 || r.LeftSecs > 20*60 {
+		t.Fatalf("report = %+v", r)
+	}
+
+	out.Reset()
+	if err := run(context.Background(), []string{"status"}, env, &out, &logs); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"task      " + testTaskARN, "ttl       30m0s", "deadline  " + startedAt.Add(30*time.Minute).UTC().Format(time.RFC3339), "left      "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, nil, &out, &out); err != nil || out.String() != "bastion-ttl supervisor dev\n" {
+		t.Fatalf("version = %q, %v", out.String(), err)
+	}
+}

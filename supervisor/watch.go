@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+)
+
+// watch is the sidecar: read the start once, sleep to the deadline, stop the
+// task, then wait for ECS's SIGTERM. Whatever fails, it exits non-zero by
+// deadline + grace, and the essential sidecar's exit makes ECS stop the task.
+func (a *app) watch(ctx context.Context) error {
+	began := a.clock.Now()
+	// If the start time can never be read, this process's own start bounds
+	// it: ECS records a container's StartedAt before its process runs (the
+	// grace absorbs any skew), so this fail-safe is never early.
+	failSafeAt := began.Add(a.cfg.TTL + a.cfg.Grace)
+	waitCtx, cancel := context.WithDeadline(ctx, failSafeAt)
+	start, err := a.waiter(backoff.Policy{Base: 250 * time.Millisecond, Max: 10 * time.Second}).Wait(waitCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			a.log.Info("signal received before the deadline, exiting")
+			return nil
+		}
+		return fmt.Errorf("%w: start time still unknown at %s: %v", errFailSafe, failSafeAt.UTC().Format(time.RFC3339), err)
+	}
+
+	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
+	attrs := a.lifetimeAttrs(start, lt)
+	a.log.Info("deadline set", attrs...)
+	if err := sleepUntil(ctx, a.clock, lt.Deadline()); err != nil {
+		a.log.Info("signal received before the deadline, exiting", attrs...)
+		return nil
+	}
+	if a.cfg.DryRun {
+		a.log.Warn("deadline reached; dry run, not stopping the task", attrs...)
+		<-ctx.Done()
+		return nil
+	}
+	a.log.Warn("deadline reached, stopping the task", attrs...)
+
+	giveUp := lt.Deadline().Add(a.cfg.Grace)
+	stopCtx, cancel := context.WithDeadline(ctx, giveUp)
+	defer cancel()
+	err = a.stopper.Stop(stopCtx, stopRequest(start, lt))
+	switch {
+	case ctx.Err() != nil:
+		a.log.Info("signal received while stopping, exiting", attrs...)
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: the task could not be stopped remotely: %v", errFailSafe, err)
+	}
+	a.log.Info("stop accepted, waiting for ECS to stop the task", attrs...)
+	<-stopCtx.Done()
+	if ctx.Err() != nil {
+		a.log.Info("signal received, exiting", attrs...)
+		return nil
+	}
+	// Accepted, yet still running at deadline + grace: end it from here.
+	return fmt.Errorf("%w: stop was accepted but the task still runs at %s", errFailSafe, giveUp.UTC().Format(time.RFC3339))
+}
+
+// sleepUntil waits for the wall clock to reach t. A timer fires on the
+// monotonic clock; the loop re-arms it only if the wall clock was stepped
+// back meanwhile, so the deadline is never met early.
+func sleepUntil(ctx context.Context, clk clock.Clock, t time.Time) error {
+	for {
+		left := t.Sub(clk.Now())
+		if left <= 0 {
+			return nil
+		}
+		if err := clk.Sleep(ctx, left); err != nil {
+			return err
+		}
+	}
+}
