@@ -2,16 +2,34 @@
 GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# The Lambda Runtime Interface Emulator the integration tests run bootstraps under.
+RIE         ?= github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 # Static, reproducible, stripped binaries.
 GOBUILD      = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+# Lambda bootstraps for provided.al2023 on arm64 (Graviton).
+LAMBDA_ARCH ?= arm64
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
+ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test lint bench clean
+.PHONY: all build test lint bench clean tools build-TerminateFunction
 
 all: lint test build
 
 ## build: the supervisor for this machine, into bin/
 build:
 	$(GOBUILD) -o bin/supervisor ./supervisor
+
+## build-<Function>: what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
+build-TerminateFunction:
+	$(call lambda,terminate)
+
+define lambda
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)
+endef
+
+## tools: install the test tools that come from the Go module proxy (into $(shell $(GO) env GOPATH)/bin)
+tools:
+	$(GO) install $(RIE)
 
 ## test: every test, integration ones included (they skip loudly where a tool is missing)
 test:
@@ -28,6 +46,8 @@ lint:
 ## bench: the README's performance table (needs hyperfine)
 bench: build
 	$(GO) build -o bin/empty ./bench/empty
+	$(MAKE) build-TerminateFunction ARTIFACTS_DIR=bin/terminate-arm64
+	$(MAKE) build-TerminateFunction ARTIFACTS_DIR=bin/terminate-local LAMBDA_ARCH=$$($(GO) env GOARCH)
 	$(GO) run ./bench
 
 clean:

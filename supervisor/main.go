@@ -44,9 +44,7 @@ commands:
 Configuration is read from BASTION_* environment variables; see the README.`
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	err := run(ctx, os.Args[1:], envconfig.Environ(os.Environ()), os.Stdout, os.Stderr)
+	err := run(context.Background(), os.Args[1:], envconfig.Environ(os.Environ()), os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
 
@@ -81,6 +79,10 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	}
 	switch cmd {
 	case "watch":
+		// Only the sidecar outlives a moment: SIGTERM (ECS stopping the
+		// task) and SIGINT end it cleanly. check dies by default on them.
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
 		return a.watch(ctx)
 	case "check":
 		return a.check(ctx)

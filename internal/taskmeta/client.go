@@ -28,6 +28,9 @@ func (c *Client) Fetch(ctx context.Context) (*Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taskmeta: %w", err)
 	}
+	// The document is read once: keep no idle connection (and its
+	// goroutines) alive through a sleep of hours.
+	req.Close = true
 	hc := c.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Second}

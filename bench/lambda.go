@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+)
+
+const (
+	benchTaskID  = "0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+	benchTaskARN = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + benchTaskID
+)
+
+func stopEvent() events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
+	ev.RequestContext.HTTP.Method = http.MethodPost
+	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:sts::123456789012:assumed-role/bastion/" + benchTaskID},
+	}
+	return ev
+}
+
+// benchWarmHandler times the warm handler in process: the real SDK client
+// signing and sending StopTask to a local ECS endpoint.
+func benchWarmHandler(n int) (row, error) {
+	ecsEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_, _ = io.WriteString(w, `{"task":{"taskArn":"`+benchTaskARN+`","lastStatus":"RUNNING","desiredStatus":"STOPPED"}}`)
+	}))
+	defer ecsEndpoint.Close()
+	allowed, _ := selfstop.ParseAllowed([]string{"bastions"})
+	svc := &selfstop.Service{
+		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),
+		Policy: selfstop.Policy{RequireSelf: true, Allowed: allowed},
+		Region: "eu-west-1",
+		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	}
+	ev := stopEvent()
+	var times []time.Duration
+	for i := range n + 50 {
+		began := time.Now()
+		resp, _ := svc.Handle(context.Background(), ev)
+		if resp.StatusCode != http.StatusAccepted {
+			return row{}, fmt.Errorf("warm handler: status %d %s", resp.StatusCode, resp.Body)
+		}
+		if i >= 50 { // the first calls warm the connection pool
+			times = append(times, time.Since(began))
+		}
+	}
+	slices.Sort(times)
+	median, p99 := times[len(times)/2], times[len(times)*99/100]
+	return row{fmt.Sprintf("terminate handler, warm, in process, real SDK to a local ECS endpoint: median (p99) of %d", n),
+		fmt.Sprintf("%.2f ms (%.2f ms)", ms(median), ms(p99)), "<= 5 ms", verdict(median <= 5*time.Millisecond)}, nil
+}
+
+var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+
+// benchColdStart starts the bootstrap under the Runtime Interface Emulator
+// runs times and reads the emulator's init duration of each first invocation.
+func benchColdStart(rie, bootstrap string, runs int) (row, error) {
+	var inits []float64
+	for range runs {
+		addr, err := freeAddr()
+		if err != nil {
+			return row{}, err
+		}
+		apiAddr, err := freeAddr()
+		if err != nil {
+			return row{}, err
+		}
+		var out bytes.Buffer
+		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+		cmd.Env = []string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
+			"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=http://127.0.0.1:9"}
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			return row{}, err
+		}
+		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{})
+		var resp *http.Response
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if resp, err = http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(ev)); err == nil {
+				break
+			}
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		m := initReport.FindStringSubmatch(out.String())
+		if m == nil {
+			return row{}, fmt.Errorf("no INIT REPORT in the emulator's output:\n%s", out.String())
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		inits = append(inits, v)
+	}
+	slices.Sort(inits)
+	median := inits[len(inits)/2]
+	return row{fmt.Sprintf("terminate cold start under the emulator (INIT REPORT durationMs), median (max) of %d", runs),
+		fmt.Sprintf("%.1f ms (%.1f ms)", median, inits[len(inits)-1]), "<= 50 ms", verdict(median <= 50)}, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// findRIE looks for aws-lambda-rie on PATH, then in GOPATH/bin.
+func findRIE() (string, error) {
+	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
+		return p, nil
+	}
+	gopath, err := exec.Command("go", "env", "GOPATH").Output()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "aws-lambda-rie")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@<version>")
+	}
+	return p, nil
+}

@@ -1,0 +1,122 @@
+package selfstop
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+)
+
+// target is a valid request: the task and cluster to stop, and why.
+type target struct {
+	task    ecsarn.Task
+	cluster string // name, from the ARN or the request's cluster field
+	reason  string
+}
+
+// parseRequest validates the method and body of a request for this function's region.
+func parseRequest(method, body string, isBase64 bool, region string) (target, *Error) {
+	if method != http.MethodPost {
+		return target{}, reject(http.StatusMethodNotAllowed, "method %s not allowed; use POST", method)
+	}
+	raw := []byte(body)
+	if isBase64 {
+		if len(body) > base64.StdEncoding.EncodedLen(terminate.MaxBodyBytes) {
+			return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", terminate.MaxBodyBytes)
+		}
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
+			return target{}, reject(http.StatusBadRequest, "body is not valid base64")
+		}
+	}
+	if len(raw) > terminate.MaxBodyBytes {
+		return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", terminate.MaxBodyBytes)
+	}
+	// Checked on the raw bytes: encoding/json would silently turn invalid
+	// UTF-8 into U+FFFD.
+	if !utf8.Valid(raw) {
+		return target{}, reject(http.StatusBadRequest, "body is not valid UTF-8")
+	}
+	var req terminate.Request
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return target{}, reject(http.StatusBadRequest, "body is not a JSON object of taskArn, cluster and reason")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return target{}, reject(http.StatusBadRequest, "body has data after the JSON object")
+	}
+	if req.TaskARN == "" {
+		return target{}, reject(http.StatusBadRequest, "taskArn is required")
+	}
+	task, err := ecsarn.ParseTask(req.TaskARN)
+	if err != nil {
+		return target{}, reject(http.StatusBadRequest, "taskArn is not a task ARN (arn:<partition>:ecs:<region>:<account>:task/<cluster>/<id>)")
+	}
+	if task.Region != region {
+		return target{}, reject(http.StatusBadRequest, "taskArn is in region %s; this endpoint serves %s", task.Region, region)
+	}
+	cluster, rerr := clusterOf(task, req.Cluster)
+	if rerr != nil {
+		return target{}, rerr
+	}
+	if rerr := checkReason(req.Reason); rerr != nil {
+		return target{}, rerr
+	}
+	return target{task: task, cluster: cluster, reason: req.Reason}, nil
+}
+
+// clusterOf is the task's cluster name: from a new-format ARN (a cluster
+// field must then agree), else from the cluster field, required for old ARNs.
+func clusterOf(task ecsarn.Task, field string) (string, *Error) {
+	if field == "" {
+		if task.Cluster == "" {
+			return "", reject(http.StatusBadRequest, "cluster is required with an old-format taskArn (task/<id>)")
+		}
+		return task.Cluster, nil
+	}
+	c, err := ecsarn.ParseCluster(field)
+	if err != nil {
+		return "", reject(http.StatusBadRequest, "cluster is not a cluster name or ARN")
+	}
+	if c.Account != "" && (c.Account != task.Account || c.Region != task.Region || c.Partition != task.Partition) {
+		return "", reject(http.StatusBadRequest, "cluster ARN is not in the task's partition, region and account")
+	}
+	if task.Cluster != "" && task.Cluster != c.Name {
+		return "", reject(http.StatusBadRequest, "cluster does not match the taskArn's cluster")
+	}
+	return c.Name, nil
+}
+
+func checkReason(r string) *Error {
+	if n := utf8.RuneCountInString(r); n > terminate.MaxReasonLen {
+		return reject(http.StatusBadRequest, "reason is %d characters; at most %d", n, terminate.MaxReasonLen)
+	}
+	// Control and format characters (bidi overrides, zero-width joiners)
+	// could hide or disguise text in the console and logs.
+	if strings.ContainsFunc(r, func(c rune) bool { return unicode.Is(unicode.Cc, c) || unicode.Is(unicode.Cf, c) }) {
+		return reject(http.StatusBadRequest, "reason contains control or format characters")
+	}
+	return nil
+}
+
+// stopReason is what ECS records: the prefix and the caller's reason, cut to
+// ECS's limit without splitting a character.
+func stopReason(callerReason string) string {
+	if callerReason == "" {
+		callerReason = "stop requested by the task"
+	}
+	r := []rune(terminate.ReasonPrefix + callerReason)
+	if len(r) > terminate.MaxStopReason {
+		r = r[:terminate.MaxStopReason]
+	}
+	return string(r)
+}

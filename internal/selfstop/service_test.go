@@ -1,0 +1,254 @@
+package selfstop
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+)
+
+const (
+	region  = "eu-west-1"
+	account = "123456789012"
+	taskID  = "0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+	taskARN = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + taskID
+	self    = "arn:aws:sts::123456789012:assumed-role/bastion-task-role/" + taskID
+)
+
+// fakeECS records StopTask calls and answers with err, or a stopping task.
+type fakeECS struct {
+	calls []*ecs.StopTaskInput
+	err   error
+}
+
+func (f *fakeECS) StopTask(_ context.Context, in *ecs.StopTaskInput, _ ...func(*ecs.Options)) (*ecs.StopTaskOutput, error) {
+	f.calls = append(f.calls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &ecs.StopTaskOutput{Task: &types.Task{TaskArn: in.Task, LastStatus: aws.String("RUNNING"), DesiredStatus: aws.String("STOPPED")}}, nil
+}
+
+func newService(f *fakeECS, log *bytes.Buffer) *Service {
+	allowed, _ := ParseAllowed([]string{"bastions", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump"})
+	return &Service{
+		ECS:    f,
+		Policy: Policy{RequireSelf: true, Allowed: allowed},
+		Region: region,
+		Log:    slog.New(slog.NewJSONHandler(log, nil)),
+	}
+}
+
+func event(method, body, caller string) events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{Body: body}
+	ev.RequestContext.RequestID = "req-1"
+	ev.RequestContext.HTTP.Method = method
+	if caller != "" {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: caller},
+		}
+	}
+	return ev
+}
+
+func body(arn, reason string) string {
+	b, _ := json.Marshal(map[string]string{"taskArn": arn, "reason": reason})
+	return string(b)
+}
+
+type apiErr struct {
+	code, msg string
+	fault     smithy.ErrorFault
+}
+
+func (e apiErr) Error() string                 { return e.code + ": " + e.msg }
+func (e apiErr) ErrorCode() string             { return e.code }
+func (e apiErr) ErrorMessage() string          { return e.msg }
+func (e apiErr) ErrorFault() smithy.ErrorFault { return e.fault }
+
+func TestStatusTable(t *testing.T) {
+	tests := []struct {
+		name    string
+		ev      events.APIGatewayV2HTTPRequest
+		ecsErr  error
+		status  int
+		stopped bool
+		inBody  string
+	}{
+		{"202 stop accepted", event("POST", body(taskARN, "TTL 2h0m0s expired"), self), nil, 202, true, `"desiredStatus":"STOPPED"`},
+		{"202 base64 body", func() events.APIGatewayV2HTTPRequest {
+			ev := event("POST", base64.StdEncoding.EncodeToString([]byte(body(taskARN, ""))), self)
+			ev.IsBase64Encoded = true
+			return ev
+		}(), nil, 202, true, taskARN},
+		{"202 old-format ARN with cluster", event("POST", `{"taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/`+taskID+`","cluster":"bastions"}`, self), nil, 202, true, ""},
+		{"400 malformed JSON", event("POST", `{"taskArn":`, self), nil, 400, false, "not a JSON object"},
+		{"400 unknown field", event("POST", `{"taskArn":"`+taskARN+`","force":true}`, self), nil, 400, false, "not a JSON object"},
+		{"400 trailing data", event("POST", body(taskARN, "")+`{}`, self), nil, 400, false, "after the JSON object"},
+		{"400 missing ARN", event("POST", `{}`, self), nil, 400, false, "taskArn is required"},
+		{"400 malformed ARN", event("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/bastions/"+taskID+"/x", ""), self), nil, 400, false, "not a task ARN"},
+		{"400 other region", event("POST", body("arn:aws:ecs:us-east-1:123456789012:task/bastions/"+taskID, ""), self), nil, 400, false, "region us-east-1"},
+		{"400 old ARN without cluster", event("POST", `{"taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/`+taskID+`"}`, self), nil, 400, false, "cluster is required"},
+		{"400 cluster disagrees", event("POST", `{"taskArn":"`+taskARN+`","cluster":"jump"}`, self), nil, 400, false, "does not match"},
+		{"400 reason too long", event("POST", body(taskARN, strings.Repeat("é", 201)), self), nil, 400, false, "201 characters"},
+		{"400 reason control char", event("POST", body(taskARN, "bye\x1b[2J"), self), nil, 400, false, "control or format"},
+		{"400 reason bidi override", event("POST", body(taskARN, "ok\u202egnp.exe"), self), nil, 400, false, "control or format"},
+		{"400 bad base64", func() events.APIGatewayV2HTTPRequest {
+			ev := event("POST", "!!!not base64", self)
+			ev.IsBase64Encoded = true
+			return ev
+		}(), nil, 400, false, "base64"},
+		{"400 invalid UTF-8", func() events.APIGatewayV2HTTPRequest {
+			ev := event("POST", base64.StdEncoding.EncodeToString([]byte(`{"taskArn":"`+taskARN+"\",\"reason\":\"\xff\xfe\"}")), self)
+			ev.IsBase64Encoded = true
+			return ev
+		}(), nil, 400, false, "UTF-8"},
+		{"403 no identity", event("POST", body(taskARN, ""), ""), nil, 403, false, "no caller identity"},
+		{"403 other task", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), nil, 403, false, "only its own task"},
+		{"403 session prefixes task ID", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/"+taskID[:31]), nil, 403, false, "only its own task"},
+		{"403 other account", event("POST", body("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), self), nil, 403, false, "account"},
+		{"403 IAM user", event("POST", body(taskARN, ""), "arn:aws:iam::123456789012:user/alice"), nil, 403, false, "not an assumed-role"},
+		{"403 cluster not allowed", event("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/prod/"+taskID, ""), self), nil, 403, false, "cluster prod is not allowed"},
+		{"404 task not found", event("POST", body(taskARN, ""), self), apiErr{"InvalidParameterException", "The referenced task was not found.", smithy.FaultClient}, 404, true, "task not found"},
+		{"404 cluster not found", event("POST", body(taskARN, ""), self), apiErr{"ClusterNotFoundException", "Cluster not found.", smithy.FaultClient}, 404, true, "task not found"},
+		{"405 GET", event("GET", "", self), nil, 405, false, "use POST"},
+		{"413 body too large", event("POST", `{"taskArn":"`+strings.Repeat("a", 5000)+`"}`, self), nil, 413, false, "larger than 4096"},
+		{"413 base64 body too large", func() events.APIGatewayV2HTTPRequest {
+			ev := event("POST", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("a"), 4097)), self)
+			ev.IsBase64Encoded = true
+			return ev
+		}(), nil, 413, false, "larger than"},
+		{"503 throttled", event("POST", body(taskARN, ""), self), apiErr{"ThrottlingException", "Rate exceeded", smithy.FaultClient}, 503, true, "retry"},
+		{"503 server error", event("POST", body(taskARN, ""), self), apiErr{"ServerException", "boom at host ip-10-0-0-1", smithy.FaultServer}, 503, true, "retry"},
+		{"503 network", event("POST", body(taskARN, ""), self), &net.OpError{Op: "dial", Err: errors.New("connection refused to 10.0.0.1")}, 503, true, "retry"},
+		{"500 access denied", event("POST", body(taskARN, ""), self), apiErr{"AccessDeniedException", "User arn:aws:sts::123456789012:assumed-role/fn is not authorized", smithy.FaultClient}, 500, true, `{"error":"internal error"}`},
+		{"500 unknown", event("POST", body(taskARN, ""), self), errors.New("secret internal detail"), 500, true, `{"error":"internal error"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeECS{err: tt.ecsErr}
+			var log bytes.Buffer
+			resp, err := newService(f, &log).Handle(context.Background(), tt.ev)
+			if err != nil {
+				t.Fatalf("Handle returned an error to the runtime: %v", err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.status, resp.Body)
+			}
+			if resp.Headers["Content-Type"] != "application/json" || !json.Valid([]byte(resp.Body)) {
+				t.Fatalf("not a JSON answer: %v %q", resp.Headers, resp.Body)
+			}
+			if !strings.Contains(resp.Body, tt.inBody) {
+				t.Fatalf("body %s lacks %q", resp.Body, tt.inBody)
+			}
+			if got := len(f.calls) > 0; got != tt.stopped {
+				t.Fatalf("StopTask called = %v, want %v", got, tt.stopped)
+			}
+			if tt.ecsErr != nil && strings.Contains(resp.Body, tt.ecsErr.Error()) {
+				t.Fatalf("internal error text returned: %s", resp.Body)
+			}
+			var line map[string]any
+			if err := json.Unmarshal(log.Bytes(), &line); err != nil {
+				t.Fatalf("want one JSON log line, got %q", log.String())
+			}
+			if line["request_id"] != "req-1" || line["status"] != float64(tt.status) || line["duration_ms"] == nil || line["outcome"] == nil {
+				t.Fatalf("log line %v", line)
+			}
+			if tt.ecsErr != nil && tt.status >= 500 && !strings.Contains(log.String(), tt.ecsErr.Error()) {
+				t.Fatalf("cause not logged: %s", log.String())
+			}
+		})
+	}
+}
+
+func TestStopTaskInput(t *testing.T) {
+	f := &fakeECS{}
+	var log bytes.Buffer
+	reason := "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"
+	if resp, _ := newService(f, &log).Handle(context.Background(), event("POST", body(taskARN, reason), self)); resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	in := f.calls[0]
+	if aws.ToString(in.Cluster) != "bastions" || aws.ToString(in.Task) != taskARN || aws.ToString(in.Reason) != "bastion-ttl: "+reason {
+		t.Fatalf("StopTask input: cluster=%q task=%q reason=%q", aws.ToString(in.Cluster), aws.ToString(in.Task), aws.ToString(in.Reason))
+	}
+}
+
+func TestStopReasonCut(t *testing.T) {
+	if got := stopReason(""); got != "bastion-ttl: stop requested by the task" {
+		t.Errorf("empty: %q", got)
+	}
+	long := strings.Repeat("ü", 300)
+	got := []rune(stopReason(long))
+	if len(got) != 255 || string(got[:13]) != "bastion-ttl: " {
+		t.Errorf("cut to %d characters", len(got))
+	}
+}
+
+func TestAuthorizationRules(t *testing.T) {
+	tgt := func(arn, cluster string) target {
+		task, err := ecsarn.ParseTask(arn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cluster == "" {
+			cluster = task.Cluster
+		}
+		return target{task: task, cluster: cluster}
+	}
+	allowed, _ := ParseAllowed([]string{"bastions", " arn:aws:ecs:eu-west-1:123456789012:cluster/jump ", ""})
+	strict := Policy{RequireSelf: true, Allowed: allowed}
+	loose := Policy{RequireSelf: false, Allowed: allowed}
+	other := "arn:aws:sts::123456789012:assumed-role/bastion-task-role/ffffffffffffffffffffffffffffffff"
+	tests := []struct {
+		name   string
+		p      Policy
+		caller string
+		t      target
+		ok     bool
+	}{
+		{"self", strict, self, tgt(taskARN, ""), true},
+		{"self, cluster allowed by ARN", strict, self, tgt("arn:aws:ecs:eu-west-1:123456789012:task/jump/"+taskID, ""), true},
+		{"cluster ARN of another account", strict, "arn:aws:sts::210987654321:assumed-role/r/" + taskID, tgt("arn:aws:ecs:eu-west-1:210987654321:task/jump/"+taskID, ""), false},
+		{"cluster name matches any account's task", strict, "arn:aws:sts::210987654321:assumed-role/r/" + taskID, tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), true},
+		{"empty caller", strict, "", tgt(taskARN, ""), false},
+		{"another task's session", strict, other, tgt(taskARN, ""), false},
+		{"another task's session without RequireSelf", loose, other, tgt(taskARN, ""), true},
+		{"without RequireSelf, still the account", loose, "arn:aws:sts::210987654321:assumed-role/r/x1", tgt(taskARN, ""), false},
+		{"without RequireSelf, still the cluster", loose, other, tgt("arn:aws:ecs:eu-west-1:123456789012:task/prod/"+taskID, ""), false},
+		{"session with suffix", strict, self + "x", tgt(taskARN, ""), false},
+		{"session as prefix", strict, self[:len(self)-1], tgt(taskARN, ""), false},
+		{"other partition", strict, "arn:aws-cn:sts::123456789012:assumed-role/r/" + taskID, tgt(taskARN, ""), false},
+		{"IAM user", strict, "arn:aws:iam::123456789012:user/" + taskID, tgt(taskARN, ""), false},
+		{"IAM role ARN, not a session", strict, "arn:aws:iam::123456789012:role/" + taskID, tgt(taskARN, ""), false},
+		{"root", strict, "arn:aws:iam::123456789012:root", tgt(taskARN, ""), false},
+		{"federated user", strict, "arn:aws:sts::123456789012:federated-user/" + taskID, tgt(taskARN, ""), false},
+		{"extra path in session ARN", strict, "arn:aws:sts::123456789012:assumed-role/r/x/" + taskID, tgt(taskARN, ""), false},
+		{"trailing newline", strict, self + "\n", tgt(taskARN, ""), false},
+		{"no clusters allowed", Policy{RequireSelf: true}, self, tgt(taskARN, ""), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.authorize(tt.caller, tt.t)
+			if (err == nil) != tt.ok {
+				t.Fatalf("authorize = %v, want ok=%v", err, tt.ok)
+			}
+			if err != nil && err.Status != 403 {
+				t.Fatalf("status %d, want 403", err.Status)
+			}
+		})
+	}
+}

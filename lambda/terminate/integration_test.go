@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+// The real bootstrap under the Runtime Interface Emulator, stopping tasks in
+// moto_server through the real SDK.
+func TestLambdaAgainstMoto(t *testing.T) {
+	endpoint, client := testenv.MotoECS(t)
+	bastions := testenv.RunTasks(t, client, "bastions", 3)
+	others := testenv.RunTasks(t, client, "other", 2)
+
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "../..", "lambda/terminate"), map[string]string{
+		"AWS_ENDPOINT_URL_ECS":        endpoint,
+		"AWS_REGION":                  testenv.Region,
+		"AWS_ACCESS_KEY_ID":           "AKIDTEST",
+		"AWS_SECRET_ACCESS_KEY":       "test",
+		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+	})
+	invoke := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+		raw, _ := json.Marshal(ev)
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(fn.Invoke(t, raw), &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	me := bastions[0]
+	myID := me[strings.LastIndex(me, "/")+1:]
+	myRole := "arn:aws:sts::" + testenv.Account + ":assumed-role/bastion-task-role/"
+
+	t.Run("a task stops itself", func(t *testing.T) {
+		resp := invoke(apiEvent("POST", mustJSON(map[string]string{"taskArn": me, "reason": "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"}), myRole+myID))
+		if resp.StatusCode != 202 || resp.Headers["Content-Type"] != "application/json" {
+			t.Fatalf("%d %v %s", resp.StatusCode, resp.Headers, resp.Body)
+		}
+		var a struct{ TaskArn, DesiredStatus string }
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil || a.TaskArn != me || a.DesiredStatus != "STOPPED" {
+			t.Fatalf("body %s", resp.Body)
+		}
+		got := testenv.Describe(t, client, "bastions", []string{me})[me]
+		if aws.ToString(got.DesiredStatus) != "STOPPED" || aws.ToString(got.StoppedReason) != "bastion-ttl: TTL 30m0s expired (started 2026-11-24T10:00:00Z)" {
+			t.Fatalf("in moto: desired %s, reason %q", aws.ToString(got.DesiredStatus), aws.ToString(got.StoppedReason))
+		}
+	})
+
+	for _, tc := range hostileCorpus(bastions, others, myRole) {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := invoke(tc.ev)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, resp.Body)
+			}
+			var body struct{ Error string }
+			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Error == "" {
+				t.Fatalf("not a JSON error: %q", resp.Body)
+			}
+			for _, leak := range []string{"moto", "127.0.0.1", "Exception", "operation error", "goroutine", "panic", "AKID"} {
+				if strings.Contains(resp.Body, leak) {
+					t.Fatalf("answer leaks internal text %q: %s", leak, resp.Body)
+				}
+			}
+		})
+	}
+
+	t.Run("every other task still runs", func(t *testing.T) {
+		for cluster, arns := range map[string][]string{"bastions": bastions[1:], "other": others} {
+			for arn, task := range testenv.Describe(t, client, cluster, arns) {
+				if aws.ToString(task.DesiredStatus) != "RUNNING" || aws.ToString(task.LastStatus) != "RUNNING" {
+					t.Errorf("%s is %s/%s", arn, aws.ToString(task.LastStatus), aws.ToString(task.DesiredStatus))
+				}
+			}
+		}
+	})
+
+	if !strings.Contains(fn.Output(), `"msg":"terminate request"`) || !strings.Contains(fn.Output(), `"outcome":"stopped"`) {
+		t.Errorf("no request log lines:\n%s", fn.Output())
+	}
+}
+
+type hostile struct {
+	name   string
+	ev     events.APIGatewayV2HTTPRequest
+	status int
+}
+
+// hostileCorpus is every request that must be refused, each with its status.
+func hostileCorpus(bastions, others []string, role string) []hostile {
+	victim, victimID := bastions[1], idOf(bastions[1])
+	attacker := role + idOf(bastions[2])
+	otherTask := others[0]
+	body := func(arn string) string { return mustJSON(map[string]string{"taskArn": arn}) }
+	withB64 := func(ev events.APIGatewayV2HTTPRequest, enc string) events.APIGatewayV2HTTPRequest {
+		ev.Body, ev.IsBase64Encoded = enc, true
+		return ev
+	}
+	noIAM := apiEvent("POST", body(victim), "")
+	noIAM.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{}
+	unknownTask := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/00000000-0000-4000-8000-000000000000"
+	return []hostile{
+		{"another task's ARN", apiEvent("POST", body(victim), attacker), 403},
+		{"another cluster's task, own session", apiEvent("POST", body(otherTask), role+idOf(otherTask)), 403},
+		{"another cluster's task, other session", apiEvent("POST", body(otherTask), attacker), 403},
+		{"another account's task", apiEvent("POST", body(strings.Replace(victim, "123456789012", "210987654321", 1)), role+victimID), 403},
+		{"caller from another account", apiEvent("POST", body(victim), "arn:aws:sts::210987654321:assumed-role/bastion-task-role/"+victimID), 403},
+		{"IAM user", apiEvent("POST", body(victim), "arn:aws:iam::123456789012:user/"+victimID), 403},
+		{"IAM role, not a session", apiEvent("POST", body(victim), "arn:aws:iam::123456789012:role/"+victimID), 403},
+		{"account root", apiEvent("POST", body(victim), "arn:aws:iam::123456789012:root"), 403},
+		{"federated user", apiEvent("POST", body(victim), "arn:aws:sts::123456789012:federated-user/"+victimID), 403},
+		{"session name prefixes the task ID", apiEvent("POST", body(victim), role+victimID[:len(victimID)-1]), 403},
+		{"session name extends the task ID", apiEvent("POST", body(victim), role+victimID+"0"), 403},
+		{"session in another partition", apiEvent("POST", body(victim), "arn:aws-cn:sts::123456789012:assumed-role/r/"+victimID), 403},
+		{"no identity at all", apiEvent("POST", body(victim), ""), 403},
+		{"authorizer without IAM", noIAM, 403},
+		{"wrong method GET", apiEvent("GET", "", role+victimID), 405},
+		{"wrong method DELETE", apiEvent("DELETE", body(victim), role+victimID), 405},
+		{"empty body", apiEvent("POST", "", role+victimID), 400},
+		{"malformed JSON", apiEvent("POST", `{"taskArn": "`+victim, role+victimID), 400},
+		{"JSON array", apiEvent("POST", `["`+victim+`"]`, role+victimID), 400},
+		{"unknown field", apiEvent("POST", `{"taskArn":"`+victim+`","force":true}`, role+victimID), 400},
+		{"two JSON objects", apiEvent("POST", body(victim)+body(others[1]), role+victimID), 400},
+		{"ARN with extra path segment", apiEvent("POST", body(victim+"/extra"), role+victimID), 400},
+		{"ARN with dot-dot", apiEvent("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/bastions/../"+victimID), role+victimID), 400},
+		{"ARN wildcard", apiEvent("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/bastions/*"), role+"*"), 400},
+		{"ARN in another region", apiEvent("POST", body(strings.Replace(victim, "eu-west-1", "us-east-1", 1)), role+victimID), 400},
+		{"not an ECS ARN", apiEvent("POST", body("arn:aws:ec2:eu-west-1:123456789012:instance/i-0123"), role+victimID), 400},
+		{"cluster ARN instead of task", apiEvent("POST", body("arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"), role+victimID), 400},
+		{"old ARN without cluster", apiEvent("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/"+victimID), role+victimID), 400},
+		{"cluster field disagrees", apiEvent("POST", `{"taskArn":"`+victim+`","cluster":"other"}`, role+victimID), 400},
+		{"overlong reason", apiEvent("POST", mustJSON(map[string]string{"taskArn": victim, "reason": strings.Repeat("x", 201)}), role+victimID), 400},
+		{"reason with escape sequence", apiEvent("POST", mustJSON(map[string]string{"taskArn": victim, "reason": "\x1b]0;owned\x07"}), role+victimID), 400},
+		{"reason with bidi override", apiEvent("POST", mustJSON(map[string]string{"taskArn": victim, "reason": "ok \u202eexe.txt"}), role+victimID), 400},
+		{"reason with zero-width space", apiEvent("POST", mustJSON(map[string]string{"taskArn": victim, "reason": "a\u200bb"}), role+victimID), 400},
+		{"invalid UTF-8 in body", withB64(apiEvent("POST", "", role+victimID), base64.StdEncoding.EncodeToString([]byte("{\"taskArn\":\""+victim+"\",\"reason\":\"\xff\xfe\"}"))), 400},
+		{"fullwidth digits in ARN", apiEvent("POST", body(strings.Replace(victim, "123456789012", "１２３４５６７８９０１２", 1)), role+victimID), 400},
+		{"bad base64", withB64(apiEvent("POST", "", role+victimID), "%%%not-base64%%%"), 400},
+		{"base64 of garbage", withB64(apiEvent("POST", "", role+victimID), base64.StdEncoding.EncodeToString([]byte("\x00\x01garbage"))), 400},
+		{"oversized body", apiEvent("POST", mustJSON(map[string]string{"taskArn": victim, "pad": strings.Repeat("a", 5000)}), role+victimID), 413},
+		{"oversized base64 body", withB64(apiEvent("POST", "", role+victimID), base64.StdEncoding.EncodeToString([]byte(strings.Repeat(" ", 4097)))), 413},
+		{"unknown task in an allowed cluster", apiEvent("POST", body(unknownTask), role+idOf(unknownTask)), 404},
+	}
+}
+
+func apiEvent(method, body, caller string) events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /terminate", RawPath: "/terminate", Body: body}
+	ev.RequestContext.RequestID = fmt.Sprintf("req-%d", len(body))
+	ev.RequestContext.HTTP.Method = method
+	ev.RequestContext.HTTP.Path = "/terminate"
+	if caller != "" {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: caller, AccountID: testenv.Account},
+		}
+	}
+	return ev
+}
+
+func idOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
