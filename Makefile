@@ -11,7 +11,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test lint bench clean tools build-TerminateFunction
+.PHONY: all build test lint bench clean tools image-test build-TerminateFunction
 
 all: lint test build
 
@@ -19,7 +19,8 @@ all: lint test build
 build:
 	$(GOBUILD) -o bin/supervisor ./supervisor
 
-## build-<Function>: what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR
+## build-<Function>: what `sam build` calls (BuildMethod: makefile) with ARTIFACTS_DIR;
+## one line per function of template.yaml: build-<LogicalId>: ; $(call lambda,<dir under lambda/>)
 build-TerminateFunction:
 	$(call lambda,terminate)
 
@@ -42,6 +43,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+
+## image-test: build the Dockerfile with buildah (amd64 and arm64) and check the image
+image-test:
+	VERSION=$(VERSION) ./scripts/image-test.sh
 
 ## bench: the README's performance table (needs hyperfine)
 bench: build

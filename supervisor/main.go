@@ -51,23 +51,17 @@ func main() {
 // run runs one command. Logs go to stdout, except for status, whose output
 // is for a person (or jq) and whose logs go to stderr.
 func run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
-	cmd := "watch"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
+	cmd, args, err := parseCommand(args)
+	if err != nil {
+		return err
 	}
 	switch cmd {
 	case "version":
 		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", version)
 		return err
-	case "help", "-h", "--help":
+	case "help":
 		_, err := fmt.Fprintln(stdout, usage)
 		return err
-	case "watch", "check", "status":
-	default:
-		return usagef("unknown command %q (use watch, check, status or version)", cmd)
-	}
-	if cmd != "status" && len(args) > 0 {
-		return usagef("%s takes no arguments, got %q", cmd, args)
 	}
 	logTo := stdout
 	if cmd == "status" {
@@ -89,6 +83,26 @@ func run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	default:
 		return a.status(ctx, args)
 	}
+}
+
+// parseCommand splits the command line into a command and its arguments.
+func parseCommand(args []string) (cmd string, rest []string, err error) {
+	cmd = "watch"
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		return "help", nil, nil
+	case "version", "watch", "check":
+		if len(rest) > 0 {
+			return "", nil, usagef("%s takes no arguments, got %q", cmd, rest)
+		}
+	case "status":
+	default:
+		return "", nil, usagef("unknown command %q (use watch, check, status or version)", cmd)
+	}
+	return cmd, rest, nil
 }
 
 func exitCode(err error, stderr io.Writer) int {

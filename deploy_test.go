@@ -1,0 +1,385 @@
+// Tests of what `sam build` and `sam deploy` use: template.yaml, seen after
+// the SAM transform (what CloudFormation really creates), and the Makefile's
+// function builds. A security property of the stack fails a test here before
+// it can reach an account.
+package bastionttl_test
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+type object = map[string]any
+
+var transform struct {
+	once sync.Once
+	tpl  object
+	err  string
+}
+
+// transformed is template.yaml after the SAM transform, as JSON (made once).
+func transformed(t *testing.T) object {
+	t.Helper()
+	testenv.Need(t, "cfn-lint", "pip install cfn-lint (it carries the SAM translator)")
+	transform.once.Do(func() {
+		out, err := exec.Command("python3", "testdata/sam-transform.py", "template.yaml").Output()
+		if ee, ok := err.(*exec.ExitError); ok {
+			transform.err = fmt.Sprintf("SAM transform: %v\n%s", err, ee.Stderr)
+		} else if err != nil {
+			transform.err = fmt.Sprintf("SAM transform: %v", err)
+		} else if err := json.Unmarshal(out, &transform.tpl); err != nil {
+			transform.err = fmt.Sprintf("SAM transform output: %v", err)
+		}
+	})
+	if transform.err != "" {
+		t.Fatal(transform.err)
+	}
+	return transform.tpl
+}
+
+func TestTemplateLintsClean(t *testing.T) {
+	bin := testenv.Need(t, "cfn-lint", "pip install cfn-lint")
+	out, err := exec.Command(bin, "--", "template.yaml").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
+
+// resources returns the template's resources of type typ, by logical ID.
+func resources(tpl object, typ string) map[string]object {
+	found := map[string]object{}
+	for id, r := range tpl["Resources"].(object) {
+		if r := r.(object); r["Type"] == typ {
+			found[id] = r
+		}
+	}
+	return found
+}
+
+func get(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(object)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
+}
+
+func ref(name string) any           { return object{"Ref": name} }
+func getAtt(name, attr string) any  { return object{"Fn::GetAtt": []any{name, attr}} }
+func sub(s string) any              { return object{"Fn::Sub": s} }
+func jsonOf(v any) string           { b, _ := json.Marshal(v); return string(b) }
+func same(got, want any) bool       { return reflect.DeepEqual(got, want) }
+func isWildcard(resource any) bool  { return resource == "*" }
+func isECSWrite(action string) bool { return !hasAnyPrefix(action, "ecs:Describe", "ecs:List") }
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// statement is one IAM policy statement and where it was found.
+type statement struct {
+	where string
+	body  object
+}
+
+// statements are all the IAM statements the stack grants (trust policies
+// excepted), from roles' inline policies and managed policies.
+func statements(tpl object) []statement {
+	var all []statement
+	for id, r := range resources(tpl, "AWS::IAM::Role") {
+		for _, p := range list(get(r, "Properties", "Policies")) {
+			for _, s := range list(get(p, "PolicyDocument", "Statement")) {
+				all = append(all, statement{id, s.(object)})
+			}
+		}
+	}
+	for _, typ := range []string{"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy"} {
+		for id, r := range resources(tpl, typ) {
+			for _, s := range list(get(r, "Properties", "PolicyDocument", "Statement")) {
+				all = append(all, statement{id, s.(object)})
+			}
+		}
+	}
+	return all
+}
+
+var (
+	clusterARN = sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${ClusterName}")
+	taskARNs   = sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*")
+	routeARN   = sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/terminate")
+)
+
+func TestTemplateGrantsNoWildcards(t *testing.T) {
+	tpl := transformed(t)
+	all := statements(tpl)
+	if len(all) == 0 {
+		t.Fatal("no IAM statements found: the test reads the wrong shape")
+	}
+	for _, s := range all {
+		if s.body["Effect"] != "Allow" {
+			continue
+		}
+		if s.body["NotAction"] != nil || s.body["NotResource"] != nil {
+			t.Errorf("%s: NotAction/NotResource grants too much: %s", s.where, jsonOf(s.body))
+		}
+		for _, a := range list(s.body["Action"]) {
+			action, _ := a.(string)
+			if strings.Contains(action, "*") {
+				t.Errorf("%s: wildcard action %q", s.where, action)
+			}
+			for _, r := range list(s.body["Resource"]) {
+				if !isWildcard(r) {
+					continue
+				}
+				// Only reads that IAM cannot scope by resource may use "*",
+				// and then only with the ecs:cluster condition.
+				if !strings.HasPrefix(action, "ecs:") || isECSWrite(action) || get(s.body, "Condition", "ArnEquals", "ecs:cluster") == nil {
+					t.Errorf(`%s: %s on resource "*": %s`, s.where, action, jsonOf(s.body))
+				}
+			}
+		}
+	}
+}
+
+func TestTemplateStopTaskIsScopedToTheCluster(t *testing.T) {
+	tpl := transformed(t)
+	var stops []statement
+	for _, s := range statements(tpl) {
+		if slices.Contains(list(s.body["Action"]), any("ecs:StopTask")) {
+			stops = append(stops, s)
+		}
+	}
+	if len(stops) == 0 {
+		t.Fatal("no statement grants ecs:StopTask")
+	}
+	for _, s := range stops {
+		if s.where == "BastionTaskRole" || s.where == "BastionTaskPolicy" {
+			t.Errorf("%s grants ecs:StopTask: a bastion may only call the API", s.where)
+		}
+		if got := list(s.body["Resource"]); !same(got, []any{taskARNs}) {
+			t.Errorf("%s: StopTask resource = %s, want only %s", s.where, jsonOf(got), jsonOf(taskARNs))
+		}
+		if got := get(s.body, "Condition", "ArnEquals", "ecs:cluster"); !same(got, clusterARN) {
+			t.Errorf("%s: StopTask ecs:cluster condition = %s, want %s", s.where, jsonOf(got), jsonOf(clusterARN))
+		}
+	}
+}
+
+func TestTemplateAPIRequiresIAMOnTheOnlyRoute(t *testing.T) {
+	tpl := transformed(t)
+	apis := resources(tpl, "AWS::ApiGatewayV2::Api")
+	api, ok := apis["TerminateApi"]
+	if !ok || len(apis) != 1 {
+		t.Fatalf("want one HTTP API, TerminateApi; got %d", len(apis))
+	}
+	paths, _ := get(api, "Properties", "Body", "paths").(object)
+	if len(paths) != 1 || paths["/terminate"] == nil {
+		t.Fatalf("want the single path /terminate, got %s", jsonOf(paths))
+	}
+	methods := paths["/terminate"].(object)
+	if len(methods) != 1 || methods["post"] == nil {
+		t.Fatalf("want POST /terminate alone, got methods %s", jsonOf(methods))
+	}
+	post := methods["post"]
+	if got := get(post, "security"); !same(got, []any{object{"AWS_IAM": []any{}}}) {
+		t.Errorf("POST /terminate security = %s, want AWS_IAM", jsonOf(got))
+	}
+	if got := get(api, "Properties", "Body", "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype"); got != "awsSigv4" {
+		t.Errorf("AWS_IAM scheme authtype = %v, want awsSigv4", got)
+	}
+	integration := get(post, "x-amazon-apigateway-integration")
+	if got := get(integration, "payloadFormatVersion"); got != "2.0" {
+		t.Errorf("payload format %v, want 2.0", got)
+	}
+	if uri := jsonOf(get(integration, "uri")); !strings.Contains(uri, "${TerminateFunction.Arn}") {
+		t.Errorf("integration uri %s does not call TerminateFunction", uri)
+	}
+}
+
+func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
+	tpl := transformed(t)
+	role := resources(tpl, "AWS::IAM::Role")["BastionTaskRole"]
+	if role == nil {
+		t.Fatal("no BastionTaskRole")
+	}
+	trust := list(get(role, "Properties", "AssumeRolePolicyDocument", "Statement"))
+	if len(trust) != 1 {
+		t.Fatalf("want one trust statement, got %s", jsonOf(trust))
+	}
+	if got := get(trust[0], "Principal", "Service"); got != "ecs-tasks.amazonaws.com" {
+		t.Errorf("trusted principal %v, want ecs-tasks.amazonaws.com", got)
+	}
+	if got := get(trust[0], "Condition", "StringEquals", "aws:SourceAccount"); !same(got, ref("AWS::AccountId")) {
+		t.Errorf("trust aws:SourceAccount condition = %s, want the stack's account", jsonOf(got))
+	}
+	if p := get(role, "Properties", "Policies"); p != nil {
+		t.Errorf("the task role has inline policies: %s", jsonOf(p))
+	}
+	if got := get(role, "Properties", "ManagedPolicyArns"); !same(got, []any{ref("BastionTaskPolicy")}) {
+		t.Errorf("task role managed policies = %s, want only BastionTaskPolicy", jsonOf(got))
+	}
+	policy := resources(tpl, "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
+	stmts := list(get(policy, "Properties", "PolicyDocument", "Statement"))
+	want := []any{object{"Sid": "InvokeTerminate", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARN}}
+	if !same(stmts, want) {
+		t.Errorf("BastionTaskPolicy = %s\nwant the single permission %s", jsonOf(stmts), jsonOf(want))
+	}
+}
+
+func TestTemplateFunctionsAndLogs(t *testing.T) {
+	tpl := transformed(t)
+	groups := resources(tpl, "AWS::Logs::LogGroup")
+	for id, g := range groups {
+		if got := get(g, "Properties", "RetentionInDays"); !same(got, ref("LogRetentionInDays")) {
+			t.Errorf("log group %s retention = %s, want the LogRetentionInDays parameter", id, jsonOf(got))
+		}
+	}
+	functions := resources(tpl, "AWS::Lambda::Function")
+	if _, ok := functions["TerminateFunction"]; !ok {
+		t.Fatal("no TerminateFunction")
+	}
+	for id, f := range functions {
+		p := f["Properties"].(object)
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || !same(p["Architectures"], []any{"arm64"}) {
+			t.Errorf("%s: runtime %v, handler %v, architectures %v; want provided.al2023, bootstrap, [arm64]", id, p["Runtime"], p["Handler"], p["Architectures"])
+		}
+		if get(f, "Metadata", "BuildMethod") != "makefile" {
+			t.Errorf("%s: not built by the Makefile", id)
+		}
+		logRef, _ := get(p, "LoggingConfig", "LogGroup", "Ref").(string)
+		if groups[logRef] == nil {
+			t.Errorf("%s: logs to %q, not to a log group of the stack with retention", id, logRef)
+		}
+		// Its role is the stack's own, with no managed policy granting logs:* on "*".
+		roleID, _ := get(p, "Role", "Fn::GetAtt").([]any)
+		if len(roleID) != 2 {
+			t.Errorf("%s: role is not one of the stack's roles: %s", id, jsonOf(p["Role"]))
+			continue
+		}
+		role := resources(tpl, "AWS::IAM::Role")[roleID[0].(string)]
+		if mp := get(role, "Properties", "ManagedPolicyArns"); mp != nil {
+			t.Errorf("%s: role %s has managed policies %s", id, roleID[0], jsonOf(mp))
+		}
+		if err := exec.Command("make", "-n", "build-"+id).Run(); err != nil {
+			t.Errorf("%s: no Makefile target build-%s for sam build: %v", id, id, err)
+		}
+	}
+	if got := get(functions["TerminateFunction"], "Properties", "Environment", "Variables", "BASTION_ALLOWED_CLUSTERS"); !same(got, ref("ClusterName")) {
+		t.Errorf("TerminateFunction BASTION_ALLOWED_CLUSTERS = %s, want the ClusterName parameter", jsonOf(got))
+	}
+}
+
+func TestTemplateOutputs(t *testing.T) {
+	tpl := transformed(t)
+	outputs := tpl["Outputs"].(object)
+	want := map[string]any{
+		"TerminateUrl":         sub("https://${TerminateApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/terminate"),
+		"BastionTaskRoleArn":   getAtt("BastionTaskRole", "Arn"),
+		"BastionTaskPolicyArn": ref("BastionTaskPolicy"),
+	}
+	for name, value := range want {
+		if got := get(outputs, name, "Value"); !same(got, value) {
+			t.Errorf("output %s = %s, want %s", name, jsonOf(got), jsonOf(value))
+		}
+	}
+}
+
+// The examples point at what the stack creates: the role output and the
+// URL output's route (their supervisor settings are tested in supervisor/).
+func TestExamplesUseTheStackOutputs(t *testing.T) {
+	for _, name := range []string{"sidecar-task-definition.json", "healthcheck-task-definition.json"} {
+		b, err := os.ReadFile(filepath.Join("examples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var td struct {
+			TaskRoleArn          string
+			ContainerDefinitions []struct {
+				Environment []struct{ Name, Value string }
+			}
+		}
+		if err := json.Unmarshal(b, &td); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !strings.Contains(td.TaskRoleArn, ":role/") || !strings.Contains(td.TaskRoleArn, "BastionTaskRole") {
+			t.Errorf("%s: taskRoleArn %q is not the stack's BastionTaskRoleArn", name, td.TaskRoleArn)
+		}
+		urls := 0
+		for _, c := range td.ContainerDefinitions {
+			for _, e := range c.Environment {
+				if e.Name == "BASTION_TERMINATE_URL" {
+					urls++
+					if !strings.HasPrefix(e.Value, "https://") || !strings.HasSuffix(e.Value, ".amazonaws.com/terminate") {
+						t.Errorf("%s: BASTION_TERMINATE_URL %q has not the TerminateUrl output's form", name, e.Value)
+					}
+				}
+			}
+		}
+		if urls != 1 {
+			t.Errorf("%s: %d containers set BASTION_TERMINATE_URL, want 1", name, urls)
+		}
+	}
+}
+
+func TestMakeBuildsTheTerminateBootstrap(t *testing.T) {
+	testenv.Need(t, "make", "apt-get install make")
+	dir := t.TempDir()
+	cmd := exec.Command("make", "build-TerminateFunction", "ARTIFACTS_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make build-TerminateFunction: %v\n%s", err, out)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "bootstrap" {
+		t.Fatalf("ARTIFACTS_DIR holds %v, want bootstrap alone", entries)
+	}
+	f, err := elf.Open(filepath.Join(dir, "bootstrap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Class != elf.ELFCLASS64 {
+		t.Errorf("bootstrap is %v %v, want arm64", f.Class, f.Machine)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("bootstrap is dynamically linked (%v)", p.Type)
+		}
+	}
+	if s := f.Section(".symtab"); s != nil {
+		t.Error("bootstrap is not stripped (has .symtab)")
+	}
+	info, _ := os.Stat(filepath.Join(dir, "bootstrap"))
+	if info.Mode()&0o111 == 0 {
+		t.Error("bootstrap is not executable")
+	}
+}
