@@ -11,7 +11,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test lint bench clean tools image-test build-TerminateFunction
+.PHONY: all build test lint bench clean tools image-test build-TerminateFunction build-SweepFunction
 
 all: lint test build
 
@@ -23,6 +23,8 @@ build:
 ## one line per function of template.yaml: build-<LogicalId>: ; $(call lambda,<dir under lambda/>)
 build-TerminateFunction:
 	$(call lambda,terminate)
+build-SweepFunction:
+	$(call lambda,sweep)
 
 define lambda
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)

@@ -265,8 +265,10 @@ func TestTemplateFunctionsAndLogs(t *testing.T) {
 		}
 	}
 	functions := resources(tpl, "AWS::Lambda::Function")
-	if _, ok := functions["TerminateFunction"]; !ok {
-		t.Fatal("no TerminateFunction")
+	for _, id := range []string{"TerminateFunction", "SweepFunction"} {
+		if _, ok := functions[id]; !ok {
+			t.Fatalf("no %s", id)
+		}
 	}
 	for id, f := range functions {
 		p := f["Properties"].(object)
@@ -296,6 +298,66 @@ func TestTemplateFunctionsAndLogs(t *testing.T) {
 	}
 	if got := get(functions["TerminateFunction"], "Properties", "Environment", "Variables", "BASTION_ALLOWED_CLUSTERS"); !same(got, ref("ClusterName")) {
 		t.Errorf("TerminateFunction BASTION_ALLOWED_CLUSTERS = %s, want the ClusterName parameter", jsonOf(got))
+	}
+}
+
+func TestTemplateSweeper(t *testing.T) {
+	tpl := transformed(t)
+	fn := resources(tpl, "AWS::Lambda::Function")["SweepFunction"]
+	if fn == nil {
+		t.Fatal("no SweepFunction")
+	}
+	env := get(fn, "Properties", "Environment", "Variables")
+	if got := get(env, "BASTION_ALLOWED_CLUSTERS"); !same(got, ref("ClusterName")) {
+		t.Errorf("sweeper clusters = %s, want the ClusterName parameter", jsonOf(got))
+	}
+	if got := get(env, "BASTION_MAX_TTL"); !same(got, ref("MaxTTL")) {
+		t.Errorf("sweeper max TTL = %s, want the MaxTTL parameter", jsonOf(got))
+	}
+	scheduled := false
+	for _, rule := range resources(tpl, "AWS::Events::Rule") {
+		for _, target := range list(get(rule, "Properties", "Targets")) {
+			if same(get(target, "Arn"), getAtt("SweepFunction", "Arn")) && same(get(rule, "Properties", "ScheduleExpression"), ref("SweepSchedule")) {
+				scheduled = true
+			}
+		}
+	}
+	if !scheduled {
+		t.Error("no EventBridge rule runs SweepFunction on the SweepSchedule parameter")
+	}
+	if got := get(tpl, "Parameters", "SweepSchedule", "Default"); got != "rate(5 minutes)" {
+		t.Errorf("SweepSchedule default %v, want rate(5 minutes)", got)
+	}
+	if got := get(tpl, "Parameters", "MaxTTL", "Default"); got != "12h" {
+		t.Errorf("MaxTTL default %v, want 12h", got)
+	}
+	// The sweeper's role: list (scoped by condition), describe and stop in the cluster.
+	granted := map[string]statement{}
+	for _, s := range statements(tpl) {
+		if s.where != "SweepFunctionRole" {
+			continue
+		}
+		for _, a := range list(s.body["Action"]) {
+			granted[a.(string)] = s
+		}
+	}
+	for _, action := range []string{"ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"} {
+		s, ok := granted[action]
+		if !ok {
+			t.Errorf("the sweeper may not %s", action)
+			continue
+		}
+		if got := get(s.body, "Condition", "ArnEquals", "ecs:cluster"); !same(got, clusterARN) {
+			t.Errorf("sweeper %s: ecs:cluster condition = %s, want the cluster", action, jsonOf(got))
+		}
+		if action != "ecs:ListTasks" && !same(list(s.body["Resource"]), []any{taskARNs}) {
+			t.Errorf("sweeper %s: resource = %s, want the cluster's tasks", action, jsonOf(s.body["Resource"]))
+		}
+	}
+	for action := range granted {
+		if strings.HasPrefix(action, "ecs:") && !slices.Contains([]string{"ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"}, action) {
+			t.Errorf("the sweeper is granted %s, which it does not need", action)
+		}
 	}
 }
 
@@ -351,12 +413,18 @@ func TestExamplesUseTheStackOutputs(t *testing.T) {
 	}
 }
 
-func TestMakeBuildsTheTerminateBootstrap(t *testing.T) {
+func TestMakeBuildsTheBootstraps(t *testing.T) {
+	for _, fn := range []string{"TerminateFunction", "SweepFunction"} {
+		t.Run(fn, func(t *testing.T) { checkBootstrap(t, fn) })
+	}
+}
+
+func checkBootstrap(t *testing.T, function string) {
 	testenv.Need(t, "make", "apt-get install make")
 	dir := t.TempDir()
-	cmd := exec.Command("make", "build-TerminateFunction", "ARTIFACTS_DIR="+dir)
+	cmd := exec.Command("make", "build-"+function, "ARTIFACTS_DIR="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make build-TerminateFunction: %v\n%s", err, out)
+		t.Fatalf("make build-%s: %v\n%s", function, err, out)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != "bootstrap" {

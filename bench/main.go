@@ -77,6 +77,12 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	}
 	rows = append(rows, warm, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)})
 
+	sw, err := benchSweep(10_000, 5)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, sw)
+
 	cpu, _ := os.ReadFile("/proc/cpuinfo")
 	model := "unknown CPU"
 	for _, l := range strings.Split(string(cpu), "\n") {

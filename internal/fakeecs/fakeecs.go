@@ -1,0 +1,320 @@
+// Package fakeecs is a small in-memory ECS endpoint speaking the ECS JSON
+// protocol (awsJson1.1) for the calls bastion-ttl makes: ListTasks,
+// DescribeTasks and StopTask. The real SDK client talks to it over HTTP, so
+// the SDK's serialization and retryer are exercised. The demo, the sweeper's
+// tests and its scale benchmark use it; faults (throttling, server errors,
+// latency) are injected per call.
+package fakeecs
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const targetPrefix = "AmazonEC2ContainerServiceV20141113."
+
+// Task is one task the endpoint knows.
+type Task struct {
+	ARN           string
+	ClusterARN    string
+	StartedAt     time.Time // zero: not started (no startedAt in answers)
+	Tags          map[string]string
+	LastStatus    string // default RUNNING
+	DesiredStatus string // default RUNNING
+	StoppedReason string
+}
+
+// Fault is what Inject makes a call answer instead of its result.
+type Fault struct {
+	Status int    // HTTP status; 400 for client errors, 5xx for server ones
+	Code   string // error type, e.g. ThrottlingException
+	Delay  time.Duration
+}
+
+// Throttled is ECS's throttling answer.
+var Throttled = Fault{Status: http.StatusBadRequest, Code: "ThrottlingException"}
+
+// Server is the endpoint. Its zero value is not usable: use New.
+type Server struct {
+	mu     sync.Mutex
+	tasks  map[string]*Task
+	order  []string // task ARNs in insertion order, for stable pages
+	calls  map[string]int
+	inject func(action string, body map[string]any) *Fault
+	// OnStop, when set, is called (without the lock) after each accepted StopTask.
+	OnStop func(Task)
+}
+
+// New returns an empty endpoint.
+func New() *Server {
+	return &Server{tasks: map[string]*Task{}, calls: map[string]int{}}
+}
+
+// Add adds tasks.
+func (s *Server) Add(tasks ...Task) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range tasks {
+		t := t
+		if t.LastStatus == "" {
+			t.LastStatus = "RUNNING"
+		}
+		if t.DesiredStatus == "" {
+			t.DesiredStatus = "RUNNING"
+		}
+		if _, ok := s.tasks[t.ARN]; !ok {
+			s.order = append(s.order, t.ARN)
+		}
+		s.tasks[t.ARN] = &t
+	}
+}
+
+// Task returns the task by ARN.
+func (s *Server) Task(arn string) (Task, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tasks[arn]
+	if !ok {
+		return Task{}, false
+	}
+	return *t, true
+}
+
+// Tasks returns every task, in insertion order.
+func (s *Server) Tasks() []Task {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Task, 0, len(s.order))
+	for _, arn := range s.order {
+		out = append(out, *s.tasks[arn])
+	}
+	return out
+}
+
+// Calls returns how many requests each action received (faults included).
+func (s *Server) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.calls))
+	for k, v := range s.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// Inject sets a function deciding, per request, whether to answer with a
+// fault; nil clears it. It is called under the server's lock.
+func (s *Server) Inject(f func(action string, body map[string]any) *Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inject = f
+}
+
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	if r.Method != http.MethodPost || !ok {
+		writeError(w, apiError{http.StatusBadRequest, "UnknownOperationException", "not an ECS JSON request"})
+		return
+	}
+	var body map[string]any
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		writeError(w, apiError{http.StatusBadRequest, "SerializationException", err.Error()})
+		return
+	}
+	s.mu.Lock()
+	s.calls[action]++
+	var fault *Fault
+	if s.inject != nil {
+		fault = s.inject(action, body)
+	}
+	s.mu.Unlock()
+	if fault != nil {
+		if fault.Delay > 0 {
+			select {
+			case <-time.After(fault.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fault.Code != "" {
+			writeError(w, apiError{fault.Status, fault.Code, "injected fault"})
+			return
+		}
+	}
+
+	var (
+		out     any
+		stopped *Task
+		aerr    *apiError
+	)
+	s.mu.Lock()
+	switch action {
+	case "ListTasks":
+		out, aerr = s.listTasks(body)
+	case "DescribeTasks":
+		out, aerr = s.describeTasks(body)
+	case "StopTask":
+		out, stopped, aerr = s.stopTask(body)
+	default:
+		aerr = &apiError{http.StatusBadRequest, "UnknownOperationException", action + " is not supported here"}
+	}
+	s.mu.Unlock()
+	if aerr != nil {
+		writeError(w, *aerr)
+		return
+	}
+	if stopped != nil && s.OnStop != nil {
+		s.OnStop(*stopped)
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func writeError(w http.ResponseWriter, e apiError) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-Errortype", e.code)
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": e.code, "message": e.msg})
+}
+
+func invalid(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "InvalidParameterException", fmt.Sprintf(format, args...)}
+}
+
+// clusterMatches reports whether the request's cluster (name or ARN, default
+// "default") names clusterARN.
+func clusterMatches(requested any, clusterARN string) bool {
+	name, _ := requested.(string)
+	if name == "" {
+		name = "default"
+	}
+	return name == clusterARN || strings.HasSuffix(clusterARN, ":cluster/"+name)
+}
+
+func (s *Server) listTasks(body map[string]any) (any, *apiError) {
+	max := 100
+	if v, ok := body["maxResults"].(float64); ok {
+		if v < 1 || v > 100 {
+			return nil, invalid("maxResults must be between 1 and 100")
+		}
+		max = int(v)
+	}
+	desired, _ := body["desiredStatus"].(string)
+	if desired == "" {
+		desired = "RUNNING"
+	}
+	start := 0
+	if tok, ok := body["nextToken"].(string); ok && tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 {
+			return nil, invalid("invalid nextToken")
+		}
+		start = n
+	}
+	var arns []string
+	next := ""
+	for i := start; i < len(s.order); i++ {
+		t := s.tasks[s.order[i]]
+		if !clusterMatches(body["cluster"], t.ClusterARN) || t.DesiredStatus != desired {
+			continue
+		}
+		if len(arns) == max {
+			next = strconv.Itoa(i)
+			break
+		}
+		arns = append(arns, t.ARN)
+	}
+	out := map[string]any{"taskArns": arns}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	return out, nil
+}
+
+func (s *Server) describeTasks(body map[string]any) (any, *apiError) {
+	ids, _ := body["tasks"].([]any)
+	if len(ids) == 0 || len(ids) > 100 {
+		return nil, invalid("tasks must hold 1 to 100 tasks, got %d", len(ids))
+	}
+	include, _ := body["include"].([]any)
+	withTags := slices.Contains(include, any("TAGS"))
+	tasks := []map[string]any{}
+	failures := []map[string]any{}
+	for _, id := range ids {
+		ref, _ := id.(string)
+		t := s.find(body["cluster"], ref)
+		if t == nil {
+			failures = append(failures, map[string]any{"arn": ref, "reason": "MISSING"})
+			continue
+		}
+		tasks = append(tasks, t.wire(withTags))
+	}
+	return map[string]any{"tasks": tasks, "failures": failures}, nil
+}
+
+func (s *Server) stopTask(body map[string]any) (any, *Task, *apiError) {
+	ref, _ := body["task"].(string)
+	t := s.find(body["cluster"], ref)
+	if t == nil {
+		return nil, nil, invalid("The referenced task was not found.")
+	}
+	reason, _ := body["reason"].(string)
+	if len(reason) > 1024 {
+		return nil, nil, invalid("reason is too long")
+	}
+	if t.DesiredStatus != "STOPPED" {
+		t.DesiredStatus = "STOPPED"
+		t.LastStatus = "STOPPED"
+		t.StoppedReason = reason
+	}
+	return map[string]any{"task": t.wire(false)}, t, nil
+}
+
+// find looks a task up by ARN or ID within the request's cluster.
+func (s *Server) find(cluster any, ref string) *Task {
+	if t, ok := s.tasks[ref]; ok && clusterMatches(cluster, t.ClusterARN) {
+		return t
+	}
+	for _, arn := range s.order {
+		if t := s.tasks[arn]; strings.HasSuffix(arn, "/"+ref) && clusterMatches(cluster, t.ClusterARN) {
+			return t
+		}
+	}
+	return nil
+}
+
+func (t *Task) wire(withTags bool) map[string]any {
+	m := map[string]any{
+		"taskArn":       t.ARN,
+		"clusterArn":    t.ClusterARN,
+		"lastStatus":    t.LastStatus,
+		"desiredStatus": t.DesiredStatus,
+	}
+	if !t.StartedAt.IsZero() {
+		m["startedAt"] = float64(t.StartedAt.UnixMilli()) / 1000
+	}
+	if t.StoppedReason != "" {
+		m["stoppedReason"] = t.StoppedReason
+	}
+	if withTags {
+		tags := []map[string]string{}
+		for k, v := range t.Tags {
+			tags = append(tags, map[string]string{"key": k, "value": v})
+		}
+		slices.SortFunc(tags, func(a, b map[string]string) int { return strings.Compare(a["key"], b["key"]) })
+		m["tags"] = tags
+	}
+	return m
+}

@@ -1,0 +1,278 @@
+// Package sweep is the last line of defence: it stops every running task
+// marked with the bastion-ttl tag whose start + TTL + grace has passed,
+// whatever happened to its supervisor. The TTL is the tag's value, capped by
+// a maximum; a value that is not a positive duration means the maximum.
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+)
+
+// Tag marks a bastion; its value is the task's TTL (a Go duration).
+const Tag = "bastion-ttl"
+
+// ReasonPrefix starts every stop reason the sweeper gives.
+const ReasonPrefix = "bastion-ttl sweeper: "
+
+// describeBatch is DescribeTasks' limit, and ListTasks' page size.
+const describeBatch = 100
+
+// ECS is the part of the ECS API the sweeper uses.
+type ECS interface {
+	ListTasks(context.Context, *ecs.ListTasksInput, ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
+	DescribeTasks(context.Context, *ecs.DescribeTasksInput, ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
+	StopTask(context.Context, *ecs.StopTaskInput, ...func(*ecs.Options)) (*ecs.StopTaskOutput, error)
+}
+
+var _ ECS = (*ecs.Client)(nil)
+
+// Sweeper stops expired bastions in its clusters.
+type Sweeper struct {
+	ECS      ECS
+	Clusters []string      // names or ARNs
+	MaxTTL   time.Duration // caps every tag's TTL
+	Grace    time.Duration // added to the deadline, leaving the supervisor its fail-safe window
+	DryRun   bool          // report what would be stopped, stop nothing
+	Parallel int           // concurrent StopTask calls; default 10
+	// Reserve is left of the context's deadline: the run stops starting
+	// calls then, so that it can report before the Lambda is cut off.
+	Reserve time.Duration
+	Now     func() time.Time
+	Log     *slog.Logger
+}
+
+// Report is what a run did.
+type Report struct {
+	Clusters   int  `json:"clusters"`
+	Scanned    int  `json:"scanned"`     // running tasks described
+	Marked     int  `json:"marked"`      // of which tagged bastion-ttl
+	NotStarted int  `json:"not_started"` // marked, without startedAt: never stopped
+	Expired    int  `json:"expired"`     // marked and past start + TTL + grace
+	Stopped    int  `json:"stopped"`     // StopTask accepted (or would be, in a dry run)
+	Failed     int  `json:"failed"`      // StopTask, ListTasks or DescribeTasks failed
+	NotReached int  `json:"not_reached"` // clusters or expired tasks left when time ran out
+	DryRun     bool `json:"dry_run"`
+}
+
+// ErrIncomplete is returned by Run when something failed or was not reached.
+var ErrIncomplete = errors.New("sweep incomplete")
+
+// Run sweeps every cluster once and logs one summary line.
+func (s *Sweeper) Run(ctx context.Context) (Report, error) {
+	began := time.Now()
+	rep := Report{DryRun: s.DryRun}
+	work := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, deadline.Add(-s.Reserve))
+		defer cancel()
+	}
+	r := &run{Sweeper: s, ctx: work, rep: &rep, sem: make(chan struct{}, max(1, s.parallel()))}
+	for i, cluster := range s.Clusters {
+		if work.Err() != nil {
+			r.count(func(rep *Report) { rep.NotReached += len(s.Clusters) - i })
+			s.Log.Warn("out of time: clusters not swept", "clusters", s.Clusters[i:])
+			break
+		}
+		r.count(func(rep *Report) { rep.Clusters++ })
+		r.cluster(cluster)
+	}
+	r.wg.Wait()
+
+	attrs := []any{
+		"clusters", rep.Clusters, "scanned", rep.Scanned, "marked", rep.Marked,
+		"not_started", rep.NotStarted, "expired", rep.Expired, "stopped", rep.Stopped,
+		"failed", rep.Failed, "not_reached", rep.NotReached, "dry_run", rep.DryRun,
+		"duration_ms", time.Since(began).Milliseconds(),
+	}
+	if rep.Failed > 0 || rep.NotReached > 0 {
+		s.Log.Warn("sweep incomplete", attrs...)
+		return rep, fmt.Errorf("%w: %d failed, %d not reached", ErrIncomplete, rep.Failed, rep.NotReached)
+	}
+	s.Log.Info("sweep done", attrs...)
+	return rep, nil
+}
+
+func (s *Sweeper) parallel() int {
+	if s.Parallel > 0 {
+		return s.Parallel
+	}
+	return 10
+}
+
+// run is one sweep's state; StopTask calls run concurrently, so the report
+// is guarded by mu.
+type run struct {
+	*Sweeper
+	ctx context.Context
+	mu  sync.Mutex
+	rep *Report
+	sem chan struct{}
+	wg  sync.WaitGroup
+}
+
+func (r *run) count(f func(*Report)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r.rep)
+}
+
+// cluster lists the cluster's running tasks page by page, describes each
+// page with its tags, and hands the expired bastions to stop.
+func (r *run) cluster(cluster string) {
+	pages := ecs.NewListTasksPaginator(r.ECS, &ecs.ListTasksInput{
+		Cluster:       aws.String(cluster),
+		DesiredStatus: types.DesiredStatusRunning,
+		MaxResults:    aws.Int32(describeBatch),
+	})
+	for pages.HasMorePages() {
+		if r.ctx.Err() != nil {
+			r.count(func(rep *Report) { rep.NotReached++ })
+			r.Log.Warn("out of time: cluster not fully listed", "cluster", cluster)
+			return
+		}
+		page, err := pages.NextPage(r.ctx)
+		if err != nil {
+			r.failed(cluster, "list tasks", err)
+			return
+		}
+		if len(page.TaskArns) == 0 {
+			continue
+		}
+		out, err := r.ECS.DescribeTasks(r.ctx, &ecs.DescribeTasksInput{
+			Cluster: aws.String(cluster),
+			Tasks:   page.TaskArns,
+			Include: []types.TaskField{types.TaskFieldTags},
+		})
+		if err != nil {
+			r.failed(cluster, "describe tasks", err)
+			continue
+		}
+		for _, task := range out.Tasks {
+			r.consider(cluster, task)
+		}
+	}
+}
+
+func (r *run) failed(cluster, what string, err error) {
+	if r.ctx.Err() != nil {
+		r.count(func(rep *Report) { rep.NotReached++ })
+		r.Log.Warn("out of time: cluster not fully swept", "cluster", cluster)
+		return
+	}
+	r.count(func(rep *Report) { rep.Failed++ })
+	r.Log.Error("sweep: "+what+" failed", "cluster", cluster, "err", err)
+}
+
+// consider decides about one running task.
+func (r *run) consider(cluster string, task types.Task) {
+	arn := aws.ToString(task.TaskArn)
+	value, marked := tagValue(task.Tags)
+	r.count(func(rep *Report) {
+		rep.Scanned++
+		if marked {
+			rep.Marked++
+		}
+	})
+	if !marked {
+		return
+	}
+	if task.StartedAt == nil {
+		// Without a start there is no deadline; a deadline guessed from
+		// another time could be early. The next run will see it started.
+		r.count(func(rep *Report) { rep.NotStarted++ })
+		r.Log.Info("marked task has no startedAt: not stopped", "task_arn", arn, "last_status", aws.ToString(task.LastStatus))
+		return
+	}
+	life := lifetime.Lifetime{Start: *task.StartedAt, TTL: TTL(value, r.MaxTTL)}
+	deadline := life.Deadline().Add(r.Grace)
+	if r.Now().Before(deadline) {
+		return
+	}
+	r.count(func(rep *Report) { rep.Expired++ })
+	reason := ReasonPrefix + life.StopReason()
+	if r.ctx.Err() != nil {
+		r.notReached(arn)
+		return
+	}
+	select {
+	case r.sem <- struct{}{}:
+	case <-r.ctx.Done():
+		r.notReached(arn)
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer func() { <-r.sem; r.wg.Done() }()
+		r.stop(cluster, arn, life, deadline, reason)
+	}()
+}
+
+func (r *run) notReached(arn string) {
+	r.count(func(rep *Report) { rep.NotReached++ })
+	r.Log.Warn("out of time: expired task not stopped", "task_arn", arn)
+}
+
+func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Time, reason string) {
+	attrs := []any{"task_arn", arn, "cluster", cluster, "ttl", life.TTL.String(),
+		"started_at", life.Start.UTC().Format(time.RFC3339), "deadline", deadline.UTC().Format(time.RFC3339), "reason", reason}
+	if r.DryRun {
+		r.count(func(rep *Report) { rep.Stopped++ })
+		r.Log.Info("would stop expired bastion (dry run)", attrs...)
+		return
+	}
+	_, err := r.ECS.StopTask(r.ctx, &ecs.StopTaskInput{
+		Cluster: aws.String(cluster),
+		Task:    aws.String(arn),
+		Reason:  aws.String(cut(reason, 255)),
+	})
+	switch {
+	case err == nil:
+		r.count(func(rep *Report) { rep.Stopped++ })
+		r.Log.Info("stopped expired bastion", attrs...)
+	case r.ctx.Err() != nil:
+		r.notReached(arn)
+	default:
+		r.count(func(rep *Report) { rep.Failed++ })
+		r.Log.Error("stop expired bastion failed", append(attrs, "err", err)...)
+	}
+}
+
+// TTL is the lifetime a tag value gives: the value if it is a positive
+// duration, capped by max; anything else means max.
+func TTL(value string, max time.Duration) time.Duration {
+	d, err := time.ParseDuration(value)
+	if err != nil || d <= 0 || d > max {
+		return max
+	}
+	return d
+}
+
+func tagValue(tags []types.Tag) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == Tag {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
+
+// cut shortens s to at most n runes.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
