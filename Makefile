@@ -11,9 +11,13 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test lint bench clean tools image-test build-TerminateFunction build-SweepFunction
+.PHONY: all build test lint bench clean tools image-test demo build-TerminateFunction build-SweepFunction
 
 all: lint test build
+
+## demo: the whole flow on this machine, no AWS account: a bastion stops itself at its TTL
+demo:
+	$(GO) run ./demo
 
 ## build: the supervisor for this machine, into bin/
 build:

@@ -47,7 +47,8 @@ type Server struct {
 	order  []string // task ARNs in insertion order, for stable pages
 	calls  map[string]int
 	inject func(action string, body map[string]any) *Fault
-	// OnStop, when set, is called (without the lock) after each accepted StopTask.
+	// OnStop, when set, is called (without the lock) after each accepted
+	// StopTask has been answered.
 	OnStop func(Task)
 }
 
@@ -175,11 +176,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, *aerr)
 		return
 	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(out)
 	if stopped != nil && s.OnStop != nil {
 		s.OnStop(*stopped)
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(w).Encode(out)
 }
 
 func writeError(w http.ResponseWriter, e apiError) {

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"encoding/json"
@@ -101,7 +101,7 @@ var roleARN = regexp.MustCompile(`^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$`)
 
 func TestExampleSidecarTaskDefinition(t *testing.T) {
 	var td taskDefinition
-	readJSON(t, "../examples/sidecar-task-definition.json", &td)
+	readJSON(t, "../../examples/sidecar-task-definition.json", &td)
 	if !roleARN.MatchString(td.TaskRoleArn) {
 		t.Errorf("taskRoleArn %q is not a role ARN", td.TaskRoleArn)
 	}
@@ -124,13 +124,13 @@ func TestExampleSidecarTaskDefinition(t *testing.T) {
 	}
 
 	var ov overrides
-	readJSON(t, "../examples/sidecar-overrides.json", &ov)
+	readJSON(t, "../../examples/sidecar-overrides.json", &ov)
 	checkOverrides(t, td, ov, env)
 }
 
 func TestExampleHealthCheckTaskDefinition(t *testing.T) {
 	var td taskDefinition
-	readJSON(t, "../examples/healthcheck-task-definition.json", &td)
+	readJSON(t, "../../examples/healthcheck-task-definition.json", &td)
 	if !roleARN.MatchString(td.TaskRoleArn) {
 		t.Errorf("taskRoleArn %q is not a role ARN", td.TaskRoleArn)
 	}
@@ -155,13 +155,13 @@ func TestExampleHealthCheckTaskDefinition(t *testing.T) {
 	checkSupervisorEnv(t, "bastion container", env)
 
 	var ov overrides
-	readJSON(t, "../examples/healthcheck-overrides.json", &ov)
+	readJSON(t, "../../examples/healthcheck-overrides.json", &ov)
 	checkOverrides(t, td, ov, env)
 }
 
 // copiedSupervisorPath is where healthcheck.Dockerfile puts the binary.
 func copiedSupervisorPath(t *testing.T) string {
-	b, err := os.ReadFile(filepath.Join("..", "examples", "healthcheck.Dockerfile"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "healthcheck.Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}

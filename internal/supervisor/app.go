@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"errors"
@@ -73,7 +73,7 @@ func (a *app) newStopper() (*terminate.Client, error) {
 		Clock:       a.clock,
 		Backoff:     backoff.Policy{Base: 250 * time.Millisecond, Max: 5 * time.Second},
 		Log:         a.log,
-		UserAgent:   "bastion-ttl-supervisor/" + version,
+		UserAgent:   "bastion-ttl-supervisor/" + Version,
 	}, nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package supervisor
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "supervisor")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", binary, "../../supervisor").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building supervisor: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -53,7 +53,7 @@ const (
 // StartedAt set to startedAt, failing the first failFirst requests with a 500.
 func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptest.Server {
 	t.Helper()
-	raw, err := os.ReadFile("../testdata/metadata/v4-fargate-task.json")
+	raw, err := os.ReadFile("../../testdata/metadata/v4-fargate-task.json")
 	if err != nil {
 		t.Fatal(err)
 	}

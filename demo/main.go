@@ -1,0 +1,221 @@
+// Command demo runs the whole bastion-ttl flow on one machine, in one
+// process, without AWS or network: a Fargate task's metadata endpoint and
+// credentials endpoint, the real supervisor (watch), an API Gateway stand-in
+// verifying SigV4, the real terminate handler, and a local ECS endpoint. It
+// prints a timeline and exits 0 once the task is STOPPED with its TTL reason.
+//
+//	go run ./demo [-ttl 5s]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
+	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
+	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
+)
+
+// The task is the metadata sample's: us-west-2, account 111122223333.
+const (
+	region     = "us-west-2"
+	account    = "111122223333"
+	clusterARN = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
+	taskARN    = fakemeta.SampleTaskARN
+	taskID     = "e9028f8d5d8e4f258373e7b93ce9a3c3"
+	// What ECS hands the task for its task role: a session named after the task.
+	sessionARN  = "arn:aws:sts::111122223333:assumed-role/bastion-ttl-BastionTaskRole/" + taskID
+	accessKeyID = "ASIADEMOTASKROLE0001"
+	secretKey   = "demo-task-role-secret"
+	token       = "demo-session-token"
+	credsToken  = "demo-container-credentials-authorization"
+)
+
+func main() {
+	ttl := flag.Duration("ttl", 5*time.Second, "the bastion's TTL (1s to 15s)")
+	flag.Parse()
+	if *ttl < time.Second || *ttl > 15*time.Second {
+		fmt.Fprintf(os.Stderr, "demo: -ttl=%s: use 1s to 15s\n", *ttl)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *ttl+14*time.Second)
+	defer cancel()
+	if err := run(ctx, *ttl, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// timeline prints what happened, with the time since the task started.
+type timeline struct {
+	mu    sync.Mutex
+	start time.Time
+	out   io.Writer
+}
+
+func (t *timeline) say(who, format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	fmt.Fprintf(t.out, "%7.3fs  %-18s %s\n", time.Since(t.start).Seconds(), who, fmt.Sprintf(format, args...))
+}
+
+// logLines calls f with each JSON log record written to it.
+type logLines func(map[string]any)
+
+func (f logLines) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil {
+			f(rec)
+		}
+	}
+	return len(p), nil
+}
+
+func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
+	started := time.Now()
+	tl := &timeline{start: started, out: out}
+	fmt.Fprintf(out, "bastion-ttl demo: a Fargate bastion with a TTL of %s, all on this machine\n\n", ttl)
+
+	// ECS: the task, running; a StopTask is what ECS then acts on.
+	ecsAPI := fakeecs.New()
+	ecsAPI.Add(fakeecs.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
+	stopped := make(chan fakeecs.Task, 1)
+	ecsAPI.OnStop = func(t fakeecs.Task) { stopped <- t }
+	ecsSrv := httptest.NewServer(ecsAPI)
+	defer ecsSrv.Close()
+	tl.say("ECS", "task %s RUNNING (cluster default)", taskID)
+
+	// The task's own endpoints: metadata v4 and container credentials.
+	doc := fakemeta.Document(taskARN, clusterARN, started)
+	metaSrv := httptest.NewServer(fakemeta.Handler(func() []byte { return doc }))
+	defer metaSrv.Close()
+	credsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != credsToken {
+			http.Error(w, `{"message":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"AccessKeyId": accessKeyID, "SecretAccessKey": secretKey, "Token": token,
+			"Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		})
+	}))
+	defer credsSrv.Close()
+
+	// The terminate function, in process, and the API in front of it.
+	lambdaLog := logLines(func(rec map[string]any) {
+		if rec["outcome"] == "stopped" {
+			tl.say("terminate Lambda", "authorized (session name = task ID, cluster allowed), StopTask -> %v", rec["status"])
+		} else {
+			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
+		}
+	})
+	allowed, _ := selfstop.ParseAllowed([]string{"default"})
+	fn := &selfstop.Service{
+		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
+		Policy: selfstop.Policy{RequireSelf: true, Allowed: allowed},
+		Region: region,
+		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
+	}
+	gw := &apigw.Gateway{
+		Route:  "POST /terminate",
+		Region: region,
+		Callers: []apigw.Caller{{
+			Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
+			ARN:         sessionARN, AccountID: account,
+		}},
+		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			return fn.Handle(ctx, ev)
+		},
+		Now: time.Now,
+		Observe: func(event string, attrs ...any) {
+			tl.say("API Gateway", "%s %v", event, attrs)
+		},
+	}
+	gwSrv := httptest.NewServer(gw)
+	defer gwSrv.Close()
+
+	// The supervisor, as the sidecar: `supervisor watch`.
+	accepted := make(chan struct{})
+	supLog := logLines(func(rec map[string]any) {
+		switch msg, _ := rec["msg"].(string); msg {
+		case "deadline set":
+			tl.say("supervisor", "StartedAt %v + TTL %v: deadline %v; sleeping until then", rec["started_at"], rec["ttl"], rec["deadline"])
+		case "deadline reached, stopping the task":
+			tl.say("supervisor", "deadline reached: POST /terminate, SigV4-signed with the task role's credentials")
+		case "stop request answered":
+			tl.say("supervisor", "API answered %v", rec["status"])
+		case "stop accepted, waiting for ECS to stop the task":
+			tl.say("supervisor", "stop accepted; waiting for ECS's SIGTERM")
+			close(accepted)
+		case "signal received, exiting":
+			tl.say("supervisor", "SIGTERM: exit 0")
+		default:
+			if rec["level"] != "INFO" {
+				tl.say("supervisor", "%v: %v %v", rec["level"], msg, rec["err"])
+			}
+		}
+	})
+	env := map[string]string{
+		"ECS_CONTAINER_METADATA_URI_V4":      metaSrv.URL + "/v4/" + taskID + "-1",
+		"BASTION_TERMINATE_URL":              gwSrv.URL + "/terminate",
+		"BASTION_TTL":                        ttl.String(),
+		"BASTION_GRACE":                      "10s",
+		"AWS_REGION":                         region,
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v2/credentials/" + taskID,
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  credsToken,
+	}
+	supCtx, sigterm := context.WithCancel(ctx)
+	defer sigterm()
+	exited := make(chan error, 1)
+	go func() { exited <- supervisor.Run(supCtx, []string{"watch"}, env, supLog, supLog) }()
+
+	select {
+	case task := <-stopped:
+		tl.say("ECS", "StopTask accepted; reason %q", task.StoppedReason)
+	case err := <-exited:
+		return fmt.Errorf("the supervisor exited before the task was stopped: %v", err)
+	case <-ctx.Done():
+		return errors.New("the task was not stopped in time")
+	}
+	// ECS stops the containers a moment after StopTask: SIGTERM first.
+	select {
+	case <-accepted:
+		tl.say("ECS", "stopping the task: SIGTERM to its containers")
+		sigterm()
+	case err := <-exited:
+		return fmt.Errorf("the supervisor exited before the task was stopped: %v", err)
+	case <-ctx.Done():
+		return errors.New("the task was not stopped in time")
+	}
+	if err := <-exited; err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	final, _ := ecsAPI.Task(taskARN)
+	if final.DesiredStatus != "STOPPED" || !strings.HasPrefix(final.StoppedReason, "bastion-ttl: TTL "+ttl.String()+" expired") {
+		return fmt.Errorf("task is %s with reason %q", final.DesiredStatus, final.StoppedReason)
+	}
+	tl.say("ECS", "task %s STOPPED", taskID)
+	fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\n",
+		time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
+	return nil
+}

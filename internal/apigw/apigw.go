@@ -1,0 +1,174 @@
+// Package apigw is a local stand-in for an API Gateway HTTP API route with
+// AWS_IAM authorization, for the demo and the end-to-end tests: it verifies
+// the request's SigV4 signature, builds the payload format 2.0 event with the
+// caller's IAM identity, invokes the function (in process, or the real
+// bootstrap under the Lambda Runtime Interface Emulator) and turns its answer
+// into the HTTP response, as API Gateway does.
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
+)
+
+// Caller is an identity the gateway knows: its credentials and the IAM ARN
+// API Gateway reports for them (for a task role, the assumed-role session).
+type Caller struct {
+	Credentials aws.Credentials
+	ARN         string
+	AccountID   string
+}
+
+// Invoker runs the function with an event.
+type Invoker func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Gateway serves one route, e.g. "POST /terminate".
+type Gateway struct {
+	Route   string // "<METHOD> <path>"
+	Region  string
+	Callers []Caller
+	Invoke  Invoker
+	Now     func() time.Time
+	// Observe, when set, hears what the gateway did ("signature verified",
+	// "signature rejected", "function error"...), for the demo's timeline.
+	Observe func(event string, attrs ...any)
+}
+
+func (g *Gateway) observe(event string, attrs ...any) {
+	if g.Observe != nil {
+		g.Observe(event, attrs...)
+	}
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	method, path, _ := strings.Cut(g.Route, " ")
+	if r.URL.Path != path {
+		writeMessage(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 10<<20))
+	if err != nil {
+		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		return
+	}
+	signed, err := sigv4verify.Verify(r, body, g.lookup, g.Now(), 5*time.Minute)
+	if err != nil {
+		g.observe("signature rejected", "err", err.Error())
+		writeMessage(w, http.StatusForbidden, "Forbidden")
+		return
+	}
+	caller := g.caller(signed.AccessKeyID)
+	g.observe("signature verified", "caller", caller.ARN)
+
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:        "2.0",
+		RouteKey:       method + " " + path,
+		RawPath:        r.URL.Path,
+		RawQueryString: r.URL.RawQuery,
+		Headers:        map[string]string{},
+		Body:           string(body),
+	}
+	for k, v := range r.Header {
+		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	rc := &ev.RequestContext
+	rc.RouteKey, rc.AccountID, rc.Stage, rc.DomainName = ev.RouteKey, caller.AccountID, "$default", r.Host
+	rc.RequestID = fmt.Sprintf("demo-%d", g.Now().UnixNano())
+	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: r.RemoteAddr, UserAgent: r.UserAgent()}
+	rc.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			AccessKey: signed.AccessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
+		},
+	}
+	// The route is POST only in the stack; other methods reach no function.
+	if r.Method != method {
+		writeMessage(w, http.StatusNotFound, "Not Found")
+		return
+	}
+
+	resp, err := g.Invoke(r.Context(), ev)
+	if err != nil {
+		g.observe("function error", "err", err.Error())
+		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, resp.Body)
+}
+
+func (g *Gateway) lookup(id string) (aws.Credentials, bool) {
+	c := g.caller(id)
+	return c.Credentials, c.ARN != ""
+}
+
+func (g *Gateway) caller(accessKeyID string) Caller {
+	for _, c := range g.Callers {
+		if c.Credentials.AccessKeyID == accessKeyID {
+			return c
+		}
+	}
+	return Caller{}
+}
+
+func writeMessage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"message": msg})
+}
+
+// ErrFunction is a function error (the handler failed or panicked): API
+// Gateway answers it with a 500.
+var ErrFunction = errors.New("function error")
+
+// InvokeURL invokes a function through the Lambda invoke API at url, such as
+// the Runtime Interface Emulator's.
+func InvokeURL(url string) Invoker {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		var out events.APIGatewayV2HTTPResponse
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			return out, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+		if err != nil {
+			return out, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return out, fmt.Errorf("invoke: %w", err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 6<<20))
+		if err != nil {
+			return out, fmt.Errorf("invoke: %w", err)
+		}
+		var fnErr struct{ ErrorMessage, ErrorType string }
+		_ = json.Unmarshal(b, &fnErr)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" || fnErr.ErrorType != "" || fnErr.ErrorMessage != "" {
+			return out, fmt.Errorf("%w: %s %s", ErrFunction, resp.Status, b)
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			return out, fmt.Errorf("%w: answer %q: %v", ErrFunction, b, err)
+		}
+		return out, nil
+	}
+}

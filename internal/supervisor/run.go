@@ -1,0 +1,117 @@
+// Package supervisor is the supervisor command's implementation: it ends an
+// ECS task when its time to live is up, as a sidecar (watch) or as the
+// bastion container's health check (check). The supervisor binary's main
+// only calls Run; the demo runs it in process.
+//
+//	supervisor [watch|check|status [--json]|version]
+//
+// Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+)
+
+// Version is what `supervisor version` prints; the binary sets it from
+// its build stamp.
+var Version = "dev"
+
+var (
+	errExpired  = errors.New("TTL expired")
+	errFailSafe = errors.New("fail-safe exit")
+)
+
+// usageError is a bad command line (exit 2).
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func usagef(format string, args ...any) error { return usageError(fmt.Sprintf(format, args...)) }
+
+const usage = `usage: supervisor [command]
+
+commands:
+  watch          sidecar: stop the task at its deadline (default)
+  check          health check: exit 0 before the deadline, stop the task and exit 1 after it
+  status [--json] print start, TTL, deadline and time left
+  version        print the version
+
+Configuration is read from BASTION_* environment variables; see the README.`
+
+// Run runs one command. Logs go to stdout, except for status, whose output
+// is for a person (or jq) and whose logs go to stderr.
+func Run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+	cmd, args, err := parseCommand(args)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "version":
+		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", Version)
+		return err
+	case "help":
+		_, err := fmt.Fprintln(stdout, usage)
+		return err
+	}
+	logTo := stdout
+	if cmd == "status" {
+		logTo = stderr
+	}
+	a, err := newApp(environ, stdout, logTo, cmd != "status")
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "watch":
+		// Only the sidecar outlives a moment: SIGTERM (ECS stopping the
+		// task) and SIGINT end it cleanly. check dies by default on them.
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		return a.watch(ctx)
+	case "check":
+		return a.check(ctx)
+	default:
+		return a.status(ctx, args)
+	}
+}
+
+// parseCommand splits the command line into a command and its arguments.
+func parseCommand(args []string) (cmd string, rest []string, err error) {
+	cmd = "watch"
+	if len(args) > 0 {
+		cmd, rest = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		return "help", nil, nil
+	case "version", "watch", "check":
+		if len(rest) > 0 {
+			return "", nil, usagef("%s takes no arguments, got %q", cmd, rest)
+		}
+	case "status":
+	default:
+		return "", nil, usagef("unknown command %q (use watch, check, status or version)", cmd)
+	}
+	return cmd, rest, nil
+}
+
+// ExitCode maps Run's error to the exit code, printing it to stderr.
+func ExitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "supervisor:", err)
+	var ue usageError
+	if errors.As(err, &ue) || errors.Is(err, envconfig.ErrInvalid) {
+		return 2
+	}
+	return 1
+}
