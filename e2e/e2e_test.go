@@ -1,0 +1,79 @@
+package e2e
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
+	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+// The whole chain with real processes: the supervisor binary signs a
+// request to the API Gateway stand-in, which invokes the terminate
+// bootstrap under the Lambda Runtime Interface Emulator, which stops the
+// task in moto_server (through the mending proxy). The task ends STOPPED
+// with the TTL reason, on time, and the other task still runs.
+func TestEndToEnd(t *testing.T) {
+	endpoint, client := testenv.MotoECS(t)
+	tasks := testenv.RunTasks(t, client, "bastions", 2)
+	me, other := tasks[0], tasks[1]
+	clusterARN := "arn:aws:ecs:" + testenv.Region + ":" + testenv.Account + ":cluster/bastions"
+
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
+		"AWS_ENDPOINT_URL_ECS":        endpoint,
+		"AWS_REGION":                  testenv.Region,
+		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
+		"AWS_SECRET_ACCESS_KEY":       "lambda",
+		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+	})
+	api := httptest.NewServer(&apigw.Gateway{
+		Route: "POST /terminate", Region: testenv.Region,
+		Callers: []apigw.Caller{caller(testenv.Account, me)},
+		Invoke:  apigw.InvokeURL(fn.URL), Now: time.Now,
+	})
+	defer api.Close()
+
+	started := time.Now()
+	doc := fakemeta.Document(me, clusterARN, started)
+	meta := httptest.NewServer(fakemeta.Handler(func() []byte { return doc }))
+	defer meta.Close()
+	const ttl, grace = 2 * time.Second, 5 * time.Second
+	deadline := started.Add(ttl)
+	sup := startSupervisor(t, meta.URL, api.URL, ttl, grace, testenv.Region)
+
+	var stoppedAt time.Time
+	for time.Now().Before(deadline.Add(grace)) {
+		task := testenv.Describe(t, client, "bastions", []string{me})[me]
+		if aws.ToString(task.DesiredStatus) == "STOPPED" {
+			stoppedAt = time.Now()
+			want := "bastion-ttl: TTL 2s expired (started " + started.UTC().Format(time.RFC3339) + ")"
+			if got := aws.ToString(task.StoppedReason); got != want {
+				t.Errorf("stop reason %q, want %q", got, want)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	switch {
+	case stoppedAt.IsZero():
+		t.Fatalf("the task was not stopped by deadline + grace\nemulator:\n%s", fn.Output())
+	case stoppedAt.Before(deadline):
+		t.Fatalf("the task was stopped %v before its deadline", deadline.Sub(stoppedAt))
+	}
+	t.Logf("stopped %v after the deadline (polled every 50ms)", stoppedAt.Sub(deadline).Round(time.Millisecond))
+	if !strings.Contains(fn.Output(), `"outcome":"stopped"`) {
+		t.Errorf("the function did not log the stop:\n%s", fn.Output())
+	}
+	if code := sup.sigterm(t); code != 0 {
+		t.Errorf("supervisor exit %d after SIGTERM, want 0", code)
+	}
+	if got := testenv.Describe(t, client, "bastions", []string{other})[other]; aws.ToString(got.DesiredStatus) != "RUNNING" {
+		t.Errorf("the other task is %s", aws.ToString(got.DesiredStatus))
+	}
+}
