@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
+	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
 	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
 )
 
@@ -148,4 +150,54 @@ func findRIE() (string, error) {
 		return "", fmt.Errorf("aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@<version>")
 	}
 	return p, nil
+}
+
+// benchWarmEmulator times warm invocations of the terminate bootstrap under
+// the emulator (the round trip through its invoke API), StopTask answered
+// by a local ECS endpoint.
+func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
+	ecsAPI := fakeecs.New()
+	ecsAPI.Add(fakeecs.Task{ARN: benchTaskARN, ClusterARN: "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions", StartedAt: time.Now()})
+	ecsSrv := httptest.NewServer(ecsAPI)
+	defer ecsSrv.Close()
+	addr, err := freeAddr()
+	if err != nil {
+		return row{}, err
+	}
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return row{}, err
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Env = []string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
+		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsSrv.URL, "BASTION_LOG_LEVEL=warn"}
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return row{}, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	invoke := apigw.InvokeURL("http://" + addr + "/2015-03-31/functions/function/invocations")
+	ev := stopEvent()
+	var times []time.Duration
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := invoke(context.Background(), ev); err == nil {
+			break
+		} else if time.Now().After(end) {
+			return row{}, fmt.Errorf("emulator not answering: %v\n%s", err, out.String())
+		}
+	}
+	for i := range n + 20 {
+		began := time.Now()
+		resp, err := invoke(context.Background(), ev)
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			return row{}, fmt.Errorf("warm invoke: %v %d %s", err, resp.StatusCode, resp.Body)
+		}
+		if i >= 20 {
+			times = append(times, time.Since(began))
+		}
+	}
+	slices.Sort(times)
+	return row{fmt.Sprintf("terminate warm invocation under the emulator, round trip: median (p99) of %d", n),
+		fmt.Sprintf("%.2f ms (%.2f ms)", ms(times[len(times)/2]), ms(times[len(times)*99/100])), "", ""}, nil
 }

@@ -71,6 +71,11 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	if err != nil {
 		return err
 	}
+	warmRIE, err := benchWarmEmulator(rie, terminateLocal, 500)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, warmRIE)
 	st, err = os.Stat(terminateARM)
 	if err != nil {
 		return err
@@ -82,6 +87,7 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 		return err
 	}
 	rows = append(rows, sw)
+	rows = append(rows, benchImage()...)
 
 	cpu, _ := os.ReadFile("/proc/cpuinfo")
 	model := "unknown CPU"
