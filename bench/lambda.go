@@ -85,20 +85,8 @@ var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 	var inits []float64
 	for range runs {
-		addr, err := freeAddr()
+		addr, cmd, out, err := startEmulator(rie, bootstrap, "http://127.0.0.1:9")
 		if err != nil {
-			return row{}, err
-		}
-		apiAddr, err := freeAddr()
-		if err != nil {
-			return row{}, err
-		}
-		var out bytes.Buffer
-		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-		cmd.Env = []string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
-			"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=http://127.0.0.1:9"}
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
 			return row{}, err
 		}
 		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{})
@@ -125,6 +113,28 @@ func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 	median := inits[len(inits)/2]
 	return row{fmt.Sprintf("terminate cold start under the emulator (INIT REPORT durationMs), median (max) of %d", runs),
 		fmt.Sprintf("%.1f ms (%.1f ms)", median, inits[len(inits)-1]), "<= 50 ms", verdict(median <= 50)}, nil
+}
+
+// startEmulator runs the terminate bootstrap under the emulator, its ECS
+// endpoint at ecsURL, and returns the emulator's address.
+func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.Cmd, *bytes.Buffer, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	out := &bytes.Buffer{}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Env = append([]string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
+		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsURL}, env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return "", nil, nil, err
+	}
+	return addr, cmd, out, nil
 }
 
 func freeAddr() (string, error) {
@@ -160,20 +170,8 @@ func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
 	ecsAPI.Add(fakeecs.Task{ARN: benchTaskARN, ClusterARN: "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions", StartedAt: time.Now()})
 	ecsSrv := httptest.NewServer(ecsAPI)
 	defer ecsSrv.Close()
-	addr, err := freeAddr()
+	addr, cmd, out, err := startEmulator(rie, bootstrap, ecsSrv.URL, "BASTION_LOG_LEVEL=warn")
 	if err != nil {
-		return row{}, err
-	}
-	apiAddr, err := freeAddr()
-	if err != nil {
-		return row{}, err
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-	cmd.Env = []string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
-		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsSrv.URL, "BASTION_LOG_LEVEL=warn"}
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
 		return row{}, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
