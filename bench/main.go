@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
 )
 
 func main() {
@@ -119,12 +120,8 @@ func mib(n int64) string {
 
 // metadataServer serves the real v4 Fargate sample, its container started at startedAt.
 func metadataServer(startedAt time.Time) (*httptest.Server, error) {
-	raw, err := os.ReadFile("testdata/metadata/v4-fargate-task.json")
-	if err != nil {
-		return nil, err
-	}
-	doc := strings.ReplaceAll(string(raw), "2020-10-08T20:47:20.567813946Z", startedAt.UTC().Format(time.RFC3339Nano))
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, doc) })), nil
+	doc := fakemeta.Document(fakemeta.SampleTaskARN, "arn:aws:ecs:us-west-2:111122223333:cluster/default", startedAt)
+	return httptest.NewServer(fakemeta.Handler(func() []byte { return doc })), nil
 }
 
 func supervisorEnv(meta, api, ttl, tmp string) []string {

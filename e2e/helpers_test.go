@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,13 +24,10 @@ import (
 var supervisorBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "e2e")
-	if err != nil {
-		panic(err)
-	}
-	supervisorBin = filepath.Join(dir, "supervisor")
-	if out, err := exec.Command("go", "build", "-o", supervisorBin, "../supervisor").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building supervisor: %v\n%s", err, out)
+	var dir string
+	var err error
+	if supervisorBin, dir, err = testenv.BuildCommand("../supervisor", "supervisor"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()

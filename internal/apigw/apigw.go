@@ -37,7 +37,7 @@ type Invoker func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGa
 // Gateway serves one route, e.g. "POST /terminate".
 type Gateway struct {
 	Route   string // "<METHOD> <path>"
-	Region  string
+	Region  string // the region signatures must be scoped to
 	Callers []Caller
 	Invoke  Invoker
 	Now     func() time.Time
@@ -53,8 +53,9 @@ func (g *Gateway) observe(event string, attrs ...any) {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Only the route reaches the function: no other path or method.
 	method, path, _ := strings.Cut(g.Route, " ")
-	if r.URL.Path != path {
+	if r.URL.Path != path || r.Method != method {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -64,6 +65,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	signed, err := sigv4verify.Verify(r, body, g.lookup, g.Now(), 5*time.Minute)
+	if err == nil && (signed.Region != g.Region || signed.Service != "execute-api") {
+		err = fmt.Errorf("signed for %s in %s, not execute-api in %s", signed.Service, signed.Region, g.Region)
+	}
 	if err != nil {
 		g.observe("signature rejected", "err", err.Error())
 		writeMessage(w, http.StatusForbidden, "Forbidden")
@@ -91,11 +95,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
 			AccessKey: signed.AccessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
 		},
-	}
-	// The route is POST only in the stack; other methods reach no function.
-	if r.Method != method {
-		writeMessage(w, http.StatusNotFound, "Not Found")
-		return
 	}
 
 	resp, err := g.Invoke(r.Context(), ev)

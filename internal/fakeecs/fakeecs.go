@@ -205,12 +205,12 @@ func clusterMatches(requested any, clusterARN string) bool {
 }
 
 func (s *Server) listTasks(body map[string]any) (any, *apiError) {
-	max := 100
+	limit := 100
 	if v, ok := body["maxResults"].(float64); ok {
 		if v < 1 || v > 100 {
 			return nil, invalid("maxResults must be between 1 and 100")
 		}
-		max = int(v)
+		limit = int(v)
 	}
 	desired, _ := body["desiredStatus"].(string)
 	if desired == "" {
@@ -231,7 +231,7 @@ func (s *Server) listTasks(body map[string]any) (any, *apiError) {
 		if !clusterMatches(body["cluster"], t.ClusterARN) || t.DesiredStatus != desired {
 			continue
 		}
-		if len(arns) == max {
+		if len(arns) == limit {
 			next = strconv.Itoa(i)
 			break
 		}

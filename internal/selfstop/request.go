@@ -114,9 +114,5 @@ func stopReason(callerReason string) string {
 	if callerReason == "" {
 		callerReason = "stop requested by the task"
 	}
-	r := []rune(terminate.ReasonPrefix + callerReason)
-	if len(r) > terminate.MaxStopReason {
-		r = r[:terminate.MaxStopReason]
-	}
-	return string(r)
+	return terminate.CutStopReason(terminate.ReasonPrefix + callerReason)
 }

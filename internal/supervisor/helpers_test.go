@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,21 +18,20 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
 	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 // binary is the supervisor built once for the tests that run it as ECS would.
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "supervisor-test")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "supervisor")
-	if out, err := exec.Command("go", "build", "-o", binary, "../../supervisor").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building supervisor: %v\n%s", err, out)
+	var dir string
+	var err error
+	if binary, dir, err = testenv.BuildCommand("../../supervisor", "supervisor"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -42,22 +40,17 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	testTaskARN = "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
-	testKeyID   = "AKIDSUPERVISORTEST"
-	testSecret  = "supervisor-test-secret"
-	// The v4 sample's container StartedAt (and CreatedAt): replaced per test.
-	sampleStartedAt = "2020-10-08T20:47:20.567813946Z"
+	testTaskARN    = "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
+	testKeyID      = "AKIDSUPERVISORTEST"
+	testSecret     = "supervisor-test-secret"
+	testClusterARN = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
 )
 
 // metadataServer serves the real v4 Fargate task sample with its container's
 // StartedAt set to startedAt, failing the first failFirst requests with a 500.
 func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptest.Server {
 	t.Helper()
-	raw, err := os.ReadFile("../../testdata/metadata/v4-fargate-task.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := strings.ReplaceAll(string(raw), sampleStartedAt, startedAt.UTC().Format(time.RFC3339Nano))
+	doc := fakemeta.Document(testTaskARN, testClusterARN, startedAt)
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) <= failFirst {
@@ -68,7 +61,7 @@ func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptes
 			http.NotFound(w, r)
 			return
 		}
-		_, _ = io.WriteString(w, doc)
+		_, _ = w.Write(doc)
 	}))
 	t.Cleanup(srv.Close)
 	return srv

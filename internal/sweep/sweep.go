@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
 // Tag marks a bastion; its value is the task's TTL (a Go duration).
@@ -235,7 +236,7 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 	_, err := r.ECS.StopTask(r.ctx, &ecs.StopTaskInput{
 		Cluster: aws.String(cluster),
 		Task:    aws.String(arn),
-		Reason:  aws.String(cut(reason, 255)),
+		Reason:  aws.String(terminate.CutStopReason(reason)),
 	})
 	switch {
 	case err == nil:
@@ -266,13 +267,4 @@ func tagValue(tags []types.Tag) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// cut shortens s to at most n runes.
-func cut(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n])
 }

@@ -1,7 +1,6 @@
 package sweep_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 const (
@@ -47,24 +46,10 @@ func bastion(cluster string, n int, age time.Duration, ttl string) fakeecs.Task 
 	return t
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines are the JSON log records.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// logLines are the JSON log records written to b.
+func logLines(t *testing.T, b *testenv.Buffer) []map[string]any {
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("log line %q: %v", l, err)
@@ -76,7 +61,7 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 
 type fixture struct {
 	ecs  *fakeecs.Server
-	logs *syncBuffer
+	logs *testenv.Buffer
 	sw   *sweep.Sweeper
 }
 
@@ -93,7 +78,7 @@ func newFixture(t *testing.T, clusters ...string) *fixture {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "test", ""),
 		Retryer:      sweep.NewRetryer(6, 20*time.Millisecond),
 	})
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	return &fixture{ecs: fake, logs: logs, sw: &sweep.Sweeper{
 		ECS:      client,
 		Clusters: clusters,
@@ -168,7 +153,7 @@ func TestSweepDecidesEachTask(t *testing.T) {
 		t.Errorf("report %+v, want %+v", rep, want)
 	}
 
-	logs := f.logs.lines(t)
+	logs := logLines(t, f.logs)
 	summary := logs[len(logs)-1]
 	for k, v := range map[string]float64{"clusters": 1, "scanned": 13, "marked": 12, "expired": 7, "stopped": 7, "failed": 0} {
 		if summary[k] != v {
@@ -306,7 +291,7 @@ func TestSweepDryRunStopsNothing(t *testing.T) {
 		t.Error("dry run stopped a task")
 	}
 	found := false
-	for _, l := range f.logs.lines(t) {
+	for _, l := range logLines(t, f.logs) {
 		if l["msg"] == "would stop expired bastion (dry run)" && l["task_arn"] == taskARN("bastions", 1) {
 			found = true
 		}

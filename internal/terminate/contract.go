@@ -19,6 +19,15 @@ const (
 	MaxStopReason = 255 // ECS's limit on a StopTask reason
 )
 
+// CutStopReason shortens reason to ECS's limit without splitting a character.
+func CutStopReason(reason string) string {
+	r := []rune(reason)
+	if len(r) <= MaxStopReason {
+		return reason
+	}
+	return string(r[:MaxStopReason])
+}
+
 // Request is the body of POST /terminate.
 type Request struct {
 	TaskARN string `json:"taskArn"`

@@ -155,6 +155,21 @@ func (l *Lambda) Invoke(t testing.TB, event []byte) []byte {
 	return b
 }
 
+// BuildCommand builds the command in pkgDir into a new temporary directory,
+// for a TestMain; remove the directory when done.
+func BuildCommand(pkgDir, name string) (path, dir string, err error) {
+	dir, err = os.MkdirTemp("", name)
+	if err != nil {
+		return "", "", err
+	}
+	path = filepath.Join(dir, name)
+	if out, err := exec.Command("go", "build", "-o", path, pkgDir).CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("building %s: %v\n%s", pkgDir, err, out)
+	}
+	return path, dir, nil
+}
+
 var builds sync.Map // package -> path, one build per test binary
 
 // BuildLambda builds ./<pkg> as a Linux bootstrap for this machine's
