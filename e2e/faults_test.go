@@ -240,31 +240,31 @@ func runFault(t *testing.T, c faultCase) {
 		if at.Before(deadline) {
 			t.Fatalf("the task was stopped %v BEFORE its deadline", deadline.Sub(at))
 		}
-		if code := sup.sigterm(t); code != 0 {
+		if code := sigterm(t, sup); code != 0 {
 			t.Errorf("exit %d on SIGTERM after the stop, want 0", code)
 		}
 		t.Logf("%s %v after the deadline", c.outcome, at.Sub(deadline).Round(time.Millisecond))
 
 	case failSafeExit:
 		select {
-		case <-sup.exited:
+		case <-sup.Done():
 		case <-time.After(time.Until(deadline.Add(grace + slack))):
 			t.Fatalf("%s: the supervisor still runs at deadline + grace + %v", c.outcome, slack)
 		}
-		if sup.code != 1 {
-			t.Fatalf("exit %d, want 1 (the fail-safe)", sup.code)
+		if sup.Code() != 1 {
+			t.Fatalf("exit %d, want 1 (the fail-safe)", sup.Code())
 		}
-		if sup.at.Before(deadline) {
-			t.Fatalf("fail-safe exit %v BEFORE the deadline", deadline.Sub(sup.at))
+		if sup.ExitedAt().Before(deadline) {
+			t.Fatalf("fail-safe exit %v BEFORE the deadline", deadline.Sub(sup.ExitedAt()))
 		}
 		if at := stopTime(); !at.IsZero() && at.Before(deadline) {
 			t.Fatalf("the task was stopped %v before its deadline", deadline.Sub(at))
 		}
-		t.Logf("%s %v after the deadline", c.outcome, sup.at.Sub(deadline).Round(time.Millisecond))
+		t.Logf("%s %v after the deadline", c.outcome, sup.ExitedAt().Sub(deadline).Round(time.Millisecond))
 
 	case exitOnSIGTERM:
 		sentAt := time.Now()
-		if code := sup.sigterm(t); code != 0 {
+		if code := sigterm(t, sup); code != 0 {
 			t.Fatalf("exit %d on SIGTERM, want 0", code)
 		}
 		if at := stopTime(); !at.IsZero() && at.Before(deadline) {
@@ -273,6 +273,6 @@ func runFault(t *testing.T, c faultCase) {
 		if c.sigterm < 0 && requests.n.Load() > 0 {
 			t.Fatalf("a stop request was sent before the deadline")
 		}
-		t.Logf("%s %v after the signal", c.outcome, sup.at.Sub(sentAt).Round(time.Millisecond))
+		t.Logf("%s %v after the signal", c.outcome, sup.ExitedAt().Sub(sentAt).Round(time.Millisecond))
 	}
 }

@@ -6,10 +6,8 @@
 package e2e
 
 import (
-	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,17 +21,7 @@ import (
 
 var supervisorBin string
 
-func TestMain(m *testing.M) {
-	var dir string
-	var err error
-	if supervisorBin, dir, err = testenv.BuildCommand("../supervisor", "supervisor"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithCommand(m, "../supervisor", &supervisorBin)) }
 
 const (
 	keyID  = "ASIAE2ETASKROLE00001"
@@ -50,21 +38,10 @@ func caller(account, taskARN string) apigw.Caller {
 	}
 }
 
-// process is a running supervisor binary.
-type process struct {
-	cmd    *exec.Cmd
-	out    *testenv.Buffer
-	exited chan struct{}
-	at     time.Time // when it exited
-	code   int
-}
-
 // startSupervisor runs `supervisor watch` as the sidecar would run.
-func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Duration, region string) *process {
+func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Duration, region string) *testenv.Process {
 	t.Helper()
-	p := &process{out: &testenv.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(supervisorBin, "watch")
-	p.cmd.Env = []string{
+	return testenv.Start(t, supervisorBin, []string{
 		"ECS_CONTAINER_METADATA_URI_V4=" + metaURL + "/v4/0123456789abcdef-1",
 		"BASTION_TERMINATE_URL=" + apiURL + "/terminate",
 		"BASTION_TTL=" + ttl.String(),
@@ -73,38 +50,15 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"AWS_SECRET_ACCESS_KEY=" + secret,
 		"AWS_REGION=" + region,
 		"TMPDIR=" + t.TempDir(),
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.at = time.Now()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("supervisor output:\n%s", p.out.String())
-		}
-	})
-	return p
+	}, "watch")
 }
 
-// sigterm is ECS stopping the task; it returns the exit code.
-func (p *process) sigterm(t *testing.T) int {
+// sigterm is ECS stopping the task; it returns the exit code (the process
+// may have exited already: its code is then the answer).
+func sigterm(t *testing.T, p *testenv.Process) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.code
-	case <-time.After(5 * time.Second):
-		t.Fatal("the supervisor did not exit on SIGTERM")
-		return -1
-	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	return p.Wait(t, 5*time.Second)
 }
 
 // closedURL is the URL of a port nothing listens on.

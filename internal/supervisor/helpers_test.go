@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,17 +25,7 @@ import (
 // binary is the supervisor built once for the tests that run it as ECS would.
 var binary string
 
-func TestMain(m *testing.M) {
-	var dir string
-	var err error
-	if binary, dir, err = testenv.BuildCommand("../../supervisor", "supervisor"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.MainWithCommand(m, "../../supervisor", &binary)) }
 
 const (
 	testTaskARN    = "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
@@ -132,102 +120,20 @@ func baseEnv(t *testing.T, meta *httptest.Server, api *apiServer, ttl string) ma
 	}
 }
 
-// proc is a running supervisor.
-type proc struct {
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	done   chan struct{}
-	code   int
-	exited time.Time
-}
-
-func start(t *testing.T, env map[string]string, args ...string) *proc {
+// start runs the supervisor binary with exactly env.
+func start(t *testing.T, env map[string]string, args ...string) *testenv.Process {
 	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...), out: &syncBuffer{}, done: make(chan struct{})}
+	var environ []string
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		environ = append(environ, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.exited = time.Now()
-		p.code = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("supervisor output:\n%s", p.out.String())
-		}
-	})
-	return p
-}
-
-// wait returns the exit code, failing the test if the process runs past within.
-func (p *proc) wait(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.code
-	case <-time.After(within):
-		t.Fatalf("supervisor still running after %v", within)
-		return -1
-	}
-}
-
-func (p *proc) running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func (p *proc) sigterm(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	return testenv.Start(t, binary, environ, args...)
 }
 
 // runOnce runs a command to its end.
 func runOnce(t *testing.T, env map[string]string, args ...string) (int, string) {
 	t.Helper()
 	p := start(t, env, args...)
-	code := p.wait(t, 20*time.Second)
-	return code, p.out.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls cond (a test helper, not product code) until it holds.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	code := p.Wait(t, 20*time.Second)
+	return code, p.Output()
 }

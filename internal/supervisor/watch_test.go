@@ -3,10 +3,12 @@ package supervisor
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 // A task started ttl-lead ago: its deadline is lead from now.
@@ -34,21 +36,21 @@ func TestWatchStopsAtDeadlineThenWaitsForSIGTERM(t *testing.T) {
 	api := newAPIServer(t, 202)
 	p := start(t, baseEnv(t, metadataServer(t, startedAt, 0), api, "10s"), "watch")
 
-	waitFor(t, 5*time.Second, "the stop request", func() bool { return len(api.Hits()) > 0 })
+	testenv.WaitFor(t, 5*time.Second, "the stop request", func() bool { return len(api.Hits()) > 0 })
 	assertOnTime(t, api.Hits()[0], startedAt.Add(10*time.Second))
 	time.Sleep(700 * time.Millisecond)
-	if !p.running() {
+	if !p.Running() {
 		t.Fatal("exited after a 202 instead of waiting for SIGTERM")
 	}
 	if n := len(api.Hits()); n != 1 {
 		t.Fatalf("%d stop requests, want exactly 1", n)
 	}
-	p.sigterm(t)
-	if code := p.wait(t, 2*time.Second); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM, want 0", code)
 	}
 	for _, key := range []string{`"task_arn":"` + testTaskARN, `"ttl":"10s"`, `"deadline":"`} {
-		if !strings.Contains(p.out.String(), key) {
+		if !strings.Contains(p.Output(), key) {
 			t.Errorf("log lacks %s", key)
 		}
 	}
@@ -60,7 +62,7 @@ func TestWatchRetriesUntilAccepted(t *testing.T) {
 	api := newAPIServer(t, 503, 503, 202)
 	p := start(t, baseEnv(t, metadataServer(t, startedAt, 0), api, "10s"), "watch")
 
-	waitFor(t, 8*time.Second, "three attempts", func() bool { return len(api.Hits()) >= 3 })
+	testenv.WaitFor(t, 8*time.Second, "three attempts", func() bool { return len(api.Hits()) >= 3 })
 	hits := api.Hits()
 	assertOnTime(t, hits[0], startedAt.Add(10*time.Second))
 	for _, h := range hits {
@@ -69,11 +71,11 @@ func TestWatchRetriesUntilAccepted(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	if !p.running() || len(api.Hits()) != 3 {
-		t.Fatalf("running=%v after %d attempts; want running after exactly 3", p.running(), len(api.Hits()))
+	if !p.Running() || len(api.Hits()) != 3 {
+		t.Fatalf("running=%v after %d attempts; want running after exactly 3", p.Running(), len(api.Hits()))
 	}
-	p.sigterm(t)
-	if code := p.wait(t, 2*time.Second); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -86,21 +88,21 @@ func TestWatchFailSafeWhenAPIAlwaysFails(t *testing.T) {
 	env["BASTION_GRACE"] = "2s"
 	p := start(t, env, "watch")
 
-	code := p.wait(t, 10*time.Second)
+	code := p.Wait(t, 10*time.Second)
 	giveUp := startedAt.Add(12 * time.Second)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (fail-safe)", code)
 	}
-	if p.exited.Before(giveUp) {
-		t.Fatalf("fail-safe exit %v before deadline + grace", giveUp.Sub(p.exited))
+	if p.ExitedAt().Before(giveUp) {
+		t.Fatalf("fail-safe exit %v before deadline + grace", giveUp.Sub(p.ExitedAt()))
 	}
-	if late := p.exited.Sub(giveUp); late > 3*time.Second {
+	if late := p.ExitedAt().Sub(giveUp); late > 3*time.Second {
 		t.Fatalf("fail-safe exit %v after deadline + grace", late)
 	}
 	if len(api.Hits()) < 2 {
 		t.Fatalf("only %d attempts", len(api.Hits()))
 	}
-	if !strings.Contains(p.out.String(), "fail-safe") {
+	if !strings.Contains(p.Output(), "fail-safe") {
 		t.Fatal("exit does not say fail-safe")
 	}
 }
@@ -113,10 +115,10 @@ func TestWatchFinalRefusalExitsAtOnce(t *testing.T) {
 	env["BASTION_GRACE"] = "1m"
 	p := start(t, env, "watch")
 
-	if code := p.wait(t, 5*time.Second); code != 1 {
+	if code := p.Wait(t, 5*time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	if deadline := startedAt.Add(10 * time.Second); p.exited.Before(deadline) {
+	if deadline := startedAt.Add(10 * time.Second); p.ExitedAt().Before(deadline) {
 		t.Fatal("exited before the deadline")
 	}
 	if n := len(api.Hits()); n != 1 {
@@ -132,11 +134,11 @@ func TestWatchAcceptedButNeverStoppedFailsSafe(t *testing.T) {
 	env["BASTION_GRACE"] = "2s"
 	p := start(t, env, "watch")
 
-	if code := p.wait(t, 8*time.Second); code != 1 {
+	if code := p.Wait(t, 8*time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	if giveUp := startedAt.Add(12 * time.Second); p.exited.Before(giveUp) {
-		t.Fatalf("exited %v before deadline + grace", giveUp.Sub(p.exited))
+	if giveUp := startedAt.Add(12 * time.Second); p.ExitedAt().Before(giveUp) {
+		t.Fatalf("exited %v before deadline + grace", giveUp.Sub(p.ExitedAt()))
 	}
 }
 
@@ -146,13 +148,13 @@ func TestWatchMetadataFailingFirstKeepsExactDeadline(t *testing.T) {
 	api := newAPIServer(t, 202)
 	p := start(t, baseEnv(t, metadataServer(t, startedAt, 3), api, "10s"), "watch")
 
-	waitFor(t, 6*time.Second, "the stop request", func() bool { return len(api.Hits()) > 0 })
+	testenv.WaitFor(t, 6*time.Second, "the stop request", func() bool { return len(api.Hits()) > 0 })
 	assertOnTime(t, api.Hits()[0], startedAt.Add(10*time.Second))
-	if !strings.Contains(p.out.String(), "task metadata not usable yet") {
+	if !strings.Contains(p.Output(), "task metadata not usable yet") {
 		t.Fatal("metadata failures were not logged")
 	}
-	p.sigterm(t)
-	if code := p.wait(t, 2*time.Second); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }
@@ -161,9 +163,9 @@ func TestWatchSIGTERMBeforeDeadline(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t, 202)
 	p := start(t, baseEnv(t, metadataServer(t, time.Now(), 0), api, "1h"))
-	waitFor(t, 5*time.Second, "the deadline log", func() bool { return strings.Contains(p.out.String(), "deadline set") })
-	p.sigterm(t)
-	if code := p.wait(t, 2*time.Second); code != 0 {
+	testenv.WaitFor(t, 5*time.Second, "the deadline log", func() bool { return strings.Contains(p.Output(), "deadline set") })
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d, want 0", code)
 	}
 	if len(api.Hits()) != 0 {
@@ -178,13 +180,13 @@ func TestWatchDryRun(t *testing.T) {
 	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
 	env["BASTION_DRY_RUN"] = "true"
 	p := start(t, env, "watch")
-	waitFor(t, 5*time.Second, "the dry-run log", func() bool { return strings.Contains(p.out.String(), "dry run, not stopping") })
+	testenv.WaitFor(t, 5*time.Second, "the dry-run log", func() bool { return strings.Contains(p.Output(), "dry run, not stopping") })
 	time.Sleep(300 * time.Millisecond)
-	if !p.running() || len(api.Hits()) != 0 {
-		t.Fatalf("dry run: running=%v requests=%d", p.running(), len(api.Hits()))
+	if !p.Running() || len(api.Hits()) != 0 {
+		t.Fatalf("dry run: running=%v requests=%d", p.Running(), len(api.Hits()))
 	}
-	p.sigterm(t)
-	if code := p.wait(t, 2*time.Second); code != 0 {
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -55,31 +56,102 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// Process is a started tool whose output is kept for failure reports.
+// Process is a started program: the tools, or a binary under test. Its
+// output is kept, and logged if the test fails.
 type Process struct {
-	Cmd *exec.Cmd
-	out *Buffer
+	Cmd    *exec.Cmd
+	out    *Buffer
+	done   chan struct{}
+	code   int
+	exited time.Time
 }
 
-// Output is what the process printed so far.
-func (p *Process) Output() string { return p.out.String() }
-
-func start(t testing.TB, name string, env []string, args ...string) *Process {
+// Start starts name with exactly env; the test's cleanup kills it.
+func Start(t testing.TB, name string, env []string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Cmd: exec.Command(name, args...), out: &Buffer{}}
+	p := &Process{Cmd: exec.Command(name, args...), out: &Buffer{}, done: make(chan struct{})}
 	p.Cmd.Env = env
 	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	go func() {
+		_ = p.Cmd.Wait()
+		p.exited = time.Now()
+		p.code = p.Cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
 		_ = p.Cmd.Process.Kill()
-		_ = p.Cmd.Wait()
+		<-p.done
 		if t.Failed() {
 			t.Logf("%s output:\n%s", filepath.Base(name), tail(p.out.String(), 6000))
 		}
 	})
 	return p
+}
+
+// Output is what the process printed so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Done is closed when the process has exited; Code and ExitedAt are then set.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Code is the exit code, once Done.
+func (p *Process) Code() int { <-p.done; return p.code }
+
+// ExitedAt is when the process exited, once Done.
+func (p *Process) ExitedAt() time.Time { <-p.done; return p.exited }
+
+// Running reports whether the process has not exited yet.
+func (p *Process) Running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Wait returns the exit code, failing the test if the process still runs after within.
+func (p *Process) Wait(t testing.TB, within time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(within):
+		t.Fatalf("%s still running after %v", filepath.Base(p.Cmd.Path), within)
+		return -1
+	}
+}
+
+// WaitOutput waits until the process has printed want: output reaches
+// the test through a pipe, a moment after the process wrote it.
+func (p *Process) WaitOutput(t testing.TB, within time.Duration, want string) {
+	t.Helper()
+	WaitFor(t, within, fmt.Sprintf("%q in the output of %s", want, filepath.Base(p.Cmd.Path)), func() bool {
+		return strings.Contains(p.Output(), want)
+	})
+}
+
+// WaitFor polls cond until it holds, failing the test after within.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	if err := p.Cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %s: %v", filepath.Base(p.Cmd.Path), err)
+	}
 }
 
 func waitTCP(t testing.TB, addr string, within time.Duration, p *Process) {
@@ -98,16 +170,24 @@ func waitTCP(t testing.TB, addr string, within time.Duration, p *Process) {
 	}
 }
 
+var motoListening = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+`)
+
 // Moto starts moto_server and returns its base URL. Task states are frozen
 // (moto otherwise advances a task one step at every DescribeTasks).
 func Moto(t testing.TB) string {
 	t.Helper()
 	bin := Need(t, "moto_server", "pip install 'moto[server]==5.2.1'")
-	addr := FreeAddr(t)
-	host, port, _ := net.SplitHostPort(addr)
-	p := start(t, bin, os.Environ(), "-H", host, "-p", port)
-	waitTCP(t, addr, 30*time.Second, p)
-	url := "http://" + addr
+	// Port 0: the kernel picks a free port and moto prints it, so no other
+	// test can take it between choosing and binding.
+	p := Start(t, bin, os.Environ(), "-H", "127.0.0.1", "-p", "0")
+	var url string
+	WaitFor(t, 30*time.Second, "moto_server to listen", func() bool {
+		if !p.Running() {
+			t.Fatalf("moto_server exited:\n%s", tail(p.Output(), 3000))
+		}
+		url = motoListening.FindString(p.Output())
+		return url != ""
+	})
 	resp, err := http.Post(url+"/moto-api/state-manager/set-transition", "application/json",
 		strings.NewReader(`{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}`))
 	if err != nil {
@@ -135,7 +215,7 @@ func StartLambda(t testing.TB, bootstrap string, env map[string]string) *Lambda 
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	p := start(t, rie, environ, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	p := Start(t, rie, environ, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
 	waitTCP(t, addr, 15*time.Second, p)
 	return &Lambda{Process: p, URL: "http://" + addr + "/2015-03-31/functions/function/invocations"}
 }
@@ -155,19 +235,22 @@ func (l *Lambda) Invoke(t testing.TB, event []byte) []byte {
 	return b
 }
 
-// BuildCommand builds the command in pkgDir into a new temporary directory,
-// for a TestMain; remove the directory when done.
-func BuildCommand(pkgDir, name string) (path, dir string, err error) {
-	dir, err = os.MkdirTemp("", name)
+// MainWithCommand is a TestMain body: it builds the command in pkgDir into
+// a temporary directory, sets *bin to its path, runs the tests, removes the
+// directory and returns the exit code for os.Exit.
+func MainWithCommand(m *testing.M, pkgDir string, bin *string) int {
+	dir, err := os.MkdirTemp("", "command")
 	if err != nil {
-		return "", "", err
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	path = filepath.Join(dir, name)
-	if out, err := exec.Command("go", "build", "-o", path, pkgDir).CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", "", fmt.Errorf("building %s: %v\n%s", pkgDir, err, out)
+	defer os.RemoveAll(dir)
+	*bin = filepath.Join(dir, filepath.Base(pkgDir))
+	if out, err := exec.Command("go", "build", "-o", *bin, pkgDir).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkgDir, err, out)
+		return 1
 	}
-	return path, dir, nil
+	return m.Run()
 }
 
 var builds sync.Map // package -> path, one build per test binary

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -50,7 +51,9 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	if rep != want {
 		t.Errorf("report %+v, want %+v", rep, want)
 	}
-	// It says why it stopped nothing: one line per marked task, and the summary.
+	// It says why it stopped nothing: one line per marked task, and the
+	// summary, its last line.
+	fn.WaitOutput(t, 5*time.Second, `"msg":"sweep done"`)
 	logs := fn.Output()
 	if n := strings.Count(logs, `"msg":"marked task has no startedAt: not stopped"`); n != 3 {
 		t.Errorf("%d 'no startedAt' lines, want 3:\n%s", n, logs)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,9 +85,8 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 	})
 
-	if !strings.Contains(fn.Output(), `"msg":"terminate request"`) || !strings.Contains(fn.Output(), `"outcome":"stopped"`) {
-		t.Errorf("no request log lines:\n%s", fn.Output())
-	}
+	fn.WaitOutput(t, 5*time.Second, `"msg":"terminate request"`)
+	fn.WaitOutput(t, 5*time.Second, `"outcome":"stopped"`)
 }
 
 type hostile struct {
