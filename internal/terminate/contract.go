@@ -43,8 +43,25 @@ type Accepted struct {
 	DesiredStatus string `json:"desiredStatus"`
 }
 
-// ErrorBody is the body of every 4xx and 5xx answer.
+// Code is the stable, machine-readable kind of an error answer. Clients
+// decide on it, not on the status alone: API Gateway answers 404 and 403 of
+// its own (a wrong path or stage, a bad signature) without a code.
+type Code string
+
+// The error codes of the API; DESIGN.md's table maps each to its status.
+const (
+	CodeBadRequest       Code = "BadRequest"       // 400
+	CodeForbidden        Code = "Forbidden"        // 403
+	CodeTaskNotFound     Code = "TaskNotFound"     // 404: the task is gone, the stop is done
+	CodeMethodNotAllowed Code = "MethodNotAllowed" // 405
+	CodeTooLarge         Code = "TooLarge"         // 413
+	CodeUnavailable      Code = "Unavailable"      // 503: retry
+	CodeInternal         Code = "Internal"         // 500
+)
+
+// ErrorBody is the body of every 4xx and 5xx answer of the function.
 type ErrorBody struct {
+	Code  Code   `json:"code"`
 	Error string `json:"error"`
 }
 
