@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/awscreds"
@@ -12,6 +14,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
+	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
@@ -25,6 +28,8 @@ type app struct {
 	stdout   io.Writer
 	endpoint taskmeta.Endpoint
 	stopper  *terminate.Client // nil in dry run and for status
+
+	cacheWarned sync.Once // the start cache's directory is refused: said once
 }
 
 func newApp(environ map[string]string, stdout, logTo io.Writer, stops bool) (*app, error) {
@@ -85,6 +90,37 @@ func (a *app) waiter(b backoff.Policy) *taskmeta.Waiter {
 		Backoff:   b,
 		Log:       a.log,
 	}
+}
+
+// cacheSource is the key of the start cache: what the start is read from.
+// The v2 URL is the same for every task on an instance, so the hostname
+// (the task's own) is added there.
+func cacheSource(ep taskmeta.Endpoint, container, hostname string) string {
+	source := ep.TaskURL + "\x00" + container
+	if ep.Version == 2 {
+		source += "\x00" + hostname
+	}
+	return source
+}
+
+// openStartCache opens the start cache's directory, or returns nil when it
+// is not the process's own (see package startcache): the check then reads
+// the metadata every time, and says so once.
+func (a *app) openStartCache() *startcache.Dir {
+	path := startcache.DirPath(getenvOf(a.environ))
+	dir, err := startcache.OpenDir(path)
+	if err != nil {
+		a.cacheWarned.Do(func() {
+			a.log.Warn("start cache not usable, reading the task metadata at every check", "path", path, "err", err.Error())
+		})
+		return nil
+	}
+	return dir
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // stopRequest is the request that ends the task of start.

@@ -2,8 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
@@ -46,23 +46,54 @@ func (a *app) check(ctx context.Context) error {
 	return errExpired
 }
 
-// cachedStart reads the start from the cache file, else from the metadata
-// endpoint (then caching it), so that a healthy check makes no request.
+// cachedStart returns the start for check. A cached entry (package
+// startcache: a directory of the process's own, no symlink followed) answers
+// only "not yet": it is used while it is plausible, confirmed by the
+// metadata less than startcache.MaxAge ago, and its deadline has not passed.
+// Otherwise the start is read from the metadata endpoint (and cached), so a
+// decision to stop never rests on the cache: an earlier start written there
+// cannot stop the bastion early, and a later one written once holds it at
+// most MaxAge after the confirmation time it claims (never in the future).
+// Only the supervisor's own user can write there at all.
 func (a *app) cachedStart(ctx context.Context) (taskmeta.Start, error) {
-	source := a.endpoint.TaskURL + "\x00" + a.cfg.Container
-	path := startcache.Path(os.TempDir(), source)
-	if e, ok := startcache.Load(path, source); ok {
-		return taskmeta.Start{TaskARN: e.TaskARN, Cluster: e.Cluster, Time: e.StartedAt}, nil
+	source := cacheSource(a.endpoint, a.cfg.Container, hostname())
+	dir := a.openStartCache()
+	var cached *startcache.Entry
+	if dir != nil {
+		defer dir.Close()
+		now := a.clock.Now()
+		e, err := dir.Load(source)
+		if err == nil {
+			err = e.Check(now, taskmeta.ClockErrorBound)
+		}
+		switch {
+		case errors.Is(err, startcache.ErrMissing):
+		case errors.Is(err, startcache.ErrStale):
+			cached = &e
+			a.log.Debug("cached start time not confirmed recently, reading the task metadata", "err", err.Error())
+		case err != nil:
+			a.log.Warn("cached start time ignored", "path", dir.Path(), "err", err.Error())
+		case (lifetime.Lifetime{Start: e.StartedAt, TTL: a.cfg.TTL}).Expired(now):
+			cached = &e
+			a.log.Debug("cached start time says expired, confirming with the task metadata")
+		default:
+			return taskmeta.Start{TaskARN: e.TaskARN, Cluster: e.Cluster, Time: e.StartedAt}, nil
+		}
 	}
 	fetchCtx, cancel := context.WithTimeout(ctx, checkBudget/2)
 	defer cancel()
 	start, err := a.waiter(backoff.Policy{Base: 100 * time.Millisecond, Max: 400 * time.Millisecond}).Wait(fetchCtx)
-	if err != nil {
+	if err != nil || dir == nil {
 		return start, err
 	}
-	e := startcache.Entry{Source: source, TaskARN: start.TaskARN, Cluster: start.Cluster, StartedAt: start.Time}
-	if err := startcache.Save(path, e); err != nil {
-		a.log.Debug("cannot cache the start time", "path", path, "err", err.Error())
+	if cached != nil && (!cached.StartedAt.Equal(start.Time) || cached.TaskARN != start.TaskARN) {
+		a.log.Warn("cached start time differs from the task metadata's, using the metadata's",
+			"path", dir.Path(), "cached_started_at", cached.StartedAt.UTC().Format(time.RFC3339Nano),
+			"started_at", start.Time.UTC().Format(time.RFC3339Nano))
+	}
+	e := startcache.Entry{Source: source, TaskARN: start.TaskARN, Cluster: start.Cluster, StartedAt: start.Time, CheckedAt: a.clock.Now()}
+	if err := dir.Save(e); err != nil {
+		a.log.Debug("cannot cache the start time", "path", dir.Path(), "err", err.Error())
 	}
 	return start, nil
 }

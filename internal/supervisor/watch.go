@@ -2,12 +2,15 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 )
 
 // watch is the sidecar: read the start once, sleep to the deadline, stop the
@@ -20,14 +23,25 @@ func (a *app) watch(ctx context.Context) error {
 	// grace absorbs any skew), so this fail-safe is never early.
 	failSafeAt := began.Add(a.cfg.TTL + a.cfg.Grace)
 	waitCtx, cancel := context.WithDeadline(ctx, failSafeAt)
-	start, err := a.waiter(backoff.Policy{Base: 250 * time.Millisecond, Max: 10 * time.Second}).Wait(waitCtx)
+	// While the metadata is not usable, ask again at least every second
+	// (taskmeta.MaxRetryDelay) and wake at began + TTL, the latest the
+	// deadline can be with the default start rule: an endpoint that answers
+	// late delays the stop by about a second, not by a grown backoff.
+	w := a.waiter(backoff.Policy{Base: 250 * time.Millisecond, Max: taskmeta.MaxRetryDelay})
+	w.Latest = began.Add(a.cfg.TTL)
+	start, err := w.Wait(waitCtx)
 	cancel()
-	if err != nil {
-		if ctx.Err() != nil {
-			a.log.Info("signal received before the deadline, exiting")
-			return nil
-		}
-		return fmt.Errorf("%w: start time still unknown at %s: %v", errFailSafe, failSafeAt.UTC().Format(time.RFC3339), err)
+	switch {
+	case errors.Is(err, envconfig.ErrInvalid):
+		// BASTION_CONTAINER names no container of the task: exit 2 now,
+		// the essential sidecar's exit stops the task.
+		a.log.Error("configuration error", "err", err.Error())
+		return err
+	case err != nil && ctx.Err() != nil:
+		a.log.Info("signal received before the deadline, exiting")
+		return nil
+	case err != nil:
+		return a.failSafe(fmt.Errorf("%w: start time still unknown at %s: %v", errFailSafe, failSafeAt.UTC().Format(time.RFC3339), err))
 	}
 
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
@@ -53,7 +67,7 @@ func (a *app) watch(ctx context.Context) error {
 		a.log.Info("signal received while stopping, exiting", attrs...)
 		return nil
 	case err != nil:
-		return fmt.Errorf("%w: the task could not be stopped remotely: %v", errFailSafe, err)
+		return a.failSafe(fmt.Errorf("%w: the task could not be stopped remotely: %v", errFailSafe, err), attrs...)
 	}
 	a.log.Info("stop accepted, waiting for ECS to stop the task", attrs...)
 	<-stopCtx.Done()
@@ -62,7 +76,14 @@ func (a *app) watch(ctx context.Context) error {
 		return nil
 	}
 	// Accepted, yet still running at deadline + grace: end it from here.
-	return fmt.Errorf("%w: stop was accepted but the task still runs at %s", errFailSafe, giveUp.UTC().Format(time.RFC3339))
+	return a.failSafe(fmt.Errorf("%w: stop was accepted but the task still runs at %s", errFailSafe, giveUp.UTC().Format(time.RFC3339)), attrs...)
+}
+
+// failSafe logs err, the reason for the sidecar's fail-safe exit, at ERROR
+// (an operator reads the logs, not only stderr) and returns it.
+func (a *app) failSafe(err error, attrs ...any) error {
+	a.log.Error("fail-safe exit: ending the sidecar so that ECS stops the task", append(attrs, "err", err.Error())...)
+	return err
 }
 
 // sleepUntil waits for the wall clock to reach t. A timer fires on the

@@ -1,13 +1,23 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -219,4 +229,146 @@ func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
 		c.Fake.Advance(-c.stepBack)
 	}
 	return err
+}
+
+// fakeClockAPI stands in for POST /terminate, answering status and
+// recording the fake clock's time of each request.
+func fakeClockAPI(t *testing.T, clk clock.Clock, status int) (*httptest.Server, func() []time.Time) {
+	t.Helper()
+	var mu sync.Mutex
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, clk.Now())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, `{"taskArn":%q,"lastStatus":"RUNNING","desiredStatus":"STOPPED"}`, testTaskARN)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]time.Time(nil), at...)
+	}
+}
+
+// watchApp is the sidecar's app in process, on clk, with the stop API at apiURL.
+func watchApp(t *testing.T, metaURL, apiURL, ttl string, clk clock.Clock, logs io.Writer) *app {
+	t.Helper()
+	env := map[string]string{
+		"ECS_CONTAINER_METADATA_URI_V4": metaURL + "/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603",
+		"BASTION_TERMINATE_URL":         apiURL + "/terminate",
+		"BASTION_TTL":                   ttl,
+		"BASTION_GRACE":                 "2m",
+		"AWS_ACCESS_KEY_ID":             testKeyID,
+		"AWS_SECRET_ACCESS_KEY":         testSecret,
+		"AWS_REGION":                    "eu-west-1",
+	}
+	a, err := newApp(env, io.Discard, logs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.clock = clk
+	a.stopper.Clock = clk
+	return a
+}
+
+// TestWatchLateMetadataDelaysTheStopByLessThanASecond: the endpoint answers
+// garbage twice, "not started" three times, and is usable only from just
+// before the sidecar's start + TTL (the latest the deadline can be). Waits
+// between attempts stay within a second and none crosses that time, so the
+// stop leaves at most 0.3 s after the deadline (before the cap: 2.5-3.3 s
+// with a 12 s TTL).
+func TestWatchLateMetadataDelaysTheStopByLessThanASecond(t *testing.T) {
+	const ttl = 12 * time.Second
+	clk := clock.NewFake(time.Now())
+	began := clk.Now()
+	started := began.Add(-300 * time.Millisecond) // the container starts before its process
+	deadline, latest := started.Add(ttl), began.Add(ttl)
+	usableFrom := latest.Add(-100 * time.Millisecond)
+
+	var mu sync.Mutex
+	var asked []time.Time
+	var calls atomic.Int32
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := clk.Now()
+		mu.Lock()
+		asked = append(asked, now)
+		mu.Unlock()
+		switch n := calls.Add(1); {
+		case n <= 2:
+			_, _ = io.WriteString(w, "garbage")
+		case n <= 5 || now.Before(usableFrom):
+			_, _ = w.Write(fakemeta.Document(testTaskARN, testClusterARN, time.Time{}))
+		default:
+			_, _ = w.Write(fakemeta.Document(testTaskARN, testClusterARN, started))
+		}
+	}))
+	defer meta.Close()
+	api, hits := fakeClockAPI(t, clk, 202)
+	a := watchApp(t, meta.URL, api.URL, ttl.String(), clk, io.Discard)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.watch(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the stop request", func() bool { return len(hits()) > 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("watch = %v", err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(asked); i++ {
+		if gap := asked[i].Sub(asked[i-1]); gap > taskmeta.MaxRetryDelay {
+			t.Fatalf("%v between metadata requests %d and %d, want at most %v (requests at %v)", gap, i, i+1, taskmeta.MaxRetryDelay, sinceAll(began, asked))
+		}
+		if asked[i-1].Before(latest) && asked[i].After(latest) {
+			t.Fatalf("a wait crossed start + TTL (%v): requests at %v", latest.Sub(began), sinceAll(began, asked))
+		}
+	}
+	stopAt := hits()[0]
+	if stopAt.Before(deadline) {
+		t.Fatalf("stop request %v BEFORE the deadline", deadline.Sub(stopAt))
+	}
+	if late := stopAt.Sub(deadline); late > latest.Sub(deadline) {
+		t.Fatalf("stop request %v after the deadline, want at most %v (requests at %v)", late, latest.Sub(deadline), sinceAll(began, asked))
+	}
+}
+
+func sinceAll(t0 time.Time, ts []time.Time) []time.Duration {
+	out := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		out[i] = t.Sub(t0)
+	}
+	return out
+}
+
+// TestWatchFailSafeIsLoggedAtError: an operator reads the logs, not the
+// sidecar's stderr.
+func TestWatchFailSafeIsLoggedAtError(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	// Deadline a second ago: deadline + grace, a context deadline on the
+	// real clock, is still ahead.
+	meta := metadataServer(t, clk.Now().Add(-11*time.Second), 0)
+	api, hits := fakeClockAPI(t, clk, 403)
+	var logs bytes.Buffer
+	a := watchApp(t, meta.URL, api.URL, "10s", clk, &logs)
+
+	err := a.watch(context.Background())
+	if !errors.Is(err, errFailSafe) || len(hits()) != 1 {
+		t.Fatalf("watch = %v after %d requests, want the fail-safe after 1", err, len(hits()))
+	}
+	var logged bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, "fail-safe") &&
+			strings.Contains(line, `"err":"fail-safe exit: the task could not be stopped remotely`) && strings.Contains(line, "403") &&
+			strings.Contains(line, `"task_arn":"`+testTaskARN) {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Fatalf("no ERROR line with the cause:\n%s", logs.String())
+	}
 }

@@ -14,13 +14,37 @@ import (
 // V2URL is the oldest task metadata path, used when no v4 or v3 variable is set.
 const V2URL = "http://169.254.170.2/v2/metadata"
 
-// Errors of StartedAt. Both are transient while a task starts: retry.
+// Errors of StartedAt. ErrNotStarted and ErrImplausibleStart are transient
+// while a task starts: retry. ErrNoSuchContainer is final (the document lists
+// the task's containers and the named one is not among them): the Waiter turns
+// it into a configuration error.
 var (
 	ErrNotStarted       = errors.New("taskmeta: no container has started yet")
+	ErrImplausibleStart = errors.New("taskmeta: implausible start time")
 	ErrNoSuchContainer  = errors.New("taskmeta: no such container in the task")
 	errNoTaskARN        = errors.New("taskmeta: task document has no TaskARN")
 	containerTypeNormal = "NORMAL"
 )
+
+// ClockErrorBound is how far a StartedAt may lie ahead of this process's
+// clock and still be believed: the ECS agent stamps it with its own clock,
+// which on Fargate is the same machine's and elsewhere is kept in sync, so
+// real skew is milliseconds. A start further ahead is "not usable yet" (the
+// Waiter asks again); believed, it would postpone the deadline.
+const ClockErrorBound = time.Second
+
+// NoSuchContainerError is a container name the task does not have.
+type NoSuchContainerError struct {
+	Name string   // the name asked for
+	Have []string // the names of the task's NORMAL containers
+}
+
+func (e *NoSuchContainerError) Error() string {
+	return fmt.Sprintf("%v: %q (it has: %s)", ErrNoSuchContainer, e.Name, strings.Join(e.Have, ", "))
+}
+
+// Is makes errors.Is(err, ErrNoSuchContainer) true.
+func (e *NoSuchContainerError) Is(target error) bool { return target == ErrNoSuchContainer }
 
 // Endpoint is where the task document is served.
 type Endpoint struct {
@@ -57,6 +81,7 @@ type Container struct {
 	Name        string     `json:"Name"`
 	Type        string     `json:"Type"`
 	KnownStatus string     `json:"KnownStatus"`
+	CreatedAt   *time.Time `json:"CreatedAt"`
 	StartedAt   *time.Time `json:"StartedAt"`
 }
 
@@ -77,6 +102,13 @@ func Decode(r io.Reader) (*Task, error) {
 // containers of type NORMAL (internal ones such as the pause container don't
 // count). A container that has not started has no time; the task's
 // PullStartedAt is never used, being earlier than any container's start.
+//
+// A StartedAt before its container's CreatedAt or the task's PullStartedAt
+// (when given) cannot be true: the document is not usable yet
+// (ErrImplausibleStart), for believing it could stop the bastion early. Every
+// candidate counts, not only the earliest: skipping a bad one could make the
+// start later than the truth. StartedAt does not compare with the clock; see
+// StartedAtAsOf.
 func (t *Task) StartedAt(container string) (time.Time, error) {
 	var earliest time.Time
 	for _, c := range t.Containers {
@@ -87,22 +119,73 @@ func (t *Task) StartedAt(container string) (time.Time, error) {
 			if !c.started() {
 				return time.Time{}, fmt.Errorf("%w: container %q", ErrNotStarted, container)
 			}
+			if err := t.plausible(c); err != nil {
+				return time.Time{}, err
+			}
 			return *c.StartedAt, nil
 		}
 		if !c.normal() || !c.started() {
 			continue
+		}
+		if err := t.plausible(c); err != nil {
+			return time.Time{}, err
 		}
 		if earliest.IsZero() || c.StartedAt.Before(earliest) {
 			earliest = *c.StartedAt
 		}
 	}
 	if container != "" {
-		return time.Time{}, fmt.Errorf("%w: %q", ErrNoSuchContainer, container)
+		if len(t.Containers) == 0 {
+			// A document that lists no container is incomplete, not proof
+			// that the container does not exist.
+			return time.Time{}, fmt.Errorf("%w: the task document lists no container yet", ErrNotStarted)
+		}
+		return time.Time{}, &NoSuchContainerError{Name: container, Have: t.normalNames()}
 	}
 	if earliest.IsZero() {
 		return time.Time{}, ErrNotStarted
 	}
 	return earliest, nil
+}
+
+// StartedAtAsOf is StartedAt, refusing as well a start later than now plus
+// ClockErrorBound (ErrImplausibleStart): a start in the future would
+// postpone the deadline.
+func (t *Task) StartedAtAsOf(container string, now time.Time) (time.Time, error) {
+	at, err := t.StartedAt(container)
+	if err != nil {
+		return at, err
+	}
+	if at.After(now.Add(ClockErrorBound)) {
+		return time.Time{}, fmt.Errorf("%w: StartedAt %s is in the future (clock error bound %v)", ErrImplausibleStart,
+			at.UTC().Format(time.RFC3339Nano), ClockErrorBound)
+	}
+	return at, nil
+}
+
+// plausible checks a started container's StartedAt against its CreatedAt and
+// the task's PullStartedAt.
+func (t *Task) plausible(c Container) error {
+	if c.CreatedAt != nil && !c.CreatedAt.IsZero() && c.StartedAt.Before(*c.CreatedAt) {
+		return fmt.Errorf("%w: container %q StartedAt %s is before its CreatedAt %s", ErrImplausibleStart,
+			c.Name, c.StartedAt.UTC().Format(time.RFC3339Nano), c.CreatedAt.UTC().Format(time.RFC3339Nano))
+	}
+	if t.PullStartedAt != nil && !t.PullStartedAt.IsZero() && c.StartedAt.Before(*t.PullStartedAt) {
+		return fmt.Errorf("%w: container %q StartedAt %s is before the task's PullStartedAt %s", ErrImplausibleStart,
+			c.Name, c.StartedAt.UTC().Format(time.RFC3339Nano), t.PullStartedAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// normalNames lists the names of the task's user containers.
+func (t *Task) normalNames() []string {
+	var names []string
+	for _, c := range t.Containers {
+		if c.normal() {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 func (c Container) started() bool { return c.StartedAt != nil && !c.StartedAt.IsZero() }

@@ -1,6 +1,8 @@
 package taskmeta
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -153,5 +155,137 @@ func TestDiscover(t *testing.T) {
 		if got := Discover(env(tt.vars)); got != tt.want {
 			t.Errorf("Discover(%v) = %+v, want %+v", tt.vars, got, tt.want)
 		}
+	}
+}
+
+// modifiedSample decodes a copy of a testdata sample changed by edit.
+func modifiedSample(t *testing.T, name string, edit func(task, container0 map[string]any)) *Task {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/metadata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	var first map[string]any
+	for _, c := range m["Containers"].([]any) {
+		if c := c.(map[string]any); c["Type"] == "NORMAL" {
+			first = c
+			break
+		}
+	}
+	edit(m, first)
+	b, err = json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+func TestStartedAtPlausible(t *testing.T) {
+	tests := []struct {
+		name   string
+		sample string
+		edit   func(task, c map[string]any)
+		want   string // empty: ErrImplausibleStart
+	}{
+		{"v4 as is (StartedAt equals CreatedAt)", "v4-fargate-task.json", func(task, c map[string]any) {}, "2020-10-08T20:47:20.567813946Z"},
+		{"v4 StartedAt before CreatedAt", "v4-fargate-task.json", func(task, c map[string]any) {
+			c["StartedAt"] = "2020-10-08T20:47:20.567813945Z"
+		}, ""},
+		{"v4 StartedAt before PullStartedAt", "v4-fargate-task.json", func(task, c map[string]any) {
+			delete(c, "CreatedAt")
+			c["StartedAt"] = "2020-10-08T20:47:16Z"
+		}, ""},
+		{"v4 without CreatedAt or PullStartedAt", "v4-fargate-task.json", func(task, c map[string]any) {
+			delete(c, "CreatedAt")
+			delete(task, "PullStartedAt")
+			c["StartedAt"] = "2020-10-08T20:47:16Z"
+		}, "2020-10-08T20:47:16Z"},
+		{"v4 zero PullStartedAt is not given", "v4-fargate-task.json", func(task, c map[string]any) {
+			task["PullStartedAt"] = "0001-01-01T00:00:00Z"
+		}, "2020-10-08T20:47:20.567813946Z"},
+		// The pause container starts before the pull: it is no candidate, so
+		// the sample stays usable.
+		{"v2 as is (pause container before PullStartedAt)", "v2-task-seed.json", func(task, c map[string]any) {}, "2018-11-23T00:17:35.32407093Z"},
+		{"v2 bastion before PullStartedAt", "v2-task-seed.json", func(task, c map[string]any) {
+			c["CreatedAt"] = "2018-11-23T00:17:20Z"
+			c["StartedAt"] = "2018-11-23T00:17:21Z"
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task := modifiedSample(t, tt.sample, tt.edit)
+			got, err := task.StartedAt("")
+			if tt.want == "" {
+				if !errors.Is(err, ErrImplausibleStart) {
+					t.Fatalf("StartedAt = %v, %v; want ErrImplausibleStart", got, err)
+				}
+				return
+			}
+			if err != nil || !got.Equal(mustTime(t, tt.want)) {
+				t.Fatalf("StartedAt = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	t.Run("an implausible second container spoils the document", func(t *testing.T) {
+		task, err := Decode(strings.NewReader(`{"TaskARN":"a","Containers":[
+			{"Name":"ssh","Type":"NORMAL","CreatedAt":"2026-01-01T00:00:04Z","StartedAt":"2026-01-01T00:00:05Z"},
+			{"Name":"supervisor","Type":"NORMAL","CreatedAt":"2026-01-01T00:00:04Z","StartedAt":"2026-01-01T00:00:01Z"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := task.StartedAt(""); !errors.Is(err, ErrImplausibleStart) {
+			t.Fatalf("err = %v", err)
+		}
+		if got, err := task.StartedAt("ssh"); err != nil || !got.Equal(mustTime(t, "2026-01-01T00:00:05Z")) {
+			t.Fatalf("named: %v, %v", got, err)
+		}
+		if _, err := task.StartedAt("supervisor"); !errors.Is(err, ErrImplausibleStart) {
+			t.Fatalf("named implausible: %v", err)
+		}
+	})
+}
+
+func TestStartedAtAsOfRefusesTheFuture(t *testing.T) {
+	task := decodeFile(t, "v4-fargate-task.json")
+	started := mustTime(t, "2020-10-08T20:47:20.567813946Z")
+	for _, tt := range []struct {
+		now time.Time
+		ok  bool
+	}{
+		{started.Add(time.Hour), true},
+		{started, true},
+		{started.Add(-ClockErrorBound), true}, // within the bound
+		{started.Add(-ClockErrorBound - time.Nanosecond), false},
+		{started.Add(-time.Hour), false},
+	} {
+		got, err := task.StartedAtAsOf("", tt.now)
+		if tt.ok != (err == nil) || (tt.ok && !got.Equal(started)) {
+			t.Errorf("now = start%+v: %v, %v", tt.now.Sub(started), got, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrImplausibleStart) {
+			t.Errorf("now = start%+v: err %v, want ErrImplausibleStart", tt.now.Sub(started), err)
+		}
+	}
+}
+
+func TestNoSuchContainerNamesTheContainers(t *testing.T) {
+	task := decodeFile(t, "v2-task-seed.json")
+	_, err := task.StartedAt("ssh")
+	var nc *NoSuchContainerError
+	if !errors.As(err, &nc) || !errors.Is(err, ErrNoSuchContainer) || nc.Name != "ssh" || strings.Join(nc.Have, ",") != "bastion" {
+		t.Fatalf("err = %#v", err)
+	}
+	// A document that lists no container yet proves nothing.
+	task.Containers = nil
+	if _, err := task.StartedAt("ssh"); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("empty document: %v, want ErrNotStarted", err)
 	}
 }
