@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -245,10 +246,17 @@ func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
 	if p := get(role, "Properties", "Policies"); p != nil {
 		t.Errorf("the task role has inline policies: %s", jsonOf(p))
 	}
-	if got := get(role, "Properties", "ManagedPolicyArns"); !same(got, []any{ref("BastionTaskPolicy")}) {
-		t.Errorf("task role managed policies = %s, want only BastionTaskPolicy", jsonOf(got))
+	if got := get(role, "Properties", "ManagedPolicyArns"); got != nil {
+		t.Errorf("task role managed policies = %s; BastionTaskPolicy attaches itself by Roles", jsonOf(got))
 	}
 	policy := resources(tpl, "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
+	// Attached to the role, with or without the extra roles, by the policy's
+	// Roles (the role itself may not name the policy: that is a cycle).
+	roles := list(get(policy, "Properties", "Roles", "Fn::If"))
+	if len(roles) != 3 || roles[0] != "HasExtraTaskRoles" || !same(roles[2], []any{ref("BastionTaskRole")}) ||
+		!strings.Contains(jsonOf(roles[1]), jsonOf(ref("BastionTaskRole"))) || !strings.Contains(jsonOf(roles[1]), jsonOf(ref("ExtraTaskRoleNames"))) {
+		t.Errorf("BastionTaskPolicy Roles = %s, want BastionTaskRole, plus ExtraTaskRoleNames when given", jsonOf(get(policy, "Properties", "Roles")))
+	}
 	stmts := list(get(policy, "Properties", "PolicyDocument", "Statement"))
 	want := []any{object{"Sid": "InvokeTerminate", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARN}}
 	if !same(stmts, want) {
@@ -298,6 +306,51 @@ func TestTemplateFunctionsAndLogs(t *testing.T) {
 	}
 	if got := get(functions["TerminateFunction"], "Properties", "Environment", "Variables", "BASTION_ALLOWED_CLUSTERS"); !same(got, ref("ClusterName")) {
 		t.Errorf("TerminateFunction BASTION_ALLOWED_CLUSTERS = %s, want the ClusterName parameter", jsonOf(got))
+	}
+}
+
+// The function pins the caller's role to the stack's task role, by its unique
+// ID, plus the extra role names; without the pin any role could pose as a task.
+func TestTemplateTerminatePinsTheTaskRole(t *testing.T) {
+	tpl := transformed(t)
+	fn := resources(tpl, "AWS::Lambda::Function")["TerminateFunction"]
+	pin := list(get(fn, "Properties", "Environment", "Variables", "BASTION_TASK_ROLES", "Fn::If"))
+	roleID := getAtt("BastionTaskRole", "RoleId")
+	if len(pin) != 3 || pin[0] != "HasExtraTaskRoles" || !same(pin[2], roleID) ||
+		!strings.Contains(jsonOf(pin[1]), jsonOf(roleID)) || !strings.Contains(jsonOf(pin[1]), jsonOf(ref("ExtraTaskRoleNames"))) {
+		t.Errorf("BASTION_TASK_ROLES = %s, want the task role's RoleId, plus ExtraTaskRoleNames when given", jsonOf(pin))
+	}
+	if got := get(tpl, "Parameters", "ExtraTaskRoleNames", "Default"); got != "" {
+		t.Errorf("ExtraTaskRoleNames default %v, want empty", got)
+	}
+}
+
+// MaxTTL admits only positive durations: a 0 would make the sweeper stop
+// every tagged bastion at once.
+func TestTemplateMaxTTLPattern(t *testing.T) {
+	tpl := transformed(t)
+	pattern, _ := get(tpl, "Parameters", "MaxTTL", "AllowedPattern").(string)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		t.Fatalf("MaxTTL pattern %q: %v", pattern, err)
+	}
+	for _, ok := range []string{"12h", "90m", "1h30m", "0h30m", "0.5h", "45s", "10h0m0s"} {
+		if !re.MatchString(ok) {
+			t.Errorf("MaxTTL refuses %q", ok)
+		}
+	}
+	for _, bad := range []string{"", "0", "0s", "0h0m", "0.0h", "12", "-1h", "1d", "forever", "12h "} {
+		if re.MatchString(bad) {
+			t.Errorf("MaxTTL accepts %q", bad)
+		}
+	}
+}
+
+func TestTemplateBastionLogGroup(t *testing.T) {
+	tpl := transformed(t)
+	lg := resources(tpl, "AWS::Logs::LogGroup")["BastionLogGroup"]
+	if !same(get(lg, "Properties", "RetentionInDays"), ref("LogRetentionInDays")) || !same(get(lg, "Properties", "LogGroupName"), sub("/ecs/${AWS::StackName}")) {
+		t.Errorf("BastionLogGroup = %s, want /ecs/<stack> with the stack's retention", jsonOf(lg))
 	}
 }
 
@@ -368,6 +421,7 @@ func TestTemplateOutputs(t *testing.T) {
 		"TerminateUrl":         sub("https://${TerminateApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/terminate"),
 		"BastionTaskRoleArn":   getAtt("BastionTaskRole", "Arn"),
 		"BastionTaskPolicyArn": ref("BastionTaskPolicy"),
+		"BastionLogGroupName":  ref("BastionLogGroup"),
 	}
 	for name, value := range want {
 		if got := get(outputs, name, "Value"); !same(got, value) {

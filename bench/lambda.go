@@ -37,8 +37,9 @@ const (
 func stopEvent() events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
 	ev.RequestContext.HTTP.Method = http.MethodPost
+	ev.RequestContext.AccountID = "123456789012"
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:sts::123456789012:assumed-role/bastion/" + benchTaskID},
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:sts::123456789012:assumed-role/bastion/" + benchTaskID, UserID: "AROAZBASTIONTASKROLE1:" + benchTaskID},
 	}
 	return ev
 }
@@ -56,7 +57,7 @@ func benchWarmHandler(n int) (row, error) {
 	svc := &selfstop.Service{
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),
-		Policy: selfstop.Policy{RequireSelf: true, Allowed: allowed},
+		Policy: selfstop.Policy{Roles: []string{"AROAZBASTIONTASKROLE1"}, RequireSelf: true, Allowed: allowed},
 		Region: "eu-west-1",
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
@@ -128,7 +129,7 @@ func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.
 	}
 	out := &bytes.Buffer{}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
-	cmd.Env = append([]string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "AWS_ACCESS_KEY_ID=AKIDBENCH",
+	cmd.Env = append([]string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "BASTION_TASK_ROLES=AROAZBASTIONTASKROLE1", "AWS_ACCESS_KEY_ID=AKIDBENCH",
 		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsURL}, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -43,6 +43,7 @@ const (
 	taskID     = "e9028f8d5d8e4f258373e7b93ce9a3c3"
 	// What ECS hands the task for its task role: a session named after the task.
 	sessionARN  = "arn:aws:sts::111122223333:assumed-role/bastion-ttl-BastionTaskRole/" + taskID
+	taskRoleID  = "AROAZBASTIONTASKROLE1" // the role's unique ID, which the stack pins
 	accessKeyID = "ASIADEMOTASKROLE0001"
 	secretKey   = "demo-task-role-secret"
 	token       = "demo-session-token"
@@ -123,7 +124,7 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 	// The terminate function, in process, and the API in front of it.
 	lambdaLog := logLines(func(rec map[string]any) {
 		if rec["outcome"] == "stopped" {
-			tl.say("terminate Lambda", "authorized (session name = task ID, cluster allowed), StopTask -> %v", rec["status"])
+			tl.say("terminate Lambda", "authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["status"])
 		} else {
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
@@ -132,16 +133,17 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 	fn := &selfstop.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
-		Policy: selfstop.Policy{RequireSelf: true, Allowed: allowed},
+		Policy: selfstop.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
 		Region: region,
 		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
 	gw := &apigw.Gateway{
-		Route:  "POST /terminate",
-		Region: region,
+		Route:     "POST /terminate",
+		Region:    region,
+		AccountID: account,
 		Callers: []apigw.Caller{{
 			Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
-			ARN:         sessionARN, AccountID: account,
+			ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
 		}},
 		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			return fn.Handle(ctx, ev)

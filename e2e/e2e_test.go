@@ -29,10 +29,11 @@ func TestEndToEnd(t *testing.T) {
 		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
 		"AWS_SECRET_ACCESS_KEY":       "lambda",
 		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"BASTION_TASK_ROLES":          taskRoleID,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	api := httptest.NewServer(&apigw.Gateway{
-		Route: "POST /terminate", Region: testenv.Region,
+		Route: "POST /terminate", Region: testenv.Region, AccountID: testenv.Account,
 		Callers: []apigw.Caller{caller(testenv.Account, me)},
 		Invoke:  apigw.InvokeURL(fn.URL), Now: time.Now,
 	})

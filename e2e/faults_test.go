@@ -159,12 +159,12 @@ func runFault(t *testing.T, c faultCase) {
 	fn := &selfstop.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda", ""), Retryer: aws.NopRetryer{}}),
-		Policy: selfstop.Policy{RequireSelf: true, Allowed: allowed}, Region: region,
+		Policy: selfstop.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
 	var invocations counter
 	gw := &apigw.Gateway{
-		Route: "POST /terminate", Region: region, Callers: []apigw.Caller{caller(account, taskARN)}, Now: time.Now,
+		Route: "POST /terminate", Region: region, AccountID: account, Callers: []apigw.Caller{caller(account, taskARN)}, Now: time.Now,
 		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			if c.lambdaFails != nil && c.lambdaFails(invocations.next()) {
 				return events.APIGatewayV2HTTPResponse{}, errors.New("Runtime.ExitError")

@@ -24,8 +24,9 @@ var supervisorBin string
 func TestMain(m *testing.M) { os.Exit(testenv.MainWithCommand(m, "../supervisor", &supervisorBin)) }
 
 const (
-	keyID  = "ASIAE2ETASKROLE00001"
-	secret = "e2e-task-role-secret"
+	taskRoleID = "AROAZBASTIONTASKROLE1" // bastion-task-role's unique ID, as the template pins it
+	keyID      = "ASIAE2ETASKROLE00001"
+	secret     = "e2e-task-role-secret"
 )
 
 // caller is the task's role session as API Gateway reports it.
@@ -34,6 +35,7 @@ func caller(account, taskARN string) apigw.Caller {
 	return apigw.Caller{
 		Credentials: aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret},
 		ARN:         "arn:aws:sts::" + account + ":assumed-role/bastion-task-role/" + id,
+		UserID:      taskRoleID + ":" + id,
 		AccountID:   account,
 	}
 }

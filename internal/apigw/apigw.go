@@ -28,6 +28,7 @@ import (
 type Caller struct {
 	Credentials aws.Credentials
 	ARN         string
+	UserID      string // <RoleId>:<session> for an assumed role
 	AccountID   string
 }
 
@@ -36,11 +37,12 @@ type Invoker func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGa
 
 // Gateway serves one route, e.g. "POST /terminate".
 type Gateway struct {
-	Route   string // "<METHOD> <path>"
-	Region  string // the region signatures must be scoped to
-	Callers []Caller
-	Invoke  Invoker
-	Now     func() time.Time
+	Route     string // "<METHOD> <path>"
+	Region    string // the region signatures must be scoped to
+	AccountID string // the API's own account (requestContext.accountId)
+	Callers   []Caller
+	Invoke    Invoker
+	Now       func() time.Time
 	// Observe, when set, hears what the gateway did ("signature verified",
 	// "signature rejected", "function error"...), for the demo's timeline.
 	Observe func(event string, attrs ...any)
@@ -88,12 +90,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
 	}
 	rc := &ev.RequestContext
-	rc.RouteKey, rc.AccountID, rc.Stage, rc.DomainName = ev.RouteKey, caller.AccountID, "$default", r.Host
+	rc.RouteKey, rc.AccountID, rc.Stage, rc.DomainName = ev.RouteKey, g.AccountID, "$default", r.Host
 	rc.RequestID = fmt.Sprintf("demo-%d", g.Now().UnixNano())
 	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: r.RemoteAddr, UserAgent: r.UserAgent()}
 	rc.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
 			AccessKey: signed.AccessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
+			UserID: caller.UserID, CallerID: caller.UserID,
 		},
 	}
 

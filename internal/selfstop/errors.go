@@ -6,12 +6,15 @@ package selfstop
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
-// Error is an answer other than 202: a status and a message safe to show the
-// caller. Cause, if any, is logged and never returned.
+// Error is an answer other than 202: a status, a stable code and a message
+// safe to show the caller. Cause, if any, is logged and never returned.
 type Error struct {
 	Status  int
+	Code    terminate.Code
 	Message string
 	Cause   error
 }
@@ -25,10 +28,28 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Cause }
 
-func reject(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+// codes maps each status the function answers to its code (DESIGN.md's table).
+var codes = map[int]terminate.Code{
+	http.StatusBadRequest:            terminate.CodeBadRequest,
+	http.StatusForbidden:             terminate.CodeForbidden,
+	http.StatusNotFound:              terminate.CodeTaskNotFound,
+	http.StatusMethodNotAllowed:      terminate.CodeMethodNotAllowed,
+	http.StatusRequestEntityTooLarge: terminate.CodeTooLarge,
+	http.StatusServiceUnavailable:    terminate.CodeUnavailable,
+	http.StatusInternalServerError:   terminate.CodeInternal,
 }
 
-func internal(cause error) *Error {
-	return &Error{Status: http.StatusInternalServerError, Message: "internal error", Cause: cause}
+func reject(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Code: codes[status], Message: fmt.Sprintf(format, args...)}
+}
+
+// failed is a rejection whose cause is logged, never answered.
+func failed(status int, cause error, format string, args ...any) *Error {
+	e := reject(status, format, args...)
+	e.Cause = cause
+	return e
+}
+
+func internalError(cause error) *Error {
+	return failed(http.StatusInternalServerError, cause, "internal error")
 }

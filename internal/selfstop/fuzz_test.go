@@ -27,6 +27,8 @@ func FuzzHandle(f *testing.F) {
 		{"POST", "eyJ0YXNrQXJuIjoiIn0=", self, true},
 		{"POST", `{"taskArn":"` + taskARN + `","taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/prod/` + taskID + `"}`, self, false},
 		{"GET", "", "", false},
+		{"POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/Admin/" + taskID, false},
+		{"POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/bastion-extra-role/" + taskID, false},
 		{"POST", body(taskARN, "\u202e"), "arn:aws:iam::123456789012:user/" + taskID, false},
 	}
 	for _, s := range seeds {
@@ -57,6 +59,9 @@ func FuzzHandle(f *testing.F) {
 		}
 		if caller != "arn:aws:sts::"+account+":assumed-role/"+roleOf(caller)+"/"+task.ID {
 			t.Fatalf("caller %q stopped task %s", caller, task)
+		}
+		if role := roleOf(caller); role != "bastion-task-role" && role != "bastion-extra-role" {
+			t.Fatalf("role %q is not pinned, yet stopped task %s", role, task)
 		}
 		cluster := aws.ToString(in.Cluster)
 		if cluster != "bastions" && cluster != "jump" {

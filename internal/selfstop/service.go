@@ -38,21 +38,21 @@ type Service struct {
 // never returns an error to the Lambda runtime.
 func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	began := time.Now()
-	caller := ""
+	var id Identity
 	if a := ev.RequestContext.Authorizer; a != nil && a.IAM != nil {
-		caller = a.IAM.UserARN
+		id = Identity{UserARN: a.IAM.UserARN, UserID: a.IAM.UserID}
 	}
-	accepted, taskARN, err := s.stop(ctx, caller, ev)
+	accepted, taskARN, err := s.stop(ctx, id, ev)
 	status, body := http.StatusAccepted, any(accepted)
-	attrs := []any{"request_id", ev.RequestContext.RequestID, "caller", caller, "task_arn", taskARN}
+	attrs := []any{"request_id", ev.RequestContext.RequestID, "caller", id.UserARN, "task_arn", taskARN}
 	outcome := "stopped"
 	if err != nil {
-		status, body = err.Status, terminate.ErrorBody{Error: err.Message}
+		status, body = err.Status, terminate.ErrorBody{Code: err.Code, Error: err.Message}
 		outcome = "rejected"
 		if err.Status >= 500 {
 			outcome = "failed"
 		}
-		attrs = append(attrs, "error", err.Message)
+		attrs = append(attrs, "code", string(err.Code), "error", err.Message)
 		if err.Cause != nil {
 			attrs = append(attrs, "cause", err.Cause.Error())
 		}
@@ -70,15 +70,17 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 
 // stop validates, authorizes and stops. It returns the task ARN as soon as
 // it is known, for the log line.
-func (s *Service) stop(ctx context.Context, caller string, ev events.APIGatewayV2HTTPRequest) (terminate.Accepted, string, *Error) {
+func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) (terminate.Accepted, string, *Error) {
 	t, err := parseRequest(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
 	if err != nil {
 		return terminate.Accepted{}, "", err
 	}
 	arn := t.task.String()
-	if err := s.Policy.authorize(caller, t); err != nil {
+	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
 		return terminate.Accepted{}, arn, err
 	}
+	ctx, cancel := withReserve(ctx)
+	defer cancel()
 	out, stopErr := s.ECS.StopTask(ctx, &ecs.StopTaskInput{
 		Cluster: aws.String(t.cluster),
 		Task:    aws.String(arn),
@@ -94,36 +96,56 @@ func (s *Service) stop(ctx context.Context, caller string, ev events.APIGatewayV
 	return a, arn, nil
 }
 
+// stopReserve is the time kept back from the function's deadline: a slow
+// ECS must end in a 503 the caller retries, not in a runtime killed mid-call
+// (API Gateway would answer its own 500 or 503 without a code).
+const stopReserve = 1500 * time.Millisecond
+
+// withReserve ends ctx stopReserve before its deadline, or at a fifth of
+// the time left when that is shorter.
+func withReserve(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := min(stopReserve, time.Until(deadline)/5)
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
+}
+
 // classify maps an ECS error to the API's status table.
 func classify(err error) *Error {
+	const busy = "ECS is busy or unavailable; retry"
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "InvalidParameterException":
 			if strings.Contains(strings.ToLower(ae.ErrorMessage()), "not found") {
-				return &Error{Status: http.StatusNotFound, Message: "task not found", Cause: err}
+				return failed(http.StatusNotFound, err, "task not found")
 			}
 		case "ClusterNotFoundException":
-			return &Error{Status: http.StatusNotFound, Message: "task not found (no such cluster)", Cause: err}
+			return failed(http.StatusNotFound, err, "task not found (no such cluster)")
+		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":
+			// The function's role may not stop this task: a refusal, not a fault.
+			return failed(http.StatusForbidden, err, "the function may not stop this task")
 		case "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ServerException", "ServiceUnavailableException":
-			return &Error{Status: http.StatusServiceUnavailable, Message: "ECS is busy or unavailable; retry", Cause: err}
+			return failed(http.StatusServiceUnavailable, err, busy)
 		}
 		if ae.ErrorFault() == smithy.FaultServer {
-			return &Error{Status: http.StatusServiceUnavailable, Message: "ECS is busy or unavailable; retry", Cause: err}
+			return failed(http.StatusServiceUnavailable, err, busy)
 		}
-		return internal(err)
+		return internalError(err)
 	}
 	var netErr net.Error
-	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Status: http.StatusServiceUnavailable, Message: "ECS is busy or unavailable; retry", Cause: err}
+	if errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return failed(http.StatusServiceUnavailable, err, busy)
 	}
-	return internal(err)
+	return internalError(err)
 }
 
 func respond(status int, body any) events.APIGatewayV2HTTPResponse {
 	b, err := json.Marshal(body)
 	if err != nil { // cannot happen with the types above
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+		status, b = http.StatusInternalServerError, []byte(`{"code":"Internal","error":"internal error"}`)
 	}
 	return events.APIGatewayV2HTTPResponse{
 		StatusCode: status,

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
 const (
@@ -26,7 +28,23 @@ const (
 	taskID  = "0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
 	taskARN = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + taskID
 	self    = "arn:aws:sts::123456789012:assumed-role/bastion-task-role/" + taskID
+	// pinnedID is the unique ID of bastion-task-role, as the template pins it.
+	pinnedID = "AROAZBASTIONTASKROLE1"
 )
+
+// userIDOf is the userId API Gateway reports beside an assumed-role ARN:
+// <RoleId>:<session>, the pinned ID for bastion-task-role, another otherwise.
+func userIDOf(caller string) string {
+	role := roleOf(caller)
+	if role == "" {
+		return ""
+	}
+	id := "AROAZSOMEOTHERROLE99"
+	if role == "bastion-task-role" {
+		id = pinnedID
+	}
+	return id + ":" + caller[strings.LastIndex(caller, "/")+1:]
+}
 
 // fakeECS records StopTask calls and answers with err, or a stopping task.
 type fakeECS struct {
@@ -46,7 +64,7 @@ func newService(f *fakeECS, log *bytes.Buffer) *Service {
 	allowed, _ := ParseAllowed([]string{"bastions", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump"})
 	return &Service{
 		ECS:    f,
-		Policy: Policy{RequireSelf: true, Allowed: allowed},
+		Policy: Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
 		Region: region,
 		Log:    slog.New(slog.NewJSONHandler(log, nil)),
 	}
@@ -55,10 +73,11 @@ func newService(f *fakeECS, log *bytes.Buffer) *Service {
 func event(method, body, caller string) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{Body: body}
 	ev.RequestContext.RequestID = "req-1"
+	ev.RequestContext.AccountID = account
 	ev.RequestContext.HTTP.Method = method
 	if caller != "" {
 		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: caller},
+			IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: caller, UserID: userIDOf(caller)},
 		}
 	}
 	return ev
@@ -134,8 +153,9 @@ func TestStatusTable(t *testing.T) {
 		{"503 throttled", event("POST", body(taskARN, ""), self), apiErr{"ThrottlingException", "Rate exceeded", smithy.FaultClient}, 503, true, "retry"},
 		{"503 server error", event("POST", body(taskARN, ""), self), apiErr{"ServerException", "boom at host ip-10-0-0-1", smithy.FaultServer}, 503, true, "retry"},
 		{"503 network", event("POST", body(taskARN, ""), self), &net.OpError{Op: "dial", Err: errors.New("connection refused to 10.0.0.1")}, 503, true, "retry"},
-		{"500 access denied", event("POST", body(taskARN, ""), self), apiErr{"AccessDeniedException", "User arn:aws:sts::123456789012:assumed-role/fn is not authorized", smithy.FaultClient}, 500, true, `{"error":"internal error"}`},
-		{"500 unknown", event("POST", body(taskARN, ""), self), errors.New("secret internal detail"), 500, true, `{"error":"internal error"}`},
+		{"403 other role, session named after the task", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/ci-deploy/"+taskID), nil, 403, false, `"code":"Forbidden"`},
+		{"403 ECS access denied", event("POST", body(taskARN, ""), self), apiErr{"AccessDeniedException", "User arn:aws:sts::123456789012:assumed-role/fn is not authorized", smithy.FaultClient}, 403, true, `{"code":"Forbidden","error":"the function may not stop this task"}`},
+		{"500 unknown", event("POST", body(taskARN, ""), self), errors.New("secret internal detail"), 500, true, `{"code":"Internal","error":"internal error"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +173,12 @@ func TestStatusTable(t *testing.T) {
 			}
 			if !strings.Contains(resp.Body, tt.inBody) {
 				t.Fatalf("body %s lacks %q", resp.Body, tt.inBody)
+			}
+			if tt.status != 202 {
+				var eb terminate.ErrorBody
+				if err := json.Unmarshal([]byte(resp.Body), &eb); err != nil || eb.Code != wantCode[tt.status] || eb.Error == "" {
+					t.Fatalf("error body %s: want code %q", resp.Body, wantCode[tt.status])
+				}
 			}
 			if got := len(f.calls) > 0; got != tt.stopped {
 				t.Fatalf("StopTask called = %v, want %v", got, tt.stopped)
@@ -172,6 +198,12 @@ func TestStatusTable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantCode is DESIGN.md's table, written out again so a change to either is seen.
+var wantCode = map[int]terminate.Code{
+	400: "BadRequest", 403: "Forbidden", 404: "TaskNotFound", 405: "MethodNotAllowed",
+	413: "TooLarge", 503: "Unavailable", 500: "Internal",
 }
 
 func TestStopTaskInput(t *testing.T) {
@@ -210,45 +242,97 @@ func TestAuthorizationRules(t *testing.T) {
 		return target{task: task, cluster: cluster}
 	}
 	allowed, _ := ParseAllowed([]string{"bastions", " arn:aws:ecs:eu-west-1:123456789012:cluster/jump ", ""})
-	strict := Policy{RequireSelf: true, Allowed: allowed}
-	loose := Policy{RequireSelf: false, Allowed: allowed}
+	roles := []string{pinnedID, "bastion-extra-role"}
+	strict := Policy{Roles: roles, RequireSelf: true, Allowed: allowed}
+	loose := Policy{Roles: roles, RequireSelf: false, Allowed: allowed}
 	other := "arn:aws:sts::123456789012:assumed-role/bastion-task-role/ffffffffffffffffffffffffffffffff"
+	extra := "arn:aws:sts::123456789012:assumed-role/bastion-extra-role/" + taskID
+	withID := func(arn, userID string) Identity { return Identity{UserARN: arn, UserID: userID} }
+	id := func(arn string) Identity { return withID(arn, userIDOf(arn)) }
 	tests := []struct {
-		name   string
-		p      Policy
-		caller string
-		t      target
-		ok     bool
+		name       string
+		p          Policy
+		caller     Identity
+		apiAccount string
+		t          target
+		ok         bool
 	}{
-		{"self", strict, self, tgt(taskARN, ""), true},
-		{"self, cluster allowed by ARN", strict, self, tgt("arn:aws:ecs:eu-west-1:123456789012:task/jump/"+taskID, ""), true},
-		{"cluster ARN of another account", strict, "arn:aws:sts::210987654321:assumed-role/r/" + taskID, tgt("arn:aws:ecs:eu-west-1:210987654321:task/jump/"+taskID, ""), false},
-		{"cluster name matches any account's task", strict, "arn:aws:sts::210987654321:assumed-role/r/" + taskID, tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), true},
-		{"empty caller", strict, "", tgt(taskARN, ""), false},
-		{"another task's session", strict, other, tgt(taskARN, ""), false},
-		{"another task's session without RequireSelf", loose, other, tgt(taskARN, ""), true},
-		{"without RequireSelf, still the account", loose, "arn:aws:sts::210987654321:assumed-role/r/x1", tgt(taskARN, ""), false},
-		{"without RequireSelf, still the cluster", loose, other, tgt("arn:aws:ecs:eu-west-1:123456789012:task/prod/"+taskID, ""), false},
-		{"session with suffix", strict, self + "x", tgt(taskARN, ""), false},
-		{"session as prefix", strict, self[:len(self)-1], tgt(taskARN, ""), false},
-		{"other partition", strict, "arn:aws-cn:sts::123456789012:assumed-role/r/" + taskID, tgt(taskARN, ""), false},
-		{"IAM user", strict, "arn:aws:iam::123456789012:user/" + taskID, tgt(taskARN, ""), false},
-		{"IAM role ARN, not a session", strict, "arn:aws:iam::123456789012:role/" + taskID, tgt(taskARN, ""), false},
-		{"root", strict, "arn:aws:iam::123456789012:root", tgt(taskARN, ""), false},
-		{"federated user", strict, "arn:aws:sts::123456789012:federated-user/" + taskID, tgt(taskARN, ""), false},
-		{"extra path in session ARN", strict, "arn:aws:sts::123456789012:assumed-role/r/x/" + taskID, tgt(taskARN, ""), false},
-		{"trailing newline", strict, self + "\n", tgt(taskARN, ""), false},
-		{"no clusters allowed", Policy{RequireSelf: true}, self, tgt(taskARN, ""), false},
+		{"self", strict, id(self), account, tgt(taskARN, ""), true},
+		{"self, cluster allowed by ARN", strict, id(self), account, tgt("arn:aws:ecs:eu-west-1:123456789012:task/jump/"+taskID, ""), true},
+		{"self, extra role pinned by name", strict, id(extra), account, tgt(taskARN, ""), true},
+		{"admin role with a session named after the task", strict, id("arn:aws:sts::123456789012:assumed-role/Admin/" + taskID), account, tgt(taskARN, ""), false},
+		{"role named like the pinned ID's role, other ID", strict, withID(self, "AROAZSOMEOTHERROLE99:"+taskID), account, tgt(taskARN, ""), false},
+		{"pinned ID, session in userId differs", strict, withID(self, pinnedID+":"+strings.Repeat("f", 32)), account, tgt(taskARN, ""), false},
+		{"pinned ID, no userId", strict, withID(self, ""), account, tgt(taskARN, ""), false},
+		{"pinned role name from another account", strict, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/" + taskID), account, tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), false},
+		{"task and caller in an account not the API's", strict, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/" + taskID), "210987654321", tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), true},
+		{"no API account", strict, id(self), "", tgt(taskARN, ""), false},
+		{"no roles pinned", Policy{RequireSelf: true, Allowed: allowed}, id(self), account, tgt(taskARN, ""), false},
+		{"cluster ARN of another account", strict, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/" + taskID), "210987654321", tgt("arn:aws:ecs:eu-west-1:210987654321:task/jump/"+taskID, ""), false},
+		{"empty caller", strict, Identity{}, account, tgt(taskARN, ""), false},
+		{"another task's session", strict, id(other), account, tgt(taskARN, ""), false},
+		{"another task's session without RequireSelf", loose, id(other), account, tgt(taskARN, ""), true},
+		{"without RequireSelf, still the role", loose, id("arn:aws:sts::123456789012:assumed-role/Admin/x1"), account, tgt(taskARN, ""), false},
+		{"without RequireSelf, still the account", loose, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/x1"), account, tgt(taskARN, ""), false},
+		{"without RequireSelf, still the cluster", loose, id(other), account, tgt("arn:aws:ecs:eu-west-1:123456789012:task/prod/"+taskID, ""), false},
+		{"session with suffix", strict, id(self + "x"), account, tgt(taskARN, ""), false},
+		{"session as prefix", strict, id(self[:len(self)-1]), account, tgt(taskARN, ""), false},
+		{"other partition", strict, id("arn:aws-cn:sts::123456789012:assumed-role/bastion-extra-role/" + taskID), account, tgt(taskARN, ""), false},
+		{"IAM user", strict, id("arn:aws:iam::123456789012:user/" + taskID), account, tgt(taskARN, ""), false},
+		{"IAM role ARN, not a session", strict, id("arn:aws:iam::123456789012:role/" + taskID), account, tgt(taskARN, ""), false},
+		{"root", strict, id("arn:aws:iam::123456789012:root"), account, tgt(taskARN, ""), false},
+		{"federated user", strict, id("arn:aws:sts::123456789012:federated-user/" + taskID), account, tgt(taskARN, ""), false},
+		{"extra path in session ARN", strict, id("arn:aws:sts::123456789012:assumed-role/r/x/" + taskID), account, tgt(taskARN, ""), false},
+		{"trailing newline", strict, id(self + "\n"), account, tgt(taskARN, ""), false},
+		{"no clusters allowed", Policy{Roles: roles, RequireSelf: true}, id(self), account, tgt(taskARN, ""), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.p.authorize(tt.caller, tt.t)
+			err := tt.p.authorize(tt.caller, tt.apiAccount, tt.t)
 			if (err == nil) != tt.ok {
 				t.Fatalf("authorize = %v, want ok=%v", err, tt.ok)
 			}
-			if err != nil && err.Status != 403 {
-				t.Fatalf("status %d, want 403", err.Status)
+			if err != nil && (err.Status != 403 || err.Code != terminate.CodeForbidden) {
+				t.Fatalf("status %d code %q, want 403 Forbidden", err.Status, err.Code)
 			}
 		})
 	}
+}
+
+func TestParseRoles(t *testing.T) {
+	got, err := ParseRoles([]string{" AROAZBASTIONTASKROLE1", "my-bastion-role", ""})
+	if err != nil || len(got) != 2 || got[0] != pinnedID {
+		t.Fatalf("ParseRoles = %v, %v", got, err)
+	}
+	for _, bad := range [][]string{{}, {" "}, {"arn:aws:iam::123456789012:role/x"}, {"path/role"}, {"bad role"}} {
+		if _, err := ParseRoles(bad); err == nil {
+			t.Errorf("ParseRoles(%q) accepted", bad)
+		}
+	}
+}
+
+// TestSlowECSAnswers503BeforeTheDeadline: a StopTask that hangs must not
+// outlive the invocation; the caller gets a 503 to retry.
+func TestSlowECSAnswers503BeforeTheDeadline(t *testing.T) {
+	// 2 s left: the reserve is a fifth of it, 400 ms.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	var log bytes.Buffer
+	svc := newService(&fakeECS{}, &log)
+	svc.ECS = hangingECS{}
+	resp, err := svc.Handle(ctx, event("POST", body(taskARN, ""), self))
+	if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"Unavailable"`) {
+		t.Fatalf("got %d %s, %v; want 503 Unavailable", resp.StatusCode, resp.Body, err)
+	}
+	if left := time.Until(deadline); left < 300*time.Millisecond {
+		t.Fatalf("answered only %v before the function's deadline", left)
+	}
+}
+
+type hangingECS struct{}
+
+func (hangingECS) StopTask(ctx context.Context, _ *ecs.StopTaskInput, _ ...func(*ecs.Options)) (*ecs.StopTaskOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
 }

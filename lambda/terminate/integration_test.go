@@ -27,6 +27,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		"AWS_ACCESS_KEY_ID":           "AKIDTEST",
 		"AWS_SECRET_ACCESS_KEY":       "test",
 		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"BASTION_TASK_ROLES":          "bastion-task-role",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	invoke := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
@@ -63,8 +64,8 @@ func TestLambdaAgainstMoto(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, resp.Body)
 			}
-			var body struct{ Error string }
-			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Error == "" {
+			var body struct{ Code, Error string }
+			if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body.Error == "" || body.Code == "" {
 				t.Fatalf("not a JSON error: %q", resp.Body)
 			}
 			for _, leak := range []string{"moto", "127.0.0.1", "Exception", "operation error", "goroutine", "panic", "AKID"} {
@@ -122,6 +123,8 @@ func hostileCorpus(bastions, others []string, role string) []hostile {
 		{"session name extends the task ID", apiEvent("POST", body(victim), role+victimID+"0"), 403},
 		{"session in another partition", apiEvent("POST", body(victim), "arn:aws-cn:sts::123456789012:assumed-role/r/"+victimID), 403},
 		{"no identity at all", apiEvent("POST", body(victim), ""), 403},
+		{"another role, session named after the task", apiEvent("POST", body(victim), "arn:aws:sts::123456789012:assumed-role/Admin/"+victimID), 403},
+		{"pinned role name in another account", apiEvent("POST", body(strings.Replace(victim, "123456789012", "210987654321", 1)), "arn:aws:sts::210987654321:assumed-role/bastion-task-role/"+victimID), 403},
 		{"authorizer without IAM", noIAM, 403},
 		{"wrong method GET", apiEvent("GET", "", role+victimID), 405},
 		{"wrong method DELETE", apiEvent("DELETE", body(victim), role+victimID), 405},
@@ -155,6 +158,7 @@ func hostileCorpus(bastions, others []string, role string) []hostile {
 func apiEvent(method, body, caller string) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /terminate", RawPath: "/terminate", Body: body}
 	ev.RequestContext.RequestID = fmt.Sprintf("req-%d", len(body))
+	ev.RequestContext.AccountID = testenv.Account
 	ev.RequestContext.HTTP.Method = method
 	ev.RequestContext.HTTP.Path = "/terminate"
 	if caller != "" {

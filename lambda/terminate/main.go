@@ -20,6 +20,7 @@ import (
 // settings is the function's configuration; README.md documents each variable.
 type settings struct {
 	AllowedClusters []string `env:"BASTION_ALLOWED_CLUSTERS,required,notEmpty"`
+	TaskRoles       []string `env:"BASTION_TASK_ROLES,required,notEmpty"`
 	RequireSelf     bool     `env:"BASTION_REQUIRE_SELF" envDefault:"true"`
 	LogLevel        string   `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 	Region          string   `env:"AWS_REGION,required,notEmpty"`
@@ -43,6 +44,10 @@ func setup(ctx context.Context, environ map[string]string) (*selfstop.Service, e
 	if err != nil || len(allowed) == 0 {
 		return nil, envconfig.Invalid("BASTION_ALLOWED_CLUSTERS", environ["BASTION_ALLOWED_CLUSTERS"], "want comma-separated cluster names or ARNs")
 	}
+	roles, err := selfstop.ParseRoles(s.TaskRoles)
+	if err != nil {
+		return nil, envconfig.Invalid("BASTION_TASK_ROLES", environ["BASTION_TASK_ROLES"], "want comma-separated role names or role IDs (AROA...) of the bastion task roles: "+err.Error())
+	}
 	level, err := logging.Level(s.LogLevel)
 	if err != nil {
 		return nil, envconfig.Invalid("BASTION_LOG_LEVEL", s.LogLevel, "use debug, info, warn or error")
@@ -54,7 +59,7 @@ func setup(ctx context.Context, environ map[string]string) (*selfstop.Service, e
 	}
 	return &selfstop.Service{
 		ECS:    ecs.NewFromConfig(awsCfg),
-		Policy: selfstop.Policy{RequireSelf: s.RequireSelf, Allowed: allowed},
+		Policy: selfstop.Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
 		Region: s.Region,
 		Log:    logging.New(os.Stdout, "json", level),
 	}, nil
