@@ -7,9 +7,11 @@ package awscreds
 import (
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -18,6 +20,14 @@ import (
 
 // ECSHost is the link-local address of the ECS container credentials endpoint.
 const ECSHost = "http://169.254.170.2"
+
+// FetchTimeout bounds one request to the credentials endpoint: a hung fetch
+// must not hold up every stop attempt behind it.
+var FetchTimeout = 2 * time.Second
+
+// RefreshBefore is how long before they expire credentials are fetched
+// again, so that a stop request never goes out signed with expired keys.
+const RefreshBefore = 5 * time.Minute
 
 // ErrNone means the environment names no credentials.
 var ErrNone = errors.New("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run with an ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)")
@@ -32,6 +42,10 @@ func FromEnv(getenv func(string) string) (aws.CredentialsProvider, error) {
 		return nil, err
 	}
 	p := endpointcreds.New(endpoint, func(o *endpointcreds.Options) {
+		o.HTTPClient = &http.Client{
+			Timeout:       FetchTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 		if file := getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); file != "" {
 			// Read at every refresh: the agent may rotate the file.
 			o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
@@ -42,7 +56,10 @@ func FromEnv(getenv func(string) string) (aws.CredentialsProvider, error) {
 			o.AuthorizationToken = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
 		}
 	})
-	return aws.NewCredentialsCache(p), nil
+	return aws.NewCredentialsCache(p, func(o *aws.CredentialsCacheOptions) {
+		o.ExpiryWindow = RefreshBefore
+		o.ExpiryWindowJitterFrac = 0.5 // spread the refreshes over the last 2.5-5 min
+	}), nil
 }
 
 // Endpoint is the container credentials URL: ECSHost plus

@@ -7,7 +7,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -74,5 +78,70 @@ func TestContainerEndpointWithTokenFile(t *testing.T) {
 	c, err := p.Retrieve(context.Background())
 	if err != nil || c.AccessKeyID != "ASIAX" || c.SessionToken != "T" {
 		t.Fatalf("Retrieve = %+v, %v", c, err)
+	}
+}
+
+func fromServer(t *testing.T, h http.HandlerFunc) aws.CredentialsProvider {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	p, err := FromEnv(envOf(map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": srv.URL + "/creds"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestHungEndpointTimesOut(t *testing.T) {
+	defer func(d time.Duration) { FetchTimeout = d }(FetchTimeout)
+	FetchTimeout = 100 * time.Millisecond
+	release := make(chan struct{})
+	defer close(release)
+	p := fromServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	began := time.Now()
+	if _, err := p.Retrieve(context.Background()); err == nil {
+		t.Fatal("Retrieve from a hung endpoint succeeded")
+	}
+	// The SDK retries a few times; each attempt is cut at FetchTimeout.
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("Retrieve took %v", took)
+	}
+}
+
+func TestEndpointRedirectIsNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		_, _ = w.Write([]byte(`{"AccessKeyId":"ASIAX","SecretAccessKey":"S","Token":"T","Expiration":"2099-01-01T00:00:00Z"}`))
+	}))
+	defer target.Close()
+	p := fromServer(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, target.URL, http.StatusFound) })
+	if _, err := p.Retrieve(context.Background()); err == nil {
+		t.Fatal("credentials came through a redirect")
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests (with the authorization token)", n)
+	}
+}
+
+func TestRefreshesBeforeExpiry(t *testing.T) {
+	var fetches atomic.Int32
+	p := fromServer(t, func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		exp := time.Now().Add(RefreshBefore / 4).UTC().Format(time.RFC3339)
+		_, _ = w.Write([]byte(`{"AccessKeyId":"ASIAX","SecretAccessKey":"S","Token":"T","Expiration":"` + exp + `"}`))
+	})
+	for range 2 {
+		if _, err := p.Retrieve(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches for credentials expiring within %v; want a refresh each time", n, RefreshBefore)
 	}
 }

@@ -20,13 +20,14 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 )
 
-// ErrRejected is matched by a final refusal (a 4xx other than 404 and 429):
-// retrying the same request cannot succeed.
+// ErrRejected is matched by a final refusal (a 3xx, a 4xx other than 429, a
+// 404 without the TaskNotFound code): retrying the same request cannot succeed.
 var ErrRejected = errors.New("terminate: request rejected")
 
 // RejectedError is a final refusal by the API.
 type RejectedError struct {
 	Status int
+	Code   Code // empty when the answer is not the function's (API Gateway's own)
 	Body   string
 }
 
@@ -38,12 +39,13 @@ func (e *RejectedError) Error() string {
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 
 // Client sends SigV4-signed stop requests and retries what may succeed later:
-// network errors, 429 and 5xx.
+// network errors, 429 and 5xx. It never follows a redirect: that would carry
+// the signed request somewhere the URL check did not approve.
 type Client struct {
 	URL         string
 	Region      string
 	Credentials aws.CredentialsProvider
-	HTTP        *http.Client // nil: a client with a 5 s timeout
+	HTTP        *http.Client // nil: a client with a 5 s timeout that follows no redirect
 	Clock       clock.Clock
 	Backoff     backoff.Policy
 	Log         *slog.Logger
@@ -51,8 +53,9 @@ type Client struct {
 }
 
 // Stop sends req until the API accepts it (2xx) or says the task is gone
-// (404), both success; it returns a *RejectedError on a final refusal and the
-// context's error, with the last failure, when ctx ends first.
+// (404 with code TaskNotFound), both success; it returns a *RejectedError on
+// a final refusal and the context's error, with the last failure, when ctx
+// ends first.
 func (c *Client) Stop(ctx context.Context, req Request) error {
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -61,7 +64,7 @@ func (c *Client) Stop(ctx context.Context, req Request) error {
 	for attempt := 1; ; attempt++ {
 		status, err := c.attempt(ctx, body, attempt)
 		switch {
-		case err == nil && (status/100 == 2 || status == http.StatusNotFound):
+		case err == nil && (status/100 == 2 || status == http.StatusNotFound): // 404: TaskNotFound, checked in attempt
 			return nil
 		case errors.Is(err, ErrRejected):
 			return err
@@ -100,7 +103,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+		hc = &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}
 	}
 	sent := time.Now()
 	resp, err := hc.Do(req)
@@ -109,11 +112,26 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	c.Log.Info("stop request answered", "attempt", attempt, "status", resp.StatusCode,
-		"duration_ms", time.Since(sent).Milliseconds(), "body", string(answer))
+	var eb ErrorBody
+	_ = json.Unmarshal(answer, &eb)
 	s := resp.StatusCode
-	if s/100 == 4 && s != http.StatusNotFound && s != http.StatusTooManyRequests {
-		return s, &RejectedError{Status: s, Body: string(answer)}
+	attrs := []any{"attempt", attempt, "status", s, "code", string(eb.Code),
+		"duration_ms", time.Since(sent).Milliseconds(), "body", string(answer)}
+	switch {
+	case s/100 == 2:
+		c.Log.Info("stop request answered", attrs...)
+	case s == http.StatusNotFound && eb.Code == CodeTaskNotFound:
+		c.Log.Info("stop request answered: the task is already gone", attrs...)
+	case s/100 == 3, s/100 == 4 && s != http.StatusTooManyRequests:
+		// Final. A 404 or 403 without a code is API Gateway's own answer:
+		// a wrong path or stage, a bad signature, a missing permission.
+		c.Log.Error("stop request refused; check BASTION_TERMINATE_URL and the task role", attrs...)
+		return s, &RejectedError{Status: s, Code: eb.Code, Body: string(answer)}
+	default:
+		c.Log.Warn("stop request answered", attrs...)
 	}
 	return s, nil
 }
+
+// noRedirect makes an http.Client return a 3xx answer as it is.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

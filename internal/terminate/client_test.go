@@ -43,9 +43,18 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.bodies = append(rec.bodies, req)
 	status := rec.statuses[min(len(rec.bodies)-1, len(rec.statuses)-1)]
+	body = []byte(`{"code":"` + string(codeOf[status]) + `","error":"x"}`)
+	if status == notFoundByGateway {
+		status, body = http.StatusNotFound, []byte(`{"message":"Not Found"}`)
+	}
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"error":"x"}`))
+	_, _ = w.Write(body)
 }
+
+// notFoundByGateway stands for API Gateway's own 404 (a wrong path or stage).
+const notFoundByGateway = 4040
+
+var codeOf = map[int]Code{400: CodeBadRequest, 403: CodeForbidden, 404: CodeTaskNotFound, 500: CodeInternal, 503: CodeUnavailable}
 
 func newClient(url string, clk clock.Clock) *Client {
 	return &Client{
@@ -66,6 +75,7 @@ func TestStop(t *testing.T) {
 	}{
 		{"accepted", []int{202}, nil, 1},
 		{"gone counts as done", []int{404}, nil, 1},
+		{"API Gateway's own 404 is final, not done", []int{notFoundByGateway}, ErrRejected, 1},
 		{"retries 5xx and 429", []int{503, 429, 500, 202}, nil, 4},
 		{"forbidden is final", []int{403}, ErrRejected, 1},
 		{"bad request is final", []int{503, 400}, ErrRejected, 2},
@@ -127,5 +137,30 @@ func TestStopRetriesNetworkErrors(t *testing.T) {
 	}
 	if n := len(clk.Sleeps()); n < 3 {
 		t.Fatalf("only %d retries", n)
+	}
+}
+
+// A redirect is not followed: the signed request would go where the URL
+// check never looked, and the stop would look done when it was not.
+func TestStopFollowsNoRedirect(t *testing.T) {
+	var elsewhere int
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere++
+		w.WriteHeader(202)
+	}))
+	defer target.Close()
+	for _, status := range []int{301, 302, 307, 308} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/terminate", status)
+		}))
+		err := newClient(srv.URL+"/terminate", clock.NewFake(time.Now())).Stop(context.Background(), Request{TaskARN: "x"})
+		srv.Close()
+		var rej *RejectedError
+		if !errors.As(err, &rej) || rej.Status != status {
+			t.Errorf("%d: Stop = %v, want a final refusal", status, err)
+		}
+	}
+	if elsewhere != 0 {
+		t.Fatalf("the redirect target got %d requests", elsewhere)
 	}
 }

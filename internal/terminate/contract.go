@@ -87,6 +87,14 @@ func ParseURL(raw string) (*url.URL, error) {
 	if u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("%w: no user info or fragment allowed", ErrBadURL)
 	}
+	// Without the route's path the request reaches API Gateway's own 404.
+	if u.Path == "" || u.Path == "/" {
+		return nil, fmt.Errorf("%w: needs the route's path, e.g. https://<api>.execute-api.<region>.amazonaws.com/terminate", ErrBadURL)
+	}
+	// A query would be signed, then ignored by the API: refuse the surprise.
+	if u.RawQuery != "" || u.ForceQuery {
+		return nil, fmt.Errorf("%w: no query allowed", ErrBadURL)
+	}
 	return u, nil
 }
 

@@ -18,7 +18,9 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 	bad := []string{"", "ftp://example.com/terminate", "http://example.com/terminate", "http://10.0.0.1/terminate",
-		"not a url", "/terminate", "https://", "https://user:pw@example.com/t", "mailto:x@example.com", "https://x.example/#frag"}
+		"not a url", "/terminate", "https://", "https://user:pw@example.com/t", "mailto:x@example.com", "https://x.example/#frag",
+		"https://abc123.execute-api.eu-west-1.amazonaws.com", "https://abc123.execute-api.eu-west-1.amazonaws.com/",
+		"http://127.0.0.1:8080", "https://abc123.execute-api.eu-west-1.amazonaws.com/terminate?x=1"}
 	for _, s := range bad {
 		if _, err := ParseURL(s); !errors.Is(err, ErrBadURL) {
 			t.Errorf("ParseURL(%q) = %v, want ErrBadURL", s, err)
