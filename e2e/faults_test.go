@@ -36,7 +36,7 @@ const (
 	clusterARN = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
 	taskARN    = fakemeta.SampleTaskARN
 	ttl        = 2 * time.Second
-	grace      = 4 * time.Second
+	grace      = 5 * time.Second // the least the supervisor accepts
 	// slack is how late after deadline + grace an exit may be observed on
 	// a loaded 2-core machine; it never excuses an early one.
 	slack = 2 * time.Second

@@ -26,8 +26,14 @@ type app struct {
 	log      *slog.Logger
 	clock    clock.Clock
 	stdout   io.Writer
+	logOut   io.Writer // where log lines go: stdout, or stderr for status
 	endpoint taskmeta.Endpoint
 	stopper  *terminate.Client // nil in dry run and for status
+
+	// The health check's fail-safe and log copy (failsafe.go); tests swap them.
+	containerPID    int
+	containerStdout string
+	signal          func(pid int) error
 
 	cacheWarned sync.Once // the start cache's directory is refused: said once
 }
@@ -43,7 +49,12 @@ func newApp(environ map[string]string, stdout, logTo io.Writer, stops bool) (*ap
 		log:      logging.New(logTo, cfg.LogFormat, cfg.level),
 		clock:    clock.System{},
 		stdout:   stdout,
+		logOut:   logTo,
 		endpoint: taskmeta.Discover(getenvOf(environ)),
+
+		containerPID:    containerPID,
+		containerStdout: containerStdout,
+		signal:          signalContainer,
 	}
 	if stops && !cfg.DryRun {
 		if a.stopper, err = a.newStopper(); err != nil {

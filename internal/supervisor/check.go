@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
@@ -16,11 +17,15 @@ import (
 const checkBudget = 3 * time.Second
 
 // check is the health check: healthy (nil) before the deadline; after it,
-// send the stop request and report unhealthy (errExpired).
+// send the stop request and report unhealthy (errExpired). At deadline +
+// grace, the task still running, it ends its container itself (errFailSafe).
 func (a *app) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkBudget)
 	defer cancel()
 	start, err := a.cachedStart(ctx)
+	if errors.Is(err, envconfig.ErrInvalid) {
+		return err // e.g. a BASTION_CONTAINER the task does not have: exit 2
+	}
 	if err != nil {
 		// Unknown is not expired: never fail a check early. The sweeper and
 		// later checks cover a task whose metadata stays unreadable.
@@ -28,22 +33,49 @@ func (a *app) check(ctx context.Context) error {
 		return nil
 	}
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
-	if !lt.Expired(a.clock.Now()) {
+	now := a.clock.Now()
+	if !lt.Expired(now) {
 		a.log.Debug("healthy", a.lifetimeAttrs(start, lt)...)
 		return nil
 	}
+
+	// From here every line is a decision someone will look for later.
+	log, closeLog := a.decisionLog()
+	defer closeLog()
 	attrs := a.lifetimeAttrs(start, lt)
 	if a.cfg.DryRun {
-		a.log.Warn("deadline passed; dry run, not stopping the task", attrs...)
+		// Healthy on purpose: a dry run must not make ECS act on the result.
+		log.Warn("deadline passed; dry run, not stopping the task", attrs...)
+		return nil
+	}
+	giveUp := lt.Deadline().Add(a.cfg.Grace)
+	log.Warn("deadline passed, stopping the task", attrs...)
+	a.stopper.Log = log
+	stopErr := a.stopper.Stop(ctx, stopRequest(start, lt))
+	if stopErr != nil {
+		log.Error("stop request failed; the next check tries again", append(attrs, "err", stopErr.Error())...)
+	} else {
+		log.Info("stop accepted", attrs...)
+	}
+	if now.Before(giveUp) {
+		if stopErr != nil {
+			return fmt.Errorf("%w: %v", errExpired, stopErr)
+		}
 		return errExpired
 	}
-	a.log.Warn("deadline passed, stopping the task", attrs...)
-	if err := a.stopper.Stop(ctx, stopRequest(start, lt)); err != nil {
-		a.log.Error("stop request failed; the next check tries again", append(attrs, "err", err.Error())...)
-		return fmt.Errorf("%w: %v", errExpired, err)
+	// Still running at deadline + grace: whatever the API said, the task
+	// has not stopped, and ECS will not stop a standalone task for failing
+	// its health check.
+	if a.cfg.FailSafe == failSafeNone {
+		log.Error("fail-safe disabled (BASTION_FAILSAFE=none): the task still runs past deadline + grace", attrs...)
+		return fmt.Errorf("%w: the task still runs at %s", errExpired, giveUp.UTC().Format(time.RFC3339))
 	}
-	a.log.Info("stop accepted", attrs...)
-	return errExpired
+	log.Error("fail-safe: the task still runs at deadline + grace; sending SIGTERM to the container's PID 1", append(attrs, "pid", a.containerPID)...)
+	if err := a.signal(a.containerPID); err != nil {
+		log.Error("fail-safe: cannot signal PID 1; the sweeper is the last line", append(attrs, "err", err.Error())...)
+		return fmt.Errorf("%w: cannot signal PID %d: %v", errFailSafe, a.containerPID, err)
+	}
+	return fmt.Errorf("%w: sent SIGTERM to PID %d at %s", errFailSafe, a.containerPID, giveUp.UTC().Format(time.RFC3339))
 }
 
 // cachedStart returns the start for check. A cached entry (package

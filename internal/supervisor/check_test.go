@@ -74,13 +74,30 @@ func TestCheckMetadataDownIsNeverEarly(t *testing.T) {
 	}
 }
 
+// A dry run after the deadline reports healthy with a warning: a health
+// check's failure is an action (ECS may replace the task), not a log line.
 func TestCheckDryRun(t *testing.T) {
 	t.Parallel()
 	api := newAPIServer(t, 202)
 	env := baseEnv(t, metadataServer(t, time.Now().Add(-time.Hour), 0), api, "10s")
 	env["BASTION_DRY_RUN"] = "true"
 	delete(env, "BASTION_TERMINATE_URL")
-	if code, out := runOnce(t, env, "check"); code != 1 || len(api.Hits()) != 0 {
+	code, out := runOnce(t, env, "check")
+	if code != 0 || len(api.Hits()) != 0 {
+		t.Fatalf("exit %d, %d requests:\n%s", code, len(api.Hits()), out)
+	}
+	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, "dry run, not stopping the task") {
+		t.Fatalf("no dry-run warning:\n%s", out)
+	}
+}
+
+func TestCheckUnknownContainerExits2(t *testing.T) {
+	t.Parallel()
+	api := newAPIServer(t, 202)
+	env := baseEnv(t, metadataServer(t, time.Now().Add(-time.Hour), 0), api, "10s")
+	env["BASTION_CONTAINER"] = "ssh"
+	code, out := runOnce(t, env, "check")
+	if code != 2 || !strings.Contains(out, `BASTION_CONTAINER="ssh"`) || len(api.Hits()) != 0 {
 		t.Fatalf("exit %d, %d requests:\n%s", code, len(api.Hits()), out)
 	}
 }

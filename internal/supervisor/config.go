@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -12,6 +13,16 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
+// MinGrace is the least grace: below it a stop request could not even be
+// sent between the deadline and the fail-safe.
+const MinGrace = 5 * time.Second
+
+// BASTION_FAILSAFE values.
+const (
+	failSafeExit = "exit" // at deadline + grace, end the task from inside
+	failSafeNone = "none" // only log; the sweeper is the backstop
+)
+
 // config is the supervisor's configuration; README.md documents each variable.
 type config struct {
 	TTL          time.Duration `env:"BASTION_TTL" envDefault:"30m"`
@@ -19,6 +30,7 @@ type config struct {
 	Container    string        `env:"BASTION_CONTAINER"`
 	Grace        time.Duration `env:"BASTION_GRACE" envDefault:"2m"`
 	DryRun       bool          `env:"BASTION_DRY_RUN"`
+	FailSafe     string        `env:"BASTION_FAILSAFE" envDefault:"exit"`
 	LogFormat    string        `env:"BASTION_LOG_FORMAT" envDefault:"json"`
 	LogLevel     string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 
@@ -38,8 +50,11 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 	if c.TTL <= 0 {
 		bad("BASTION_TTL", "must be greater than zero")
 	}
-	if c.Grace < 0 {
-		bad("BASTION_GRACE", "must not be negative")
+	if c.Grace < MinGrace {
+		bad("BASTION_GRACE", fmt.Sprintf("must be at least %v, time for one stop request", MinGrace))
+	}
+	if c.FailSafe != failSafeExit && c.FailSafe != failSafeNone {
+		bad("BASTION_FAILSAFE", "use exit or none")
 	}
 	if err := logging.CheckFormat(c.LogFormat); err != nil {
 		bad("BASTION_LOG_FORMAT", "use json or text")

@@ -25,6 +25,10 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"url http not loopback", map[string]string{"BASTION_TERMINATE_URL": "http://example.com/terminate"}, []string{"check"}, `BASTION_TERMINATE_URL="http://example.com/terminate"`},
 		{"url not a url", map[string]string{"BASTION_TERMINATE_URL": "terminate please"}, nil, `BASTION_TERMINATE_URL="terminate please"`},
 		{"grace bad", map[string]string{"BASTION_GRACE": "soon"}, nil, `BASTION_GRACE="soon"`},
+		{"grace zero", map[string]string{"BASTION_GRACE": "0"}, nil, `BASTION_GRACE="0"`},
+		{"grace too short", map[string]string{"BASTION_GRACE": "4s"}, []string{"check"}, `BASTION_GRACE="4s"`},
+		{"fail-safe bad", map[string]string{"BASTION_FAILSAFE": "reboot"}, []string{"check"}, `BASTION_FAILSAFE="reboot"`},
+		{"url without path", map[string]string{"BASTION_TERMINATE_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/"}, nil, `BASTION_TERMINATE_URL="https://abc.execute-api.eu-west-1.amazonaws.com/"`},
 		{"dry run bad", map[string]string{"BASTION_DRY_RUN": "yes please"}, nil, `BASTION_DRY_RUN="yes please"`},
 		{"log level bad", map[string]string{"BASTION_LOG_LEVEL": "loud"}, []string{"check"}, `BASTION_LOG_LEVEL="loud"`},
 		{"no region", map[string]string{"AWS_REGION": ""}, nil, "AWS_REGION"},
@@ -63,7 +67,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil {
+	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil || c.FailSafe != "exit" {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if _, err := loadConfig(map[string]string{}, false); err != nil {

@@ -95,11 +95,11 @@ func TestWatchFailSafeWhenAPIAlwaysFails(t *testing.T) {
 	startedAt := startedFor(10*time.Second, time.Second)
 	api := newAPIServer(t, 503)
 	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
-	env["BASTION_GRACE"] = "2s"
+	env["BASTION_GRACE"] = "5s"
 	p := start(t, env, "watch")
 
-	code := p.Wait(t, 10*time.Second)
-	giveUp := startedAt.Add(12 * time.Second)
+	code := p.Wait(t, 12*time.Second)
+	giveUp := startedAt.Add(15 * time.Second)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (fail-safe)", code)
 	}
@@ -141,13 +141,13 @@ func TestWatchAcceptedButNeverStoppedFailsSafe(t *testing.T) {
 	startedAt := startedFor(10*time.Second, time.Second)
 	api := newAPIServer(t, 202)
 	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
-	env["BASTION_GRACE"] = "2s"
+	env["BASTION_GRACE"] = "5s"
 	p := start(t, env, "watch")
 
-	if code := p.Wait(t, 8*time.Second); code != 1 {
+	if code := p.Wait(t, 11*time.Second); code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	if giveUp := startedAt.Add(12 * time.Second); p.ExitedAt().Before(giveUp) {
+	if giveUp := startedAt.Add(15 * time.Second); p.ExitedAt().Before(giveUp) {
 		t.Fatalf("exited %v before deadline + grace", giveUp.Sub(p.ExitedAt()))
 	}
 }

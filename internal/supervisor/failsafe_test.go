@@ -1,0 +1,142 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+// checkOnce runs check in process, the container's PID 1 and stdout swapped
+// for a recorder and a file. It returns the error, the PIDs signalled and
+// what reached the container's log stream.
+func checkOnce(t *testing.T, env map[string]string) (error, []int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	a, err := newApp(env, &out, &out, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signalled []int
+	a.signal = func(pid int) error { signalled = append(signalled, pid); return nil }
+	a.containerStdout = filepath.Join(t.TempDir(), "pid1-stdout")
+	if err := os.WriteFile(a.containerStdout, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = a.check(context.Background())
+	stream, _ := os.ReadFile(a.containerStdout)
+	return err, signalled, string(stream)
+}
+
+func TestCheckFailSafe(t *testing.T) {
+	t.Parallel()
+	const ttl, grace = 10 * time.Second, 5 * time.Second
+	tests := []struct {
+		name       string
+		startedAgo time.Duration
+		failSafe   string
+		status     int
+		wantErr    error
+		signalled  bool
+		inStream   []string
+	}{
+		{"before the deadline: healthy, nothing logged", ttl - 2*time.Second, "exit", 202, nil, false, nil},
+		{"after the deadline, before grace: stop, no signal", ttl + 2*time.Second, "exit", 503, errExpired, false,
+			[]string{"deadline passed, stopping the task", "stop request answered", "stop request failed"}},
+		{"at deadline + grace, API down: SIGTERM to PID 1", ttl + grace + time.Second, "exit", 503, errFailSafe, true,
+			[]string{"deadline passed, stopping the task", "fail-safe: the task still runs at deadline + grace"}},
+		{"at deadline + grace, stop accepted yet still running: SIGTERM", ttl + grace + time.Second, "exit", 202, errFailSafe, true,
+			[]string{"stop accepted", "fail-safe"}},
+		{"fail-safe off", ttl + grace + time.Second, "none", 503, errExpired, false,
+			[]string{"fail-safe disabled"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newAPIServer(t, tt.status)
+			env := baseEnv(t, metadataServer(t, time.Now().Add(-tt.startedAgo), 0), api, ttl.String())
+			env["BASTION_GRACE"] = grace.String()
+			env["BASTION_FAILSAFE"] = tt.failSafe
+			err, signalled, stream := checkOnce(t, env)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("check = %v, want %v", err, tt.wantErr)
+			}
+			if got := len(signalled) == 1 && signalled[0] == 1; got != tt.signalled || len(signalled) > 1 {
+				t.Fatalf("signalled %v, want PID 1 signalled: %v", signalled, tt.signalled)
+			}
+			if tt.inStream == nil && stream != "" {
+				t.Fatalf("a healthy check wrote to the container's log stream:\n%s", stream)
+			}
+			for _, want := range tt.inStream {
+				if !strings.Contains(stream, want) {
+					t.Errorf("container log stream lacks %q:\n%s", want, stream)
+				}
+			}
+		})
+	}
+}
+
+// TestCheckFailSafeInPIDNamespace runs the real binary as a health check in
+// a PID namespace of its own whose PID 1 stands for the bastion's main
+// process (it handles SIGTERM, as sshd does). Past deadline + grace the check
+// ends it; between the deadline and deadline + grace it does not.
+func TestCheckFailSafeInPIDNamespace(t *testing.T) {
+	t.Parallel()
+	unshare := testenv.Need(t, "unshare", "apt-get install util-linux")
+	if os.Geteuid() != 0 {
+		if os.Getenv(testenv.StrictVar) == "1" {
+			t.Fatal("a PID namespace needs root here; " + testenv.StrictVar + "=1 forbids skipping")
+		}
+		t.Skip("\n*** a PID namespace needs root: SKIPPING ***")
+	}
+	// PID 1: runs one health check with its output thrown away, so that any
+	// log line seen here came through /proc/1/fd/1. (In a subshell: dash
+	// would otherwise point its own stdout at /dev/null during the command.)
+	const pid1 = `trap 'echo "PID 1: SIGTERM"; exit 143' TERM
+( exec "$SUPERVISOR" check >/dev/null 2>&1 )
+echo "PID 1: check exited $?"
+sleep 0.3
+echo "PID 1: still running"`
+	for _, tt := range []struct {
+		name       string
+		startedAgo time.Duration
+		wantExit   int
+		want       string
+	}{
+		{"past deadline + grace", 20 * time.Second, 143, "PID 1: SIGTERM"},
+		{"past the deadline only", 12 * time.Second, 0, "PID 1: still running"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newAPIServer(t, 503)
+			env := baseEnv(t, metadataServer(t, time.Now().Add(-tt.startedAgo), 0), api, "10s")
+			env["BASTION_GRACE"] = "5s"
+			cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "sh", "-c", pid1)
+			cmd.Env = []string{"SUPERVISOR=" + binary, "PATH=/usr/bin:/bin"}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantExit || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s", code, tt.wantExit, tt.want, out)
+			}
+			if !strings.Contains(string(out), "deadline passed, stopping the task") {
+				t.Fatalf("the check's decision did not reach PID 1's output:\n%s", out)
+			}
+		})
+	}
+}
