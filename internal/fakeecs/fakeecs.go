@@ -28,6 +28,9 @@ type Task struct {
 	LastStatus    string // default RUNNING
 	DesiredStatus string // default RUNNING
 	StoppedReason string
+	// DescribeFailure, when set, is the reason DescribeTasks gives in its
+	// failures instead of describing the task (e.g. ACCESS_DENIED).
+	DescribeFailure string
 }
 
 // Fault is what Inject makes a call answer instead of its result.
@@ -216,30 +219,28 @@ func (s *Server) listTasks(body map[string]any) (any, *apiError) {
 	if desired == "" {
 		desired = "RUNNING"
 	}
+	// The token is a position in the list of matching tasks as it is now:
+	// a task stopped between two pages shifts the later pages, and a caller
+	// that stops while paging skips tasks. Tokens are opaque; this one
+	// takes the meaning that punishes relying on them.
+	var matching []string
+	for _, arn := range s.order {
+		if t := s.tasks[arn]; clusterMatches(body["cluster"], t.ClusterARN) && t.DesiredStatus == desired {
+			matching = append(matching, arn)
+		}
+	}
 	start := 0
 	if tok, ok := body["nextToken"].(string); ok && tok != "" {
 		n, err := strconv.Atoi(tok)
 		if err != nil || n < 0 {
 			return nil, invalid("invalid nextToken")
 		}
-		start = n
+		start = min(n, len(matching))
 	}
-	var arns []string
-	next := ""
-	for i := start; i < len(s.order); i++ {
-		t := s.tasks[s.order[i]]
-		if !clusterMatches(body["cluster"], t.ClusterARN) || t.DesiredStatus != desired {
-			continue
-		}
-		if len(arns) == limit {
-			next = strconv.Itoa(i)
-			break
-		}
-		arns = append(arns, t.ARN)
-	}
-	out := map[string]any{"taskArns": arns}
-	if next != "" {
-		out["nextToken"] = next
+	end := min(start+limit, len(matching))
+	out := map[string]any{"taskArns": append([]string{}, matching[start:end]...)}
+	if end < len(matching) {
+		out["nextToken"] = strconv.Itoa(end)
 	}
 	return out, nil
 }
@@ -258,6 +259,10 @@ func (s *Server) describeTasks(body map[string]any) (any, *apiError) {
 		t := s.find(body["cluster"], ref)
 		if t == nil {
 			failures = append(failures, map[string]any{"arn": ref, "reason": "MISSING"})
+			continue
+		}
+		if t.DescribeFailure != "" {
+			failures = append(failures, map[string]any{"arn": t.ARN, "reason": t.DescribeFailure})
 			continue
 		}
 		tasks = append(tasks, t.wire(withTags))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,9 +130,12 @@ func (r *run) count(f func(*Report)) {
 	f(r.rep)
 }
 
-// cluster lists the cluster's running tasks page by page, describes each
-// page with its tags, and hands the expired bastions to stop.
+// cluster lists the cluster's running tasks to the end, then describes them
+// with their tags in batches and hands the expired bastions to stop. Listing
+// comes first because stopping a task while paging can shift the pages
+// (a page token is opaque: it may well be a position) and skip tasks.
 func (r *run) cluster(cluster string) {
+	var arns []string
 	pages := ecs.NewListTasksPaginator(r.ECS, &ecs.ListTasksInput{
 		Cluster:       aws.String(cluster),
 		DesiredStatus: types.DesiredStatusRunning,
@@ -148,22 +152,43 @@ func (r *run) cluster(cluster string) {
 			r.failed(cluster, "list tasks", err)
 			return
 		}
-		if len(page.TaskArns) == 0 {
-			continue
+		arns = append(arns, page.TaskArns...)
+	}
+	for batch := range slices.Chunk(arns, describeBatch) {
+		if r.ctx.Err() != nil {
+			r.count(func(rep *Report) { rep.NotReached++ })
+			r.Log.Warn("out of time: cluster not fully described", "cluster", cluster)
+			return
 		}
 		out, err := r.ECS.DescribeTasks(r.ctx, &ecs.DescribeTasksInput{
 			Cluster: aws.String(cluster),
-			Tasks:   page.TaskArns,
+			Tasks:   batch,
 			Include: []types.TaskField{types.TaskFieldTags},
 		})
 		if err != nil {
 			r.failed(cluster, "describe tasks", err)
 			continue
 		}
+		for _, f := range out.Failures {
+			r.describeFailure(cluster, f)
+		}
 		for _, task := range out.Tasks {
 			r.consider(cluster, task)
 		}
 	}
+}
+
+// describeFailure reports a task DescribeTasks could not describe. MISSING
+// is a task that ended since it was listed; anything else hides a task that
+// may be an expired bastion, so the run fails.
+func (r *run) describeFailure(cluster string, f types.Failure) {
+	attrs := []any{"cluster", cluster, "task_arn", aws.ToString(f.Arn), "reason", aws.ToString(f.Reason), "detail", aws.ToString(f.Detail)}
+	if aws.ToString(f.Reason) == "MISSING" {
+		r.Log.Debug("listed task gone before it was described", attrs...)
+		return
+	}
+	r.count(func(rep *Report) { rep.Failed++ })
+	r.Log.Error("sweep: describe tasks failed for a task", attrs...)
 }
 
 func (r *run) failed(cluster, what string, err error) {
@@ -173,7 +198,7 @@ func (r *run) failed(cluster, what string, err error) {
 		return
 	}
 	r.count(func(rep *Report) { rep.Failed++ })
-	r.Log.Error("sweep: "+what+" failed", "cluster", cluster, "err", err)
+	r.Log.Error("sweep: "+what+" failed", "cluster", cluster, "err", err.Error())
 }
 
 // consider decides about one running task.
@@ -196,7 +221,12 @@ func (r *run) consider(cluster string, task types.Task) {
 		r.Log.Info("marked task has no startedAt: not stopped", "task_arn", arn, "last_status", aws.ToString(task.LastStatus))
 		return
 	}
-	life := lifetime.Lifetime{Start: *task.StartedAt, TTL: TTL(value, r.MaxTTL)}
+	ttl, valid := TagTTL(value, r.MaxTTL)
+	if !valid {
+		r.Log.Warn("bastion-ttl tag is not a positive duration: the maximum applies",
+			"task_arn", arn, "value", value, "ttl", ttl.String())
+	}
+	life := lifetime.Lifetime{Start: *task.StartedAt, TTL: ttl}
 	deadline := life.Deadline().Add(r.Grace)
 	if r.Now().Before(deadline) {
 		return
@@ -246,18 +276,18 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 		r.notReached(arn)
 	default:
 		r.count(func(rep *Report) { rep.Failed++ })
-		r.Log.Error("stop expired bastion failed", append(attrs, "err", err)...)
+		r.Log.Error("stop expired bastion failed", append(attrs, "err", err.Error())...)
 	}
 }
 
-// TTL is the lifetime a tag value gives: the value if it is a positive
-// duration, capped by max; anything else means max.
-func TTL(value string, max time.Duration) time.Duration {
+// TagTTL is the lifetime a tag value gives: the value if it is a positive
+// duration, capped by limit; anything else means limit, and valid is false.
+func TagTTL(value string, limit time.Duration) (ttl time.Duration, valid bool) {
 	d, err := time.ParseDuration(value)
-	if err != nil || d <= 0 || d > max {
-		return max
+	if err != nil || d <= 0 {
+		return limit, false
 	}
-	return d
+	return min(d, limit), true
 }
 
 func tagValue(tags []types.Tag) (string, bool) {

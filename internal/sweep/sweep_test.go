@@ -197,6 +197,92 @@ func TestSweepPaginates(t *testing.T) {
 	}
 }
 
+// The endpoint's page tokens are positions in the running list, as real ones
+// may be: stopping while paging would shift the pages and skip tasks.
+func TestSweepStopsEveryExpiredTaskWhenPagesShift(t *testing.T) {
+	f := newFixture(t, "bastions")
+	const expired, young = 3500, 1500
+	for i := range expired + young {
+		age := 2 * time.Hour
+		if i%((expired+young)/young) == 0 {
+			age = time.Minute
+		}
+		f.ecs.Add(bastion("bastions", i, age, "1h"))
+	}
+	f.sw.Parallel = 20
+	rep, err := f.sw.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, stopped int
+	for _, task := range f.ecs.Tasks() {
+		if task.DesiredStatus == "STOPPED" {
+			stopped++
+			if task.StartedAt.After(now.Add(-time.Hour)) {
+				t.Fatalf("stopped a young task %s", task.ARN)
+			}
+		} else if task.StartedAt.Before(now.Add(-time.Hour - f.sw.Grace)) {
+			running++
+		}
+	}
+	if running != 0 || rep.Stopped != stopped || rep.Scanned != expired+young {
+		t.Fatalf("%d expired tasks still running; report %+v (%d stopped)", running, rep, stopped)
+	}
+}
+
+func TestSweepDescribeFailuresAreReported(t *testing.T) {
+	t.Run("the call fails", func(t *testing.T) {
+		f := newFixture(t, "bastions")
+		for i := range 150 {
+			f.ecs.Add(bastion("bastions", i, 2*time.Hour, "1h"))
+		}
+		first := true
+		f.ecs.Inject(func(action string, _ map[string]any) *fakeecs.Fault {
+			if action == "DescribeTasks" && first {
+				first = false
+				return &fakeecs.Fault{Status: 400, Code: "AccessDeniedException"}
+			}
+			return nil
+		})
+		rep, err := f.sw.Run(context.Background())
+		if !errors.Is(err, sweep.ErrIncomplete) || rep.Failed != 1 || rep.Stopped != 50 {
+			t.Fatalf("report %+v, err %v: want the failed batch reported and the other swept", rep, err)
+		}
+		assertLogged(t, f.logs, "ERROR", "sweep: describe tasks failed")
+	})
+	t.Run("a task fails", func(t *testing.T) {
+		f := newFixture(t, "bastions")
+		hidden := bastion("bastions", 1, 2*time.Hour, "1h")
+		hidden.DescribeFailure = "ACCESS_DENIED"
+		f.ecs.Add(hidden, bastion("bastions", 2, 2*time.Hour, "1h"))
+		rep, err := f.sw.Run(context.Background())
+		if !errors.Is(err, sweep.ErrIncomplete) || rep.Failed != 1 || rep.Stopped != 1 {
+			t.Fatalf("report %+v, err %v: want the undescribed task reported", rep, err)
+		}
+		assertLogged(t, f.logs, "ERROR", "sweep: describe tasks failed for a task")
+	})
+}
+
+func TestSweepWarnsOfABadTag(t *testing.T) {
+	f := newFixture(t, "bastions")
+	f.ecs.Add(bastion("bastions", 1, 13*time.Hour, "forever"), bastion("bastions", 2, time.Hour, "forever"))
+	rep, err := f.sw.Run(context.Background())
+	if err != nil || rep.Stopped != 1 {
+		t.Fatalf("report %+v, %v: want the one past the maximum stopped", rep, err)
+	}
+	assertLogged(t, f.logs, "WARN", "bastion-ttl tag is not a positive duration")
+}
+
+func assertLogged(t *testing.T, logs *testenv.Buffer, level, msg string) {
+	t.Helper()
+	for _, l := range logLines(t, logs) {
+		if l["level"] == level && strings.HasPrefix(l["msg"].(string), msg) {
+			return
+		}
+	}
+	t.Fatalf("no %s line %q in:\n%s", level, msg, logs.String())
+}
+
 func TestSweepRetriesThrottling(t *testing.T) {
 	f := newFixture(t, "bastions")
 	for i := range 20 {
@@ -339,14 +425,17 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 	}
 }
 
-func TestTTL(t *testing.T) {
-	max := 12 * time.Hour
-	for value, want := range map[string]time.Duration{
-		"2h": 2 * time.Hour, "90m": 90 * time.Minute, "12h": max, "13h": max, "1y": max,
-		"abc": max, "": max, "0": max, "-5m": max, "1h junk": max,
+func TestTagTTL(t *testing.T) {
+	limit := 12 * time.Hour
+	for value, want := range map[string]struct {
+		ttl   time.Duration
+		valid bool
+	}{
+		"2h": {2 * time.Hour, true}, "90m": {90 * time.Minute, true}, "12h": {limit, true}, "13h": {limit, true},
+		"1y": {limit, false}, "abc": {limit, false}, "": {limit, false}, "0": {limit, false}, "-5m": {limit, false}, "1h junk": {limit, false},
 	} {
-		if got := sweep.TTL(value, max); got != want {
-			t.Errorf("TTL(%q) = %v, want %v", value, got, want)
+		if ttl, valid := sweep.TagTTL(value, limit); ttl != want.ttl || valid != want.valid {
+			t.Errorf("TagTTL(%q) = %v, %v; want %v, %v", value, ttl, valid, want.ttl, want.valid)
 		}
 	}
 }

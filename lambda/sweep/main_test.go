@@ -36,6 +36,8 @@ func TestSetupBadConfig(t *testing.T) {
 		"only commas":    {"BASTION_ALLOWED_CLUSTERS", ",,", `BASTION_ALLOWED_CLUSTERS=",,"`},
 		"max ttl abc":    {"BASTION_MAX_TTL", "abc", `BASTION_MAX_TTL="abc"`},
 		"max ttl zero":   {"BASTION_MAX_TTL", "0", `BASTION_MAX_TTL="0"`},
+		"max ttl 0s":     {"BASTION_MAX_TTL", "0s", `BASTION_MAX_TTL="0s"`},
+		"max ttl minus":  {"BASTION_MAX_TTL", "-1h", `BASTION_MAX_TTL="-1h"`},
 		"max ttl 1y":     {"BASTION_MAX_TTL", "1y", `BASTION_MAX_TTL="1y"`},
 		"negative grace": {"BASTION_GRACE", "-1m", `BASTION_GRACE="-1m"`},
 		"dry run maybe":  {"BASTION_SWEEP_DRY_RUN", "maybe", `BASTION_SWEEP_DRY_RUN="maybe"`},
