@@ -64,6 +64,9 @@ type faultCase struct {
 	ecsFault func(n int) *fakeecs.Fault
 	// sigterm, when not zero, is sent at deadline + sigterm (negative: before).
 	sigterm time.Duration
+	// final: the API's answer is a final refusal, so the fail-safe exit
+	// comes at once, well before deadline + grace.
+	final bool
 }
 
 func always(int) bool             { return true }
@@ -107,7 +110,8 @@ func TestFaults(t *testing.T) {
 		{name: "terminate API 503 twice, then accepts", outcome: stoppedRemotely, api: status(503, 2)},
 		{name: "terminate API 5xx always", outcome: failSafeExit, api: status(502, -1)},
 		{name: "terminate API 429 twice, then accepts", outcome: stoppedRemotely, api: status(429, 2)},
-		{name: "terminate API 403", outcome: failSafeExit, api: status(403, -1)},
+		{name: "terminate API 403", outcome: failSafeExit, api: status(403, -1), final: true},
+		{name: "terminate API at a wrong path or stage (API Gateway's own 404)", outcome: failSafeExit, api: status(404, -1), final: true},
 		{name: "Lambda function errors twice, then works", outcome: stoppedRemotely, lambdaFails: firstN(2)},
 		{name: "Lambda function errors always", outcome: failSafeExit, lambdaFails: always},
 		{name: "ECS throttles StopTask three times", outcome: stoppedRemotely,
@@ -256,6 +260,9 @@ func runFault(t *testing.T, c faultCase) {
 		}
 		if sup.ExitedAt().Before(deadline) {
 			t.Fatalf("fail-safe exit %v BEFORE the deadline", deadline.Sub(sup.ExitedAt()))
+		}
+		if c.final && sup.ExitedAt().After(deadline.Add(grace/2)) {
+			t.Fatalf("a final refusal, yet the fail-safe exit came %v after the deadline", sup.ExitedAt().Sub(deadline))
 		}
 		if at := stopTime(); !at.IsZero() && at.Before(deadline) {
 			t.Fatalf("the task was stopped %v before its deadline", deadline.Sub(at))
