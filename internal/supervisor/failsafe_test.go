@@ -15,9 +15,9 @@ import (
 )
 
 // checkOnce runs check in process, the container's PID 1 and stdout swapped
-// for a recorder and a file. It returns the error, the PIDs signalled and
-// what reached the container's log stream.
-func checkOnce(t *testing.T, env map[string]string) (error, []int, string) {
+// for a recorder and a file. It returns the PIDs signalled, what reached the
+// container's log stream, and check's error.
+func checkOnce(t *testing.T, env map[string]string) ([]int, string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	a, err := newApp(env, &out, &out, true)
@@ -32,7 +32,7 @@ func checkOnce(t *testing.T, env map[string]string) (error, []int, string) {
 	}
 	err = a.check(context.Background())
 	stream, _ := os.ReadFile(a.containerStdout)
-	return err, signalled, string(stream)
+	return signalled, string(stream), err
 }
 
 func TestCheckFailSafe(t *testing.T) {
@@ -64,7 +64,7 @@ func TestCheckFailSafe(t *testing.T) {
 			env := baseEnv(t, metadataServer(t, time.Now().Add(-tt.startedAgo), 0), api, ttl.String())
 			env["BASTION_GRACE"] = grace.String()
 			env["BASTION_FAILSAFE"] = tt.failSafe
-			err, signalled, stream := checkOnce(t, env)
+			signalled, stream, err := checkOnce(t, env)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("check = %v, want %v", err, tt.wantErr)
 			}
