@@ -24,9 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
-	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
 
 const (
@@ -53,11 +53,11 @@ func benchWarmHandler(n int) (row, error) {
 		_, _ = io.WriteString(w, `{"task":{"taskArn":"`+benchTaskARN+`","lastStatus":"RUNNING","desiredStatus":"STOPPED"}}`)
 	}))
 	defer ecsEndpoint.Close()
-	allowed, _ := selfstop.ParseAllowed([]string{"bastions"})
-	svc := &selfstop.Service{
+	allowed, _ := stophandler.ParseAllowed([]string{"bastions"})
+	svc := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),
-		Policy: selfstop.Policy{Roles: []string{"AROAZBASTIONTASKROLE1"}, RequireSelf: true, Allowed: allowed},
+		Policy: stophandler.Policy{Roles: []string{"AROAZBASTIONTASKROLE1"}, RequireSelf: true, Allowed: allowed},
 		Region: "eu-west-1",
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
@@ -167,8 +167,8 @@ func findRIE() (string, error) {
 // the emulator (the round trip through its invoke API), StopTask answered
 // by a local ECS endpoint.
 func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
-	ecsAPI := fakeecs.New()
-	ecsAPI.Add(fakeecs.Task{ARN: benchTaskARN, ClusterARN: "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions", StartedAt: time.Now()})
+	ecsAPI := ecsapi.New()
+	ecsAPI.Add(ecsapi.Task{ARN: benchTaskARN, ClusterARN: "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions", StartedAt: time.Now()})
 	ecsSrv := httptest.NewServer(ecsAPI)
 	defer ecsSrv.Close()
 	addr, cmd, out, err := startEmulator(rie, bootstrap, ecsSrv.URL, "BASTION_LOG_LEVEL=warn")
@@ -176,7 +176,7 @@ func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
 		return row{}, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	invoke := apigw.InvokeURL("http://" + addr + "/2015-03-31/functions/function/invocations")
+	invoke := apigateway.InvokeURL("http://" + addr + "/2015-03-31/functions/function/invocations")
 	ev := stopEvent()
 	var times []time.Duration
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {

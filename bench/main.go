@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 )
 
 func main() {
@@ -120,8 +120,8 @@ func mib(n int64) string {
 
 // metadataServer serves the real v4 Fargate sample, its container started at startedAt.
 func metadataServer(startedAt time.Time) (*httptest.Server, error) {
-	doc := fakemeta.Document(fakemeta.SampleTaskARN, "arn:aws:ecs:us-west-2:111122223333:cluster/default", startedAt)
-	return httptest.NewServer(fakemeta.Handler(func() []byte { return doc })), nil
+	doc := taskmetadata.Document(taskmetadata.SampleTaskARN, "arn:aws:ecs:us-west-2:111122223333:cluster/default", startedAt)
+	return httptest.NewServer(taskmetadata.Handler(func() []byte { return doc })), nil
 }
 
 func supervisorEnv(meta, api, ttl, tmp string) []string {

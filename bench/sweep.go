@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 )
 
@@ -24,8 +24,8 @@ func benchSweep(n, runs int) (row, error) {
 	now := time.Now()
 	var times []time.Duration
 	for range runs {
-		fake := fakeecs.New()
-		tasks, expired := fakeecs.Fleet("eu-west-1", "123456789012", "bastions", n, now)
+		fake := ecsapi.New()
+		tasks, expired := ecsapi.Fleet("eu-west-1", "123456789012", "bastions", n, now)
 		fake.Add(tasks...)
 		srv := httptest.NewServer(fake)
 		sw := &sweep.Sweeper{

@@ -27,10 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
-	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
 )
 
@@ -39,7 +39,7 @@ const (
 	region     = "us-west-2"
 	account    = "111122223333"
 	clusterARN = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
-	taskARN    = fakemeta.SampleTaskARN
+	taskARN    = taskmetadata.SampleTaskARN
 	taskID     = "e9028f8d5d8e4f258373e7b93ce9a3c3"
 	// What ECS hands the task for its task role: a session named after the task.
 	sessionARN  = "arn:aws:sts::111122223333:assumed-role/bastion-ttl-BastionTaskRole/" + taskID
@@ -97,17 +97,17 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 	fmt.Fprintf(out, "bastion-ttl demo: a Fargate bastion with a TTL of %s, all on this machine\n\n", ttl)
 
 	// ECS: the task, running; a StopTask is what ECS then acts on.
-	ecsAPI := fakeecs.New()
-	ecsAPI.Add(fakeecs.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
-	stopped := make(chan fakeecs.Task, 1)
-	ecsAPI.OnStop = func(t fakeecs.Task) { stopped <- t }
+	ecsAPI := ecsapi.New()
+	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
+	stopped := make(chan ecsapi.Task, 1)
+	ecsAPI.OnStop = func(t ecsapi.Task) { stopped <- t }
 	ecsSrv := httptest.NewServer(ecsAPI)
 	defer ecsSrv.Close()
 	tl.say("ECS", "task %s RUNNING (cluster default)", taskID)
 
 	// The task's own endpoints: metadata v4 and container credentials.
-	doc := fakemeta.Document(taskARN, clusterARN, started)
-	metaSrv := httptest.NewServer(fakemeta.Handler(func() []byte { return doc }))
+	doc := taskmetadata.Document(taskARN, clusterARN, started)
+	metaSrv := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
 	defer metaSrv.Close()
 	credsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != credsToken {
@@ -129,19 +129,19 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
 	})
-	allowed, _ := selfstop.ParseAllowed([]string{"default"})
-	fn := &selfstop.Service{
+	allowed, _ := stophandler.ParseAllowed([]string{"default"})
+	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
-		Policy: selfstop.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
+		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
 		Region: region,
 		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
-	gw := &apigw.Gateway{
+	gw := &apigateway.Gateway{
 		Route:     "POST /terminate",
 		Region:    region,
 		AccountID: account,
-		Callers: []apigw.Caller{{
+		Callers: []apigateway.Caller{{
 			Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
 			ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
 		}},

@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -32,16 +32,16 @@ func TestEndToEnd(t *testing.T) {
 		"BASTION_TASK_ROLES":          taskRoleID,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
-	api := httptest.NewServer(&apigw.Gateway{
+	api := httptest.NewServer(&apigateway.Gateway{
 		Route: "POST /terminate", Region: testenv.Region, AccountID: testenv.Account,
-		Callers: []apigw.Caller{caller(testenv.Account, me)},
-		Invoke:  apigw.InvokeURL(fn.URL), Now: time.Now,
+		Callers: []apigateway.Caller{caller(testenv.Account, me)},
+		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
 	})
 	defer api.Close()
 
 	started := time.Now()
-	doc := fakemeta.Document(me, clusterARN, started)
-	meta := httptest.NewServer(fakemeta.Handler(func() []byte { return doc }))
+	doc := taskmetadata.Document(me, clusterARN, started)
+	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
 	defer meta.Close()
 	const ttl, grace = 2 * time.Second, 5 * time.Second
 	deadline := started.Add(ttl)

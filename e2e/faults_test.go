@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
-	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
 
 // Outcomes: how the bastion ended.
@@ -34,7 +34,7 @@ const (
 	region     = "us-west-2"
 	account    = "111122223333"
 	clusterARN = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
-	taskARN    = fakemeta.SampleTaskARN
+	taskARN    = taskmetadata.SampleTaskARN
 	ttl        = 2 * time.Second
 	grace      = 5 * time.Second // the least the supervisor accepts
 	// slack is how late after deadline + grace an exit may be observed on
@@ -61,7 +61,7 @@ type faultCase struct {
 	// lambdaFails makes the n-th invocation a function error.
 	lambdaFails func(n int) bool
 	// ecsFault answers the n-th StopTask.
-	ecsFault func(n int) *fakeecs.Fault
+	ecsFault func(n int) *ecsapi.Fault
 	// sigterm, when not zero, is sent at deadline + sigterm (negative: before).
 	sigterm time.Duration
 	// final: the API's answer is a final refusal, so the fail-safe exit
@@ -83,7 +83,7 @@ func status(s, k int) func(int) int {
 
 func TestFaults(t *testing.T) {
 	pending := func(_ int, _ time.Time, w http.ResponseWriter) {
-		_, _ = w.Write(fakemeta.Document(taskARN, clusterARN, time.Time{}))
+		_, _ = w.Write(taskmetadata.Document(taskARN, clusterARN, time.Time{}))
 	}
 	cases := []faultCase{
 		{name: "metadata endpoint down at start", outcome: stoppedRemotely,
@@ -92,14 +92,14 @@ func TestFaults(t *testing.T) {
 					http.Error(w, "agent not ready", http.StatusInternalServerError)
 					return
 				}
-				_, _ = w.Write(fakemeta.Document(taskARN, clusterARN, started))
+				_, _ = w.Write(taskmetadata.Document(taskARN, clusterARN, started))
 			}},
 		{name: "metadata endpoint slow (first answer after the client's timeout)", outcome: stoppedRemotely,
 			meta: func(n int, started time.Time, w http.ResponseWriter) {
 				if n == 1 {
 					time.Sleep(2500 * time.Millisecond)
 				}
-				_, _ = w.Write(fakemeta.Document(taskARN, clusterARN, started))
+				_, _ = w.Write(taskmetadata.Document(taskARN, clusterARN, started))
 			}},
 		{name: "metadata endpoint returns garbage", outcome: failSafeExit,
 			meta: func(int, time.Time, http.ResponseWriter) {}},
@@ -115,14 +115,14 @@ func TestFaults(t *testing.T) {
 		{name: "Lambda function errors twice, then works", outcome: stoppedRemotely, lambdaFails: firstN(2)},
 		{name: "Lambda function errors always", outcome: failSafeExit, lambdaFails: always},
 		{name: "ECS throttles StopTask three times", outcome: stoppedRemotely,
-			ecsFault: func(n int) *fakeecs.Fault {
+			ecsFault: func(n int) *ecsapi.Fault {
 				if n <= 3 {
-					return &fakeecs.Throttled
+					return &ecsapi.Throttled
 				}
 				return nil
 			}},
 		{name: "ECS unavailable always", outcome: failSafeExit,
-			ecsFault: func(int) *fakeecs.Fault { return &fakeecs.Fault{Status: 503, Code: "ServerException"} }},
+			ecsFault: func(int) *ecsapi.Fault { return &ecsapi.Fault{Status: 503, Code: "ServerException"} }},
 		{name: "SIGTERM before the deadline", outcome: exitOnSIGTERM, sigterm: -time.Second},
 		{name: "SIGTERM while retrying after the deadline", outcome: exitOnSIGTERM, api: status(503, -1), sigterm: time.Second},
 		{name: "SIGTERM after the stop was accepted", outcome: stoppedRemotely},
@@ -137,10 +137,10 @@ func TestFaults(t *testing.T) {
 
 func runFault(t *testing.T, c faultCase) {
 	// ECS, with the fault; the stop's time is recorded.
-	ecsAPI := fakeecs.New()
+	ecsAPI := ecsapi.New()
 	var stopMu sync.Mutex
 	var stoppedAt time.Time
-	ecsAPI.OnStop = func(fakeecs.Task) {
+	ecsAPI.OnStop = func(ecsapi.Task) {
 		stopMu.Lock()
 		defer stopMu.Unlock()
 		if stoppedAt.IsZero() {
@@ -148,7 +148,7 @@ func runFault(t *testing.T, c faultCase) {
 		}
 	}
 	var stops counter
-	ecsAPI.Inject(func(action string, _ map[string]any) *fakeecs.Fault {
+	ecsAPI.Inject(func(action string, _ map[string]any) *ecsapi.Fault {
 		if action == "StopTask" && c.ecsFault != nil {
 			return c.ecsFault(stops.next())
 		}
@@ -159,16 +159,16 @@ func runFault(t *testing.T, c faultCase) {
 
 	// The terminate function; its ECS client does not retry, so ECS's
 	// answer reaches the supervisor as the function's status.
-	allowed, _ := selfstop.ParseAllowed([]string{"default"})
-	fn := &selfstop.Service{
+	allowed, _ := stophandler.ParseAllowed([]string{"default"})
+	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda", ""), Retryer: aws.NopRetryer{}}),
-		Policy: selfstop.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region,
+		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
 	var invocations counter
-	gw := &apigw.Gateway{
-		Route: "POST /terminate", Region: region, AccountID: account, Callers: []apigw.Caller{caller(account, taskARN)}, Now: time.Now,
+	gw := &apigateway.Gateway{
+		Route: "POST /terminate", Region: region, AccountID: account, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
 		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			if c.lambdaFails != nil && c.lambdaFails(invocations.next()) {
 				return events.APIGatewayV2HTTPResponse{}, errors.New("Runtime.ExitError")
@@ -205,7 +205,7 @@ func runFault(t *testing.T, c faultCase) {
 	// The task, in ECS and at its metadata endpoint.
 	launched := time.Now()
 	started := launched.Add(c.startsAfter)
-	ecsAPI.Add(fakeecs.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
+	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
 	var metaCalls counter
 	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := metaCalls.next()
@@ -213,9 +213,9 @@ func runFault(t *testing.T, c faultCase) {
 		case c.meta != nil:
 			c.meta(n, started, w)
 		case time.Now().Before(started):
-			_, _ = w.Write(fakemeta.Document(taskARN, clusterARN, time.Time{}))
+			_, _ = w.Write(taskmetadata.Document(taskARN, clusterARN, time.Time{}))
 		default:
-			_, _ = w.Write(fakemeta.Document(taskARN, clusterARN, started))
+			_, _ = w.Write(taskmetadata.Document(taskARN, clusterARN, started))
 		}
 	}))
 	defer meta.Close()

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -30,9 +30,9 @@ const (
 )
 
 // caller is the task's role session as API Gateway reports it.
-func caller(account, taskARN string) apigw.Caller {
+func caller(account, taskARN string) apigateway.Caller {
 	id := taskARN[strings.LastIndex(taskARN, "/")+1:]
-	return apigw.Caller{
+	return apigateway.Caller{
 		Credentials: aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret},
 		ARN:         "arn:aws:sts::" + account + ":assumed-role/bastion-task-role/" + id,
 		UserID:      taskRoleID + ":" + id,

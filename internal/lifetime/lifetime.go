@@ -32,3 +32,15 @@ func (l Lifetime) Left(now time.Time) time.Duration {
 func (l Lifetime) StopReason() string {
 	return fmt.Sprintf("TTL %s expired (started %s)", l.TTL, l.Start.UTC().Format(time.RFC3339))
 }
+
+// MaxStopReason is ECS's limit on a StopTask reason, in characters.
+const MaxStopReason = 255
+
+// CutStopReason shortens reason to ECS's limit without splitting a character.
+func CutStopReason(reason string) string {
+	r := []rune(reason)
+	if len(r) <= MaxStopReason {
+		return reason
+	}
+	return string(r[:MaxStopReason])
+}

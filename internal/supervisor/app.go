@@ -15,8 +15,9 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
 // app is the wiring every command shares.
@@ -28,7 +29,7 @@ type app struct {
 	stdout   io.Writer
 	logOut   io.Writer // where log lines go: stdout, or stderr for status
 	endpoint taskmeta.Endpoint
-	stopper  *terminate.Client // nil in dry run and for status
+	stopper  *stopclient.Client // nil in dry run and for status
 
 	// The health check's fail-safe and log copy (failsafe.go); tests swap them.
 	containerPID    int
@@ -70,9 +71,9 @@ func getenvOf(environ map[string]string) func(string) string {
 
 // newStopper builds the signed terminate client; it makes no request, so a
 // missing region or credentials source is a configuration error at start.
-func (a *app) newStopper() (*terminate.Client, error) {
+func (a *app) newStopper() (*stopclient.Client, error) {
 	getenv := getenvOf(a.environ)
-	region, err := terminate.SigningRegion(a.cfg.url, getenv)
+	region, err := stopclient.SigningRegion(a.cfg.url, getenv)
 	if err != nil {
 		return nil, envconfig.Invalid("AWS_REGION", "", "not set, and BASTION_TERMINATE_URL is not an execute-api host naming a region")
 	}
@@ -82,7 +83,7 @@ func (a *app) newStopper() (*terminate.Client, error) {
 	} else if err != nil {
 		return nil, envconfig.Invalid("AWS_CONTAINER_CREDENTIALS_FULL_URI", getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"), err.Error())
 	}
-	return &terminate.Client{
+	return &stopclient.Client{
 		URL:         a.cfg.url.String(),
 		Region:      region,
 		Credentials: creds,
@@ -135,10 +136,10 @@ func hostname() string {
 }
 
 // stopRequest is the request that ends the task of start.
-func stopRequest(start taskmeta.Start, lt lifetime.Lifetime) terminate.Request {
-	return terminate.Request{
+func stopRequest(start taskmeta.Start, lt lifetime.Lifetime) stopapi.Request {
+	return stopapi.Request{
 		TaskARN: start.TaskARN,
-		Cluster: terminate.ClusterForRequest(start.TaskARN, start.Cluster),
+		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
 		Reason:  lt.StopReason(),
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 )
@@ -31,8 +31,8 @@ type countingMeta struct {
 func newCountingMeta(t *testing.T, startedAt time.Time) *countingMeta {
 	t.Helper()
 	m := &countingMeta{}
-	doc := fakemeta.Document(testTaskARN, testClusterARN, startedAt)
-	h := fakemeta.Handler(func() []byte { return doc })
+	doc := taskmetadata.Document(testTaskARN, testClusterARN, startedAt)
+	h := taskmetadata.Handler(func() []byte { return doc })
 	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.calls.Add(1)
 		h.ServeHTTP(w, r)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 )
 
 // MinGrace is the least grace: below it a stop request could not even be
@@ -69,9 +69,9 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 		case c.TerminateURL == "" && !c.DryRun:
 			bad("BASTION_TERMINATE_URL", "required (the URL of POST /terminate) unless BASTION_DRY_RUN=true")
 		case c.TerminateURL != "":
-			u, err := terminate.ParseURL(c.TerminateURL)
+			u, err := stopclient.ParseURL(c.TerminateURL)
 			if err != nil {
-				bad("BASTION_TERMINATE_URL", strings.TrimPrefix(err.Error(), terminate.ErrBadURL.Error()+": "))
+				bad("BASTION_TERMINATE_URL", strings.TrimPrefix(err.Error(), stopclient.ErrBadURL.Error()+": "))
 			}
 			c.url = u
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 )
 
 // The example task definitions in examples/ are what users copy: every
@@ -92,7 +92,7 @@ func checkSupervisorEnv(t *testing.T, where string, env map[string]string) {
 		t.Errorf("%s: BASTION_TERMINATE_URL %q does not end in the API's /terminate route", where, c.TerminateURL)
 	}
 	// The region comes from the URL itself, not from the environment.
-	if region, err := terminate.SigningRegion(c.url, func(string) string { return "" }); err != nil || region == "" {
+	if region, err := stopclient.SigningRegion(c.url, func(string) string { return "" }); err != nil || region == "" {
 		t.Errorf("%s: no signing region in %q: %v", where, c.TerminateURL, err)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,9 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
-	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -38,18 +37,15 @@ const (
 // StartedAt set to startedAt, failing the first failFirst requests with a 500.
 func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptest.Server {
 	t.Helper()
-	doc := fakemeta.Document(testTaskARN, testClusterARN, startedAt)
+	doc := taskmetadata.Document(testTaskARN, testClusterARN, startedAt)
+	serve := taskmetadata.Handler(func() []byte { return doc })
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) <= failFirst {
 			http.Error(w, "agent not ready", http.StatusInternalServerError)
 			return
 		}
-		if !strings.HasSuffix(r.URL.Path, "/task") {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(doc)
+		serve.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -58,7 +54,7 @@ func metadataServer(t *testing.T, startedAt time.Time, failFirst int32) *httptes
 // hit is one request received by the terminate stand-in.
 type hit struct {
 	at       time.Time
-	req      terminate.Request
+	req      stopapi.Request
 	sigError error
 }
 
@@ -77,13 +73,13 @@ func newAPIServer(t *testing.T, statuses ...int) *apiServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		at := time.Now()
 		body, _ := io.ReadAll(r.Body)
-		signed, err := sigv4verify.Verify(r, body, func(id string) (aws.Credentials, bool) {
+		signed, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) {
 			return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
 		}, at, 5*time.Minute)
 		if err == nil && (signed.Service != "execute-api" || signed.Region != "eu-west-1" || r.URL.Path != "/terminate" || r.Method != http.MethodPost) {
 			err = fmt.Errorf("signed for %s/%s, %s %s", signed.Service, signed.Region, r.Method, r.URL.Path)
 		}
-		var req terminate.Request
+		var req stopapi.Request
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if derr := dec.Decode(&req); derr != nil && err == nil {

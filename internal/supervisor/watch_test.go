@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
-	"github.com/bastion-ttl/bastion-ttl/internal/fakemeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -300,9 +300,9 @@ func TestWatchLateMetadataDelaysTheStopByLessThanASecond(t *testing.T) {
 		case n <= 2:
 			_, _ = io.WriteString(w, "garbage")
 		case n <= 5 || now.Before(usableFrom):
-			_, _ = w.Write(fakemeta.Document(testTaskARN, testClusterARN, time.Time{}))
+			_, _ = w.Write(taskmetadata.Document(testTaskARN, testClusterARN, time.Time{}))
 		default:
-			_, _ = w.Write(fakemeta.Document(testTaskARN, testClusterARN, started))
+			_, _ = w.Write(taskmetadata.Document(testTaskARN, testClusterARN, started))
 		}
 	}))
 	defer meta.Close()

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
 )
 
 // Tag marks a bastion; its value is the task's TTL (a Go duration).
@@ -266,7 +265,7 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 	_, err := r.ECS.StopTask(r.ctx, &ecs.StopTaskInput{
 		Cluster: aws.String(cluster),
 		Task:    aws.String(arn),
-		Reason:  aws.String(terminate.CutStopReason(reason)),
+		Reason:  aws.String(lifetime.CutStopReason(reason)),
 	})
 	switch {
 	case err == nil:

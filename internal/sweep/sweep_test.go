@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/fakeecs"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -38,8 +38,8 @@ func taskARN(cluster string, n int) string {
 
 // bastion is a task in cluster started age ago, tagged with ttl unless
 // ttl is "-" (untagged).
-func bastion(cluster string, n int, age time.Duration, ttl string) fakeecs.Task {
-	t := fakeecs.Task{ARN: taskARN(cluster, n), ClusterARN: clusterARN(cluster), StartedAt: now.Add(-age)}
+func bastion(cluster string, n int, age time.Duration, ttl string) ecsapi.Task {
+	t := ecsapi.Task{ARN: taskARN(cluster, n), ClusterARN: clusterARN(cluster), StartedAt: now.Add(-age)}
 	if ttl != "-" {
 		t.Tags = map[string]string{sweep.Tag: ttl, "team": "ops"}
 	}
@@ -60,7 +60,7 @@ func logLines(t *testing.T, b *testenv.Buffer) []map[string]any {
 }
 
 type fixture struct {
-	ecs  *fakeecs.Server
+	ecs  *ecsapi.Server
 	logs *testenv.Buffer
 	sw   *sweep.Sweeper
 }
@@ -69,7 +69,7 @@ type fixture struct {
 // short backoffs) against a local ECS endpoint.
 func newFixture(t *testing.T, clusters ...string) *fixture {
 	t.Helper()
-	fake := fakeecs.New()
+	fake := ecsapi.New()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	client := ecs.New(ecs.Options{
@@ -89,7 +89,7 @@ func newFixture(t *testing.T, clusters ...string) *fixture {
 	}}
 }
 
-func (f *fixture) status(t *testing.T, arn string) fakeecs.Task {
+func (f *fixture) status(t *testing.T, arn string) ecsapi.Task {
 	t.Helper()
 	task, ok := f.ecs.Task(arn)
 	if !ok {
@@ -106,7 +106,7 @@ func TestSweepDecidesEachTask(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		task fakeecs.Task
+		task ecsapi.Task
 		want expect
 	}{
 		{"expired", bastion("bastions", 1, 2*time.Hour, "1h"), expect{true, "1h0m0s"}},
@@ -121,7 +121,7 @@ func TestSweepDecidesEachTask(t *testing.T) {
 		{"empty tag means the maximum", bastion("bastions", 10, 13*time.Hour, ""), expect{true, "12h0m0s"}},
 		{"bad tag 1y before the maximum", bastion("bastions", 11, 11*time.Hour, "1y"), expect{false, ""}},
 		{"untagged, however old", bastion("bastions", 12, 1000*time.Hour, "-"), expect{false, ""}},
-		{"marked, no startedAt", func() fakeecs.Task {
+		{"marked, no startedAt", func() ecsapi.Task {
 			t := bastion("bastions", 13, 0, "1m")
 			t.StartedAt = time.Time{}
 			return t
@@ -237,10 +237,10 @@ func TestSweepDescribeFailuresAreReported(t *testing.T) {
 			f.ecs.Add(bastion("bastions", i, 2*time.Hour, "1h"))
 		}
 		first := true
-		f.ecs.Inject(func(action string, _ map[string]any) *fakeecs.Fault {
+		f.ecs.Inject(func(action string, _ map[string]any) *ecsapi.Fault {
 			if action == "DescribeTasks" && first {
 				first = false
-				return &fakeecs.Fault{Status: 400, Code: "AccessDeniedException"}
+				return &ecsapi.Fault{Status: 400, Code: "AccessDeniedException"}
 			}
 			return nil
 		})
@@ -289,10 +289,10 @@ func TestSweepRetriesThrottling(t *testing.T) {
 		f.ecs.Add(bastion("bastions", i, 2*time.Hour, "1h"))
 	}
 	throttled := map[string]int{"ListTasks": 2, "DescribeTasks": 1, "StopTask": 5}
-	f.ecs.Inject(func(action string, _ map[string]any) *fakeecs.Fault {
+	f.ecs.Inject(func(action string, _ map[string]any) *ecsapi.Fault {
 		if throttled[action] > 0 {
 			throttled[action]--
-			return &fakeecs.Throttled
+			return &ecsapi.Throttled
 		}
 		return nil
 	})
@@ -315,12 +315,12 @@ func TestSweepPartialFailures(t *testing.T) {
 		f.ecs.Add(bastion("bastions", i, 2*time.Hour, "1h"))
 	}
 	denied, broken := taskARN("bastions", 3), taskARN("bastions", 7)
-	f.ecs.Inject(func(action string, body map[string]any) *fakeecs.Fault {
+	f.ecs.Inject(func(action string, body map[string]any) *ecsapi.Fault {
 		switch {
 		case action == "StopTask" && body["task"] == denied:
-			return &fakeecs.Fault{Status: 400, Code: "AccessDeniedException"}
+			return &ecsapi.Fault{Status: 400, Code: "AccessDeniedException"}
 		case action == "StopTask" && body["task"] == broken:
-			return &fakeecs.Fault{Status: 500, Code: "ServerException"}
+			return &ecsapi.Fault{Status: 500, Code: "ServerException"}
 		}
 		return nil
 	})
@@ -347,9 +347,9 @@ func TestSweepPartialFailures(t *testing.T) {
 func TestSweepListFailureIsReported(t *testing.T) {
 	f := newFixture(t, "broken", "bastions")
 	f.ecs.Add(bastion("bastions", 1, 2*time.Hour, "1h"))
-	f.ecs.Inject(func(action string, body map[string]any) *fakeecs.Fault {
+	f.ecs.Inject(func(action string, body map[string]any) *ecsapi.Fault {
 		if action == "ListTasks" && body["cluster"] == "broken" {
-			return &fakeecs.Fault{Status: 400, Code: "ClusterNotFoundException"}
+			return &ecsapi.Fault{Status: 400, Code: "ClusterNotFoundException"}
 		}
 		return nil
 	})
@@ -393,9 +393,9 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 		f.ecs.Add(bastion("bastions", i, 2*time.Hour, "1h"))
 	}
 	f.ecs.Add(bastion("later", 100, 2*time.Hour, "1h"))
-	f.ecs.Inject(func(action string, _ map[string]any) *fakeecs.Fault {
+	f.ecs.Inject(func(action string, _ map[string]any) *ecsapi.Fault {
 		if action == "StopTask" {
-			return &fakeecs.Fault{Delay: 100 * time.Millisecond}
+			return &ecsapi.Fault{Delay: 100 * time.Millisecond}
 		}
 		return nil
 	})
@@ -440,7 +440,7 @@ func TestTagTTL(t *testing.T) {
 	}
 }
 
-var _ http.Handler = (*fakeecs.Server)(nil)
+var _ http.Handler = (*ecsapi.Server)(nil)
 
 // TestSweepAtScale: 10,000 running tasks in one cluster, a fifth of them
 // expired bastions. Every expired bastion is stopped, nothing else, with
@@ -449,7 +449,7 @@ var _ http.Handler = (*fakeecs.Server)(nil)
 func TestSweepAtScale(t *testing.T) {
 	const n = 10_000
 	f := newFixture(t, "bastions")
-	tasks, expired := fakeecs.Fleet(region, account, "bastions", n, now)
+	tasks, expired := ecsapi.Fleet(region, account, "bastions", n, now)
 	f.ecs.Add(tasks...)
 	f.sw.Parallel = 20
 

@@ -20,7 +20,7 @@ import (
 )
 
 func serveFile(t *testing.T, name string) http.HandlerFunc {
-	b, err := os.ReadFile("../../testdata/metadata/" + name)
+	b, err := os.ReadFile("../localaws/taskmetadata/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func mustTime(t *testing.T, s string) time.Time {
 
 func decodeFile(t *testing.T, name string) *Task {
 	t.Helper()
-	f, err := os.Open("../../testdata/metadata/" + name)
+	f, err := os.Open("../localaws/taskmetadata/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestDecodeSamples(t *testing.T) {
 		}
 	})
 	t.Run("v4 container document is not a task", func(t *testing.T) {
-		f, _ := os.Open("../../testdata/metadata/v4-fargate-container.json")
+		f, _ := os.Open("../localaws/taskmetadata/testdata/v4-fargate-container.json")
 		defer f.Close()
 		if _, err := Decode(f); !errors.Is(err, errNoTaskARN) {
 			t.Fatalf("Decode(container doc) = %v, want errNoTaskARN", err)
@@ -161,7 +161,7 @@ func TestDiscover(t *testing.T) {
 // modifiedSample decodes a copy of a testdata sample changed by edit.
 func modifiedSample(t *testing.T, name string, edit func(task, container0 map[string]any)) *Task {
 	t.Helper()
-	b, err := os.ReadFile("../../testdata/metadata/" + name)
+	b, err := os.ReadFile("../localaws/taskmetadata/testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/motoproxy"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/moto"
 )
 
 // Region and Account are moto's defaults.
@@ -28,7 +28,7 @@ func MotoECS(t testing.TB) (string, *ecs.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := httptest.NewServer(motoproxy.New(target))
+	proxy := httptest.NewServer(moto.New(target))
 	t.Cleanup(proxy.Close)
 	return proxy.URL, ECSClient(proxy.URL)
 }

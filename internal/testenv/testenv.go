@@ -1,7 +1,3 @@
-// Package testenv starts the real tools that integration tests run against:
-// moto_server (the ECS API) and the AWS Lambda Runtime Interface Emulator.
-// Where a tool is missing, a test skips with a loud message; with
-// BASTION_TEST_STRICT=1 (set by .ci/run) it fails instead.
 package testenv
 
 import (

@@ -14,7 +14,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
-	"github.com/bastion-ttl/bastion-ttl/internal/selfstop"
+	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
 
 // settings is the function's configuration; README.md documents each variable.
@@ -35,16 +35,16 @@ func main() {
 	lambda.Start(svc.Handle)
 }
 
-func setup(ctx context.Context, environ map[string]string) (*selfstop.Service, error) {
+func setup(ctx context.Context, environ map[string]string) (*stophandler.Service, error) {
 	var s settings
 	if err := envconfig.Parse(&s, environ); err != nil {
 		return nil, err
 	}
-	allowed, err := selfstop.ParseAllowed(s.AllowedClusters)
+	allowed, err := stophandler.ParseAllowed(s.AllowedClusters)
 	if err != nil || len(allowed) == 0 {
 		return nil, envconfig.Invalid("BASTION_ALLOWED_CLUSTERS", environ["BASTION_ALLOWED_CLUSTERS"], "want comma-separated cluster names or ARNs")
 	}
-	roles, err := selfstop.ParseRoles(s.TaskRoles)
+	roles, err := stophandler.ParseRoles(s.TaskRoles)
 	if err != nil {
 		return nil, envconfig.Invalid("BASTION_TASK_ROLES", environ["BASTION_TASK_ROLES"], "want comma-separated role names or role IDs (AROA...) of the bastion task roles: "+err.Error())
 	}
@@ -57,9 +57,9 @@ func setup(ctx context.Context, environ map[string]string) (*selfstop.Service, e
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return &selfstop.Service{
+	return &stophandler.Service{
 		ECS:    ecs.NewFromConfig(awsCfg),
-		Policy: selfstop.Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
+		Policy: stophandler.Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
 		Region: s.Region,
 		Log:    logging.New(os.Stdout, "json", level),
 	}, nil

@@ -1,4 +1,4 @@
-package motoproxy
+package moto
 
 import (
 	"context"

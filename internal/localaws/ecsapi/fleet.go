@@ -1,4 +1,4 @@
-package fakeecs
+package ecsapi
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package selfstop
+package stophandler
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
 const (
@@ -175,7 +175,7 @@ func TestStatusTable(t *testing.T) {
 				t.Fatalf("body %s lacks %q", resp.Body, tt.inBody)
 			}
 			if tt.status != 202 {
-				var eb terminate.ErrorBody
+				var eb stopapi.ErrorBody
 				if err := json.Unmarshal([]byte(resp.Body), &eb); err != nil || eb.Code != wantCode[tt.status] || eb.Error == "" {
 					t.Fatalf("error body %s: want code %q", resp.Body, wantCode[tt.status])
 				}
@@ -201,7 +201,7 @@ func TestStatusTable(t *testing.T) {
 }
 
 // wantCode is DESIGN.md's table, written out again so a change to either is seen.
-var wantCode = map[int]terminate.Code{
+var wantCode = map[int]stopapi.Code{
 	400: "BadRequest", 403: "Forbidden", 404: "TaskNotFound", 405: "MethodNotAllowed",
 	413: "TooLarge", 503: "Unavailable", 500: "Internal",
 }
@@ -292,7 +292,7 @@ func TestAuthorizationRules(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("authorize = %v, want ok=%v", err, tt.ok)
 			}
-			if err != nil && (err.Status != 403 || err.Code != terminate.CodeForbidden) {
+			if err != nil && (err.Status != 403 || err.Code != stopapi.CodeForbidden) {
 				t.Fatalf("status %d code %q, want 403 Forbidden", err.Status, err.Code)
 			}
 		})

@@ -1,10 +1,10 @@
-// Package apigw is a local stand-in for an API Gateway HTTP API route with
+// Package apigateway is a local stand-in for an API Gateway HTTP API route with
 // AWS_IAM authorization, for the demo and the end-to-end tests: it verifies
 // the request's SigV4 signature, builds the payload format 2.0 event with the
 // caller's IAM identity, invokes the function (in process, or the real
 // bootstrap under the Lambda Runtime Interface Emulator) and turns its answer
 // into the HTTP response, as API Gateway does.
-package apigw
+package apigateway
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 )
 
 // Caller is an identity the gateway knows: its credentials and the IAM ARN
@@ -66,7 +66,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
 		return
 	}
-	signed, err := sigv4verify.Verify(r, body, g.lookup, g.Now(), 5*time.Minute)
+	signed, err := sigv4.Verify(r, body, g.lookup, g.Now(), 5*time.Minute)
 	if err == nil && (signed.Region != g.Region || signed.Service != "execute-api") {
 		err = fmt.Errorf("signed for %s in %s, not execute-api in %s", signed.Service, signed.Region, g.Region)
 	}

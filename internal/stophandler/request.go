@@ -1,4 +1,4 @@
-package selfstop
+package stophandler
 
 import (
 	"bytes"
@@ -12,8 +12,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
+
+// ReasonPrefix starts every stop reason the function gives ECS.
+const ReasonPrefix = "bastion-ttl: "
 
 // target is a valid request: the task and cluster to stop, and why.
 type target struct {
@@ -29,23 +33,23 @@ func parseRequest(method, body string, isBase64 bool, region string) (target, *E
 	}
 	raw := []byte(body)
 	if isBase64 {
-		if len(body) > base64.StdEncoding.EncodedLen(terminate.MaxBodyBytes) {
-			return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", terminate.MaxBodyBytes)
+		if len(body) > base64.StdEncoding.EncodedLen(stopapi.MaxBodyBytes) {
+			return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
 		}
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
 			return target{}, reject(http.StatusBadRequest, "body is not valid base64")
 		}
 	}
-	if len(raw) > terminate.MaxBodyBytes {
-		return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", terminate.MaxBodyBytes)
+	if len(raw) > stopapi.MaxBodyBytes {
+		return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
 	}
 	// Checked on the raw bytes: encoding/json would silently turn invalid
 	// UTF-8 into U+FFFD.
 	if !utf8.Valid(raw) {
 		return target{}, reject(http.StatusBadRequest, "body is not valid UTF-8")
 	}
-	var req terminate.Request
+	var req stopapi.Request
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -97,8 +101,8 @@ func clusterOf(task ecsarn.Task, field string) (string, *Error) {
 }
 
 func checkReason(r string) *Error {
-	if n := utf8.RuneCountInString(r); n > terminate.MaxReasonLen {
-		return reject(http.StatusBadRequest, "reason is %d characters; at most %d", n, terminate.MaxReasonLen)
+	if n := utf8.RuneCountInString(r); n > stopapi.MaxReasonLen {
+		return reject(http.StatusBadRequest, "reason is %d characters; at most %d", n, stopapi.MaxReasonLen)
 	}
 	// Control and format characters (bidi overrides, zero-width joiners)
 	// could hide or disguise text in the console and logs.
@@ -114,5 +118,5 @@ func stopReason(callerReason string) string {
 	if callerReason == "" {
 		callerReason = "stop requested by the task"
 	}
-	return terminate.CutStopReason(terminate.ReasonPrefix + callerReason)
+	return lifetime.CutStopReason(ReasonPrefix + callerReason)
 }

@@ -1,10 +1,10 @@
-// Package fakeecs is a small in-memory ECS endpoint speaking the ECS JSON
+// Package ecsapi is a small in-memory ECS endpoint speaking the ECS JSON
 // protocol (awsJson1.1) for the calls bastion-ttl makes: ListTasks,
 // DescribeTasks and StopTask. The real SDK client talks to it over HTTP, so
 // the SDK's serialization and retryer are exercised. The demo, the sweeper's
 // tests and its scale benchmark use it; faults (throttling, server errors,
 // latency) are injected per call.
-package fakeecs
+package ecsapi
 
 import (
 	"encoding/json"
@@ -17,7 +17,8 @@ import (
 	"time"
 )
 
-const targetPrefix = "AmazonEC2ContainerServiceV20141113."
+// TargetPrefix starts the X-Amz-Target header of every ECS call (awsJson1.1).
+const TargetPrefix = "AmazonEC2ContainerServiceV20141113."
 
 // Task is one task the endpoint knows.
 type Task struct {
@@ -127,7 +128,7 @@ type apiError struct {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), targetPrefix)
+	action, ok := strings.CutPrefix(r.Header.Get("X-Amz-Target"), TargetPrefix)
 	if r.Method != http.MethodPost || !ok {
 		writeError(w, apiError{http.StatusBadRequest, "UnknownOperationException", "not an ECS JSON request"})
 		return

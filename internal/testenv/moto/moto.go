@@ -1,10 +1,10 @@
-// Package motoproxy is a reverse proxy in front of moto_server's ECS API that
+// Package moto is a reverse proxy in front of moto_server's ECS API that
 // mends the answers aws-sdk-go-v2 cannot read, for tests:
 //   - moto writes task and container cpu/memory as JSON numbers where the ECS
 //     model says strings ("expected string, got 0"): they become strings;
 //   - StopTask of a task moto does not know answers an HTML 500; real ECS
 //     answers InvalidParameterException "The referenced task was not found".
-package motoproxy
+package moto
 
 import (
 	"bytes"
@@ -15,9 +15,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-)
 
-const targetPrefix = "AmazonEC2ContainerServiceV20141113."
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+)
 
 // New returns a proxy to moto at target.
 func New(target *url.URL) *httputil.ReverseProxy {
@@ -27,7 +27,7 @@ func New(target *url.URL) *httputil.ReverseProxy {
 }
 
 func mend(resp *http.Response) error {
-	action := strings.TrimPrefix(resp.Request.Header.Get("X-Amz-Target"), targetPrefix)
+	action := strings.TrimPrefix(resp.Request.Header.Get("X-Amz-Target"), ecsapi.TargetPrefix)
 	if action == "StopTask" && resp.StatusCode == http.StatusInternalServerError && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		return replace(resp, http.StatusBadRequest, []byte(`{"__type":"InvalidParameterException","message":"The referenced task was not found."}`))
 	}

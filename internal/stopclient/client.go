@@ -1,4 +1,6 @@
-package terminate
+// Package stopclient is the supervisor's end of the stop API: a SigV4-signed,
+// retrying POST /terminate client, and the checks of its URL.
+package stopclient
 
 import (
 	"bytes"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
 // ErrRejected is matched by a final refusal (a 3xx, a 4xx other than 429, a
@@ -27,7 +30,7 @@ var ErrRejected = errors.New("terminate: request rejected")
 // RejectedError is a final refusal by the API.
 type RejectedError struct {
 	Status int
-	Code   Code // empty when the answer is not the function's (API Gateway's own)
+	Code   stopapi.Code // empty when the answer is not the function's (API Gateway's own)
 	Body   string
 }
 
@@ -56,7 +59,7 @@ type Client struct {
 // (404 with code TaskNotFound), both success; it returns a *RejectedError on
 // a final refusal and the context's error, with the last failure, when ctx
 // ends first.
-func (c *Client) Stop(ctx context.Context, req Request) error {
+func (c *Client) Stop(ctx context.Context, req stopapi.Request) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("terminate: %w", err)
@@ -98,7 +101,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 		req.Header.Set("User-Agent", c.UserAgent)
 	}
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, c.Region, c.Clock.Now()); err != nil {
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), stopapi.SigningName, c.Region, c.Clock.Now()); err != nil {
 		return 0, fmt.Errorf("terminate: sign: %w", err)
 	}
 	hc := c.HTTP
@@ -112,7 +115,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var eb ErrorBody
+	var eb stopapi.ErrorBody
 	_ = json.Unmarshal(answer, &eb)
 	s := resp.StatusCode
 	attrs := []any{"attempt", attempt, "status", s, "code", string(eb.Code),
@@ -120,7 +123,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	switch {
 	case s/100 == 2:
 		c.Log.Info("stop request answered", attrs...)
-	case s == http.StatusNotFound && eb.Code == CodeTaskNotFound:
+	case s == http.StatusNotFound && eb.Code == stopapi.CodeTaskNotFound:
 		c.Log.Info("stop request answered: the task is already gone", attrs...)
 	case s/100 == 3, s/100 == 4 && s != http.StatusTooManyRequests:
 		// Final. A 404 or 403 without a code is API Gateway's own answer:

@@ -1,6 +1,4 @@
-// Package terminate is the wire contract of the terminate API (POST
-// /terminate) and the signed, retrying client the supervisor calls it with.
-package terminate
+package stopclient
 
 import (
 	"errors"
@@ -8,62 +6,9 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
-
-// Limits of a request, enforced by the API.
-const (
-	MaxBodyBytes  = 4096
-	MaxReasonLen  = 200 // characters
-	SigningName   = "execute-api"
-	ReasonPrefix  = "bastion-ttl: "
-	MaxStopReason = 255 // ECS's limit on a StopTask reason
-)
-
-// CutStopReason shortens reason to ECS's limit without splitting a character.
-func CutStopReason(reason string) string {
-	r := []rune(reason)
-	if len(r) <= MaxStopReason {
-		return reason
-	}
-	return string(r[:MaxStopReason])
-}
-
-// Request is the body of POST /terminate.
-type Request struct {
-	TaskARN string `json:"taskArn"`
-	// Cluster is needed only for old-format task ARNs (task/<id>).
-	Cluster string `json:"cluster,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-}
-
-// Accepted is the body of a 202 answer.
-type Accepted struct {
-	TaskARN       string `json:"taskArn"`
-	LastStatus    string `json:"lastStatus"`
-	DesiredStatus string `json:"desiredStatus"`
-}
-
-// Code is the stable, machine-readable kind of an error answer. Clients
-// decide on it, not on the status alone: API Gateway answers 404 and 403 of
-// its own (a wrong path or stage, a bad signature) without a code.
-type Code string
-
-// The error codes of the API; DESIGN.md's table maps each to its status.
-const (
-	CodeBadRequest       Code = "BadRequest"       // 400
-	CodeForbidden        Code = "Forbidden"        // 403
-	CodeTaskNotFound     Code = "TaskNotFound"     // 404: the task is gone, the stop is done
-	CodeMethodNotAllowed Code = "MethodNotAllowed" // 405
-	CodeTooLarge         Code = "TooLarge"         // 413
-	CodeUnavailable      Code = "Unavailable"      // 503: retry
-	CodeInternal         Code = "Internal"         // 500
-)
-
-// ErrorBody is the body of every 4xx and 5xx answer of the function.
-type ErrorBody struct {
-	Code  Code   `json:"code"`
-	Error string `json:"error"`
-}
 
 // ErrBadURL is matched by the errors of ParseURL and SigningRegion.
 var ErrBadURL = errors.New("bad terminate URL")
@@ -112,7 +57,7 @@ func isLoopback(host string) bool {
 func SigningRegion(u *url.URL, getenv func(string) string) (string, error) {
 	labels := strings.Split(u.Hostname(), ".")
 	for i := 0; i+2 < len(labels); i++ {
-		if labels[i] == SigningName && labels[i+2] == "amazonaws" {
+		if labels[i] == stopapi.SigningName && labels[i+2] == "amazonaws" {
 			return labels[i+1], nil
 		}
 	}

@@ -1,7 +1,7 @@
-// Package fakemeta makes ECS task metadata (v4) documents for the demo and
+// Package taskmetadata makes ECS task metadata (v4) documents for the demo and
 // the end-to-end tests, from a real Fargate sample with the task, cluster
 // and start time replaced.
-package fakemeta
+package taskmetadata
 
 import (
 	_ "embed"

@@ -1,7 +1,7 @@
-// Package sigv4verify checks AWS Signature Version 4 on an HTTP request, as
+// Package sigv4 checks AWS Signature Version 4 on an HTTP request, as
 // API Gateway's IAM authorization does: it signs a copy of the request
 // carrying only the signed headers with the caller's secret and compares.
-package sigv4verify
+package sigv4
 
 import (
 	"bytes"

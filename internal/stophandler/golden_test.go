@@ -1,4 +1,4 @@
-package selfstop
+package stophandler
 
 import (
 	"bytes"

@@ -1,6 +1,8 @@
-package terminate
+package stopclient
 
 import (
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +19,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
-	"github.com/bastion-ttl/bastion-ttl/internal/sigv4verify"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 )
 
 var testCreds = aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"}
@@ -27,14 +29,14 @@ var testCreds = aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-
 type recorder struct {
 	mu       sync.Mutex
 	statuses []int
-	bodies   []Request
+	bodies   []stopapi.Request
 	badSigs  int
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	_, err := sigv4verify.Verify(r, body, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 5*time.Minute)
-	var req Request
+	_, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 5*time.Minute)
+	var req stopapi.Request
 	_ = json.Unmarshal(body, &req)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -54,7 +56,7 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // notFoundByGateway stands for API Gateway's own 404 (a wrong path or stage).
 const notFoundByGateway = 4040
 
-var codeOf = map[int]Code{400: CodeBadRequest, 403: CodeForbidden, 404: CodeTaskNotFound, 500: CodeInternal, 503: CodeUnavailable}
+var codeOf = map[int]stopapi.Code{400: stopapi.CodeBadRequest, 403: stopapi.CodeForbidden, 404: stopapi.CodeTaskNotFound, 500: stopapi.CodeInternal, 503: stopapi.CodeUnavailable}
 
 func newClient(url string, clk clock.Clock) *Client {
 	return &Client{
@@ -66,7 +68,7 @@ func newClient(url string, clk clock.Clock) *Client {
 }
 
 func TestStop(t *testing.T) {
-	req := Request{TaskARN: "arn:aws:ecs:eu-west-1:123456789012:task/c/0123456789abcdef0123456789abcdef", Reason: "TTL 1s expired"}
+	req := stopapi.Request{TaskARN: "arn:aws:ecs:eu-west-1:123456789012:task/c/0123456789abcdef0123456789abcdef", Reason: "TTL 1s expired"}
 	tests := []struct {
 		name     string
 		statuses []int
@@ -112,7 +114,7 @@ func TestStopGivesUpWithContext(t *testing.T) {
 	defer cancel()
 	c := newClient(srv.URL, clock.System{})
 	c.Backoff = backoff.Policy{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
-	if err := c.Stop(ctx, Request{TaskARN: "x"}); !errors.Is(err, context.DeadlineExceeded) {
+	if err := c.Stop(ctx, stopapi.Request{TaskARN: "x"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -132,7 +134,7 @@ func TestStopRetriesNetworkErrors(t *testing.T) {
 		}
 		cancel()
 	}()
-	if err := c.Stop(ctx, Request{TaskARN: "x"}); !errors.Is(err, context.Canceled) {
+	if err := c.Stop(ctx, stopapi.Request{TaskARN: "x"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 	if n := len(clk.Sleeps()); n < 3 {
@@ -153,7 +155,7 @@ func TestStopFollowsNoRedirect(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, target.URL+"/terminate", status)
 		}))
-		err := newClient(srv.URL+"/terminate", clock.NewFake(time.Now())).Stop(context.Background(), Request{TaskARN: "x"})
+		err := newClient(srv.URL+"/terminate", clock.NewFake(time.Now())).Stop(context.Background(), stopapi.Request{TaskARN: "x"})
 		srv.Close()
 		var rej *RejectedError
 		if !errors.As(err, &rej) || rej.Status != status {

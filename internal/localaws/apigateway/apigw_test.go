@@ -1,4 +1,4 @@
-package apigw_test
+package apigateway_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/apigw"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 )
 
 const callerARN = "arn:aws:sts::111122223333:assumed-role/bastion/0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
@@ -26,9 +26,9 @@ var creds = aws.Credentials{AccessKeyID: "ASIATEST", SecretAccessKey: "secret", 
 // gateway returns a test server and the events its function received.
 func gateway(t *testing.T, fail error) (*httptest.Server, *[]events.APIGatewayV2HTTPRequest) {
 	var got []events.APIGatewayV2HTTPRequest
-	gw := &apigw.Gateway{
+	gw := &apigateway.Gateway{
 		Route: "POST /terminate", Region: "eu-west-1", AccountID: "111122223333", Now: time.Now,
-		Callers: []apigw.Caller{{Credentials: creds, ARN: callerARN, AccountID: "111122223333"}},
+		Callers: []apigateway.Caller{{Credentials: creds, ARN: callerARN, AccountID: "111122223333"}},
 		Invoke: func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			got = append(got, ev)
 			return events.APIGatewayV2HTTPResponse{StatusCode: 202, Headers: map[string]string{"Content-Type": "application/json"}, Body: `{"ok":true}`}, fail

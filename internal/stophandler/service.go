@@ -1,4 +1,4 @@
-package selfstop
+package stophandler
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/smithy-go"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
 // ECS is the one ECS call this function makes.
@@ -47,7 +47,7 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	attrs := []any{"request_id", ev.RequestContext.RequestID, "caller", id.UserARN, "task_arn", taskARN}
 	outcome := "stopped"
 	if err != nil {
-		status, body = err.Status, terminate.ErrorBody{Code: err.Code, Error: err.Message}
+		status, body = err.Status, stopapi.ErrorBody{Code: err.Code, Error: err.Message}
 		outcome = "rejected"
 		if err.Status >= 500 {
 			outcome = "failed"
@@ -70,14 +70,14 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 
 // stop validates, authorizes and stops. It returns the task ARN as soon as
 // it is known, for the log line.
-func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) (terminate.Accepted, string, *Error) {
+func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) (stopapi.Accepted, string, *Error) {
 	t, err := parseRequest(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
 	if err != nil {
-		return terminate.Accepted{}, "", err
+		return stopapi.Accepted{}, "", err
 	}
 	arn := t.task.String()
 	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
-		return terminate.Accepted{}, arn, err
+		return stopapi.Accepted{}, arn, err
 	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
@@ -87,9 +87,9 @@ func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2H
 		Reason:  aws.String(stopReason(t.reason)),
 	})
 	if stopErr != nil {
-		return terminate.Accepted{}, arn, classify(stopErr)
+		return stopapi.Accepted{}, arn, classify(stopErr)
 	}
-	a := terminate.Accepted{TaskARN: arn}
+	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
 	}

@@ -1,4 +1,4 @@
-package sigv4verify
+package sigv4
 
 import (
 	"bytes"

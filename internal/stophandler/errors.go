@@ -1,20 +1,20 @@
-// Package selfstop is the terminate Lambda's logic: it reads a POST
+// Package stophandler is the terminate Lambda's logic: it reads a POST
 // /terminate request from API Gateway, lets a task stop only itself, and
 // calls ecs:StopTask.
-package selfstop
+package stophandler
 
 import (
 	"fmt"
 	"net/http"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/terminate"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
 // Error is an answer other than 202: a status, a stable code and a message
 // safe to show the caller. Cause, if any, is logged and never returned.
 type Error struct {
 	Status  int
-	Code    terminate.Code
+	Code    stopapi.Code
 	Message string
 	Cause   error
 }
@@ -29,14 +29,14 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Cause }
 
 // codes maps each status the function answers to its code (DESIGN.md's table).
-var codes = map[int]terminate.Code{
-	http.StatusBadRequest:            terminate.CodeBadRequest,
-	http.StatusForbidden:             terminate.CodeForbidden,
-	http.StatusNotFound:              terminate.CodeTaskNotFound,
-	http.StatusMethodNotAllowed:      terminate.CodeMethodNotAllowed,
-	http.StatusRequestEntityTooLarge: terminate.CodeTooLarge,
-	http.StatusServiceUnavailable:    terminate.CodeUnavailable,
-	http.StatusInternalServerError:   terminate.CodeInternal,
+var codes = map[int]stopapi.Code{
+	http.StatusBadRequest:            stopapi.CodeBadRequest,
+	http.StatusForbidden:             stopapi.CodeForbidden,
+	http.StatusNotFound:              stopapi.CodeTaskNotFound,
+	http.StatusMethodNotAllowed:      stopapi.CodeMethodNotAllowed,
+	http.StatusRequestEntityTooLarge: stopapi.CodeTooLarge,
+	http.StatusServiceUnavailable:    stopapi.CodeUnavailable,
+	http.StatusInternalServerError:   stopapi.CodeInternal,
 }
 
 func reject(status int, format string, args ...any) *Error {

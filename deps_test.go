@@ -1,0 +1,37 @@
+package bastionttl_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The production binaries link no support code (the local AWS stand-ins,
+// the test environment), and the supervisor, which starts at every health
+// check, does not link the SDK's config package (its package init alone
+// costs more than a whole check).
+func TestProductionBinariesLinkNoSupportCode(t *testing.T) {
+	const module = "github.com/bastion-ttl/bastion-ttl/"
+	denied := map[string][]string{
+		"./supervisor":       {module + "internal/localaws", module + "internal/testenv", "github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/"},
+		"./lambda/terminate": {module + "internal/localaws", module + "internal/testenv"},
+		"./lambda/sweep":     {module + "internal/localaws", module + "internal/testenv"},
+	}
+	for pkg, deny := range denied {
+		out, err := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 10 {
+			t.Fatalf("go list -deps %s listed only %v", pkg, deps)
+		}
+		for _, dep := range deps {
+			for _, d := range deny {
+				if dep == d || strings.HasPrefix(dep, d+"/") || (strings.HasSuffix(d, "/") && strings.HasPrefix(dep, d)) {
+					t.Errorf("%s links %s", pkg, dep)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,51 @@
+// Package stopapi is the wire contract of the API a task calls to stop
+// itself (POST /terminate): the request and answer bodies, the error codes
+// and the limits. Its client (package stopclient) and its server (package
+// stophandler) both import it; neither imports the other.
+package stopapi
+
+// Limits of a request, enforced by the API.
+const (
+	MaxBodyBytes = 4096
+	MaxReasonLen = 200 // characters
+)
+
+// SigningName is the service a request is signed for (API Gateway's).
+const SigningName = "execute-api"
+
+// Request is the body of POST /terminate.
+type Request struct {
+	TaskARN string `json:"taskArn"`
+	// Cluster is needed only for old-format task ARNs (task/<id>).
+	Cluster string `json:"cluster,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Accepted is the body of a 202 answer.
+type Accepted struct {
+	TaskARN       string `json:"taskArn"`
+	LastStatus    string `json:"lastStatus"`
+	DesiredStatus string `json:"desiredStatus"`
+}
+
+// Code is the stable, machine-readable kind of an error answer. Clients
+// decide on it, not on the status alone: API Gateway answers 404 and 403 of
+// its own (a wrong path or stage, a bad signature) without a code.
+type Code string
+
+// The error codes of the API; DESIGN.md's table maps each to its status.
+const (
+	CodeBadRequest       Code = "BadRequest"       // 400
+	CodeForbidden        Code = "Forbidden"        // 403
+	CodeTaskNotFound     Code = "TaskNotFound"     // 404: the task is gone, the stop is done
+	CodeMethodNotAllowed Code = "MethodNotAllowed" // 405
+	CodeTooLarge         Code = "TooLarge"         // 413
+	CodeUnavailable      Code = "Unavailable"      // 503: retry
+	CodeInternal         Code = "Internal"         // 500
+)
+
+// ErrorBody is the body of every 4xx and 5xx answer of the function.
+type ErrorBody struct {
+	Code  Code   `json:"code"`
+	Error string `json:"error"`
+}

@@ -1,0 +1,9 @@
+// Package testenv starts the real tools that integration tests run against:
+// moto_server (the ECS API, through package moto's mending proxy) and the AWS
+// Lambda Runtime Interface Emulator. Where a tool is missing, a test skips
+// with a loud message; with BASTION_TEST_STRICT=1 (set by .ci/run) it fails
+// instead. Under go test -short every test that needs one skips.
+//
+// Test support only: a dependency test fails if the supervisor or a Lambda
+// links it.
+package testenv
