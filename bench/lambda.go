@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
@@ -53,7 +54,7 @@ func benchWarmHandler(n int) (row, error) {
 		_, _ = io.WriteString(w, `{"task":{"taskArn":"`+benchTaskARN+`","lastStatus":"RUNNING","desiredStatus":"STOPPED"}}`)
 	}))
 	defer ecsEndpoint.Close()
-	allowed, _ := stophandler.ParseAllowed([]string{"bastions"})
+	allowed, _ := ecsarn.ParseClusters([]string{"bastions"})
 	svc := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),

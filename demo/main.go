@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
@@ -129,7 +130,7 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
 	})
-	allowed, _ := stophandler.ParseAllowed([]string{"default"})
+	allowed, _ := ecsarn.ParseClusters([]string{"default"})
 	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
@@ -189,7 +190,9 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 	supCtx, sigterm := context.WithCancel(ctx)
 	defer sigterm()
 	exited := make(chan error, 1)
-	go func() { exited <- supervisor.Run(supCtx, []string{"watch"}, env, supLog, supLog) }()
+	go func() {
+		exited <- supervisor.Run(supCtx, []string{"watch"}, supervisor.Env{Environ: env, Stdout: supLog, Stderr: supLog})
+	}()
 
 	select {
 	case task := <-stopped:

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
@@ -159,7 +160,7 @@ func runFault(t *testing.T, c faultCase) {
 
 	// The terminate function; its ECS client does not retry, so ECS's
 	// answer reaches the supervisor as the function's status.
-	allowed, _ := stophandler.ParseAllowed([]string{"default"})
+	allowed, _ := ecsarn.ParseClusters([]string{"default"})
 	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda", ""), Retryer: aws.NopRetryer{}}),

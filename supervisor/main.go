@@ -19,6 +19,10 @@ var version = "dev"
 
 func main() {
 	supervisor.Version = version
-	err := supervisor.Run(context.Background(), os.Args[1:], envconfig.Environ(os.Environ()), os.Stdout, os.Stderr)
+	err := supervisor.Run(context.Background(), os.Args[1:], supervisor.Env{
+		Environ: envconfig.Environ(os.Environ()),
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+	})
 	os.Exit(supervisor.ExitCode(err, os.Stderr))
 }

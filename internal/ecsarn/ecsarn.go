@@ -85,6 +85,35 @@ func ParseCluster(s string) (Cluster, error) {
 	return Cluster{Partition: p[1], Region: p[3], Account: p[4], Name: name}, nil
 }
 
+// String is the cluster's ARN when it was given as one, else its name.
+func (c Cluster) String() string {
+	if c.Account == "" {
+		return c.Name
+	}
+	return fmt.Sprintf("arn:%s:ecs:%s:%s:cluster/%s", c.Partition, c.Region, c.Account, c.Name)
+}
+
+// ParseClusters reads a list of cluster names or ARNs, such as the entries
+// of BASTION_ALLOWED_CLUSTERS; blank entries are skipped, and none at all is
+// an error.
+func ParseClusters(entries []string) ([]Cluster, error) {
+	var out []Cluster
+	for _, e := range entries {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		c, err := ParseCluster(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no cluster given", ErrMalformed)
+	}
+	return out, nil
+}
+
 // split checks the common ARN fields of an ECS ARN and returns them and the resource.
 func split(s string) ([]string, string, error) {
 	if len(s) > 1600 {

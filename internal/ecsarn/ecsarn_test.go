@@ -56,3 +56,15 @@ func TestParseCluster(t *testing.T) {
 		}
 	}
 }
+
+func TestParseClusters(t *testing.T) {
+	got, err := ParseClusters([]string{" bastions", "", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump "})
+	if err != nil || len(got) != 2 || got[0].String() != "bastions" || got[1].String() != "arn:aws:ecs:eu-west-1:123456789012:cluster/jump" {
+		t.Fatalf("ParseClusters = %v, %v", got, err)
+	}
+	for _, bad := range [][]string{nil, {" ", ","}, {"a/b"}, {"bastions", "arn:aws:ecs:eu-west-1:123456789012:task/x/y"}} {
+		if _, err := ParseClusters(bad); err == nil {
+			t.Errorf("ParseClusters(%q) accepted", bad)
+		}
+	}
+}

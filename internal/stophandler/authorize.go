@@ -93,22 +93,6 @@ func (p Policy) clusterAllowed(t target) bool {
 	return false
 }
 
-// ParseAllowed reads BASTION_ALLOWED_CLUSTERS entries (names or ARNs).
-func ParseAllowed(entries []string) ([]ecsarn.Cluster, error) {
-	var out []ecsarn.Cluster
-	for _, e := range entries {
-		if e = strings.TrimSpace(e); e == "" {
-			continue
-		}
-		c, err := ecsarn.ParseCluster(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // ParseRoles reads BASTION_TASK_ROLES entries: role names or unique role IDs.
 func ParseRoles(entries []string) ([]string, error) {
 	var out []string

@@ -61,7 +61,7 @@ func (f *fakeECS) StopTask(_ context.Context, in *ecs.StopTaskInput, _ ...func(*
 }
 
 func newService(f *fakeECS, log *bytes.Buffer) *Service {
-	allowed, _ := ParseAllowed([]string{"bastions", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump"})
+	allowed, _ := ecsarn.ParseClusters([]string{"bastions", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump"})
 	return &Service{
 		ECS:    f,
 		Policy: Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
@@ -241,7 +241,7 @@ func TestAuthorizationRules(t *testing.T) {
 		}
 		return target{task: task, cluster: cluster}
 	}
-	allowed, _ := ParseAllowed([]string{"bastions", " arn:aws:ecs:eu-west-1:123456789012:cluster/jump ", ""})
+	allowed, _ := ecsarn.ParseClusters([]string{"bastions", " arn:aws:ecs:eu-west-1:123456789012:cluster/jump ", ""})
 	roles := []string{pinnedID, "bastion-extra-role"}
 	strict := Policy{Roles: roles, RequireSelf: true, Allowed: allowed}
 	loose := Policy{Roles: roles, RequireSelf: false, Allowed: allowed}

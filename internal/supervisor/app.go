@@ -39,7 +39,7 @@ type app struct {
 	cacheWarned sync.Once // the start cache's directory is refused: said once
 }
 
-func newApp(environ map[string]string, stdout, logTo io.Writer, stops bool) (*app, error) {
+func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer, stops bool) (*app, error) {
 	cfg, err := loadConfig(environ, stops)
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func newApp(environ map[string]string, stdout, logTo io.Writer, stops bool) (*ap
 		cfg:      cfg,
 		environ:  environ,
 		log:      logging.New(logTo, cfg.LogFormat, cfg.level),
-		clock:    clock.System{},
+		clock:    clk,
 		stdout:   stdout,
 		logOut:   logTo,
 		endpoint: taskmeta.Discover(getenvOf(environ)),

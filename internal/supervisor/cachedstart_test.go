@@ -51,11 +51,10 @@ func checkApp(t *testing.T, metaURL, ttl string, clk clock.Clock) (*app, *bytes.
 		"TMPDIR":                        t.TempDir(),
 	}
 	var logs bytes.Buffer
-	a, err := newApp(env, io.Discard, &logs, false)
+	a, err := newApp(env, clk, io.Discard, &logs, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.clock = clk
 	return a, &logs
 }
 

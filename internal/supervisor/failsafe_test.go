@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -20,7 +21,7 @@ import (
 func checkOnce(t *testing.T, env map[string]string) ([]int, string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	a, err := newApp(env, &out, &out, true)
+	a, err := newApp(env, clock.System{}, &out, &out, true)
 	if err != nil {
 		t.Fatal(err)
 	}

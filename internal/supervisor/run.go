@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 )
 
@@ -46,9 +47,22 @@ commands:
 
 Configuration is read from BASTION_* environment variables; see the README.`
 
+// Env is what a command runs with. main passes the process's own; the demo
+// and the tests pass theirs, a fake clock included.
+type Env struct {
+	Environ        map[string]string
+	Clock          clock.Clock // nil: the system clock
+	Stdout, Stderr io.Writer
+}
+
 // Run runs one command. Logs go to stdout, except for status, whose output
 // is for a person (or jq) and whose logs go to stderr.
-func Run(ctx context.Context, args []string, environ map[string]string, stdout, stderr io.Writer) error {
+func Run(ctx context.Context, args []string, env Env) error {
+	stdout, stderr := env.Stdout, env.Stderr
+	clk := env.Clock
+	if clk == nil {
+		clk = clock.System{}
+	}
 	cmd, args, err := parseCommand(args)
 	if err != nil {
 		return err
@@ -65,7 +79,7 @@ func Run(ctx context.Context, args []string, environ map[string]string, stdout, 
 	if cmd == "status" {
 		logTo = stderr
 	}
-	a, err := newApp(environ, stdout, logTo, cmd != "status")
+	a, err := newApp(env.Environ, clk, stdout, logTo, cmd != "status")
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,7 @@ func TestStatus(t *testing.T) {
 	env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_TTL": "30m"}
 
 	var out, logs bytes.Buffer
-	if err := Run(context.Background(), []string{"status", "--json"}, env, &out, &logs); err != nil {
+	if err := Run(context.Background(), []string{"status", "--json"}, Env{Environ: env, Stdout: &out, Stderr: &logs}); err != nil {
 		t.Fatal(err)
 	}
 	var r statusReport
@@ -31,7 +31,7 @@ func TestStatus(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := Run(context.Background(), []string{"status"}, env, &out, &logs); err != nil {
+	if err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &logs}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"task      " + testTaskARN, "ttl       30m0s", "deadline  " + startedAt.Add(30*time.Minute).UTC().Format(time.RFC3339), "left      "} {
@@ -43,7 +43,7 @@ func TestStatus(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
-	if err := Run(context.Background(), []string{"version"}, nil, &out, &out); err != nil || out.String() != "bastion-ttl supervisor dev\n" {
+	if err := Run(context.Background(), []string{"version"}, Env{Environ: nil, Stdout: &out, Stderr: &out}); err != nil || out.String() != "bastion-ttl supervisor dev\n" {
 		t.Fatalf("version = %q, %v", out.String(), err)
 	}
 }

@@ -265,12 +265,10 @@ func watchApp(t *testing.T, metaURL, apiURL, ttl string, clk clock.Clock, logs i
 		"AWS_SECRET_ACCESS_KEY":         testSecret,
 		"AWS_REGION":                    "eu-west-1",
 	}
-	a, err := newApp(env, io.Discard, logs, true)
+	a, err := newApp(env, clk, io.Discard, logs, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.clock = clk
-	a.stopper.Clock = clk
 	return a
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 )
 
@@ -49,7 +50,7 @@ type Sweeper struct {
 	// Reserve is left of the context's deadline: the run stops starting
 	// calls then, so that it can report before the Lambda is cut off.
 	Reserve time.Duration
-	Now     func() time.Time
+	Clock   clock.Clock
 	Log     *slog.Logger
 }
 
@@ -227,7 +228,7 @@ func (r *run) consider(cluster string, task types.Task) {
 	}
 	life := lifetime.Lifetime{Start: *task.StartedAt, TTL: ttl}
 	deadline := life.Deadline().Add(r.Grace)
-	if r.Now().Before(deadline) {
+	if r.Clock.Now().Before(deadline) {
 		return
 	}
 	r.count(func(rep *Report) { rep.Expired++ })

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -84,7 +85,7 @@ func newFixture(t *testing.T, clusters ...string) *fixture {
 		Clusters: clusters,
 		MaxTTL:   12 * time.Hour,
 		Grace:    2 * time.Minute,
-		Now:      func() time.Time { return now },
+		Clock:    clock.NewFake(now),
 		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
 	}}
 }

@@ -1,0 +1,53 @@
+package stophandler
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/logging"
+)
+
+// Config is the function's configuration; README.md documents each variable.
+type Config struct {
+	Policy   Policy
+	Region   string // the function's own: tasks elsewhere are refused
+	LogLevel slog.Level
+}
+
+type settings struct {
+	AllowedClusters []string `env:"BASTION_ALLOWED_CLUSTERS,required,notEmpty"`
+	TaskRoles       []string `env:"BASTION_TASK_ROLES,required,notEmpty"`
+	RequireSelf     bool     `env:"BASTION_REQUIRE_SELF" envDefault:"true"`
+	LogLevel        string   `env:"BASTION_LOG_LEVEL" envDefault:"info"`
+	Region          string   `env:"AWS_REGION,required,notEmpty"`
+}
+
+// Load reads the configuration from environ. Every problem is reported, each
+// naming its variable and value (errors.Is(err, envconfig.ErrInvalid)).
+func Load(environ map[string]string) (Config, error) {
+	var s settings
+	if err := envconfig.Parse(&s, environ); err != nil {
+		return Config{}, err
+	}
+	var errs []error
+	bad := func(name, reason string) { errs = append(errs, envconfig.Invalid(name, environ[name], reason)) }
+	allowed, err := ecsarn.ParseClusters(s.AllowedClusters)
+	if err != nil {
+		bad("BASTION_ALLOWED_CLUSTERS", "want comma-separated cluster names or ARNs")
+	}
+	roles, err := ParseRoles(s.TaskRoles)
+	if err != nil {
+		bad("BASTION_TASK_ROLES", "want comma-separated role names or role IDs (AROA...) of the bastion task roles: "+err.Error())
+	}
+	level, err := logging.Level(s.LogLevel)
+	if err != nil {
+		bad("BASTION_LOG_LEVEL", "use debug, info, warn or error")
+	}
+	return Config{
+		Policy:   Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
+		Region:   s.Region,
+		LogLevel: level,
+	}, errors.Join(errs...)
+}
