@@ -11,7 +11,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test lint bench clean tools image-test demo build-TerminateFunction build-SweepFunction
+.PHONY: all build test test-short lint bench clean tools image-test demo build-TerminateFunction build-SweepFunction
 
 all: lint test build
 
@@ -42,6 +42,10 @@ tools:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## test-short: the fast loop for every edit (under 20 s): skips what needs moto, the emulator, the CLI tools or real time
+test-short:
+	$(GO) test -short -count=1 ./...
 
 ## lint: formatting, vet, staticcheck and a tidy go.mod
 lint:

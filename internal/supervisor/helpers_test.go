@@ -119,6 +119,7 @@ func baseEnv(t *testing.T, meta *httptest.Server, api *apiServer, ttl string) ma
 // start runs the supervisor binary with exactly env.
 func start(t *testing.T, env map[string]string, args ...string) *testenv.Process {
 	t.Helper()
+	testenv.RealTime(t)
 	var environ []string
 	for k, v := range env {
 		environ = append(environ, k+"="+v)

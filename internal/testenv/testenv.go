@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,9 @@ const StrictVar = "BASTION_TEST_STRICT"
 // Need returns the path of tool, or skips (fails when strict) the test.
 func Need(t testing.TB, tool, install string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skips what needs " + tool)
+	}
 	if p, err := exec.LookPath(tool); err == nil {
 		return p
 	}
@@ -39,6 +43,14 @@ func Need(t testing.TB, tool, install string) string {
 	fmt.Fprint(os.Stderr, msg)
 	t.Skip(msg)
 	return ""
+}
+
+// RealTime skips t under -short: it runs processes, or waits on the wall clock.
+func RealTime(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs in real time")
+	}
 }
 
 // FreeAddr returns a free 127.0.0.1:port.
@@ -64,6 +76,7 @@ type Process struct {
 
 // Start starts name with exactly env; the test's cleanup kills it.
 func Start(t testing.TB, name string, env []string, args ...string) *Process {
+	RealTime(t)
 	t.Helper()
 	p := &Process{Cmd: exec.Command(name, args...), out: &Buffer{}, done: make(chan struct{})}
 	p.Cmd.Env = env
@@ -235,6 +248,10 @@ func (l *Lambda) Invoke(t testing.TB, event []byte) []byte {
 // a temporary directory, sets *bin to its path, runs the tests, removes the
 // directory and returns the exit code for os.Exit.
 func MainWithCommand(m *testing.M, pkgDir string, bin *string) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run() // the tests that run the binary skip (RealTime)
+	}
 	dir, err := os.MkdirTemp("", "command")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
