@@ -23,8 +23,11 @@ var (
 	ErrImplausibleStart = errors.New("taskmeta: implausible start time")
 	ErrNoSuchContainer  = errors.New("taskmeta: no such container in the task")
 	errNoTaskARN        = errors.New("taskmeta: task document has no TaskARN")
-	containerTypeNormal = "NORMAL"
 )
+
+// containerTypeNormal is the Type of an application container (not the
+// pause or other containers ECS adds).
+const containerTypeNormal = "NORMAL"
 
 // ClockErrorBound is how far a StartedAt may lie ahead of this process's
 // clock and still be believed: the ECS agent stamps it with its own clock,
