@@ -7,16 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -28,6 +24,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 const (
@@ -94,7 +91,7 @@ func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{})
 		var resp *http.Response
 		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			if resp, err = http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(ev)); err == nil {
+			if resp, err = http.Post(testenv.InvokeURL(addr), "application/json", bytes.NewReader(ev)); err == nil {
 				break
 			}
 		}
@@ -120,16 +117,16 @@ func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 // startEmulator runs the terminate bootstrap under the emulator, its ECS
 // endpoint at ecsURL, and returns the emulator's address.
 func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.Cmd, *bytes.Buffer, error) {
-	addr, err := freeAddr()
+	addr, err := testenv.FreePort()
 	if err != nil {
 		return "", nil, nil, err
 	}
-	apiAddr, err := freeAddr()
+	apiAddr, err := testenv.FreePort()
 	if err != nil {
 		return "", nil, nil, err
 	}
 	out := &bytes.Buffer{}
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd := exec.Command(rie, testenv.EmulatorArgs(addr, apiAddr, bootstrap)...)
 	cmd.Env = append([]string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "BASTION_TASK_ROLES=AROAZBASTIONTASKROLE1", "AWS_ACCESS_KEY_ID=AKIDBENCH",
 		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsURL}, env...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -137,31 +134,6 @@ func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.
 		return "", nil, nil, err
 	}
 	return addr, cmd, out, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// findRIE looks for aws-lambda-rie on PATH, then in GOPATH/bin.
-func findRIE() (string, error) {
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p, nil
-	}
-	gopath, err := exec.Command("go", "env", "GOPATH").Output()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "aws-lambda-rie")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("aws-lambda-rie not found: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@<version>")
-	}
-	return p, nil
 }
 
 // benchWarmEmulator times warm invocations of the terminate bootstrap under
@@ -177,7 +149,7 @@ func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
 		return row{}, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	invoke := apigateway.InvokeURL("http://" + addr + "/2015-03-31/functions/function/invocations")
+	invoke := apigateway.InvokeURL(testenv.InvokeURL(addr))
 	ev := stopEvent()
 	var times []time.Duration
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {

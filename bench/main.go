@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 func main() {
@@ -64,7 +65,7 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	if err != nil {
 		return err
 	}
-	rie, err := findRIE()
+	rie, err := testenv.FindTool("aws-lambda-rie") // make tools installs it
 	if err != nil {
 		return err
 	}

@@ -27,14 +27,8 @@ func Need(t testing.TB, tool, install string) string {
 	if testing.Short() {
 		t.Skip("-short: skips what needs " + tool)
 	}
-	if p, err := exec.LookPath(tool); err == nil {
+	if p, err := FindTool(tool); err == nil {
 		return p
-	}
-	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", tool)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
 	}
 	msg := fmt.Sprintf("\n*** %s not found: SKIPPING this integration test. Install it with: %s ***\n", tool, install)
 	if os.Getenv(StrictVar) == "1" {
@@ -56,12 +50,11 @@ func RealTime(t testing.TB) {
 // FreeAddr returns a free 127.0.0.1:port.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // Process is a started program: the tools, or a binary under test. Its
@@ -224,9 +217,9 @@ func StartLambda(t testing.TB, bootstrap string, env map[string]string) *Lambda 
 	for k, v := range env {
 		environ = append(environ, k+"="+v)
 	}
-	p := Start(t, rie, environ, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	p := Start(t, rie, environ, EmulatorArgs(addr, apiAddr, bootstrap)...)
 	waitTCP(t, addr, 15*time.Second, p)
-	return &Lambda{Process: p, URL: "http://" + addr + "/2015-03-31/functions/function/invocations"}
+	return &Lambda{Process: p, URL: InvokeURL(addr)}
 }
 
 // Invoke sends one event and returns the function's answer.

@@ -1,0 +1,49 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// The error-returning core, shared by the tests (through the testing.TB
+// wrappers Need, FreeAddr and StartLambda) and by make bench.
+
+// FindTool returns the path of tool: on PATH, else in GOPATH/bin (where
+// make tools installs).
+func FindTool(tool string) (string, error) {
+	if p, err := exec.LookPath(tool); err == nil {
+		return p, nil
+	}
+	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", tool)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH or in GOPATH/bin", tool)
+}
+
+// FreePort returns a free 127.0.0.1:port.
+func FreePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// EmulatorArgs are the Runtime Interface Emulator's arguments to serve
+// bootstrap's invoke API at addr (the runtime API at apiAddr).
+func EmulatorArgs(addr, apiAddr, bootstrap string) []string {
+	return []string{"--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap}
+}
+
+// InvokeURL is the emulator's invoke URL when it serves at addr.
+func InvokeURL(addr string) string {
+	return "http://" + addr + "/2015-03-31/functions/function/invocations"
+}
