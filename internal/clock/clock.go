@@ -14,6 +14,8 @@ type Clock interface {
 	// Sleep waits d or until ctx is done, whichever comes first, and returns
 	// ctx.Err() in the latter case. It arms one timer: no polling.
 	Sleep(ctx context.Context, d time.Duration) error
+	// WithDeadline is context.WithDeadline on this clock's time.
+	WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc)
 }
 
 // System is the real clock.
@@ -37,11 +39,58 @@ func (System) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// WithDeadline is context.WithDeadline.
+func (System) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(ctx, t)
+}
+
 // Fake is a clock for tests: Sleep returns at once and moves the time on.
+// Contexts from its WithDeadline end when its time reaches their deadline.
 type Fake struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
+	mu        sync.Mutex
+	now       time.Time
+	sleeps    []time.Duration
+	deadlines []fakeDeadline
+}
+
+type fakeDeadline struct {
+	at     time.Time
+	cancel context.CancelCauseFunc
+}
+
+// WithDeadline returns a context that ends once the fake time reaches t.
+// Its Err is context.Canceled; its Cause, context.DeadlineExceeded.
+func (f *Fake) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	f.mu.Lock()
+	f.deadlines = append(f.deadlines, fakeDeadline{at: t, cancel: cancel})
+	f.fire()
+	f.mu.Unlock()
+	return ctx, func() { cancel(context.Canceled) }
+}
+
+// fire ends the contexts whose deadline has come. f.mu is held.
+func (f *Fake) fire() {
+	kept := f.deadlines[:0]
+	for _, d := range f.deadlines {
+		if d.at.After(f.now) {
+			kept = append(kept, d)
+		} else {
+			d.cancel(context.DeadlineExceeded)
+		}
+	}
+	f.deadlines = kept
+}
+
+// nextDeadline is the earliest pending deadline, if any. f.mu is held.
+func (f *Fake) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	for _, d := range f.deadlines {
+		if next.IsZero() || d.at.Before(next) {
+			next = d.at
+		}
+	}
+	return next, !next.IsZero()
 }
 
 // NewFake returns a fake clock reading now.
@@ -54,18 +103,25 @@ func (f *Fake) Now() time.Time {
 	return f.now
 }
 
-// Sleep advances the fake time by d and records it.
+// Sleep advances the fake time by d and records it. Like a timer raced
+// against a deadline, it stops at the earliest pending WithDeadline
+// deadline and then returns the context's error if that ended it.
 func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if d > 0 {
-		f.now = f.now.Add(d)
-	}
 	f.sleeps = append(f.sleeps, d)
-	return nil
+	if d > 0 {
+		to := f.now.Add(d)
+		if next, ok := f.nextDeadline(); ok && next.Before(to) {
+			to = next
+		}
+		f.now = to
+		f.fire()
+	}
+	f.mu.Unlock()
+	return ctx.Err()
 }
 
 // Advance moves the fake time by d; a negative d steps it back, as a wall
@@ -74,6 +130,7 @@ func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = f.now.Add(d)
+	f.fire()
 }
 
 // Sleeps returns the durations passed to Sleep, in order.

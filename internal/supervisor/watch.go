@@ -22,7 +22,7 @@ func (a *app) watch(ctx context.Context) error {
 	// it: ECS records a container's StartedAt before its process runs (the
 	// grace absorbs any skew), so this fail-safe is never early.
 	failSafeAt := began.Add(a.cfg.TTL + a.cfg.Grace)
-	waitCtx, cancel := context.WithDeadline(ctx, failSafeAt)
+	waitCtx, cancel := a.clock.WithDeadline(ctx, failSafeAt)
 	// While the metadata is not usable, ask again at least every second
 	// (taskmeta.MaxRetryDelay) and wake at began + TTL, the latest the
 	// deadline can be with the default start rule: an endpoint that answers
@@ -59,7 +59,7 @@ func (a *app) watch(ctx context.Context) error {
 	a.log.Warn("deadline reached, stopping the task", attrs...)
 
 	giveUp := lt.Deadline().Add(a.cfg.Grace)
-	stopCtx, cancel := context.WithDeadline(ctx, giveUp)
+	stopCtx, cancel := a.clock.WithDeadline(ctx, giveUp)
 	defer cancel()
 	err = a.stopper.Stop(stopCtx, stopRequest(start, lt))
 	switch {
@@ -70,8 +70,7 @@ func (a *app) watch(ctx context.Context) error {
 		return a.failSafe(fmt.Errorf("%w: the task could not be stopped remotely: %v", errFailSafe, err), attrs...)
 	}
 	a.log.Info("stop accepted, waiting for ECS to stop the task", attrs...)
-	<-stopCtx.Done()
-	if ctx.Err() != nil {
+	if err := sleepUntil(ctx, a.clock, giveUp); err != nil {
 		a.log.Info("signal received, exiting", attrs...)
 		return nil
 	}

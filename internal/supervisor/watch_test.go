@@ -40,6 +40,58 @@ func assertOnTime(t *testing.T, h hit, deadline time.Time) {
 	}
 }
 
+// TestWatchOnAFakeClock runs watch in process on a fake clock: every wait
+// is instant and every time exact. Nothing stops the task here, so each case
+// ends in the fail-safe; the binary tests below keep the signals (SIGTERM
+// after the stop: exit 0) and the exit codes.
+func TestWatchOnAFakeClock(t *testing.T) {
+	const ttl, grace = 10 * time.Second, 2 * time.Minute // watchApp's grace
+	tests := []struct {
+		name     string
+		statuses []int
+		hits     int           // exact number of stop requests; 0: at least 2
+		exitAt   time.Duration // the fail-safe exit, after the deadline
+	}{
+		{"stops at the deadline once, fail-safe if still running at deadline + grace", []int{202}, 1, grace},
+		{"retries until accepted", []int{503, 503, 202}, 3, grace},
+		{"fail-safe when the API always fails", []int{503}, 0, grace},
+		{"a final refusal exits at once", []int{403}, 1, 0},
+		{"API Gateway's own 404 is a final refusal", []int{404}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(time.Now())
+			started := clk.Now().Add(-time.Second)
+			deadline := started.Add(ttl)
+			api, hits := fakeClockAPI(t, clk, tt.statuses...)
+			a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, ttl.String(), clk, io.Discard)
+
+			done := make(chan error, 1)
+			go func() { done <- a.watch(context.Background()) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("watch did not return")
+			}
+			if !errors.Is(err, errFailSafe) {
+				t.Fatalf("watch = %v, want the fail-safe", err)
+			}
+			got := hits()
+			if len(got) == 0 || (tt.hits > 0 && len(got) != tt.hits) || (tt.hits == 0 && len(got) < 2) {
+				t.Fatalf("%d stop requests, want %d", len(got), tt.hits)
+			}
+			if !got[0].Equal(deadline) {
+				t.Fatalf("first stop request %v after the deadline, want exactly at it", got[0].Sub(deadline))
+			}
+			if at := clk.Now().Sub(deadline); at != tt.exitAt {
+				t.Fatalf("exit %v after the deadline, want %v", at, tt.exitAt)
+			}
+		})
+	}
+}
+
 func TestWatchStopsAtDeadlineThenWaitsForSIGTERM(t *testing.T) {
 	t.Parallel()
 	startedAt := startedFor(10*time.Second, 2*time.Second)
@@ -63,92 +115,6 @@ func TestWatchStopsAtDeadlineThenWaitsForSIGTERM(t *testing.T) {
 		if !strings.Contains(p.Output(), key) {
 			t.Errorf("log lacks %s", key)
 		}
-	}
-}
-
-func TestWatchRetriesUntilAccepted(t *testing.T) {
-	t.Parallel()
-	startedAt := startedFor(10*time.Second, time.Second)
-	api := newAPIServer(t, 503, 503, 202)
-	p := start(t, baseEnv(t, metadataServer(t, startedAt, 0), api, "10s"), "watch")
-
-	testenv.WaitFor(t, 8*time.Second, "three attempts", func() bool { return len(api.Hits()) >= 3 })
-	hits := api.Hits()
-	assertOnTime(t, hits[0], startedAt.Add(10*time.Second))
-	for _, h := range hits {
-		if h.sigError != nil || h.req.TaskARN != testTaskARN {
-			t.Fatalf("retry %+v", h)
-		}
-	}
-	time.Sleep(500 * time.Millisecond)
-	if !p.Running() || len(api.Hits()) != 3 {
-		t.Fatalf("running=%v after %d attempts; want running after exactly 3", p.Running(), len(api.Hits()))
-	}
-	p.Signal(t, syscall.SIGTERM)
-	if code := p.Wait(t, 2*time.Second); code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-}
-
-func TestWatchFailSafeWhenAPIAlwaysFails(t *testing.T) {
-	t.Parallel()
-	startedAt := startedFor(10*time.Second, time.Second)
-	api := newAPIServer(t, 503)
-	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
-	env["BASTION_GRACE"] = "5s"
-	p := start(t, env, "watch")
-
-	code := p.Wait(t, 12*time.Second)
-	giveUp := startedAt.Add(15 * time.Second)
-	if code != 1 {
-		t.Fatalf("exit %d, want 1 (fail-safe)", code)
-	}
-	if p.ExitedAt().Before(giveUp) {
-		t.Fatalf("fail-safe exit %v before deadline + grace", giveUp.Sub(p.ExitedAt()))
-	}
-	if late := p.ExitedAt().Sub(giveUp); late > 3*time.Second {
-		t.Fatalf("fail-safe exit %v after deadline + grace", late)
-	}
-	if len(api.Hits()) < 2 {
-		t.Fatalf("only %d attempts", len(api.Hits()))
-	}
-	if !strings.Contains(p.Output(), "fail-safe") {
-		t.Fatal("exit does not say fail-safe")
-	}
-}
-
-func TestWatchFinalRefusalExitsAtOnce(t *testing.T) {
-	t.Parallel()
-	startedAt := startedFor(10*time.Second, time.Second)
-	api := newAPIServer(t, 403)
-	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
-	env["BASTION_GRACE"] = "1m"
-	p := start(t, env, "watch")
-
-	if code := p.Wait(t, 5*time.Second); code != 1 {
-		t.Fatalf("exit %d, want 1", code)
-	}
-	if deadline := startedAt.Add(10 * time.Second); p.ExitedAt().Before(deadline) {
-		t.Fatal("exited before the deadline")
-	}
-	if n := len(api.Hits()); n != 1 {
-		t.Fatalf("%d attempts; a 403 is final", n)
-	}
-}
-
-func TestWatchAcceptedButNeverStoppedFailsSafe(t *testing.T) {
-	t.Parallel()
-	startedAt := startedFor(10*time.Second, time.Second)
-	api := newAPIServer(t, 202)
-	env := baseEnv(t, metadataServer(t, startedAt, 0), api, "10s")
-	env["BASTION_GRACE"] = "5s"
-	p := start(t, env, "watch")
-
-	if code := p.Wait(t, 11*time.Second); code != 1 {
-		t.Fatalf("exit %d, want 1", code)
-	}
-	if giveUp := startedAt.Add(15 * time.Second); p.ExitedAt().Before(giveUp) {
-		t.Fatalf("exited %v before deadline + grace", giveUp.Sub(p.ExitedAt()))
 	}
 }
 
@@ -231,15 +197,16 @@ func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
 	return err
 }
 
-// fakeClockAPI stands in for POST /terminate, answering status and
-// recording the fake clock's time of each request.
-func fakeClockAPI(t *testing.T, clk clock.Clock, status int) (*httptest.Server, func() []time.Time) {
+// fakeClockAPI stands in for POST /terminate, answering statuses in turn (the
+// last repeats) and recording the fake clock's time of each request.
+func fakeClockAPI(t *testing.T, clk clock.Clock, statuses ...int) (*httptest.Server, func() []time.Time) {
 	t.Helper()
 	var mu sync.Mutex
 	var at []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		at = append(at, clk.Now())
+		status := statuses[min(len(at), len(statuses))-1]
 		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
@@ -312,7 +279,9 @@ func TestWatchLateMetadataDelaysTheStopByLessThanASecond(t *testing.T) {
 	go func() { done <- a.watch(ctx) }()
 	testenv.WaitFor(t, 5*time.Second, "the stop request", func() bool { return len(hits()) > 0 })
 	cancel()
-	if err := <-done; err != nil {
+	// Nothing stops the task here: on the fake clock the wait for ECS ends
+	// at once in the fail-safe.
+	if err := <-done; err != nil && !errors.Is(err, errFailSafe) {
 		t.Fatalf("watch = %v", err)
 	}
 
