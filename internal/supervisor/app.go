@@ -35,6 +35,7 @@ type app struct {
 	containerPID    int
 	containerStdout string
 	signal          func(pid int) error
+	procRoot        string // where sessions are counted from: /proc
 
 	cacheWarned sync.Once // the start cache's directory is refused: said once
 }
@@ -56,6 +57,7 @@ func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer,
 		containerPID:    containerPID,
 		containerStdout: containerStdout,
 		signal:          signalContainer,
+		procRoot:        "/proc",
 	}
 	if stops && !cfg.DryRun {
 		if a.stopper, err = a.newStopper(); err != nil {
@@ -135,12 +137,12 @@ func hostname() string {
 	return h
 }
 
-// stopRequest is the request that ends the task of start.
-func stopRequest(start taskmeta.Start, lt lifetime.Lifetime) stopapi.Request {
+// stopRequest is the request that ends the task of start, for reason.
+func stopRequest(start taskmeta.Start, reason string) stopapi.Request {
 	return stopapi.Request{
 		TaskARN: start.TaskARN,
 		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
-		Reason:  lt.StopReason(),
+		Reason:  reason,
 	}
 }
 

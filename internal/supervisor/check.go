@@ -51,7 +51,7 @@ func (a *app) check(ctx context.Context) error {
 	giveUp := lt.Deadline().Add(a.cfg.Grace)
 	log.Warn("deadline passed, stopping the task", attrs...)
 	a.stopper.Log = log
-	stopErr := a.stopper.Stop(ctx, stopRequest(start, lt))
+	stopErr := a.stopper.Stop(ctx, stopRequest(start, lt.StopReason()))
 	if stopErr != nil {
 		log.Error("stop request failed; the next check tries again", append(attrs, "err", stopErr.Error())...)
 	} else {

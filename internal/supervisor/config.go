@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,17 +26,21 @@ const (
 
 // config is the supervisor's configuration; README.md documents each variable.
 type config struct {
-	TTL          time.Duration `env:"BASTION_TTL" envDefault:"30m"`
-	TerminateURL string        `env:"BASTION_TERMINATE_URL"`
-	Container    string        `env:"BASTION_CONTAINER"`
-	Grace        time.Duration `env:"BASTION_GRACE" envDefault:"2m"`
-	DryRun       bool          `env:"BASTION_DRY_RUN"`
-	FailSafe     string        `env:"BASTION_FAILSAFE" envDefault:"exit"`
-	LogFormat    string        `env:"BASTION_LOG_FORMAT" envDefault:"json"`
-	LogLevel     string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
+	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m"`
+	TerminateURL string          `env:"BASTION_TERMINATE_URL"`
+	Container    string          `env:"BASTION_CONTAINER"`
+	Grace        time.Duration   `env:"BASTION_GRACE" envDefault:"2m"`
+	DryRun       bool            `env:"BASTION_DRY_RUN"`
+	FailSafe     string          `env:"BASTION_FAILSAFE" envDefault:"exit"`
+	IdleTimeout  time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0"`
+	IdlePorts    []string        `env:"BASTION_IDLE_PORTS"`
+	WarnBefore   []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m"`
+	LogFormat    string          `env:"BASTION_LOG_FORMAT" envDefault:"json"`
+	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 
-	url   *url.URL // parsed TerminateURL; nil when not needed
-	level slog.Level
+	url       *url.URL // parsed TerminateURL; nil when not needed
+	level     slog.Level
+	idlePorts map[uint16]bool // nil: every port something listens on
 }
 
 // loadConfig parses and validates the configuration. needURL is false for
@@ -55,6 +60,26 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 	}
 	if c.FailSafe != failSafeExit && c.FailSafe != failSafeNone {
 		bad("BASTION_FAILSAFE", "use exit or none")
+	}
+	if c.IdleTimeout < 0 || (c.IdleTimeout > 0 && c.IdleTimeout < time.Second) {
+		bad("BASTION_IDLE_TIMEOUT", "use 0 (off) or a duration of at least 1s")
+	}
+	for _, p := range c.IdlePorts {
+		n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
+		if err != nil || n == 0 {
+			bad("BASTION_IDLE_PORTS", "want comma-separated TCP ports, e.g. 22,2222")
+			break
+		}
+		if c.idlePorts == nil {
+			c.idlePorts = map[uint16]bool{}
+		}
+		c.idlePorts[uint16(n)] = true
+	}
+	for _, w := range c.WarnBefore {
+		if w <= 0 {
+			bad("BASTION_WARN_BEFORE", "want comma-separated positive durations, e.g. 10m,1m")
+			break
+		}
 	}
 	if err := logging.CheckFormat(c.LogFormat); err != nil {
 		bad("BASTION_LOG_FORMAT", "use json or text")

@@ -47,10 +47,12 @@ func (a *app) watch(ctx context.Context) error {
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
-	if err := sleepUntil(ctx, a.clock, lt.Deadline()); err != nil {
+	deadline, reason, err := a.untilDeadline(ctx, lt, attrs)
+	if err != nil {
 		a.log.Info("signal received before the deadline, exiting", attrs...)
 		return nil
 	}
+	attrs = append(attrs, "reason", reason)
 	if a.cfg.DryRun {
 		a.log.Warn("deadline reached; dry run, not stopping the task", attrs...)
 		<-ctx.Done()
@@ -58,10 +60,10 @@ func (a *app) watch(ctx context.Context) error {
 	}
 	a.log.Warn("deadline reached, stopping the task", attrs...)
 
-	giveUp := lt.Deadline().Add(a.cfg.Grace)
+	giveUp := deadline.Add(a.cfg.Grace)
 	stopCtx, cancel := a.clock.WithDeadline(ctx, giveUp)
 	defer cancel()
-	err = a.stopper.Stop(stopCtx, stopRequest(start, lt))
+	err = a.stopper.Stop(stopCtx, stopRequest(start, reason))
 	switch {
 	case ctx.Err() != nil:
 		a.log.Info("signal received while stopping, exiting", attrs...)

@@ -1,0 +1,96 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
+)
+
+// countSessions counts the sessions open now: inbound connections to the
+// idle ports (by default every port something in the task listens on) and
+// ECS Exec workers, where the task's processes are visible (pidMode task).
+func (a *app) countSessions() (int, error) {
+	var socks []sessions.Socket
+	for _, table := range []string{"net/tcp", "net/tcp6"} {
+		f, err := os.Open(filepath.Join(a.procRoot, table))
+		if errors.Is(err, fs.ErrNotExist) && table == "net/tcp6" {
+			continue // IPv6 off
+		}
+		if err != nil {
+			return 0, err
+		}
+		s, err := sessions.ParseTCP(f)
+		f.Close()
+		if err != nil {
+			return 0, err
+		}
+		socks = append(socks, s...)
+	}
+	ports := a.cfg.idlePorts
+	if ports == nil {
+		ports = sessions.ListeningPorts(socks)
+	}
+	n := sessions.Inbound(socks, ports)
+	if workers, err := sessions.Workers(a.procRoot); err == nil {
+		n += workers
+	}
+	return n, nil
+}
+
+// untilDeadline sleeps until the deadline that applies (the TTL's, or with
+// an idle timeout the idle one if earlier) and returns which, and why. With
+// an idle timeout it samples the sessions every lifetime.SampleEvery; each
+// of BASTION_WARN_BEFORE is logged once as the deadline nears (again if
+// activity pushed the idle deadline back). Without either it arms one timer.
+func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, attrs []any) (time.Time, string, error) {
+	var idle *lifetime.Idle
+	if a.cfg.IdleTimeout > 0 {
+		idle = &lifetime.Idle{Timeout: a.cfg.IdleTimeout, LastSeen: lt.Start}
+	}
+	warned := map[time.Duration]bool{}
+	for {
+		now := a.clock.Now()
+		if idle != nil {
+			n, err := a.countSessions()
+			if err != nil {
+				// Unknown is not idle: a read error never stops a bastion early.
+				a.log.Warn("cannot count sessions; counting the bastion as in use", "err", err.Error())
+				n = 1
+			}
+			idle.Observe(now, n)
+		}
+		deadline, limit, reason := lifetime.Applies(lt, idle)
+		if !now.Before(deadline) {
+			return deadline, reason, nil
+		}
+		left := deadline.Sub(now)
+		wake := deadline
+		for _, w := range a.cfg.WarnBefore {
+			switch {
+			case left > w:
+				warned[w] = false
+				if at := deadline.Add(-w); at.Before(wake) {
+					wake = at
+				}
+			case !warned[w]:
+				warned[w] = true
+				a.log.Warn("the bastion stops soon", append(attrs, "limit", string(limit),
+					"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())...)
+			}
+		}
+		if idle != nil {
+			if at := now.Add(lifetime.SampleEvery(idle.Timeout)); at.Before(wake) {
+				wake = at
+			}
+		}
+		if err := sleepUntil(ctx, a.clock, wake); err != nil {
+			return deadline, reason, err
+		}
+	}
+}
