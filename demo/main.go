@@ -183,6 +183,7 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 		"BASTION_TERMINATE_URL":              gwSrv.URL + "/terminate",
 		"BASTION_TTL":                        ttl.String(),
 		"BASTION_GRACE":                      "10s",
+		"BASTION_CONTROL_ADDR":               "off",
 		"AWS_REGION":                         region,
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v2/credentials/" + taskID,
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  credsToken,

@@ -48,6 +48,7 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"BASTION_TERMINATE_URL=" + apiURL + "/terminate",
 		"BASTION_TTL=" + ttl.String(),
 		"BASTION_GRACE=" + grace.String(),
+		"BASTION_CONTROL_ADDR=off", // the fault cases run in parallel
 		"AWS_ACCESS_KEY_ID=" + keyID,
 		"AWS_SECRET_ACCESS_KEY=" + secret,
 		"AWS_REGION=" + region,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -13,6 +14,26 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 )
+
+// controlOff disables the control endpoint.
+const controlOff = "off"
+
+// loopbackPort checks that addr is a loopback host:port (the endpoint is
+// for the task's own containers, never the network) and returns the port.
+func loopbackPort(addr string) (uint16, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, errors.New("not a host:port")
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return 0, errors.New("not a loopback address")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return 0, errors.New("not a port")
+	}
+	return uint16(n), nil
+}
 
 // MinGrace is the least grace: below it a stop request could not even be
 // sent between the deadline and the fail-safe.
@@ -35,12 +56,14 @@ type config struct {
 	IdleTimeout  time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0"`
 	IdlePorts    []string        `env:"BASTION_IDLE_PORTS"`
 	WarnBefore   []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m"`
+	ControlAddr  string          `env:"BASTION_CONTROL_ADDR" envDefault:"127.0.0.1:8311"`
 	LogFormat    string          `env:"BASTION_LOG_FORMAT" envDefault:"json"`
 	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 
-	url       *url.URL // parsed TerminateURL; nil when not needed
-	level     slog.Level
-	idlePorts map[uint16]bool // nil: every port something listens on
+	url         *url.URL // parsed TerminateURL; nil when not needed
+	level       slog.Level
+	idlePorts   map[uint16]bool // nil: every port something listens on
+	controlPort uint16          // never a session port
 }
 
 // loadConfig parses and validates the configuration. needURL is false for
@@ -74,6 +97,13 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 			c.idlePorts = map[uint16]bool{}
 		}
 		c.idlePorts[uint16(n)] = true
+	}
+	if c.ControlAddr != controlOff {
+		if port, err := loopbackPort(c.ControlAddr); err != nil {
+			bad("BASTION_CONTROL_ADDR", err.Error()+`; use a loopback host:port such as 127.0.0.1:8311, or "off"`)
+		} else {
+			c.controlPort = port
+		}
 	}
 	for _, w := range c.WarnBefore {
 		if w <= 0 {

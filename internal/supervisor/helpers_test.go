@@ -113,6 +113,7 @@ func baseEnv(t *testing.T, meta *httptest.Server, api *apiServer, ttl string) ma
 		"AWS_SECRET_ACCESS_KEY":         testSecret,
 		"AWS_REGION":                    "eu-west-1",
 		"TMPDIR":                        t.TempDir(),
+		"BASTION_CONTROL_ADDR":          "off", // tests in parallel: see control_test.go
 	}
 }
 

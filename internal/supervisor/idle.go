@@ -34,7 +34,7 @@ func (a *app) countSessions() (int, error) {
 	}
 	ports := a.cfg.idlePorts
 	if ports == nil {
-		ports = sessions.ListeningPorts(socks)
+		ports = sessions.ListeningPorts(socks, a.cfg.controlPort)
 	}
 	n := sessions.Inbound(socks, ports)
 	if workers, err := sessions.Workers(a.procRoot); err == nil {
@@ -48,7 +48,7 @@ func (a *app) countSessions() (int, error) {
 // an idle timeout it samples the sessions every lifetime.SampleEvery; each
 // of BASTION_WARN_BEFORE is logged once as the deadline nears (again if
 // activity pushed the idle deadline back). Without either it arms one timer.
-func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, attrs []any) (time.Time, string, error) {
+func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *live, attrs []any) (time.Time, string, error) {
 	var idle *lifetime.Idle
 	if a.cfg.IdleTimeout > 0 {
 		idle = &lifetime.Idle{Timeout: a.cfg.IdleTimeout, LastSeen: lt.Start}
@@ -64,6 +64,7 @@ func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, attrs []a
 				n = 1
 			}
 			idle.Observe(now, n)
+			state.sample(idle, n)
 		}
 		deadline, limit, reason := lifetime.Applies(lt, idle)
 		if !now.Before(deadline) {

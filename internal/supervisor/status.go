@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +32,11 @@ func (a *app) status(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return usagef("status takes only --json, got %q", args)
+	}
+	// A person on the bastion has none of the sidecar's environment: ask
+	// the sidecar first, and read the metadata only when none answers.
+	if s, ok := a.askSidecar(ctx); ok {
+		return a.printSidecarStatus(s, *asJSON)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -61,4 +67,57 @@ func (a *app) status(ctx context.Context, args []string) error {
 	fmt.Fprintf(tw, "deadline\t%s\n", r.Deadline.Format(time.RFC3339))
 	fmt.Fprintf(tw, "left\t%s\n", left)
 	return tw.Flush()
+}
+
+// askSidecar gets the sidecar's status from its control endpoint.
+func (a *app) askSidecar(ctx context.Context) (Status, bool) {
+	if a.cfg.ControlAddr == controlOff {
+		return Status{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.cfg.ControlAddr+"/status", nil)
+	if err != nil {
+		return Status{}, false
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		a.log.Debug("no sidecar answers; reading the task metadata", "addr", a.cfg.ControlAddr, "err", err.Error())
+		return Status{}, false
+	}
+	defer resp.Body.Close()
+	var s Status
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&s) != nil || s.TaskARN == "" {
+		return Status{}, false
+	}
+	return s, true
+}
+
+func (a *app) printSidecarStatus(s Status, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	limit := "TTL " + s.TTL
+	if s.Reason == string(lifetime.LimitIdle) {
+		limit = "idle " + s.IdleTimeout + " (no session since " + s.IdleDeadline.Add(-mustDuration(s.IdleTimeout)).Format(time.RFC3339) + ")"
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "task\t%s\n", s.TaskARN)
+	fmt.Fprintf(tw, "started\t%s\n", s.StartedAt.Format(time.RFC3339))
+	fmt.Fprintf(tw, "ttl\t%s\n", s.TTL)
+	if s.IdleDeadline != nil {
+		fmt.Fprintf(tw, "idle timeout\t%s\n", s.IdleTimeout)
+	}
+	fmt.Fprintf(tw, "stops at\t%s (%s)\n", s.Deadline.Format(time.RFC3339), limit)
+	fmt.Fprintf(tw, "left\t%s\n", s.Remaining)
+	fmt.Fprintf(tw, "sessions\t%d\n", s.Connections)
+	return tw.Flush()
+}
+
+func mustDuration(s string) time.Duration {
+	d, _ := time.ParseDuration(s)
+	return d
 }

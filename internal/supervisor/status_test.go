@@ -13,7 +13,7 @@ func TestStatus(t *testing.T) {
 	t.Parallel()
 	startedAt := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	meta := metadataServer(t, startedAt, 1)
-	env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_TTL": "30m"}
+	env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_TTL": "30m", "BASTION_CONTROL_ADDR": "off"}
 
 	var out, logs bytes.Buffer
 	if err := Run(context.Background(), []string{"status", "--json"}, Env{Environ: env, Stdout: &out, Stderr: &logs}); err != nil {

@@ -18,6 +18,10 @@ import (
 // deadline + grace, and the essential sidecar's exit makes ECS stop the task.
 func (a *app) watch(ctx context.Context) error {
 	began := a.clock.Now()
+	state := &live{}
+	controlCtx, stopControl := context.WithCancel(ctx)
+	defer stopControl()
+	a.serveControl(controlCtx, state)
 	// If the start time can never be read, this process's own start bounds
 	// it: ECS records a container's StartedAt before its process runs (the
 	// grace absorbs any skew), so this fail-safe is never early.
@@ -47,7 +51,8 @@ func (a *app) watch(ctx context.Context) error {
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
-	deadline, reason, err := a.untilDeadline(ctx, lt, attrs)
+	state.set(start, lt)
+	deadline, reason, err := a.untilDeadline(ctx, lt, state, attrs)
 	if err != nil {
 		a.log.Info("signal received before the deadline, exiting", attrs...)
 		return nil

@@ -228,6 +228,7 @@ func watchApp(t *testing.T, metaURL, apiURL, ttl string, clk clock.Clock, logs i
 		"BASTION_TERMINATE_URL":         apiURL + "/terminate",
 		"BASTION_TTL":                   ttl,
 		"BASTION_GRACE":                 "2m",
+		"BASTION_CONTROL_ADDR":          "off",
 		"AWS_ACCESS_KEY_ID":             testKeyID,
 		"AWS_SECRET_ACCESS_KEY":         testSecret,
 		"AWS_REGION":                    "eu-west-1",

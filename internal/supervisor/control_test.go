@@ -1,0 +1,63 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+// The sidecar serves its status on the control endpoint, and `supervisor
+// status`, run by a person with none of the sidecar's environment (no
+// metadata endpoint, no TTL), prints it.
+func TestControlEndpointAndStatus(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	started := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
+	api := newAPIServer(t, 202)
+	env := baseEnv(t, metadataServer(t, started, 0), api, "1h")
+	env["BASTION_CONTROL_ADDR"] = addr
+	env["BASTION_IDLE_TIMEOUT"] = "2h" // longer than the TTL left: the TTL applies
+	a, err := newApp(env, clock.System{}, io.Discard, io.Discard, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.procRoot = procWith(t, true) // one session open
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = a.watch(ctx) }()
+
+	var s Status
+	testenv.WaitFor(t, 5*time.Second, "the control endpoint", func() bool {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil && s.Connections == 1
+	})
+	if s.TaskARN != testTaskARN || !s.StartedAt.Equal(started) || s.TTL != "1h0m0s" || s.Reason != "ttl" ||
+		!s.Deadline.Equal(started.Add(time.Hour)) || s.IdleTimeout != "2h0m0s" || s.IdleDeadline == nil || s.ExtendedTo != nil {
+		t.Fatalf("status %+v", s)
+	}
+	if resp, err := http.Post("http://"+addr+"/status", "application/json", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /status: %v %v", resp.Status, err)
+	}
+
+	var out bytes.Buffer
+	person := map[string]string{"BASTION_CONTROL_ADDR": addr} // a login shell: no sidecar environment
+	if err := Run(context.Background(), []string{"status"}, Env{Environ: person, Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"task          " + testTaskARN, "stops at      " + started.Add(time.Hour).UTC().Format(time.RFC3339) + " (TTL 1h0m0s)", "sessions      1", "idle timeout  2h0m0s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+}
