@@ -90,6 +90,10 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		s, ok := state.status(a.clock.Now())
+		if ok && a.cfg.IdleTimeout == 0 {
+			// No sampling without an idle timeout: count now, for the people asking.
+			s.Connections, _ = a.countSessions()
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)

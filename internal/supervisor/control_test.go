@@ -61,3 +61,31 @@ func TestControlEndpointAndStatus(t *testing.T) {
 		}
 	}
 }
+
+// Without an idle timeout nothing samples the sessions; the endpoint counts
+// them when asked.
+func TestControlCountsSessionsWithoutIdle(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	env := baseEnv(t, metadataServer(t, time.Now(), 0), newAPIServer(t, 202), "1h")
+	env["BASTION_CONTROL_ADDR"] = addr
+	a, err := newApp(env, clock.System{}, io.Discard, io.Discard, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.procRoot = procWith(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = a.watch(ctx) }()
+	var s Status
+	testenv.WaitFor(t, 5*time.Second, "the status", func() bool {
+		resp, err := http.Get("http://" + addr + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil
+	})
+	if s.Connections != 1 || s.IdleDeadline != nil || s.Reason != "ttl" {
+		t.Fatalf("status %+v", s)
+	}
+}
