@@ -1,7 +1,7 @@
 // Command supervisor ends an ECS task when its time to live is up. It runs as
 // a sidecar (watch) or as the bastion container's health check (check).
 //
-//	supervisor [watch|check|status [--json]|version]
+//	supervisor [watch|check|status [--json|--short]|version]
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package main

@@ -55,6 +55,17 @@ func TestControlEndpointAndStatus(t *testing.T) {
 	if err := Run(context.Background(), []string{"status"}, Env{Environ: person, Stdout: &out, Stderr: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
+	out.Reset()
+	if err := Run(context.Background(), []string{"status", "--short"}, Env{Environ: person, Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if want := " left, stops at " + started.Add(time.Hour).UTC().Format("15:04:05Z") + " (ttl)\n"; !strings.HasSuffix(out.String(), want) || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("status --short = %q, want one line ending %q", out.String(), want)
+	}
+	out.Reset()
+	if err := Run(context.Background(), []string{"status"}, Env{Environ: person, Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"task          " + testTaskARN, "stops at      " + started.Add(time.Hour).UTC().Format(time.RFC3339) + " (TTL 1h0m0s)", "sessions      1", "idle timeout  2h0m0s"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, out.String())

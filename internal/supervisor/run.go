@@ -3,7 +3,7 @@
 // bastion container's health check (check). The supervisor binary's main
 // only calls Run; the demo runs it in process.
 //
-//	supervisor [watch|check|status [--json]|version]
+//	supervisor [watch|check|status [--json|--short]|version]
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package supervisor
@@ -42,7 +42,7 @@ const usage = `usage: supervisor [command]
 commands:
   watch          sidecar: stop the task at its deadline (default)
   check          health check: exit 0 before the deadline, stop the task and exit 1 after it
-  status [--json] print start, TTL, deadline and time left
+  status [--json|--short] print start, TTL, deadline and time left (asks the sidecar first)
   version        print the version
 
 Configuration is read from BASTION_* environment variables; see the README.`

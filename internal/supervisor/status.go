@@ -30,12 +30,16 @@ func (a *app) status(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usagef("status takes only --json, got %q", args)
+	short := fs.Bool("short", false, "print one line, for a prompt")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (*asJSON && *short) {
+		return usagef("status takes only --json or --short, got %q", args)
 	}
 	// A person on the bastion has none of the sidecar's environment: ask
 	// the sidecar first, and read the metadata only when none answers.
 	if s, ok := a.askSidecar(ctx); ok {
+		if *short {
+			return a.printShort(s.Remaining, s.Deadline, s.Reason)
+		}
 		return a.printSidecarStatus(s, *asJSON)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -55,6 +59,9 @@ func (a *app) status(ctx context.Context, args []string) error {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
+	}
+	if *short {
+		return a.printShort(r.Left, r.Deadline, string(lifetime.LimitTTL))
 	}
 	left := r.Left
 	if r.Expired {
@@ -120,4 +127,11 @@ func (a *app) printSidecarStatus(s Status, asJSON bool) error {
 func mustDuration(s string) time.Duration {
 	d, _ := time.ParseDuration(s)
 	return d
+}
+
+// printShort prints one line for a login banner or a prompt:
+// "1h12m40s left, stops at 12:00:01Z (ttl)".
+func (a *app) printShort(left string, deadline time.Time, limit string) error {
+	_, err := fmt.Fprintf(a.stdout, "%s left, stops at %s (%s)\n", left, deadline.UTC().Format("15:04:05Z"), limit)
+	return err
 }
