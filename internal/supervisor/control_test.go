@@ -33,15 +33,7 @@ func TestControlEndpointAndStatus(t *testing.T) {
 	defer cancel()
 	go func() { _ = a.watch(ctx) }()
 
-	var s Status
-	testenv.WaitFor(t, 5*time.Second, "the control endpoint", func() bool {
-		resp, err := http.Get("http://" + addr + "/status")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil && s.Connections == 1
-	})
+	s := awaitStatus(t, addr, func(s Status) bool { return s.Connections == 1 })
 	if s.TaskARN != testTaskARN || !s.StartedAt.Equal(started) || s.TTL != "1h0m0s" || s.Reason != "ttl" ||
 		!s.Deadline.Equal(started.Add(time.Hour)) || s.IdleTimeout != "2h0m0s" || s.IdleDeadline == nil || s.ExtendedTo != nil {
 		t.Fatalf("status %+v", s)
@@ -87,16 +79,24 @@ func TestControlCountsSessionsWithoutIdle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = a.watch(ctx) }()
+	s := awaitStatus(t, addr, func(Status) bool { return true })
+	if s.Connections != 1 || s.IdleDeadline != nil || s.Reason != "ttl" {
+		t.Fatalf("status %+v", s)
+	}
+}
+
+// awaitStatus polls GET /status on addr until an answer satisfies ok.
+func awaitStatus(t *testing.T, addr string, ok func(Status) bool) Status {
+	t.Helper()
 	var s Status
-	testenv.WaitFor(t, 5*time.Second, "the status", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "the control endpoint", func() bool {
 		resp, err := http.Get("http://" + addr + "/status")
 		if err != nil {
 			return false
 		}
 		defer resp.Body.Close()
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil
+		s = Status{}
+		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil && ok(s)
 	})
-	if s.Connections != 1 || s.IdleDeadline != nil || s.Reason != "ttl" {
-		t.Fatalf("status %+v", s)
-	}
+	return s
 }
