@@ -170,6 +170,8 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 		case "stop accepted, waiting for ECS to stop the task":
 			tl.say("supervisor", "stop accepted; waiting for ECS's SIGTERM")
 			close(accepted)
+		case "the bastion stops soon":
+			tl.say("supervisor", "warning: the bastion stops in %v (%v limit)", rec["left"], rec["limit"])
 		case "signal received, exiting":
 			tl.say("supervisor", "SIGTERM: exit 0")
 		default:

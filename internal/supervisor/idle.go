@@ -72,6 +72,7 @@ func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *li
 		}
 		left := deadline.Sub(now)
 		wake := deadline
+		due := false // marks passed since the last look: one line for them all
 		for _, w := range a.cfg.WarnBefore {
 			switch {
 			case left > w:
@@ -80,10 +81,12 @@ func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *li
 					wake = at
 				}
 			case !warned[w]:
-				warned[w] = true
-				a.log.Warn("the bastion stops soon", append(attrs, "limit", string(limit),
-					"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())...)
+				warned[w], due = true, true
 			}
+		}
+		if due {
+			a.log.Warn("the bastion stops soon", append(attrs, "limit", string(limit),
+				"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())...)
 		}
 		if idle != nil {
 			if at := now.Add(lifetime.SampleEvery(idle.Timeout)); at.Before(wake) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,4 +149,30 @@ func recordReasons(next http.Handler, reasons *[]string) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Each mark of BASTION_WARN_BEFORE gives one WARN line as the deadline
+// nears; marks already passed at the start give one line together.
+func TestWatchWarnings(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	api, _ := fakeClockAPI(t, clk, 202)
+	var logs bytes.Buffer
+	started := clk.Now().Add(-55 * time.Minute) // 5m left of 1h: the 10m mark has passed
+	a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, "1h", clk, &logs)
+	a.cfg.WarnBefore = []time.Duration{10 * time.Minute, time.Minute}
+	_ = a.watch(context.Background())
+	var lefts []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"the bastion stops soon"`) {
+			var rec struct{ Level, Left, Limit string }
+			_ = json.Unmarshal([]byte(line), &rec)
+			if rec.Level != "WARN" || rec.Limit != "ttl" {
+				t.Fatalf("warning %s", line)
+			}
+			lefts = append(lefts, rec.Left)
+		}
+	}
+	if len(lefts) != 2 || lefts[0] != "5m0s" || lefts[1] != "1m0s" {
+		t.Fatalf("warnings with %v left, want 5m0s then 1m0s", lefts)
+	}
 }
