@@ -56,6 +56,7 @@ type Fake struct {
 type fakeDeadline struct {
 	at     time.Time
 	cancel context.CancelCauseFunc
+	done   <-chan struct{}
 }
 
 // WithDeadline returns a context that ends once the fake time reaches t.
@@ -63,16 +64,22 @@ type fakeDeadline struct {
 func (f *Fake) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	f.mu.Lock()
-	f.deadlines = append(f.deadlines, fakeDeadline{at: t, cancel: cancel})
+	f.deadlines = append(f.deadlines, fakeDeadline{at: t, cancel: cancel, done: ctx.Done()})
 	f.fire()
 	f.mu.Unlock()
 	return ctx, func() { cancel(context.Canceled) }
 }
 
-// fire ends the contexts whose deadline has come. f.mu is held.
+// fire ends the contexts whose deadline has come, and forgets those already
+// ended otherwise (cancelled), so that they stop no later Sleep. f.mu is held.
 func (f *Fake) fire() {
 	kept := f.deadlines[:0]
 	for _, d := range f.deadlines {
+		select {
+		case <-d.done:
+			continue
+		default:
+		}
 		if d.at.After(f.now) {
 			kept = append(kept, d)
 		} else {
@@ -114,6 +121,7 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 	f.sleeps = append(f.sleeps, d)
 	if d > 0 {
 		to := f.now.Add(d)
+		f.fire() // forget cancelled deadlines first
 		if next, ok := f.nextDeadline(); ok && next.Before(to) {
 			to = next
 		}

@@ -56,3 +56,14 @@ func TestFakeWithDeadline(t *testing.T) {
 		t.Fatal("a deadline already past did not end the context")
 	}
 }
+
+// A cancelled deadline no longer stops a sleep.
+func TestFakeCancelledDeadlineIsForgotten(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := NewFake(t0)
+	_, cancel := f.WithDeadline(context.Background(), t0.Add(time.Second))
+	cancel()
+	if err := f.Sleep(context.Background(), time.Minute); err != nil || f.Now().Sub(t0) != time.Minute {
+		t.Fatalf("slept to %v (%v), want a full minute", f.Now().Sub(t0), err)
+	}
+}
