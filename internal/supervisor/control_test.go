@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -99,4 +100,26 @@ func awaitStatus(t *testing.T, addr string, ok func(Status) bool) Status {
 		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil && ok(s)
 	})
 	return s
+}
+
+// Another process holding the control port changes nothing about the stop.
+func TestControlPortTakenStillStopsOnTime(t *testing.T) {
+	squatter, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	clk := clock.NewFake(time.Now())
+	started := clk.Now().Add(-time.Second)
+	api, hits := fakeClockAPI(t, clk, 202)
+	var logs bytes.Buffer
+	a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, "10s", clk, &logs)
+	a.cfg.ControlAddr = squatter.Addr().String()
+	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
+	if got := hits(); len(got) != 1 || !got[0].Equal(started.Add(10*time.Second)) {
+		t.Fatalf("stop requests at %v, want one at the deadline", got)
+	}
+	if !strings.Contains(logs.String(), "control endpoint not served") {
+		t.Fatalf("the taken port was not logged:\n%s", logs.String())
+	}
 }
