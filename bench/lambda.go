@@ -33,7 +33,7 @@ const (
 )
 
 func stopEvent() events.APIGatewayV2HTTPRequest {
-	ev := events.APIGatewayV2HTTPRequest{Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
+	ev := events.APIGatewayV2HTTPRequest{RouteKey: "POST /terminate", RawPath: "/terminate", Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
 	ev.RequestContext.HTTP.Method = http.MethodPost
 	ev.RequestContext.AccountID = "123456789012"
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{

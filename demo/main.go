@@ -139,7 +139,7 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
 	gw := &apigateway.Gateway{
-		Route:     "POST /terminate",
+		Routes:    []string{"POST /terminate", "POST /extend"},
 		Region:    region,
 		AccountID: account,
 		Callers: []apigateway.Caller{{

@@ -33,7 +33,7 @@ func TestEndToEnd(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	api := httptest.NewServer(&apigateway.Gateway{
-		Route: "POST /terminate", Region: testenv.Region, AccountID: testenv.Account,
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
 		Callers: []apigateway.Caller{caller(testenv.Account, me)},
 		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
 	})

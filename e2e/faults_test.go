@@ -169,7 +169,7 @@ func runFault(t *testing.T, c faultCase) {
 	}
 	var invocations counter
 	gw := &apigateway.Gateway{
-		Route: "POST /terminate", Region: region, AccountID: account, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: region, AccountID: account, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
 		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			if c.lambdaFails != nil && c.lambdaFails(invocations.next()) {
 				return events.APIGatewayV2HTTPResponse{}, errors.New("Runtime.ExitError")

@@ -1,6 +1,6 @@
 // Package stopapi is the wire contract of the API a task calls to stop
-// itself (POST /terminate): the request and answer bodies, the error codes
-// and the limits. Its client (package stopclient) and its server (package
+// itself (POST /terminate) or to ask for more time (POST /extend): the
+// request and answer bodies, the error codes, the limits and the tag. Its client (package stopclient) and its server (package
 // stophandler) both import it; neither imports the other.
 package stopapi
 
@@ -20,6 +20,27 @@ type Request struct {
 	Cluster string `json:"cluster,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
+
+// ExtendRequest is the body of POST /extend. TTL is the whole lifetime
+// wanted (a Go duration), not an increment, so a retry cannot extend twice.
+type ExtendRequest struct {
+	TaskARN string `json:"taskArn"`
+	Cluster string `json:"cluster,omitempty"`
+	TTL     string `json:"ttl"`
+}
+
+// Extended is the body of a 200 answer to POST /extend: the task's TTL now
+// (never lower than it was, at most the API's cap) and whether the cap cut
+// the request.
+type Extended struct {
+	TaskARN string `json:"taskArn"`
+	TTL     string `json:"ttl"`
+	Capped  bool   `json:"capped"`
+}
+
+// TTLTag is the task tag that records a bastion's TTL: POST /extend writes
+// it, the sweeper reads it.
+const TTLTag = "bastion-ttl"
 
 // Accepted is the body of a 202 answer.
 type Accepted struct {
@@ -42,6 +63,11 @@ const (
 	CodeTooLarge         Code = "TooLarge"         // 413
 	CodeUnavailable      Code = "Unavailable"      // 503: retry
 	CodeInternal         Code = "Internal"         // 500
+
+	// The sidecar's control endpoint answers these too (POST /extend).
+	CodeCapReached  Code = "CapReached"  // 409: the TTL is already at the API's cap
+	CodeExpired     Code = "Expired"     // 409: the deadline has passed, the task is being stopped
+	CodeUnreachable Code = "Unreachable" // 502: the API could not be reached or failed
 )
 
 // ErrorBody is the body of every 4xx and 5xx answer of the function.

@@ -3,6 +3,7 @@ package stophandler
 import (
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
@@ -12,16 +13,18 @@ import (
 // Config is the function's configuration; README.md documents each variable.
 type Config struct {
 	Policy   Policy
-	Region   string // the function's own: tasks elsewhere are refused
+	Region   string        // the function's own: tasks elsewhere are refused
+	MaxTTL   time.Duration // the cap of POST /extend
 	LogLevel slog.Level
 }
 
 type settings struct {
-	AllowedClusters []string `env:"BASTION_ALLOWED_CLUSTERS,required,notEmpty"`
-	TaskRoles       []string `env:"BASTION_TASK_ROLES,required,notEmpty"`
-	RequireSelf     bool     `env:"BASTION_REQUIRE_SELF" envDefault:"true"`
-	LogLevel        string   `env:"BASTION_LOG_LEVEL" envDefault:"info"`
-	Region          string   `env:"AWS_REGION,required,notEmpty"`
+	AllowedClusters []string      `env:"BASTION_ALLOWED_CLUSTERS,required,notEmpty"`
+	TaskRoles       []string      `env:"BASTION_TASK_ROLES,required,notEmpty"`
+	RequireSelf     bool          `env:"BASTION_REQUIRE_SELF" envDefault:"true"`
+	MaxTTL          time.Duration `env:"BASTION_MAX_TTL" envDefault:"12h"`
+	LogLevel        string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
+	Region          string        `env:"AWS_REGION,required,notEmpty"`
 }
 
 // Load reads the configuration from environ. Every problem is reported, each
@@ -41,6 +44,9 @@ func Load(environ map[string]string) (Config, error) {
 	if err != nil {
 		bad("BASTION_TASK_ROLES", "want comma-separated role names or role IDs (AROA...) of the bastion task roles: "+err.Error())
 	}
+	if s.MaxTTL <= 0 {
+		bad("BASTION_MAX_TTL", "must be a duration greater than zero, e.g. 12h")
+	}
 	level, err := logging.Level(s.LogLevel)
 	if err != nil {
 		bad("BASTION_LOG_LEVEL", "use debug, info, warn or error")
@@ -48,6 +54,7 @@ func Load(environ map[string]string) (Config, error) {
 	return Config{
 		Policy:   Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
 		Region:   s.Region,
+		MaxTTL:   s.MaxTTL,
 		LogLevel: level,
 	}, errors.Join(errs...)
 }

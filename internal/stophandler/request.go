@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -19,63 +20,107 @@ import (
 // ReasonPrefix starts every stop reason the function gives ECS.
 const ReasonPrefix = "bastion-ttl: "
 
-// target is a valid request: the task and cluster to stop, and why.
+// target is a valid request: the task and cluster it is about, and for a
+// stop why, for an extension the TTL wanted.
 type target struct {
 	task    ecsarn.Task
 	cluster string // name, from the ARN or the request's cluster field
 	reason  string
+	ttl     time.Duration
 }
 
-// parseRequest validates the method and body of a request for this function's region.
-func parseRequest(method, body string, isBase64 bool, region string) (target, *Error) {
+// parseTerminate validates a POST /terminate request for this function's region.
+func parseTerminate(method, body string, isBase64 bool, region string) (target, *Error) {
+	var req stopapi.Request
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and reason"); err != nil {
+		return target{}, err
+	}
+	t, err := parseTask(req.TaskARN, req.Cluster, region)
+	if err != nil {
+		return target{}, err
+	}
+	if err := checkReason(req.Reason); err != nil {
+		return target{}, err
+	}
+	t.reason = req.Reason
+	return t, nil
+}
+
+// parseExtend validates a POST /extend request for this function's region.
+func parseExtend(method, body string, isBase64 bool, region string) (target, *Error) {
+	var req stopapi.ExtendRequest
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and ttl"); err != nil {
+		return target{}, err
+	}
+	t, err := parseTask(req.TaskARN, req.Cluster, region)
+	if err != nil {
+		return target{}, err
+	}
+	// ECS tags only long-format ARNs, and only they carry the cluster that
+	// authorization checked (TagResource takes no cluster).
+	if t.task.Cluster == "" {
+		return target{}, reject(http.StatusBadRequest, "taskArn is an old-format ARN (task/<id>); extension needs the long format (task/<cluster>/<id>)")
+	}
+	ttl, perr := time.ParseDuration(req.TTL)
+	if perr != nil || ttl <= 0 {
+		return target{}, reject(http.StatusBadRequest, "ttl is not a positive Go duration such as 2h30m (the whole TTL wanted, not an increment)")
+	}
+	t.ttl = ttl
+	return t, nil
+}
+
+// decodeBody checks the method and size and decodes the JSON body into v,
+// refusing unknown fields; fields names them for the error message.
+func decodeBody(method, body string, isBase64 bool, v any, fields string) *Error {
 	if method != http.MethodPost {
-		return target{}, reject(http.StatusMethodNotAllowed, "method %s not allowed; use POST", method)
+		return reject(http.StatusMethodNotAllowed, "method %s not allowed; use POST", method)
 	}
 	raw := []byte(body)
 	if isBase64 {
 		if len(body) > base64.StdEncoding.EncodedLen(stopapi.MaxBodyBytes) {
-			return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
+			return reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
 		}
 		var err error
 		if raw, err = base64.StdEncoding.DecodeString(body); err != nil {
-			return target{}, reject(http.StatusBadRequest, "body is not valid base64")
+			return reject(http.StatusBadRequest, "body is not valid base64")
 		}
 	}
 	if len(raw) > stopapi.MaxBodyBytes {
-		return target{}, reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
+		return reject(http.StatusRequestEntityTooLarge, "body larger than %d bytes", stopapi.MaxBodyBytes)
 	}
 	// Checked on the raw bytes: encoding/json would silently turn invalid
 	// UTF-8 into U+FFFD.
 	if !utf8.Valid(raw) {
-		return target{}, reject(http.StatusBadRequest, "body is not valid UTF-8")
+		return reject(http.StatusBadRequest, "body is not valid UTF-8")
 	}
-	var req stopapi.Request
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return target{}, reject(http.StatusBadRequest, "body is not a JSON object of taskArn, cluster and reason")
+	if err := dec.Decode(v); err != nil {
+		return reject(http.StatusBadRequest, "body is not a JSON object of %s", fields)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return target{}, reject(http.StatusBadRequest, "body has data after the JSON object")
+		return reject(http.StatusBadRequest, "body has data after the JSON object")
 	}
-	if req.TaskARN == "" {
+	return nil
+}
+
+// parseTask checks the task ARN and cluster of a request.
+func parseTask(taskARN, clusterField, region string) (target, *Error) {
+	if taskARN == "" {
 		return target{}, reject(http.StatusBadRequest, "taskArn is required")
 	}
-	task, err := ecsarn.ParseTask(req.TaskARN)
+	task, err := ecsarn.ParseTask(taskARN)
 	if err != nil {
 		return target{}, reject(http.StatusBadRequest, "taskArn is not a task ARN (arn:<partition>:ecs:<region>:<account>:task/<cluster>/<id>)")
 	}
 	if task.Region != region {
 		return target{}, reject(http.StatusBadRequest, "taskArn is in region %s; this endpoint serves %s", task.Region, region)
 	}
-	cluster, rerr := clusterOf(task, req.Cluster)
+	cluster, rerr := clusterOf(task, clusterField)
 	if rerr != nil {
 		return target{}, rerr
 	}
-	if rerr := checkReason(req.Reason); rerr != nil {
-		return target{}, rerr
-	}
-	return target{task: task, cluster: cluster, reason: req.Reason}, nil
+	return target{task: task, cluster: cluster}, nil
 }
 
 // clusterOf is the task's cluster name: from a new-format ARN (a cluster

@@ -13,71 +13,106 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
-// ECS is the one ECS call this function makes.
+// ECS is the ECS calls this function makes.
 type ECS interface {
 	StopTask(ctx context.Context, in *ecs.StopTaskInput, optFns ...func(*ecs.Options)) (*ecs.StopTaskOutput, error)
+	ListTagsForResource(ctx context.Context, in *ecs.ListTagsForResourceInput, optFns ...func(*ecs.Options)) (*ecs.ListTagsForResourceOutput, error)
+	TagResource(ctx context.Context, in *ecs.TagResourceInput, optFns ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
 }
 
 var _ ECS = (*ecs.Client)(nil)
 
-// Service answers POST /terminate.
+// Service answers POST /terminate and POST /extend.
 type Service struct {
 	ECS    ECS
 	Policy Policy
-	Region string // the function's own region: tasks elsewhere are refused
+	Region string        // the function's own region: tasks elsewhere are refused
+	MaxTTL time.Duration // the cap of POST /extend; the bastion cannot lift it
 	Log    *slog.Logger
 }
 
+// outcome is what a request came to, for the log line.
+type outcome struct {
+	status  int
+	body    any
+	taskARN string // as soon as it is known
+	done    string // the log's outcome on success: stopped, extended
+	attrs   []any
+	err     *Error
+}
+
 // Handle is the Lambda handler: an adapter from the API Gateway HTTP API
-// (payload 2.0) event to stop and back. Every outcome is an HTTP answer; it
-// never returns an error to the Lambda runtime.
+// (payload 2.0) event to stop or extend and back, chosen by route. Every
+// outcome is an HTTP answer; it never returns an error to the Lambda runtime.
 func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	began := time.Now()
 	var id Identity
 	if a := ev.RequestContext.Authorizer; a != nil && a.IAM != nil {
 		id = Identity{UserARN: a.IAM.UserARN, UserID: a.IAM.UserID}
 	}
-	accepted, taskARN, err := s.stop(ctx, id, ev)
-	status, body := http.StatusAccepted, any(accepted)
-	attrs := []any{"request_id", ev.RequestContext.RequestID, "caller", id.UserARN, "task_arn", taskARN}
-	outcome := "stopped"
-	if err != nil {
-		status, body = err.Status, stopapi.ErrorBody{Code: err.Code, Error: err.Message}
-		outcome = "rejected"
+	route := routeOf(ev)
+	var o outcome
+	switch route {
+	case "terminate":
+		o = s.stop(ctx, id, ev)
+	case "extend":
+		o = s.extend(ctx, id, ev)
+	default:
+		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate or POST /extend", route)
+	}
+	attrs := append([]any{"request_id", ev.RequestContext.RequestID, "caller", id.UserARN, "task_arn", o.taskARN}, o.attrs...)
+	result := o.done
+	if err := o.err; err != nil {
+		o.status, o.body = err.Status, stopapi.ErrorBody{Code: err.Code, Error: err.Message}
+		result = "rejected"
 		if err.Status >= 500 {
-			outcome = "failed"
+			result = "failed"
 		}
 		attrs = append(attrs, "code", string(err.Code), "error", err.Message)
 		if err.Cause != nil {
 			attrs = append(attrs, "cause", err.Cause.Error())
 		}
 	}
-	attrs = append(attrs, "outcome", outcome, "status", status, "duration_ms", time.Since(began).Milliseconds())
+	attrs = append(attrs, "outcome", result, "status", o.status, "duration_ms", time.Since(began).Milliseconds())
 	level := slog.LevelInfo
-	if status >= 500 {
+	if o.status >= 500 {
 		level = slog.LevelError
-	} else if status >= 400 {
+	} else if o.status >= 400 {
 		level = slog.LevelWarn
 	}
-	s.Log.Log(ctx, level, "terminate request", attrs...)
-	return respond(status, body), nil
+	msg := "terminate request"
+	if route == "extend" {
+		msg = "extend request"
+	}
+	s.Log.Log(ctx, level, msg, attrs...)
+	return respond(o.status, o.body), nil
 }
 
-// stop validates, authorizes and stops. It returns the task ARN as soon as
-// it is known, for the log line.
-func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) (stopapi.Accepted, string, *Error) {
-	t, err := parseRequest(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
+// routeOf is the last element of the route's path: from the route key
+// ("POST /terminate"), or from the path for a catch-all route.
+func routeOf(ev events.APIGatewayV2HTTPRequest) string {
+	p := ev.RawPath
+	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
+		p = routePath
+	}
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+// stop validates, authorizes and stops.
+func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) outcome {
+	t, err := parseTerminate(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
 	if err != nil {
-		return stopapi.Accepted{}, "", err
+		return outcome{err: err}
 	}
 	arn := t.task.String()
 	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
-		return stopapi.Accepted{}, arn, err
+		return outcome{taskARN: arn, err: err}
 	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
@@ -87,13 +122,67 @@ func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2H
 		Reason:  aws.String(stopReason(t.reason)),
 	})
 	if stopErr != nil {
-		return stopapi.Accepted{}, arn, classify(stopErr)
+		return outcome{taskARN: arn, err: classify(stopErr)}
 	}
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
 	}
-	return a, arn, nil
+	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped"}
+}
+
+// extend validates and authorizes as stop does, then records the task's new
+// TTL in its tag: the larger of the one wanted and the one recorded (a
+// retry, or a sidecar that restarted asking with its own, never shortens
+// it), capped at MaxTTL.
+func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) outcome {
+	t, err := parseExtend(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
+	if err != nil {
+		return outcome{err: err}
+	}
+	arn := t.task.String()
+	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
+		return outcome{taskARN: arn, err: err}
+	}
+	if s.MaxTTL <= 0 {
+		return outcome{taskARN: arn, err: internalError(errors.New("no cap configured (BASTION_MAX_TTL)"))}
+	}
+	ctx, cancel := withReserve(ctx)
+	defer cancel()
+	tags, tagErr := s.ECS.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	if tagErr != nil {
+		return outcome{taskARN: arn, err: classify(tagErr)}
+	}
+	recorded, value := recordedTTL(tags.Tags)
+	ttl := min(max(t.ttl, recorded), s.MaxTTL)
+	if value != ttl.String() {
+		_, tagErr = s.ECS.TagResource(ctx, &ecs.TagResourceInput{
+			ResourceArn: aws.String(arn),
+			Tags:        []types.Tag{{Key: aws.String(stopapi.TTLTag), Value: aws.String(ttl.String())}},
+		})
+		if tagErr != nil {
+			return outcome{taskARN: arn, err: classify(tagErr)}
+		}
+	}
+	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl}
+	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended",
+		attrs: []any{"ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped}}
+}
+
+// recordedTTL is the TTL in the task's tag, 0 when there is none or it is
+// not a positive duration, and the tag's value as it is.
+func recordedTTL(tags []types.Tag) (time.Duration, string) {
+	for _, tag := range tags {
+		if aws.ToString(tag.Key) != stopapi.TTLTag {
+			continue
+		}
+		v := aws.ToString(tag.Value)
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d, v
+		}
+		return 0, v
+	}
+	return 0, ""
 }
 
 // stopReserve is the time kept back from the function's deadline: a slow
@@ -122,6 +211,8 @@ func classify(err error) *Error {
 			if strings.Contains(strings.ToLower(ae.ErrorMessage()), "not found") {
 				return failed(http.StatusNotFound, err, "task not found")
 			}
+		case "ResourceNotFoundException":
+			return failed(http.StatusNotFound, err, "task not found")
 		case "ClusterNotFoundException":
 			return failed(http.StatusNotFound, err, "task not found (no such cluster)")
 		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":

@@ -46,10 +46,42 @@ func userIDOf(caller string) string {
 	return id + ":" + caller[strings.LastIndex(caller, "/")+1:]
 }
 
-// fakeECS records StopTask calls and answers with err, or a stopping task.
+// fakeECS records StopTask and TagResource calls and answers with err, or
+// a stopping task; tags are the tasks' tags, by ARN.
 type fakeECS struct {
-	calls []*ecs.StopTaskInput
-	err   error
+	calls    []*ecs.StopTaskInput
+	tagCalls []*ecs.TagResourceInput
+	tags     map[string]map[string]string
+	err      error
+}
+
+func (f *fakeECS) ListTagsForResource(_ context.Context, in *ecs.ListTagsForResourceInput, _ ...func(*ecs.Options)) (*ecs.ListTagsForResourceOutput, error) {
+	if f.err != nil {
+		return nil, f.err
+	}
+	var out ecs.ListTagsForResourceOutput
+	for k, v := range f.tags[aws.ToString(in.ResourceArn)] {
+		out.Tags = append(out.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	return &out, nil
+}
+
+func (f *fakeECS) TagResource(_ context.Context, in *ecs.TagResourceInput, _ ...func(*ecs.Options)) (*ecs.TagResourceOutput, error) {
+	f.tagCalls = append(f.tagCalls, in)
+	if f.err != nil {
+		return nil, f.err
+	}
+	arn := aws.ToString(in.ResourceArn)
+	if f.tags == nil {
+		f.tags = map[string]map[string]string{}
+	}
+	if f.tags[arn] == nil {
+		f.tags[arn] = map[string]string{}
+	}
+	for _, t := range in.Tags {
+		f.tags[arn][aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return &ecs.TagResourceOutput{}, nil
 }
 
 func (f *fakeECS) StopTask(_ context.Context, in *ecs.StopTaskInput, _ ...func(*ecs.Options)) (*ecs.StopTaskOutput, error) {
@@ -66,12 +98,16 @@ func newService(f *fakeECS, log *bytes.Buffer) *Service {
 		ECS:    f,
 		Policy: Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
 		Region: region,
+		MaxTTL: maxTTL,
 		Log:    slog.New(slog.NewJSONHandler(log, nil)),
 	}
 }
 
+// maxTTL is the tests' cap on POST /extend.
+const maxTTL = 4 * time.Hour
+
 func event(method, body, caller string) events.APIGatewayV2HTTPRequest {
-	ev := events.APIGatewayV2HTTPRequest{Body: body}
+	ev := events.APIGatewayV2HTTPRequest{RouteKey: "POST /terminate", RawPath: "/terminate", Body: body}
 	ev.RequestContext.RequestID = "req-1"
 	ev.RequestContext.AccountID = account
 	ev.RequestContext.HTTP.Method = method
@@ -314,25 +350,167 @@ func TestParseRoles(t *testing.T) {
 // TestSlowECSAnswers503BeforeTheDeadline: a StopTask that hangs must not
 // outlive the invocation; the caller gets a 503 to retry.
 func TestSlowECSAnswers503BeforeTheDeadline(t *testing.T) {
-	// 2 s left: the reserve is a fifth of it, 400 ms.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	deadline, _ := ctx.Deadline()
 	var log bytes.Buffer
 	svc := newService(&fakeECS{}, &log)
 	svc.ECS = hangingECS{}
-	resp, err := svc.Handle(ctx, event("POST", body(taskARN, ""), self))
-	if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"Unavailable"`) {
-		t.Fatalf("got %d %s, %v; want 503 Unavailable", resp.StatusCode, resp.Body, err)
-	}
-	if left := time.Until(deadline); left < 300*time.Millisecond {
-		t.Fatalf("answered only %v before the function's deadline", left)
+	for _, ev := range []events.APIGatewayV2HTTPRequest{event("POST", body(taskARN, ""), self), extendEvent(extendBody(taskARN, "2h"), self)} {
+		// 2 s left: the reserve is a fifth of it, 400 ms.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		deadline, _ := ctx.Deadline()
+		resp, err := svc.Handle(ctx, ev)
+		if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"Unavailable"`) {
+			t.Fatalf("%s: got %d %s, %v; want 503 Unavailable", ev.RouteKey, resp.StatusCode, resp.Body, err)
+		}
+		if left := time.Until(deadline); left < 300*time.Millisecond {
+			t.Fatalf("%s: answered only %v before the function's deadline", ev.RouteKey, left)
+		}
 	}
 }
 
-type hangingECS struct{}
+// hangingECS hangs in every call until the context ends.
+type hangingECS struct{ *fakeECS }
 
 func (hangingECS) StopTask(ctx context.Context, _ *ecs.StopTaskInput, _ ...func(*ecs.Options)) (*ecs.StopTaskOutput, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
+}
+
+func (hangingECS) ListTagsForResource(ctx context.Context, _ *ecs.ListTagsForResourceInput, _ ...func(*ecs.Options)) (*ecs.ListTagsForResourceOutput, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func extendEvent(body, caller string) events.APIGatewayV2HTTPRequest {
+	ev := event("POST", body, caller)
+	ev.RouteKey, ev.RawPath = "POST /extend", "/extend"
+	return ev
+}
+
+func extendBody(arn, ttl string) string {
+	b, _ := json.Marshal(stopapi.ExtendRequest{TaskARN: arn, TTL: ttl})
+	return string(b)
+}
+
+// TestExtend: the new TTL is the larger of the one wanted and the one
+// recorded, capped; only the bastion-ttl tag is written, and nothing stopped.
+func TestExtend(t *testing.T) {
+	tests := []struct {
+		name     string
+		recorded string // the task's bastion-ttl tag before; "" none
+		wanted   string
+		ttl      string // the answer's, and the tag's after
+		capped   bool
+		tagged   bool
+	}{
+		{"extends an untagged task", "", "2h30m", "2h30m0s", false, true},
+		{"extends past the recorded TTL", "1h", "1h30m", "1h30m0s", false, true},
+		{"a retry changes nothing", "1h30m0s", "1h30m", "1h30m0s", false, false},
+		{"never shortens: a restarted sidecar asking with its own TTL", "3h0m0s", "1h", "3h0m0s", false, false},
+		{"capped at the API's maximum", "1h", "48h", "4h0m0s", true, true},
+		{"at the cap already", "4h0m0s", "4h30m", "4h0m0s", true, false},
+		{"a tag above the cap comes down to it", "24h", "1h", "4h0m0s", false, true},
+		{"an unreadable tag is replaced", "forever", "2h", "2h0m0s", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeECS{tags: map[string]map[string]string{taskARN: {"owner": "alice"}}}
+			if tt.recorded != "" {
+				f.tags[taskARN][stopapi.TTLTag] = tt.recorded
+			}
+			var log bytes.Buffer
+			resp, _ := newService(f, &log).Handle(context.Background(), extendEvent(extendBody(taskARN, tt.wanted), self))
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+			}
+			var got stopapi.Extended
+			if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
+				t.Fatal(err)
+			}
+			if want := (stopapi.Extended{TaskARN: taskARN, TTL: tt.ttl, Capped: tt.capped}); got != want {
+				t.Fatalf("answer %+v, want %+v", got, want)
+			}
+			if (len(f.tagCalls) > 0) != tt.tagged {
+				t.Fatalf("tagged = %v, want %v", len(f.tagCalls) > 0, tt.tagged)
+			}
+			if f.tags[taskARN][stopapi.TTLTag] != tt.ttl || f.tags[taskARN]["owner"] != "alice" {
+				t.Fatalf("tags after: %v", f.tags[taskARN])
+			}
+			for _, c := range f.tagCalls {
+				if len(c.Tags) != 1 || aws.ToString(c.Tags[0].Key) != stopapi.TTLTag || aws.ToString(c.ResourceArn) != taskARN {
+					t.Fatalf("TagResource %v %v", aws.ToString(c.ResourceArn), c.Tags)
+				}
+			}
+			if len(f.calls) > 0 {
+				t.Fatal("an extension stopped the task")
+			}
+			if !strings.Contains(log.String(), `"msg":"extend request"`) || !strings.Contains(log.String(), `"outcome":"extended"`) {
+				t.Fatalf("log: %s", log.String())
+			}
+		})
+	}
+}
+
+// TestExtendRefusals: the same validation and self-only rule as a stop;
+// nothing is tagged on a refusal.
+func TestExtendRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		ev     events.APIGatewayV2HTTPRequest
+		ecsErr error
+		status int
+		inBody string
+	}{
+		{"400 no ttl", extendEvent(`{"taskArn":"`+taskARN+`"}`, self), nil, 400, "positive Go duration"},
+		{"400 ttl not a duration", extendEvent(extendBody(taskARN, "2 hours"), self), nil, 400, "positive Go duration"},
+		{"400 negative ttl", extendEvent(extendBody(taskARN, "-1h"), self), nil, 400, "positive Go duration"},
+		{"400 a reason is not an extend field", extendEvent(`{"taskArn":"`+taskARN+`","ttl":"1h","reason":"x"}`, self), nil, 400, "taskArn, cluster and ttl"},
+		{"400 ttl given to terminate", event("POST", extendBody(taskARN, "1h"), self), nil, 400, "taskArn, cluster and reason"},
+		{"403 other task", extendEvent(extendBody(taskARN, "2h"), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), nil, 403, "only its own task"},
+		{"403 other role named after the task", extendEvent(extendBody(taskARN, "2h"), "arn:aws:sts::123456789012:assumed-role/Admin/"+taskID), nil, 403, "Forbidden"},
+		{"403 cluster not allowed", extendEvent(extendBody("arn:aws:ecs:eu-west-1:123456789012:task/prod/"+taskID, "2h"), self), nil, 403, "not allowed"},
+		{"404 task not found", extendEvent(extendBody(taskARN, "2h"), self), apiErr{"InvalidParameterException", "The specified task was not found.", smithy.FaultClient}, 404, "TaskNotFound"},
+		{"404 resource not found", extendEvent(extendBody(taskARN, "2h"), self), apiErr{"ResourceNotFoundException", "not found", smithy.FaultClient}, 404, "TaskNotFound"},
+		{"400 old-format ARN", extendEvent(`{"taskArn":"arn:aws:ecs:eu-west-1:123456789012:task/`+taskID+`","cluster":"bastions","ttl":"2h"}`, self), nil, 400, "old-format"},
+		{"503 throttled", extendEvent(extendBody(taskARN, "2h"), self), apiErr{"ThrottlingException", "Rate exceeded", smithy.FaultClient}, 503, "retry"},
+		{"405 GET", func() events.APIGatewayV2HTTPRequest {
+			ev := extendEvent("", self)
+			ev.RequestContext.HTTP.Method = "GET"
+			return ev
+		}(), nil, 405, "use POST"},
+		{"400 unknown route", func() events.APIGatewayV2HTTPRequest {
+			ev := extendEvent(extendBody(taskARN, "2h"), self)
+			ev.RouteKey, ev.RawPath = "POST /shorten", "/shorten"
+			return ev
+		}(), nil, 400, "not served"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeECS{err: tt.ecsErr}
+			var log bytes.Buffer
+			resp, _ := newService(f, &log).Handle(context.Background(), tt.ev)
+			if resp.StatusCode != tt.status || !strings.Contains(resp.Body, tt.inBody) {
+				t.Fatalf("status %d body %s; want %d with %q", resp.StatusCode, resp.Body, tt.status, tt.inBody)
+			}
+			var eb stopapi.ErrorBody
+			if err := json.Unmarshal([]byte(resp.Body), &eb); err != nil || eb.Code != wantCode[tt.status] {
+				t.Fatalf("error body %s: want code %q", resp.Body, wantCode[tt.status])
+			}
+			if tt.ecsErr == nil && len(f.tagCalls) > 0 || len(f.calls) > 0 {
+				t.Fatalf("refused, yet tagged %d or stopped %d", len(f.tagCalls), len(f.calls))
+			}
+		})
+	}
+}
+
+// A service without a cap refuses to extend rather than tag a zero TTL.
+func TestExtendWithoutCapIsInternal(t *testing.T) {
+	f := &fakeECS{}
+	var log bytes.Buffer
+	svc := newService(f, &log)
+	svc.MaxTTL = 0
+	resp, _ := svc.Handle(context.Background(), extendEvent(extendBody(taskARN, "2h"), self))
+	if resp.StatusCode != 500 || len(f.tagCalls) > 0 || strings.Contains(resp.Body, "BASTION_MAX_TTL") {
+		t.Fatalf("status %d body %s tagged %d", resp.StatusCode, resp.Body, len(f.tagCalls))
+	}
 }

@@ -19,10 +19,11 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
 // Tag marks a bastion; its value is the task's TTL (a Go duration).
-const Tag = "bastion-ttl"
+const Tag = stopapi.TTLTag
 
 // ReasonPrefix starts every stop reason the sweeper gives.
 const ReasonPrefix = "bastion-ttl sweeper: "

@@ -1,5 +1,6 @@
-// Command terminate is the Lambda behind POST /terminate: it lets an ECS task
-// stop itself, and nothing else. Build with -tags lambda.norpc as bootstrap
+// Command terminate is the Lambda behind POST /terminate and POST /extend:
+// it lets an ECS task stop itself or ask for more time up to a cap, and
+// nothing else. Build with -tags lambda.norpc as bootstrap
 // for the provided.al2023 runtime.
 package main
 
@@ -40,6 +41,7 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 		ECS:    ecs.NewFromConfig(awsCfg),
 		Policy: cfg.Policy,
 		Region: cfg.Region,
+		MaxTTL: cfg.MaxTTL,
 		Log:    logging.New(os.Stdout, "json", cfg.LogLevel),
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,11 +36,11 @@ type Caller struct {
 // Invoker runs the function with an event.
 type Invoker func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
-// Gateway serves one route, e.g. "POST /terminate".
+// Gateway serves its routes, e.g. "POST /terminate", all with one function.
 type Gateway struct {
-	Route     string // "<METHOD> <path>"
-	Region    string // the region signatures must be scoped to
-	AccountID string // the API's own account (requestContext.accountId)
+	Routes    []string // "<METHOD> <path>"
+	Region    string   // the region signatures must be scoped to
+	AccountID string   // the API's own account (requestContext.accountId)
 	Callers   []Caller
 	Invoke    Invoker
 	Now       func() time.Time
@@ -55,9 +56,9 @@ func (g *Gateway) observe(event string, attrs ...any) {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Only the route reaches the function: no other path or method.
-	method, path, _ := strings.Cut(g.Route, " ")
-	if r.URL.Path != path || r.Method != method {
+	// Only the routes reach the function: no other path or method.
+	route := r.Method + " " + r.URL.Path
+	if !slices.Contains(g.Routes, route) {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
 	}
@@ -80,7 +81,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
-		RouteKey:       method + " " + path,
+		RouteKey:       route,
 		RawPath:        r.URL.Path,
 		RawQueryString: r.URL.RawQuery,
 		Headers:        map[string]string{},

@@ -27,7 +27,7 @@ var creds = aws.Credentials{AccessKeyID: "ASIATEST", SecretAccessKey: "secret", 
 func gateway(t *testing.T, fail error) (*httptest.Server, *[]events.APIGatewayV2HTTPRequest) {
 	var got []events.APIGatewayV2HTTPRequest
 	gw := &apigateway.Gateway{
-		Route: "POST /terminate", Region: "eu-west-1", AccountID: "111122223333", Now: time.Now,
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: "eu-west-1", AccountID: "111122223333", Now: time.Now,
 		Callers: []apigateway.Caller{{Credentials: creds, ARN: callerARN, AccountID: "111122223333"}},
 		Invoke: func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			got = append(got, ev)
