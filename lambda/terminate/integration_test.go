@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -28,6 +31,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		"AWS_SECRET_ACCESS_KEY":       "test",
 		"BASTION_ALLOWED_CLUSTERS":    "bastions",
 		"BASTION_TASK_ROLES":          "bastion-task-role",
+		"BASTION_MAX_TTL":             "4h",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	invoke := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
@@ -42,6 +46,59 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	me := bastions[0]
 	myID := me[strings.LastIndex(me, "/")+1:]
 	myRole := "arn:aws:sts::" + testenv.Account + ":assumed-role/bastion-task-role/"
+
+	t.Run("a task extends itself, up to the cap", func(t *testing.T) {
+		for _, step := range []struct {
+			ask, want string
+			capped    bool
+		}{
+			{"2h", "2h0m0s", false},
+			{"2h", "2h0m0s", false}, // a retry changes nothing
+			{"1h", "2h0m0s", false}, // never shorter than recorded
+			{"24h", "4h0m0s", true}, // the cap
+			{"3h", "4h0m0s", false},
+		} {
+			resp := invoke(extendEvent(mustJSON(map[string]string{"taskArn": me, "ttl": step.ask}), myRole+myID))
+			var e struct {
+				TaskArn, TTL string
+				Capped       bool
+			}
+			if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &e) != nil {
+				t.Fatalf("ask %s: %d %s", step.ask, resp.StatusCode, resp.Body)
+			}
+			if e.TaskArn != me || e.TTL != step.want || e.Capped != step.capped {
+				t.Fatalf("ask %s: answer %s, want ttl %s capped %v", step.ask, resp.Body, step.want, step.capped)
+			}
+			if got := ttlTag(t, client, me); got != step.want {
+				t.Fatalf("ask %s: tag in moto %q, want %q", step.ask, got, step.want)
+			}
+		}
+	})
+
+	t.Run("extension refused", func(t *testing.T) {
+		victim, otherTask := bastions[1], others[0]
+		unknownTask := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/00000000-0000-4000-8000-000000000000"
+		for _, tc := range []hostile{
+			{"another task's ARN", extendEvent(mustJSON(map[string]string{"taskArn": victim, "ttl": "4h"}), myRole+myID), 403},
+			{"another cluster's task", extendEvent(mustJSON(map[string]string{"taskArn": otherTask, "ttl": "4h"}), myRole+idOf(otherTask)), 403},
+			{"no identity", extendEvent(mustJSON(map[string]string{"taskArn": victim, "ttl": "4h"}), ""), 403},
+			{"ttl missing", extendEvent(mustJSON(map[string]string{"taskArn": victim}), myRole+idOf(victim)), 400},
+			{"ttl negative", extendEvent(mustJSON(map[string]string{"taskArn": victim, "ttl": "-1h"}), myRole+idOf(victim)), 400},
+			{"ttl not a duration", extendEvent(mustJSON(map[string]string{"taskArn": victim, "ttl": "forever"}), myRole+idOf(victim)), 400},
+			{"a tag smuggled in", extendEvent(`{"taskArn":"`+victim+`","ttl":"1h","tags":[{"key":"owner","value":"me"}]}`, myRole+idOf(victim)), 400},
+			{"unknown task", extendEvent(mustJSON(map[string]string{"taskArn": unknownTask, "ttl": "1h"}), myRole+idOf(unknownTask)), 404},
+		} {
+			resp := invoke(tc.ev)
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s: status %d, want %d: %s", tc.name, resp.StatusCode, tc.status, resp.Body)
+			}
+		}
+		for _, arn := range append([]string{victim}, others...) {
+			if got := ttlTag(t, client, arn); got != "" {
+				t.Errorf("%s was tagged %q by a refused request", arn, got)
+			}
+		}
+	})
 
 	t.Run("a task stops itself", func(t *testing.T) {
 		resp := invoke(apiEvent("POST", mustJSON(map[string]string{"taskArn": me, "reason": "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"}), myRole+myID))
@@ -88,6 +145,8 @@ func TestLambdaAgainstMoto(t *testing.T) {
 
 	fn.WaitOutput(t, 5*time.Second, `"msg":"terminate request"`)
 	fn.WaitOutput(t, 5*time.Second, `"outcome":"stopped"`)
+	fn.WaitOutput(t, 5*time.Second, `"msg":"extend request"`)
+	fn.WaitOutput(t, 5*time.Second, `"outcome":"extended"`)
 }
 
 type hostile struct {
@@ -167,6 +226,27 @@ func apiEvent(method, body, caller string) events.APIGatewayV2HTTPRequest {
 		}
 	}
 	return ev
+}
+
+func extendEvent(body, caller string) events.APIGatewayV2HTTPRequest {
+	ev := apiEvent("POST", body, caller)
+	ev.RouteKey, ev.RawPath, ev.RequestContext.HTTP.Path = "POST /extend", "/extend", "/extend"
+	return ev
+}
+
+// ttlTag is the task's bastion-ttl tag as moto keeps it.
+func ttlTag(t *testing.T, c *ecs.Client, arn string) string {
+	t.Helper()
+	out, err := c.ListTagsForResource(context.Background(), &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range out.Tags {
+		if aws.ToString(tag.Key) == stopapi.TTLTag {
+			return aws.ToString(tag.Value)
+		}
+	}
+	return ""
 }
 
 func idOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }

@@ -2,8 +2,9 @@
 // mends the answers aws-sdk-go-v2 cannot read, for tests:
 //   - moto writes task and container cpu/memory as JSON numbers where the ECS
 //     model says strings ("expected string, got 0"): they become strings;
-//   - StopTask of a task moto does not know answers an HTML 500; real ECS
-//     answers InvalidParameterException "The referenced task was not found".
+//   - StopTask, ListTagsForResource and TagResource of a task moto does not
+//     know answer an HTML 500; real ECS answers InvalidParameterException
+//     "The referenced task was not found".
 package moto
 
 import (
@@ -26,9 +27,12 @@ func New(target *url.URL) *httputil.ReverseProxy {
 	return p
 }
 
+// taskActions are the calls on one task whose "not found" moto answers in HTML.
+var taskActions = map[string]bool{"StopTask": true, "ListTagsForResource": true, "TagResource": true}
+
 func mend(resp *http.Response) error {
 	action := strings.TrimPrefix(resp.Request.Header.Get("X-Amz-Target"), ecsapi.TargetPrefix)
-	if action == "StopTask" && resp.StatusCode == http.StatusInternalServerError && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+	if taskActions[action] && resp.StatusCode == http.StatusInternalServerError && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		return replace(resp, http.StatusBadRequest, []byte(`{"__type":"InvalidParameterException","message":"The referenced task was not found."}`))
 	}
 	if resp.StatusCode != http.StatusOK || (action != "DescribeTasks" && action != "StopTask" && action != "RunTask") {

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -47,9 +48,14 @@ func TestMend(t *testing.T) {
 		t.Fatalf("task %+v", out.Task)
 	}
 
-	_, err = c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String("unknown")})
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterException" || !strings.Contains(ae.ErrorMessage(), "not found") {
-		t.Fatalf("unknown task: %v", err)
+	unknown := map[string]error{}
+	_, unknown["StopTask"] = c.StopTask(context.Background(), &ecs.StopTaskInput{Task: aws.String("unknown")})
+	_, unknown["ListTagsForResource"] = c.ListTagsForResource(context.Background(), &ecs.ListTagsForResourceInput{ResourceArn: aws.String("unknown")})
+	_, unknown["TagResource"] = c.TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String("unknown"), Tags: []types.Tag{{Key: aws.String("k"), Value: aws.String("v")}}})
+	for action, err := range unknown {
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidParameterException" || !strings.Contains(ae.ErrorMessage(), "not found") {
+			t.Errorf("%s of an unknown task: %v", action, err)
+		}
 	}
 }
