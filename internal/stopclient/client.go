@@ -25,27 +25,29 @@ import (
 
 // ErrRejected is matched by a final refusal (a 3xx, a 4xx other than 429, a
 // 404 without the TaskNotFound code): retrying the same request cannot succeed.
-var ErrRejected = errors.New("terminate: request rejected")
+var ErrRejected = errors.New("request rejected")
 
 // RejectedError is a final refusal by the API.
 type RejectedError struct {
+	Op     string // terminate, extend
 	Status int
 	Code   stopapi.Code // empty when the answer is not the function's (API Gateway's own)
 	Body   string
 }
 
 func (e *RejectedError) Error() string {
-	return fmt.Sprintf("terminate: request rejected with status %d: %s", e.Status, e.Body)
+	return fmt.Sprintf("%s: request rejected with status %d: %s", e.Op, e.Status, e.Body)
 }
 
 // Is makes errors.Is(err, ErrRejected) true.
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 
-// Client sends SigV4-signed stop requests and retries what may succeed later:
-// network errors, 429 and 5xx. It never follows a redirect: that would carry
-// the signed request somewhere the URL check did not approve.
+// Client sends SigV4-signed requests to the API and retries what may
+// succeed later: network errors, 429 and 5xx. It never follows a redirect:
+// that would carry the signed request somewhere the URL check did not approve.
 type Client struct {
-	URL         string
+	URL         string // POST /terminate
+	ExtendURL   string // POST /extend; empty: Extend fails
 	Region      string
 	Credentials aws.CredentialsProvider
 	HTTP        *http.Client // nil: a client with a 5 s timeout that follows no redirect
@@ -55,46 +57,88 @@ type Client struct {
 	UserAgent   string
 }
 
+// route is one of the API's routes, as the client names it to people.
+type route struct {
+	op     string // terminate, extend: the prefix of its errors
+	what   string // stop, extend: the request's name in log messages
+	urlVar string // the variable that sets its URL
+}
+
+var (
+	terminateRoute = route{"terminate", "stop", "BASTION_TERMINATE_URL"}
+	extendRoute    = route{"extend", "extend", "BASTION_EXTEND_URL"}
+)
+
 // Stop sends req until the API accepts it (2xx) or says the task is gone
 // (404 with code TaskNotFound), both success; it returns a *RejectedError on
 // a final refusal and the context's error, with the last failure, when ctx
 // ends first.
 func (c *Client) Stop(ctx context.Context, req stopapi.Request) error {
-	body, err := json.Marshal(req)
+	_, _, err := c.send(ctx, terminateRoute, c.URL, req)
+	return err
+}
+
+// Extend asks the API to make the task's TTL req.TTL and returns its answer:
+// the TTL now, which the cap may have cut. It retries as Stop does until ctx
+// ends, so callers bound ctx: a person waits for the answer.
+func (c *Client) Extend(ctx context.Context, req stopapi.ExtendRequest) (stopapi.Extended, error) {
+	var e stopapi.Extended
+	if c.ExtendURL == "" {
+		return e, errors.New("extend: no extend URL configured")
+	}
+	status, answer, err := c.send(ctx, extendRoute, c.ExtendURL, req)
 	if err != nil {
-		return fmt.Errorf("terminate: %w", err)
+		return e, err
+	}
+	if status == http.StatusNotFound { // TaskNotFound: nothing left to extend
+		return e, &RejectedError{Op: extendRoute.op, Status: status, Code: stopapi.CodeTaskNotFound, Body: string(answer)}
+	}
+	if err := json.Unmarshal(answer, &e); err != nil || e.TTL == "" {
+		return stopapi.Extended{}, fmt.Errorf("extend: status %d with an answer that is not an extension: %.200q", status, answer)
+	}
+	return e, nil
+}
+
+// send posts v to url until the API answers 2xx or 404 TaskNotFound (it
+// returns that status and body), refuses for good (*RejectedError) or ctx
+// ends.
+func (c *Client) send(ctx context.Context, r route, url string, v any) (int, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: %w", r.op, err)
 	}
 	for attempt := 1; ; attempt++ {
-		status, err := c.attempt(ctx, body, attempt)
+		status, answer, err := c.attempt(ctx, r, url, body, attempt)
 		switch {
 		case err == nil && (status/100 == 2 || status == http.StatusNotFound): // 404: TaskNotFound, checked in attempt
-			return nil
+			return status, answer, nil
 		case errors.Is(err, ErrRejected):
-			return err
+			return status, answer, err
 		case err == nil:
-			err = fmt.Errorf("terminate: status %d", status)
+			err = fmt.Errorf("%s: status %d", r.op, status)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("terminate: gave up after %d attempts: %w (last error: %v)", attempt, ctx.Err(), err)
+			return 0, nil, fmt.Errorf("%s: gave up after %d attempts: %w (last error: %v)", r.op, attempt, ctx.Err(), err)
 		}
 		delay := c.Backoff.Delay(attempt - 1)
-		c.Log.Warn("stop request failed, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err.Error())
+		c.Log.Warn(r.what+" request failed, retrying", "attempt", attempt, "retry_in", delay.String(), "err", err.Error())
 		if err := c.Clock.Sleep(ctx, delay); err != nil {
-			return fmt.Errorf("terminate: gave up after %d attempts: %w", attempt, err)
+			return 0, nil, fmt.Errorf("%s: gave up after %d attempts: %w", r.op, attempt, err)
 		}
 	}
 }
 
-// attempt sends one signed request. It returns the status for answers worth
-// retrying or counting as success, a *RejectedError for final refusals.
-func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, error) {
+// attempt sends one signed request. It returns the status and body of
+// answers worth retrying or counting as success, a *RejectedError for final
+// refusals.
+func (c *Client) attempt(ctx context.Context, r route, url string, body []byte, attempt int) (int, []byte, error) {
 	creds, err := c.Credentials.Retrieve(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("terminate: credentials: %w", err)
+		return 0, nil, fmt.Errorf("%s: credentials: %w", r.op, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("terminate: %w", err)
+		return 0, nil, fmt.Errorf("%s: %w", r.op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if c.UserAgent != "" {
@@ -102,7 +146,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	}
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), stopapi.SigningName, c.Region, c.Clock.Now()); err != nil {
-		return 0, fmt.Errorf("terminate: sign: %w", err)
+		return 0, nil, fmt.Errorf("%s: sign: %w", r.op, err)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -111,7 +155,7 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 	sent := time.Now()
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("terminate: post: %w", err)
+		return 0, nil, fmt.Errorf("%s: post: %w", r.op, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -122,18 +166,18 @@ func (c *Client) attempt(ctx context.Context, body []byte, attempt int) (int, er
 		"duration_ms", time.Since(sent).Milliseconds(), "body", string(answer)}
 	switch {
 	case s/100 == 2:
-		c.Log.Info("stop request answered", attrs...)
+		c.Log.Info(r.what+" request answered", attrs...)
 	case s == http.StatusNotFound && eb.Code == stopapi.CodeTaskNotFound:
-		c.Log.Info("stop request answered: the task is already gone", attrs...)
+		c.Log.Info(r.what+" request answered: the task is already gone", attrs...)
 	case s/100 == 3, s/100 == 4 && s != http.StatusTooManyRequests:
 		// Final. A 404 or 403 without a code is API Gateway's own answer:
 		// a wrong path or stage, a bad signature, a missing permission.
-		c.Log.Error("stop request refused; check BASTION_TERMINATE_URL and the task role", attrs...)
-		return s, &RejectedError{Status: s, Code: eb.Code, Body: string(answer)}
+		c.Log.Error(r.what+" request refused; check "+r.urlVar+" and the task role", attrs...)
+		return s, answer, &RejectedError{Op: r.op, Status: s, Code: eb.Code, Body: string(answer)}
 	default:
-		c.Log.Warn("stop request answered", attrs...)
+		c.Log.Warn(r.what+" request answered", attrs...)
 	}
-	return s, nil
+	return s, answer, nil
 }
 
 // noRedirect makes an http.Client return a 3xx answer as it is.

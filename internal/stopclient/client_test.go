@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,5 +166,82 @@ func TestStopFollowsNoRedirect(t *testing.T) {
 	}
 	if elsewhere != 0 {
 		t.Fatalf("the redirect target got %d requests", elsewhere)
+	}
+}
+
+func TestExtend(t *testing.T) {
+	req := stopapi.ExtendRequest{TaskARN: "arn:aws:ecs:eu-west-1:123456789012:task/c/0123456789abcdef0123456789abcdef", TTL: "2h30m0s"}
+	granted := `{"taskArn":"` + req.TaskARN + `","ttl":"2h0m0s","capped":true}`
+	tests := []struct {
+		name     string
+		answers  []string // "status body"; the last repeats
+		want     stopapi.Extended
+		wantCode stopapi.Code // of a *RejectedError; "" for success or another error
+		wantErr  bool
+		attempts int
+	}{
+		{"granted", []string{"200 " + granted}, stopapi.Extended{TaskARN: req.TaskARN, TTL: "2h0m0s", Capped: true}, "", false, 1},
+		{"retries 5xx and 429 with the same body", []string{`503 {"code":"Unavailable","error":"x"}`, `429 {"message":"Too Many Requests"}`, "200 " + granted}, stopapi.Extended{TaskARN: req.TaskARN, TTL: "2h0m0s", Capped: true}, "", false, 3},
+		{"the task is gone", []string{`404 {"code":"TaskNotFound","error":"task not found"}`}, stopapi.Extended{}, stopapi.CodeTaskNotFound, true, 1},
+		{"forbidden is final", []string{`403 {"code":"Forbidden","error":"x"}`}, stopapi.Extended{}, stopapi.CodeForbidden, true, 1},
+		{"a 200 that is not an extension", []string{`200 {"hello":"world"}`}, stopapi.Extended{}, "", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var bodies []stopapi.ExtendRequest
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				if _, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 5*time.Minute); err != nil || r.URL.Path != "/extend" {
+					t.Errorf("request to %s, signature: %v", r.URL.Path, err)
+				}
+				var got stopapi.ExtendRequest
+				_ = json.Unmarshal(body, &got)
+				mu.Lock()
+				bodies = append(bodies, got)
+				answer := tt.answers[min(len(bodies)-1, len(tt.answers)-1)]
+				mu.Unlock()
+				status, b, _ := strings.Cut(answer, " ")
+				code, _ := strconv.Atoi(status)
+				w.WriteHeader(code)
+				_, _ = io.WriteString(w, b)
+			}))
+			defer srv.Close()
+			c := newClient(srv.URL+"/terminate", clock.NewFake(time.Now()))
+			c.ExtendURL = srv.URL + "/extend"
+			got, err := c.Extend(context.Background(), req)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("Extend = %+v, %v; want %+v, error %v", got, err, tt.want, tt.wantErr)
+			}
+			var rej *RejectedError
+			if tt.wantCode != "" && (!errors.As(err, &rej) || rej.Code != tt.wantCode || rej.Op != "extend") {
+				t.Fatalf("error %v, want a rejection with code %s", err, tt.wantCode)
+			}
+			if len(bodies) != tt.attempts {
+				t.Fatalf("attempts = %d, want %d", len(bodies), tt.attempts)
+			}
+			for _, b := range bodies {
+				if b != req {
+					t.Fatalf("body %+v, want %+v", b, req)
+				}
+			}
+		})
+	}
+}
+
+func TestExtendGivesUpWithContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer srv.Close()
+	c := newClient(srv.URL+"/terminate", clock.System{})
+	c.Backoff = backoff.Policy{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}
+	c.ExtendURL = srv.URL + "/extend"
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.Extend(ctx, stopapi.ExtendRequest{TaskARN: "x", TTL: "1h"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Extend = %v, want the context's deadline", err)
+	}
+	c.ExtendURL = ""
+	if _, err := c.Extend(context.Background(), stopapi.ExtendRequest{TaskARN: "x", TTL: "1h"}); err == nil {
+		t.Fatal("Extend without a URL succeeded")
 	}
 }

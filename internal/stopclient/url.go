@@ -78,3 +78,12 @@ func ClusterForRequest(taskARN, cluster string) string {
 	}
 	return cluster
 }
+
+// ExtendURL is the extend route beside a terminate URL: the same API and
+// stage, the last path element replaced (…/prod/terminate -> …/prod/extend).
+func ExtendURL(terminate *url.URL) *url.URL {
+	u := *terminate
+	dir := u.Path[:strings.LastIndexByte(u.Path, '/')+1]
+	u.Path, u.RawPath = dir+"extend", ""
+	return &u
+}

@@ -60,3 +60,22 @@ func TestClusterForRequest(t *testing.T) {
 		t.Errorf("old format: %q", c)
 	}
 }
+
+func TestExtendURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/terminate":      "https://abc123.execute-api.eu-west-1.amazonaws.com/extend",
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/prod/terminate": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/extend",
+		"http://127.0.0.1:8080/v1/stop":                                     "http://127.0.0.1:8080/v1/extend",
+	} {
+		u, err := ParseURL(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ExtendURL(u).String(); got != want {
+			t.Errorf("ExtendURL(%s) = %s, want %s", in, got, want)
+		}
+		if u.String() != in {
+			t.Errorf("ExtendURL changed its argument to %s", u)
+		}
+	}
+}
