@@ -30,12 +30,13 @@ type ExtendRequest struct {
 }
 
 // Extended is the body of a 200 answer to POST /extend: the task's TTL now
-// (never lower than it was, at most the API's cap) and whether the cap cut
-// the request.
+// (never lower than it was, at most the API's cap), whether the cap cut the
+// request, and the cap, so that the people on the bastion can be told.
 type Extended struct {
 	TaskARN string `json:"taskArn"`
 	TTL     string `json:"ttl"`
 	Capped  bool   `json:"capped"`
+	MaxTTL  string `json:"maxTtl"`
 }
 
 // TTLTag is the task tag that records a bastion's TTL: POST /extend writes

@@ -155,7 +155,7 @@ func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV
 	}
 	recorded, value := recordedTTL(tags.Tags)
 	ttl := min(max(t.ttl, recorded), s.MaxTTL)
-	if value != ttl.String() {
+	if recorded != ttl { // "2h" and "2h0m0s" are one TTL: no call
 		_, tagErr = s.ECS.TagResource(ctx, &ecs.TagResourceInput{
 			ResourceArn: aws.String(arn),
 			Tags:        []types.Tag{{Key: aws.String(stopapi.TTLTag), Value: aws.String(ttl.String())}},
@@ -164,7 +164,7 @@ func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV
 			return outcome{taskARN: arn, err: classify(tagErr)}
 		}
 	}
-	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl}
+	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
 	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended",
 		attrs: []any{"ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped}}
 }

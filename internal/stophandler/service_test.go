@@ -411,6 +411,7 @@ func TestExtend(t *testing.T) {
 		{"at the cap already", "4h0m0s", "4h30m", "4h0m0s", true, false},
 		{"a tag above the cap comes down to it", "24h", "1h", "4h0m0s", false, true},
 		{"an unreadable tag is replaced", "forever", "2h", "2h0m0s", false, true},
+		{"the same TTL written another way is left alone", "2h", "120m", "2h0m0s", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,13 +428,13 @@ func TestExtend(t *testing.T) {
 			if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
 				t.Fatal(err)
 			}
-			if want := (stopapi.Extended{TaskARN: taskARN, TTL: tt.ttl, Capped: tt.capped}); got != want {
+			if want := (stopapi.Extended{TaskARN: taskARN, TTL: tt.ttl, Capped: tt.capped, MaxTTL: maxTTL.String()}); got != want {
 				t.Fatalf("answer %+v, want %+v", got, want)
 			}
 			if (len(f.tagCalls) > 0) != tt.tagged {
 				t.Fatalf("tagged = %v, want %v", len(f.tagCalls) > 0, tt.tagged)
 			}
-			if f.tags[taskARN][stopapi.TTLTag] != tt.ttl || f.tags[taskARN]["owner"] != "alice" {
+			if d, err := time.ParseDuration(f.tags[taskARN][stopapi.TTLTag]); err != nil || d.String() != tt.ttl || f.tags[taskARN]["owner"] != "alice" {
 				t.Fatalf("tags after: %v", f.tags[taskARN])
 			}
 			for _, c := range f.tagCalls {

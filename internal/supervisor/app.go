@@ -37,7 +37,8 @@ type app struct {
 	signal          func(pid int) error
 	procRoot        string // where sessions are counted from: /proc
 
-	cacheWarned sync.Once // the start cache's directory is refused: said once
+	cacheWarned sync.Once  // the start cache's directory is refused: said once
+	extendMu    sync.Mutex // one extension at a time (extend.go)
 }
 
 func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer, stops bool) (*app, error) {
@@ -79,6 +80,10 @@ func (a *app) newStopper() (*stopclient.Client, error) {
 	if err != nil {
 		return nil, envconfig.Invalid("AWS_REGION", "", "not set, and BASTION_TERMINATE_URL is not an execute-api host naming a region")
 	}
+	// One signing region for both routes: they are one API.
+	if r, err := stopclient.SigningRegion(a.cfg.extendURL, getenv); err == nil && r != region {
+		return nil, envconfig.Invalid("BASTION_EXTEND_URL", a.cfg.extendURL.String(), "is in region "+r+", BASTION_TERMINATE_URL in "+region+": both routes are one API's")
+	}
 	creds, err := awscreds.FromEnv(getenv)
 	if errors.Is(err, awscreds.ErrNone) {
 		return nil, envconfig.Invalid("AWS_ACCESS_KEY_ID", "", "not set, and no container credentials endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI): give the task a role")
@@ -87,6 +92,7 @@ func (a *app) newStopper() (*stopclient.Client, error) {
 	}
 	return &stopclient.Client{
 		URL:         a.cfg.url.String(),
+		ExtendURL:   a.cfg.extendURL.String(),
 		Region:      region,
 		Credentials: creds,
 		Clock:       a.clock,
@@ -150,7 +156,7 @@ func (a *app) lifetimeAttrs(start taskmeta.Start, lt lifetime.Lifetime) []any {
 	return []any{
 		"task_arn", start.TaskARN,
 		"started_at", start.Time.UTC().Format(time.RFC3339Nano),
-		"ttl", a.cfg.TTL.String(),
+		"ttl", lt.TTL.String(),
 		"deadline", lt.Deadline().UTC().Format(time.RFC3339Nano),
 		"left", lt.Left(a.clock.Now()).Round(time.Millisecond).String(),
 	}

@@ -49,6 +49,7 @@ const (
 type config struct {
 	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m"`
 	TerminateURL string          `env:"BASTION_TERMINATE_URL"`
+	ExtendURL    string          `env:"BASTION_EXTEND_URL"`
 	Container    string          `env:"BASTION_CONTAINER"`
 	Grace        time.Duration   `env:"BASTION_GRACE" envDefault:"2m"`
 	DryRun       bool            `env:"BASTION_DRY_RUN"`
@@ -61,6 +62,7 @@ type config struct {
 	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 
 	url         *url.URL // parsed TerminateURL; nil when not needed
+	extendURL   *url.URL // parsed ExtendURL, or the route beside url
 	level       slog.Level
 	idlePorts   map[uint16]bool // nil: every port something listens on
 	controlPort uint16          // never a session port
@@ -127,8 +129,14 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 			u, err := stopclient.ParseURL(c.TerminateURL)
 			if err != nil {
 				bad("BASTION_TERMINATE_URL", strings.TrimPrefix(err.Error(), stopclient.ErrBadURL.Error()+": "))
+				break
 			}
-			c.url = u
+			c.url, c.extendURL = u, stopclient.ExtendURL(u)
+			if c.ExtendURL != "" {
+				if c.extendURL, err = stopclient.ParseURL(c.ExtendURL); err != nil {
+					bad("BASTION_EXTEND_URL", strings.TrimPrefix(err.Error(), stopclient.ErrBadURL.Error()+": "))
+				}
+			}
 		}
 	}
 	return c, errors.Join(errs...)

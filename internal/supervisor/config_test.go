@@ -34,6 +34,8 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"idle ports bad", map[string]string{"BASTION_IDLE_PORTS": "22,ssh"}, nil, `BASTION_IDLE_PORTS="22,ssh"`},
 		{"warn before zero", map[string]string{"BASTION_WARN_BEFORE": "10m,0s"}, nil, `BASTION_WARN_BEFORE="10m,0s"`},
 		{"url without path", map[string]string{"BASTION_TERMINATE_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/"}, nil, `BASTION_TERMINATE_URL="https://abc.execute-api.eu-west-1.amazonaws.com/"`},
+		{"extend url http not loopback", map[string]string{"BASTION_EXTEND_URL": "http://example.com/extend"}, nil, `BASTION_EXTEND_URL="http://example.com/extend"`},
+		{"extend url in another region", map[string]string{"BASTION_EXTEND_URL": "https://abc.execute-api.us-east-1.amazonaws.com/extend"}, nil, `BASTION_EXTEND_URL="https://abc.execute-api.us-east-1.amazonaws.com/extend"`},
 		{"dry run bad", map[string]string{"BASTION_DRY_RUN": "yes please"}, nil, `BASTION_DRY_RUN="yes please"`},
 		{"log level bad", map[string]string{"BASTION_LOG_LEVEL": "loud"}, []string{"check"}, `BASTION_LOG_LEVEL="loud"`},
 		{"no region", map[string]string{"AWS_REGION": ""}, nil, "AWS_REGION"},
@@ -74,6 +76,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil || c.FailSafe != "exit" {
 		t.Fatalf("defaults = %+v", c)
+	}
+	c, err = loadConfig(map[string]string{"BASTION_TERMINATE_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/prod/terminate"}, true)
+	if err != nil || c.extendURL.String() != "https://abc.execute-api.eu-west-1.amazonaws.com/prod/extend" {
+		t.Fatalf("extend URL beside the terminate URL: %v, %v", c.extendURL, err)
 	}
 	if _, err := loadConfig(map[string]string{}, false); err != nil {
 		t.Fatalf("status needs no URL: %v", err)

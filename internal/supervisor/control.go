@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,7 +27,9 @@ type Status struct {
 	IdleTimeout  string     `json:"idleTimeout"`
 	IdleDeadline *time.Time `json:"idleDeadline"` // null when idle is off
 	Connections  int        `json:"connections"`  // sessions open at the last sample
-	ExtendedTo   *string    `json:"extendedTo"`   // null until extended
+	ExtendedTo   *time.Time `json:"extendedTo"`   // the TTL's deadline, null until extended
+	MaxTTL       string     `json:"maxTtl"`       // the API's cap, "" until the API has told it
+	Warning      string     `json:"warning"`      // "" until the first of BASTION_WARN_BEFORE
 }
 
 // live is what watch knows, shared with the control endpoint.
@@ -33,15 +37,18 @@ type live struct {
 	mu       sync.Mutex
 	known    bool
 	start    taskmeta.Start
-	lt       lifetime.Lifetime
-	idle     lifetime.Idle // Timeout 0: off
+	lt       lifetime.Lifetime // TTL: the configured one, or an extension's
+	baseTTL  time.Duration     // the configured TTL
+	maxTTL   time.Duration     // the API's cap, 0 until an answer told it
+	idle     lifetime.Idle     // Timeout 0: off
 	sessions int
+	stopping bool // the deadline was reached: nothing moves it any more
 }
 
 func (l *live) set(start taskmeta.Start, lt lifetime.Lifetime) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.known, l.start, l.lt = true, start, lt
+	l.known, l.start, l.lt, l.baseTTL = true, start, lt, lt.TTL
 }
 
 func (l *live) sample(idle *lifetime.Idle, sessions int) {
@@ -53,8 +60,57 @@ func (l *live) sample(idle *lifetime.Idle, sessions int) {
 	l.sessions = sessions
 }
 
+// liveView is what an extension decides on.
+type liveView struct {
+	start    taskmeta.Start
+	lt       lifetime.Lifetime
+	maxTTL   time.Duration
+	stopping bool
+}
+
+func (l *live) snapshot() (liveView, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return liveView{start: l.start, lt: l.lt, maxTTL: l.maxTTL, stopping: l.stopping}, l.known
+}
+
+func (l *live) lifetime() lifetime.Lifetime {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lt
+}
+
+// expire decides, at now, whether the deadline that applies has come; if so
+// the bastion is stopping and no extension moves it any more. Deciding and
+// extending share the lock, so an extension is either in time or refused.
+func (l *live) expire(now time.Time, idle *lifetime.Idle) (deadline time.Time, limit lifetime.Limit, reason string, due bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	deadline, limit, reason = lifetime.Applies(l.lt, idle)
+	if !now.Before(deadline) {
+		l.stopping = true
+		return deadline, limit, reason, true
+	}
+	return deadline, limit, reason, false
+}
+
+// extend makes the TTL ttl if that is later, and records the API's cap (0:
+// not told). It reports false once the bastion is stopping.
+func (l *live) extend(ttl, maxTTL time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopping {
+		return false
+	}
+	l.lt.TTL = max(l.lt.TTL, ttl)
+	if maxTTL > 0 {
+		l.maxTTL = maxTTL
+	}
+	return true
+}
+
 // status is the Status at now; ok is false until the start is known.
-func (l *live) status(now time.Time) (Status, bool) {
+func (l *live) status(now time.Time, warnBefore []time.Duration) (Status, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.known {
@@ -70,9 +126,20 @@ func (l *live) status(now time.Time) (Status, bool) {
 		d := l.idle.Deadline().UTC()
 		s.IdleDeadline = &d
 	}
+	if l.lt.TTL > l.baseTTL {
+		d := l.lt.Deadline().UTC()
+		s.ExtendedTo = &d
+	}
+	if l.maxTTL > 0 {
+		s.MaxTTL = l.maxTTL.String()
+	}
 	deadline, limit, _ := lifetime.Applies(l.lt, idle)
+	left := max(deadline.Sub(now), 0)
 	s.Deadline, s.Reason = deadline.UTC(), string(limit)
-	s.Remaining = max(deadline.Sub(now), 0).Round(time.Second).String()
+	s.Remaining = left.Round(time.Second).String()
+	if len(warnBefore) > 0 && left <= slices.Max(warnBefore) {
+		s.Warning = fmt.Sprintf("this bastion stops in %s (%s limit)", s.Remaining, limit)
+	}
 	return s, true
 }
 
@@ -89,7 +156,7 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		s, ok := state.status(a.clock.Now())
+		s, ok := state.status(a.clock.Now(), a.cfg.WarnBefore)
 		if ok && a.cfg.IdleTimeout == 0 {
 			// No sampling without an idle timeout: count now, for the people asking.
 			s.Connections, _ = a.countSessions()
@@ -97,12 +164,19 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte(`{"error":"the start time is not known yet"}` + "\n"))
+			_, _ = w.Write([]byte(`{"code":"Unavailable","error":"the start time is not known yet"}` + "\n"))
 			return
 		}
 		_ = json.NewEncoder(w).Encode(s)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	mux.HandleFunc("POST /extend", func(w http.ResponseWriter, r *http.Request) {
+		status, body := a.extendOnRequest(r, state)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	// The write timeout covers an extension: the API's answer, within extendBudget.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: extendBudget + 5*time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

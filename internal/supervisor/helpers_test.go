@@ -58,19 +58,28 @@ type hit struct {
 	sigError error
 }
 
-// apiServer stands in for POST /terminate: it verifies each SigV4 signature
-// with the test credentials and answers statuses in turn (the last repeats).
+// apiServer stands in for the API: POST /terminate verifies each SigV4
+// signature with the test credentials and answers statuses in turn (the last
+// repeats); POST /extend grants what is asked up to a cap.
 type apiServer struct {
 	*httptest.Server
-	mu       sync.Mutex
-	hits     []hit
-	statuses []int
+	mu           sync.Mutex
+	hits         []hit
+	statuses     []int
+	extends      []stopapi.ExtendRequest
+	recorded     time.Duration // the task's tag
+	maxTTL       time.Duration
+	extendStatus int // != 0: answer POST /extend with it, an error
 }
 
 func newAPIServer(t *testing.T, statuses ...int) *apiServer {
 	t.Helper()
-	s := &apiServer{statuses: statuses}
+	s := &apiServer{statuses: statuses, maxTTL: 12 * time.Hour}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/extend" {
+			s.extend(t, w, r)
+			return
+		}
 		at := time.Now()
 		body, _ := io.ReadAll(r.Body)
 		signed, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) {
@@ -95,6 +104,48 @@ func newAPIServer(t *testing.T, statuses ...int) *apiServer {
 	}))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// extend is the API's POST /extend: the larger of the TTL asked and the
+// one recorded, capped, as the terminate function computes it.
+func (s *apiServer) extend(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if _, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) {
+		return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
+	}, time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("POST /extend: %v", err)
+	}
+	var req stopapi.ExtendRequest
+	_ = json.Unmarshal(body, &req)
+	wanted, _ := time.ParseDuration(req.TTL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extends = append(s.extends, req)
+	w.Header().Set("Content-Type", "application/json")
+	if s.extendStatus != 0 {
+		w.WriteHeader(s.extendStatus)
+		_, _ = io.WriteString(w, `{"code":"Internal","error":"internal error"}`)
+		return
+	}
+	s.recorded = min(max(wanted, s.recorded), s.maxTTL)
+	_ = json.NewEncoder(w).Encode(stopapi.Extended{TaskARN: req.TaskARN, TTL: s.recorded.String(), Capped: s.recorded < wanted, MaxTTL: s.maxTTL.String()})
+}
+
+// Extends is what POST /extend was asked, in order.
+func (s *apiServer) Extends() []stopapi.ExtendRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stopapi.ExtendRequest(nil), s.extends...)
+}
+
+// grantExtension answers POST /extend with the TTL asked, up to maxTTL.
+func grantExtension(w http.ResponseWriter, r *http.Request, maxTTL time.Duration) {
+	var req stopapi.ExtendRequest
+	_ = json.NewDecoder(r.Body).Decode(&req)
+	wanted, _ := time.ParseDuration(req.TTL)
+	ttl := min(wanted, maxTTL)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(stopapi.Extended{TaskARN: req.TaskARN, TTL: ttl.String(), Capped: ttl < wanted, MaxTTL: maxTTL.String()})
 }
 
 func (s *apiServer) Hits() []hit {

@@ -44,14 +44,16 @@ func (a *app) countSessions() (int, error) {
 }
 
 // untilDeadline sleeps until the deadline that applies (the TTL's, or with
-// an idle timeout the idle one if earlier) and returns which, and why. With
-// an idle timeout it samples the sessions every lifetime.SampleEvery; each
-// of BASTION_WARN_BEFORE is logged once as the deadline nears (again if
-// activity pushed the idle deadline back). Without either it arms one timer.
-func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *live, attrs []any) (time.Time, string, error) {
+// an idle timeout the idle one if earlier) and returns it and the stop
+// reason. With an idle timeout it samples the sessions every
+// lifetime.SampleEvery; each of BASTION_WARN_BEFORE is logged once as the
+// deadline nears (again if activity or an extension pushed it back).
+// Without either it arms one timer. An extension only moves the TTL later,
+// so it needs no wake-up: at the old deadline the loop finds the new one.
+func (a *app) untilDeadline(ctx context.Context, state *live, attrs []any) (time.Time, string, error) {
 	var idle *lifetime.Idle
 	if a.cfg.IdleTimeout > 0 {
-		idle = &lifetime.Idle{Timeout: a.cfg.IdleTimeout, LastSeen: lt.Start}
+		idle = &lifetime.Idle{Timeout: a.cfg.IdleTimeout, LastSeen: state.lifetime().Start}
 	}
 	warned := map[time.Duration]bool{}
 	for {
@@ -66,13 +68,13 @@ func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *li
 			idle.Observe(now, n)
 			state.sample(idle, n)
 		}
-		deadline, limit, reason := lifetime.Applies(lt, idle)
-		if !now.Before(deadline) {
+		deadline, limit, reason, due := state.expire(now, idle)
+		if due {
 			return deadline, reason, nil
 		}
 		left := deadline.Sub(now)
 		wake := deadline
-		due := false // marks passed since the last look: one line for them all
+		warn := false // marks passed since the last look: one line for them all
 		for _, w := range a.cfg.WarnBefore {
 			switch {
 			case left > w:
@@ -81,10 +83,10 @@ func (a *app) untilDeadline(ctx context.Context, lt lifetime.Lifetime, state *li
 					wake = at
 				}
 			case !warned[w]:
-				warned[w], due = true, true
+				warned[w], warn = true, true
 			}
 		}
-		if due {
+		if warn {
 			a.log.Warn("the bastion stops soon", append(attrs, "limit", string(limit),
 				"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())...)
 		}

@@ -3,7 +3,7 @@
 // bastion container's health check (check). The supervisor binary's main
 // only calls Run; the demo runs it in process.
 //
-//	supervisor [watch|check|status [--json|--short]|version]
+//	supervisor [watch|check|status [--json|--short]|extend [--json] DURATION|version]
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package supervisor
@@ -43,6 +43,7 @@ commands:
   watch          sidecar: stop the task at its deadline (default)
   check          health check: exit 0 before the deadline, stop the task and exit 1 after it
   status [--json|--short] print start, TTL, deadline and time left (asks the sidecar first)
+  extend [--json] DURATION ask the sidecar for DURATION more (at least 1m), up to the API's cap
   version        print the version
 
 Configuration is read from BASTION_* environment variables; see the README.`
@@ -75,11 +76,14 @@ func Run(ctx context.Context, args []string, env Env) error {
 		_, err := fmt.Fprintln(stdout, usage)
 		return err
 	}
+	// status and extend print for a person (or jq): their logs go to stderr,
+	// and they send no stop request.
+	forPeople := cmd == "status" || cmd == "extend"
 	logTo := stdout
-	if cmd == "status" {
+	if forPeople {
 		logTo = stderr
 	}
-	a, err := newApp(env.Environ, clk, stdout, logTo, cmd != "status")
+	a, err := newApp(env.Environ, clk, stdout, logTo, !forPeople)
 	if err != nil {
 		return err
 	}
@@ -92,6 +96,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return a.watch(ctx)
 	case "check":
 		return a.check(ctx)
+	case "extend":
+		return a.extendCommand(ctx, args)
 	default:
 		return a.status(ctx, args)
 	}
@@ -110,9 +116,9 @@ func parseCommand(args []string) (cmd string, rest []string, err error) {
 		if len(rest) > 0 {
 			return "", nil, usagef("%s takes no arguments, got %q", cmd, rest)
 		}
-	case "status":
+	case "status", "extend":
 	default:
-		return "", nil, usagef("unknown command %q (use watch, check, status or version)", cmd)
+		return "", nil, usagef("unknown command %q (use watch, check, status, extend or version)", cmd)
 	}
 	return cmd, rest, nil
 }

@@ -87,7 +87,7 @@ func (a *app) askSidecar(ctx context.Context) (Status, bool) {
 	if err != nil {
 		return Status{}, false
 	}
-	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	hc := &http.Client{CheckRedirect: noRedirect}
 	resp, err := hc.Do(req)
 	if err != nil {
 		a.log.Debug("no sidecar answers; reading the task metadata", "addr", a.cfg.ControlAddr, "err", err.Error())
@@ -111,16 +111,27 @@ func (a *app) printSidecarStatus(s Status, asJSON bool) error {
 	if s.Reason == string(lifetime.LimitIdle) {
 		limit = "idle " + s.IdleTimeout + " (no session since " + s.IdleDeadline.Add(-mustDuration(s.IdleTimeout)).Format(time.RFC3339) + ")"
 	}
+	ttl, maxTTL := s.TTL, s.MaxTTL
+	if s.ExtendedTo != nil {
+		ttl += " (extended)"
+	}
+	if maxTTL == "" {
+		maxTTL = "not known yet"
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "task\t%s\n", s.TaskARN)
 	fmt.Fprintf(tw, "started\t%s\n", s.StartedAt.Format(time.RFC3339))
-	fmt.Fprintf(tw, "ttl\t%s\n", s.TTL)
+	fmt.Fprintf(tw, "ttl\t%s\n", ttl)
+	fmt.Fprintf(tw, "max ttl\t%s (supervisor extend 30m asks for more, up to it)\n", maxTTL)
 	if s.IdleDeadline != nil {
 		fmt.Fprintf(tw, "idle timeout\t%s\n", s.IdleTimeout)
 	}
 	fmt.Fprintf(tw, "stops at\t%s (%s)\n", s.Deadline.Format(time.RFC3339), limit)
 	fmt.Fprintf(tw, "left\t%s\n", s.Remaining)
 	fmt.Fprintf(tw, "sessions\t%d\n", s.Connections)
+	if s.Warning != "" {
+		fmt.Fprintf(tw, "warning\t%s\n", s.Warning)
+	}
 	return tw.Flush()
 }
 

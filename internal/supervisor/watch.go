@@ -52,12 +52,15 @@ func (a *app) watch(ctx context.Context) error {
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
 	state.set(start, lt)
-	deadline, reason, err := a.untilDeadline(ctx, lt, state, attrs)
+	if a.stopper != nil && a.cfg.ControlAddr != controlOff {
+		go a.registerTTL(ctx, state, start)
+	}
+	deadline, reason, err := a.untilDeadline(ctx, state, attrs)
 	if err != nil {
 		a.log.Info("signal received before the deadline, exiting", attrs...)
 		return nil
 	}
-	attrs = append(attrs, "reason", reason)
+	attrs = append(a.lifetimeAttrs(start, state.lifetime()), "reason", reason)
 	if a.cfg.DryRun {
 		a.log.Warn("deadline reached; dry run, not stopping the task", attrs...)
 		<-ctx.Done()

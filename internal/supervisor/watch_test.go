@@ -204,6 +204,10 @@ func fakeClockAPI(t *testing.T, clk clock.Clock, statuses ...int) (*httptest.Ser
 	var mu sync.Mutex
 	var at []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/extend" { // the sidecar registering its TTL
+			grantExtension(w, r, 12*time.Hour)
+			return
+		}
 		mu.Lock()
 		at = append(at, clk.Now())
 		status := statuses[min(len(at), len(statuses))-1]

@@ -1,0 +1,233 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+)
+
+const (
+	// extendBudget bounds one extension: a person waits for the answer.
+	extendBudget = 10 * time.Second
+	// registerBudget bounds the TTL's registration at start, which nobody
+	// waits for: long enough to ride out a cold or throttled API.
+	registerBudget = time.Minute
+	// minExtension: people extend by minutes; smaller steps would only
+	// multiply the calls the box's users can make the API pay for.
+	minExtension = time.Minute
+	// maxExtendBody bounds POST /extend's body ({"by": "30m"}).
+	maxExtendBody = 1024
+)
+
+// ExtendAnswer is the control endpoint's 200 answer to POST /extend: the
+// status after the extension, and whether the API's cap cut it.
+type ExtendAnswer struct {
+	Status
+	Capped bool `json:"capped"`
+}
+
+func fail(status int, code stopapi.Code, format string, args ...any) (int, any) {
+	return status, stopapi.ErrorBody{Code: code, Error: fmt.Sprintf(format, args...)}
+}
+
+// extendOnRequest serves POST /extend {"by": "30m"}: it asks the API for the
+// TTL plus by and moves the deadline to the API's answer. Anyone on the box
+// may ask; only the API's cap, which the box cannot lift, bounds the answer.
+func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
+	// A browser's form post cannot send this type without a CORS preflight,
+	// which the endpoint never answers.
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return fail(http.StatusUnsupportedMediaType, stopapi.CodeBadRequest, `send Content-Type: application/json and a body such as {"by": "30m"}`)
+	}
+	by, err := decodeExtend(r.Body)
+	if err != nil {
+		return fail(http.StatusBadRequest, stopapi.CodeBadRequest, "%s", err)
+	}
+	if a.stopper == nil {
+		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "this sidecar runs in dry run: there is no API to extend with")
+	}
+	// One extension at a time: the second one asks from the first's answer.
+	a.extendMu.Lock()
+	defer a.extendMu.Unlock()
+	snap, known := state.snapshot()
+	switch {
+	case !known:
+		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "the start time is not known yet; try again in a moment")
+	case snap.stopping:
+		return fail(http.StatusConflict, stopapi.CodeExpired, "the deadline has passed: the bastion is being stopped")
+	case snap.maxTTL > 0 && snap.lt.TTL >= snap.maxTTL:
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", snap.maxTTL)
+	}
+	wanted := snap.lt.TTL + by
+	if wanted < snap.lt.TTL {
+		return fail(http.StatusBadRequest, stopapi.CodeBadRequest, "by is too large")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), extendBudget)
+	defer cancel()
+	ans, err := a.stopper.Extend(ctx, extendRequest(snap.start, wanted))
+	if err != nil {
+		a.log.Warn("extension failed; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", wanted.String(), "err", err.Error())
+		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API did not extend the TTL (the sidecar's log says why); the deadline is unchanged")
+	}
+	ttl, maxTTL, err := parseExtended(ans)
+	if err != nil {
+		a.log.Error("extension answer not understood; the deadline is unchanged", "err", err.Error())
+		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API's answer was not understood; the deadline is unchanged")
+	}
+	if !state.extend(ttl, maxTTL) {
+		return fail(http.StatusConflict, stopapi.CodeExpired, "the deadline passed while the API answered: the bastion is being stopped")
+	}
+	if ttl <= snap.lt.TTL {
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", ans.MaxTTL)
+	}
+	now := a.clock.Now()
+	s, _ := state.status(now, a.cfg.WarnBefore)
+	a.log.Info("TTL extended", "ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "by", by.String(),
+		"capped", ans.Capped, "deadline", s.Deadline.Format(time.RFC3339), "limit", s.Reason)
+	return http.StatusOK, ExtendAnswer{Status: s, Capped: ans.Capped}
+}
+
+// decodeExtend reads {"by": "30m"}: one object, no other field, by a
+// duration of at least minExtension.
+func decodeExtend(body io.Reader) (time.Duration, error) {
+	var req struct {
+		By string `json:"by"`
+	}
+	dec := json.NewDecoder(io.LimitReader(body, maxExtendBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return 0, errors.New(`the body is not {"by": "<duration>"}`)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return 0, errors.New("the body has data after the JSON object")
+	}
+	by, err := time.ParseDuration(req.By)
+	if err != nil || by < minExtension {
+		return 0, fmt.Errorf("by is %q: want a duration of at least %s, such as 30m or 1h", req.By, minExtension)
+	}
+	return by, nil
+}
+
+func extendRequest(start taskmeta.Start, ttl time.Duration) stopapi.ExtendRequest {
+	return stopapi.ExtendRequest{
+		TaskARN: start.TaskARN,
+		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
+		TTL:     ttl.String(),
+	}
+}
+
+// parseExtended reads the API's answer: the TTL now and the cap.
+func parseExtended(e stopapi.Extended) (ttl, maxTTL time.Duration, err error) {
+	if ttl, err = time.ParseDuration(e.TTL); err != nil || ttl <= 0 {
+		return 0, 0, fmt.Errorf("ttl %q is not a positive duration", e.TTL)
+	}
+	if e.MaxTTL != "" {
+		if maxTTL, err = time.ParseDuration(e.MaxTTL); err != nil || maxTTL <= 0 {
+			return 0, 0, fmt.Errorf("maxTtl %q is not a positive duration", e.MaxTTL)
+		}
+	}
+	return ttl, maxTTL, nil
+}
+
+// registerTTL tells the API this sidecar's TTL (POST /extend with it) and
+// adopts the answer when it is longer: the task's tag holds an earlier
+// sidecar's extension, which a restart must not lose. The answer also
+// tells the cap, and the tag it leaves lets the sweeper agree. A failure
+// only costs that knowledge: the deadline stays the configured one.
+func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start) {
+	a.extendMu.Lock()
+	defer a.extendMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, registerBudget)
+	defer cancel()
+	ans, err := a.stopper.Extend(ctx, extendRequest(start, a.cfg.TTL))
+	if err == nil {
+		var ttl, maxTTL time.Duration
+		if ttl, maxTTL, err = parseExtended(ans); err == nil {
+			if !state.extend(ttl, maxTTL) {
+				return
+			}
+			lt := state.lifetime()
+			switch {
+			case ttl > a.cfg.TTL:
+				a.log.Info("TTL taken from the task's record of an earlier extension", "ttl", lt.TTL.String(),
+					"deadline", lt.Deadline().UTC().Format(time.RFC3339))
+			case ttl < a.cfg.TTL:
+				a.log.Warn("BASTION_TTL is above the API's cap: the sweeper stops the bastion at the cap",
+					"ttl", a.cfg.TTL.String(), "max_ttl", ans.MaxTTL)
+			}
+			return
+		}
+	}
+	if !errors.Is(err, context.Canceled) { // canceled: the sidecar is ending
+		a.log.Warn("could not register the TTL with the API; an earlier extension of this task, if any, is not known", "err", err.Error())
+	}
+}
+
+// extendCommand is `supervisor extend [--json] DURATION`: a client of the
+// sidecar's POST /extend, for a person on the bastion.
+func (a *app) extendCommand(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("extend", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return usagef("extend takes [--json] and one duration, e.g. supervisor extend 30m; got %q", args)
+	}
+	by, err := time.ParseDuration(fs.Arg(0))
+	if err != nil || by < minExtension {
+		return usagef("extend: %q is not a duration of at least %s, such as 30m or 1h", fs.Arg(0), minExtension)
+	}
+	if a.cfg.ControlAddr == controlOff {
+		return fmt.Errorf("cannot extend: BASTION_CONTROL_ADDR is off, and extension goes through the sidecar's control endpoint")
+	}
+	body, _ := json.Marshal(map[string]string{"by": by.String()})
+	ctx, cancel := context.WithTimeout(ctx, extendBudget+5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a.cfg.ControlAddr+"/extend", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{CheckRedirect: noRedirect}).Do(req)
+	if err != nil {
+		a.log.Debug("no sidecar answers", "err", err.Error())
+		return fmt.Errorf("cannot extend: no sidecar answers at %s (extension needs this task's supervisor watch)", a.cfg.ControlAddr)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		var eb stopapi.ErrorBody
+		if json.Unmarshal(raw, &eb) != nil || eb.Error == "" {
+			return fmt.Errorf("cannot extend: the sidecar answered %s", resp.Status)
+		}
+		return fmt.Errorf("cannot extend: %s", eb.Error)
+	}
+	var ans ExtendAnswer
+	if err := json.Unmarshal(raw, &ans); err != nil || ans.TaskARN == "" {
+		return fmt.Errorf("cannot extend: the sidecar's answer is not an extension")
+	}
+	if *asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ans)
+	}
+	line := fmt.Sprintf("extended: TTL %s, %s left, stops at %s (%s)", ans.TTL, ans.Remaining, ans.Deadline.UTC().Format("15:04:05Z"), ans.Reason)
+	if ans.Capped {
+		line += fmt.Sprintf("; capped at %s, the most the API allows", ans.MaxTTL)
+	}
+	_, err = fmt.Fprintln(a.stdout, line)
+	return err
+}
+
+// noRedirect makes an http.Client return a 3xx answer as it is.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -1,0 +1,268 @@
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+// sidecar runs watch in process with its control endpoint on a free port.
+func sidecar(t *testing.T, api *apiServer, started time.Time, ttl string, set map[string]string) (addr string, logs *testenv.Buffer) {
+	t.Helper()
+	addr = testenv.FreeAddr(t)
+	env := baseEnv(t, metadataServer(t, started, 0), api, ttl)
+	env["BASTION_CONTROL_ADDR"] = addr
+	for k, v := range set {
+		env[k] = v
+	}
+	logs = &testenv.Buffer{}
+	a, err := newApp(env, clock.System{}, io.Discard, logs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.procRoot = procWith(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.watch(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return addr, logs
+}
+
+// extendCLI runs `supervisor extend` as a person on the bastion does.
+func extendCLI(addr string, args ...string) (string, error) {
+	var out bytes.Buffer
+	err := Run(context.Background(), append([]string{"extend"}, args...), Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": addr}, Stdout: &out, Stderr: io.Discard})
+	return out.String(), err
+}
+
+// A person extends twice, the second time past the cap; a third asks
+// nothing of the API. Each request asks for the whole TTL wanted.
+func TestExtendUpToTheCap(t *testing.T) {
+	started := time.Now().Add(-5 * time.Minute).Truncate(time.Second)
+	api := newAPIServer(t, 202)
+	api.maxTTL = 2 * time.Hour
+	addr, logs := sidecar(t, api, started, "1h", nil)
+	// At start the sidecar registers its TTL, and so learns the cap.
+	s := awaitStatus(t, addr, func(s Status) bool { return s.MaxTTL != "" })
+	if s.TTL != "1h0m0s" || s.ExtendedTo != nil || s.MaxTTL != "2h0m0s" {
+		t.Fatalf("status before extending: %+v", s)
+	}
+
+	out, err := extendCLI(addr, "30m")
+	if err != nil || !strings.HasPrefix(out, "extended: TTL 1h30m0s, ") || !strings.HasSuffix(out, " (ttl)\n") || strings.Contains(out, "capped") {
+		t.Fatalf("extend 30m: %q, %v", out, err)
+	}
+	s = awaitStatus(t, addr, func(Status) bool { return true })
+	if s.TTL != "1h30m0s" || s.ExtendedTo == nil || !s.ExtendedTo.Equal(started.Add(90*time.Minute)) || !s.Deadline.Equal(started.Add(90*time.Minute)) {
+		t.Fatalf("status after extending: %+v", s)
+	}
+
+	var human bytes.Buffer
+	if err := Run(context.Background(), []string{"status"}, Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": addr}, Stdout: &human, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Join(strings.Fields(human.String()), " ")
+	for _, want := range []string{"ttl 1h30m0s (extended) max ttl 2h0m0s (supervisor extend 30m asks for more, up to it)", "(TTL 1h30m0s)"} {
+		if !strings.Contains(words, want) {
+			t.Errorf("status lacks %q:\n%s", want, human.String())
+		}
+	}
+
+	out, err = extendCLI(addr, "--json", "1h")
+	var ans ExtendAnswer
+	if err != nil || json.Unmarshal([]byte(out), &ans) != nil || ans.TTL != "2h0m0s" || !ans.Capped || !ans.Deadline.Equal(started.Add(2*time.Hour)) {
+		t.Fatalf("extend past the cap: %q, %v", out, err)
+	}
+
+	_, err = extendCLI(addr, "30m")
+	if err == nil || !strings.Contains(err.Error(), "already at its cap of 2h0m0s") {
+		t.Fatalf("extend at the cap: %v", err)
+	}
+	got := api.Extends()
+	var asked []string
+	for _, r := range got {
+		if r.TaskARN != testTaskARN {
+			t.Fatalf("asked for %s", r.TaskARN)
+		}
+		asked = append(asked, r.TTL)
+	}
+	if strings.Join(asked, " ") != "1h0m0s 1h30m0s 2h30m0s" {
+		t.Fatalf("the API was asked for %v; want the registration, then each whole TTL, and nothing at the cap", asked)
+	}
+	if n := len(api.Hits()); n != 0 {
+		t.Fatalf("%d stop requests", n)
+	}
+	if !strings.Contains(logs.String(), `"msg":"TTL extended"`) {
+		t.Fatalf("no log line for the extension:\n%s", logs.String())
+	}
+}
+
+// Whatever a user on the box sends, a bad request changes nothing and the
+// answer says what is wrong.
+func TestExtendRefusesBadRequests(t *testing.T) {
+	api := newAPIServer(t, 202)
+	addr, _ := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	awaitStatus(t, addr, func(s Status) bool { return s.MaxTTL != "" })
+	registered := len(api.Extends())
+	for _, tc := range []struct {
+		name, contentType, body string
+		status                  int
+	}{
+		{"form post", "application/x-www-form-urlencoded", "by=30m", 415},
+		{"no content type", "", `{"by":"30m"}`, 415},
+		{"not JSON", "application/json", `30m`, 400},
+		{"too short", "application/json", `{"by":"30s"}`, 400},
+		{"negative", "application/json", `{"by":"-1h"}`, 400},
+		{"not a duration", "application/json", `{"by":"forever"}`, 400},
+		{"unknown field", "application/json", `{"by":"30m","ttl":"12h"}`, 400},
+		{"two objects", "application/json", `{"by":"30m"}{"by":"30m"}`, 400},
+		{"huge", "application/json", `{"by":"` + strings.Repeat("9", 4096) + `h"}`, 400},
+		{"overflows", "application/json", `{"by":"2562047h"}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/extend", strings.NewReader(tc.body))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb stopapi.ErrorBody
+			if resp.StatusCode != tc.status || json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Code != stopapi.CodeBadRequest || eb.Error == "" {
+				t.Fatalf("status %d %+v, want %d with a BadRequest body", resp.StatusCode, eb, tc.status)
+			}
+		})
+	}
+	if s := awaitStatus(t, addr, func(Status) bool { return true }); s.TTL != "1h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status after bad requests: %+v", s)
+	}
+	if n := len(api.Extends()); n != registered {
+		t.Fatalf("bad requests reached the API %d times", n-registered)
+	}
+	if _, err := extendCLI(addr, "10s"); err == nil || ExitCode(err, io.Discard) != 2 {
+		t.Fatalf("extend 10s: %v, want a usage error", err)
+	}
+}
+
+// The API failing leaves the deadline as it was and says so.
+func TestExtendWhenTheAPIFails(t *testing.T) {
+	api := newAPIServer(t, 202)
+	api.extendStatus = http.StatusForbidden
+	addr, logs := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	testenv.WaitFor(t, 5*time.Second, "the registration's failure", func() bool {
+		return strings.Contains(logs.String(), "could not register the TTL")
+	})
+	_, err := extendCLI(addr, "30m")
+	if err == nil || !strings.Contains(err.Error(), "the API did not extend the TTL") || strings.Contains(err.Error(), "403") {
+		t.Fatalf("extend: %v", err)
+	}
+	if s := awaitStatus(t, addr, func(Status) bool { return true }); s.TTL != "1h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status: %+v", s)
+	}
+	if _, err := extendCLI(testenv.FreeAddr(t), "30m"); err == nil || !strings.Contains(err.Error(), "no sidecar answers") {
+		t.Fatalf("no sidecar: %v", err)
+	}
+}
+
+// A restarted sidecar keeps the extension its predecessor got: the API
+// answers the TTL recorded in the task's tag.
+func TestRestartedSidecarKeepsTheExtension(t *testing.T) {
+	started := time.Now().Add(-90 * time.Minute).Truncate(time.Second)
+	api := newAPIServer(t, 202)
+	api.recorded = 3 * time.Hour
+	addr, logs := sidecar(t, api, started, "2h", nil)
+	s := awaitStatus(t, addr, func(s Status) bool { return s.TTL == "3h0m0s" })
+	if !s.Deadline.Equal(started.Add(3*time.Hour)) || s.ExtendedTo == nil {
+		t.Fatalf("status %+v", s)
+	}
+	if !strings.Contains(logs.String(), "TTL taken from the task's record") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+}
+
+// hookClock is a fake clock that runs hook before its nth Sleep.
+type hookClock struct {
+	*clock.Fake
+	mu    sync.Mutex
+	n     int
+	hooks map[int]func()
+}
+
+func (h *hookClock) Sleep(ctx context.Context, d time.Duration) error {
+	h.mu.Lock()
+	h.n++
+	hook := h.hooks[h.n]
+	h.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return h.Fake.Sleep(ctx, d)
+}
+
+// An extension made while the sidecar sleeps towards its deadline moves
+// the stop to the new deadline, with the new TTL in the reason; once the
+// deadline has passed, an extension is refused.
+func TestExtensionMovesTheStop(t *testing.T) {
+	addr := testenv.FreeAddr(t)
+	fake := clock.NewFake(time.Now())
+	clk := &hookClock{Fake: fake}
+	started := fake.Now().Add(-time.Second)
+	api, hits := fakeClockAPI(t, fake, 202)
+	logs := &testenv.Buffer{}
+	a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, "10s", clk, logs)
+	a.cfg.ControlAddr = addr
+	var extended, late string
+	var lateErr error
+	clk.hooks = map[int]func(){
+		1: func() { extended, _ = extendCLI(addr, "1m") },    // asleep towards started + 10s
+		3: func() { late, lateErr = extendCLI(addr, "1m") }, // the stop sent, waiting for ECS
+	}
+	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
+	if !strings.HasPrefix(extended, "extended: TTL 1m10s") {
+		t.Fatalf("extension: %q\n%s", extended, logs.String())
+	}
+	if got := hits(); len(got) != 1 || !got[0].Equal(started.Add(70*time.Second)) {
+		t.Fatalf("stop requests at %v, want one at started + 1m10s (%v)", got, started.Add(70*time.Second))
+	}
+	if !strings.Contains(logs.String(), `"reason":"TTL 1m10s expired`) {
+		t.Fatalf("the stop reason lacks the extended TTL:\n%s", logs.String())
+	}
+	if lateErr == nil || !strings.Contains(lateErr.Error(), "being stopped") {
+		t.Fatalf("extension after the deadline: %q, %v", late, lateErr)
+	}
+}
+
+// status warns from the first of BASTION_WARN_BEFORE on, naming the limit.
+func TestStatusWarns(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	var l live
+	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour})
+	warn := []time.Duration{time.Minute, 10 * time.Minute}
+	for at, want := range map[time.Duration]string{
+		49 * time.Minute: "",
+		50 * time.Minute: "this bastion stops in 10m0s (ttl limit)",
+		59 * time.Minute: "this bastion stops in 1m0s (ttl limit)",
+		2 * time.Hour:    "this bastion stops in 0s (ttl limit)",
+	} {
+		if s, _ := l.status(t0.Add(at), warn); s.Warning != want {
+			t.Errorf("at +%v: warning %q, want %q", at, s.Warning, want)
+		}
+	}
+	if s, _ := l.status(t0.Add(59*time.Minute), nil); s.Warning != "" {
+		t.Errorf("no BASTION_WARN_BEFORE, still a warning: %q", s.Warning)
+	}
+}
