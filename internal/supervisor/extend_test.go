@@ -228,7 +228,7 @@ func TestExtensionMovesTheStop(t *testing.T) {
 	var extended, late string
 	var lateErr error
 	clk.hooks = map[int]func(){
-		1: func() { extended, _ = extendCLI(addr, "1m") },    // asleep towards started + 10s
+		1: func() { extended, _ = extendCLI(addr, "1m") },   // asleep towards started + 10s
 		3: func() { late, lateErr = extendCLI(addr, "1m") }, // the stop sent, waiting for ECS
 	}
 	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
