@@ -137,7 +137,10 @@ func statements(tpl object) []statement {
 var (
 	clusterARN = sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${ClusterName}")
 	taskARNs   = sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*")
-	routeARN   = sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/terminate")
+	routeARNs  = []any{
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/terminate"),
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/extend"),
+	}
 )
 
 func TestTemplateGrantsNoWildcards(t *testing.T) {
@@ -196,7 +199,7 @@ func TestTemplateStopTaskIsScopedToTheCluster(t *testing.T) {
 	}
 }
 
-func TestTemplateAPIRequiresIAMOnTheOnlyRoute(t *testing.T) {
+func TestTemplateAPIRequiresIAMOnBothRoutes(t *testing.T) {
 	tpl := transformed(t)
 	apis := resources(tpl, "AWS::ApiGatewayV2::Api")
 	api, ok := apis["TerminateApi"]
@@ -204,26 +207,68 @@ func TestTemplateAPIRequiresIAMOnTheOnlyRoute(t *testing.T) {
 		t.Fatalf("want one HTTP API, TerminateApi; got %d", len(apis))
 	}
 	paths, _ := get(api, "Properties", "Body", "paths").(object)
-	if len(paths) != 1 || paths["/terminate"] == nil {
-		t.Fatalf("want the single path /terminate, got %s", jsonOf(paths))
-	}
-	methods := paths["/terminate"].(object)
-	if len(methods) != 1 || methods["post"] == nil {
-		t.Fatalf("want POST /terminate alone, got methods %s", jsonOf(methods))
-	}
-	post := methods["post"]
-	if got := get(post, "security"); !same(got, []any{object{"AWS_IAM": []any{}}}) {
-		t.Errorf("POST /terminate security = %s, want AWS_IAM", jsonOf(got))
+	if len(paths) != 2 || paths["/terminate"] == nil || paths["/extend"] == nil {
+		t.Fatalf("want the paths /terminate and /extend alone, got %s", jsonOf(paths))
 	}
 	if got := get(api, "Properties", "Body", "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype"); got != "awsSigv4" {
 		t.Errorf("AWS_IAM scheme authtype = %v, want awsSigv4", got)
 	}
-	integration := get(post, "x-amazon-apigateway-integration")
-	if got := get(integration, "payloadFormatVersion"); got != "2.0" {
-		t.Errorf("payload format %v, want 2.0", got)
+	for path, methods := range paths {
+		methods := methods.(object)
+		if len(methods) != 1 || methods["post"] == nil {
+			t.Fatalf("want POST %s alone, got methods %s", path, jsonOf(methods))
+		}
+		post := methods["post"]
+		if got := get(post, "security"); !same(got, []any{object{"AWS_IAM": []any{}}}) {
+			t.Errorf("POST %s security = %s, want AWS_IAM", path, jsonOf(got))
+		}
+		integration := get(post, "x-amazon-apigateway-integration")
+		if got := get(integration, "payloadFormatVersion"); got != "2.0" {
+			t.Errorf("POST %s payload format %v, want 2.0", path, got)
+		}
+		if uri := jsonOf(get(integration, "uri")); !strings.Contains(uri, "${TerminateFunction.Arn}") {
+			t.Errorf("POST %s integration uri %s does not call TerminateFunction", path, uri)
+		}
 	}
-	if uri := jsonOf(get(integration, "uri")); !strings.Contains(uri, "${TerminateFunction.Arn}") {
-		t.Errorf("integration uri %s does not call TerminateFunction", uri)
+}
+
+// POST /extend may read a task's tags and write the bastion-ttl tag alone,
+// in the cluster's tasks only, up to the MaxTTL parameter.
+func TestTemplateExtendWritesOnlyTheTTLTag(t *testing.T) {
+	tpl := transformed(t)
+	fn := resources(tpl, "AWS::Lambda::Function")["TerminateFunction"]
+	if got := get(fn, "Properties", "Environment", "Variables", "BASTION_MAX_TTL"); !same(got, ref("MaxTTL")) {
+		t.Errorf("TerminateFunction BASTION_MAX_TTL = %s, want the MaxTTL parameter", jsonOf(got))
+	}
+	granted := map[string]statement{}
+	for _, s := range statements(tpl) {
+		for _, a := range list(s.body["Action"]) {
+			if a == "ecs:TagResource" || a == "ecs:ListTagsForResource" || a == "ecs:UntagResource" {
+				if s.where != "TerminateFunctionRole" {
+					t.Errorf("%s is granted %s", s.where, a)
+				}
+				granted[a.(string)] = s
+			}
+		}
+	}
+	if _, ok := granted["ecs:UntagResource"]; ok {
+		t.Error("ecs:UntagResource is granted: no route removes a tag")
+	}
+	for _, action := range []string{"ecs:ListTagsForResource", "ecs:TagResource"} {
+		s, ok := granted[action]
+		if !ok {
+			t.Fatalf("TerminateFunctionRole may not %s", action)
+		}
+		if len(list(s.body["Action"])) != 1 || !same(list(s.body["Resource"]), []any{taskARNs}) {
+			t.Errorf("%s: %s, want it alone on the cluster's tasks", action, jsonOf(s.body))
+		}
+	}
+	cond := get(granted["ecs:TagResource"].body, "Condition")
+	if got := get(cond, "ForAllValues:StringEquals", "aws:TagKeys"); !same(list(got), []any{"bastion-ttl"}) {
+		t.Errorf("TagResource aws:TagKeys = %s, want only bastion-ttl", jsonOf(got))
+	}
+	if got := get(cond, "Null", "aws:TagKeys"); got != "false" {
+		t.Errorf("TagResource Null aws:TagKeys = %v, want false (tag keys required)", got)
 	}
 }
 
@@ -258,7 +303,7 @@ func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
 		t.Errorf("BastionTaskPolicy Roles = %s, want BastionTaskRole, plus ExtraTaskRoleNames when given", jsonOf(get(policy, "Properties", "Roles")))
 	}
 	stmts := list(get(policy, "Properties", "PolicyDocument", "Statement"))
-	want := []any{object{"Sid": "InvokeTerminate", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARN}}
+	want := []any{object{"Sid": "InvokeTerminateAndExtend", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARNs}}
 	if !same(stmts, want) {
 		t.Errorf("BastionTaskPolicy = %s\nwant the single permission %s", jsonOf(stmts), jsonOf(want))
 	}
@@ -329,19 +374,31 @@ func TestTemplateTerminatePinsTheTaskRole(t *testing.T) {
 // every tagged bastion at once.
 func TestTemplateMaxTTLPattern(t *testing.T) {
 	tpl := transformed(t)
-	pattern, _ := get(tpl, "Parameters", "MaxTTL", "AllowedPattern").(string)
+	good := []string{"12h", "90m", "1h30m", "0h30m", "0.5h", "45s", "10h0m0s"}
+	bad := []string{"", "0s", "0h0m", "0.0h", "12", "-1h", "1d", "forever", "12h "}
+	checkPattern(t, tpl, "MaxTTL", good, append(bad, "0"))
+	// IdleTimeout: the same, or 0 for off.
+	checkPattern(t, tpl, "IdleTimeout", append(good, "0"), bad)
+	if got := get(tpl, "Parameters", "IdleTimeout", "Default"); got != "0" {
+		t.Errorf("IdleTimeout default %v, want 0 (off), as the supervisor's", got)
+	}
+}
+
+func checkPattern(t *testing.T, tpl object, param string, good, bad []string) {
+	t.Helper()
+	pattern, _ := get(tpl, "Parameters", param, "AllowedPattern").(string)
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		t.Fatalf("MaxTTL pattern %q: %v", pattern, err)
+		t.Fatalf("%s pattern %q: %v", param, pattern, err)
 	}
-	for _, ok := range []string{"12h", "90m", "1h30m", "0h30m", "0.5h", "45s", "10h0m0s"} {
+	for _, ok := range good {
 		if !re.MatchString(ok) {
-			t.Errorf("MaxTTL refuses %q", ok)
+			t.Errorf("%s refuses %q", param, ok)
 		}
 	}
-	for _, bad := range []string{"", "0", "0s", "0h0m", "0.0h", "12", "-1h", "1d", "forever", "12h "} {
-		if re.MatchString(bad) {
-			t.Errorf("MaxTTL accepts %q", bad)
+	for _, b := range bad {
+		if re.MatchString(b) {
+			t.Errorf("%s accepts %q", param, b)
 		}
 	}
 }
@@ -422,6 +479,8 @@ func TestTemplateOutputs(t *testing.T) {
 		"BastionTaskRoleArn":   getAtt("BastionTaskRole", "Arn"),
 		"BastionTaskPolicyArn": ref("BastionTaskPolicy"),
 		"BastionLogGroupName":  ref("BastionLogGroup"),
+		"MaxTTL":               ref("MaxTTL"),
+		"IdleTimeout":          ref("IdleTimeout"),
 	}
 	for name, value := range want {
 		if got := get(outputs, name, "Value"); !same(got, value) {
