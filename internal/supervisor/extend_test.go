@@ -266,3 +266,21 @@ func TestStatusWarns(t *testing.T) {
 		t.Errorf("no BASTION_WARN_BEFORE, still a warning: %q", s.Warning)
 	}
 }
+
+// Within the warning, status --short starts with WARNING for the prompt
+// hook, and the human status says it.
+func TestStatusShortWarns(t *testing.T) {
+	api := newAPIServer(t, 202)
+	addr, _ := sidecar(t, api, time.Now().Add(-time.Minute), "6m", nil)
+	awaitStatus(t, addr, func(s Status) bool { return s.MaxTTL != "" })
+	person := Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": addr}, Stderr: io.Discard}
+	var short, long bytes.Buffer
+	person.Stdout = &short
+	if err := Run(context.Background(), []string{"status", "--short"}, person); err != nil || !strings.HasPrefix(short.String(), "WARNING: ") || !strings.Contains(short.String(), " left, stops at ") {
+		t.Fatalf("status --short = %q, %v", short.String(), err)
+	}
+	person.Stdout = &long
+	if err := Run(context.Background(), []string{"status"}, person); err != nil || !strings.Contains(strings.Join(strings.Fields(long.String()), " "), "warning this bastion stops in ") {
+		t.Fatalf("status = %q, %v", long.String(), err)
+	}
+}

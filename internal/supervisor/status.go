@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -38,7 +39,7 @@ func (a *app) status(ctx context.Context, args []string) error {
 	// the sidecar first, and read the metadata only when none answers.
 	if s, ok := a.askSidecar(ctx); ok {
 		if *short {
-			return a.printShort(s.Remaining, s.Deadline, s.Reason)
+			return a.printShort(s.Remaining, s.Deadline, s.Reason, s.Warning != "")
 		}
 		return a.printSidecarStatus(s, *asJSON)
 	}
@@ -61,7 +62,8 @@ func (a *app) status(ctx context.Context, args []string) error {
 		return enc.Encode(r)
 	}
 	if *short {
-		return a.printShort(r.Left, r.Deadline, string(lifetime.LimitTTL))
+		warn := len(a.cfg.WarnBefore) > 0 && lt.Left(now) <= slices.Max(a.cfg.WarnBefore)
+		return a.printShort(r.Left, r.Deadline, string(lifetime.LimitTTL), warn)
 	}
 	left := r.Left
 	if r.Expired {
@@ -141,8 +143,13 @@ func mustDuration(s string) time.Duration {
 }
 
 // printShort prints one line for a login banner or a prompt:
-// "1h12m40s left, stops at 12:00:01Z (ttl)".
-func (a *app) printShort(left string, deadline time.Time, limit string) error {
-	_, err := fmt.Fprintf(a.stdout, "%s left, stops at %s (%s)\n", left, deadline.UTC().Format("15:04:05Z"), limit)
+// "1h12m40s left, stops at 12:00:01Z (ttl)", starting "WARNING: " from the
+// first of BASTION_WARN_BEFORE on, for a prompt hook to notice.
+func (a *app) printShort(left string, deadline time.Time, limit string, warn bool) error {
+	prefix := ""
+	if warn {
+		prefix = "WARNING: "
+	}
+	_, err := fmt.Fprintf(a.stdout, "%s%s left, stops at %s (%s)\n", prefix, left, deadline.UTC().Format("15:04:05Z"), limit)
 	return err
 }
