@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -73,5 +75,55 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if got := testenv.Describe(t, client, "bastions", []string{other})[other]; aws.ToString(got.DesiredStatus) != "RUNNING" {
 		t.Errorf("the other task is %s", aws.ToString(got.DesiredStatus))
+	}
+}
+
+// Extension through the whole chain: at start the sidecar registers its TTL
+// (the task's tag in moto), a person on the bastion runs `supervisor extend`,
+// the terminate function caps and records it, and the sidecar lets the old
+// deadline pass.
+func TestEndToEndExtension(t *testing.T) {
+	endpoint, client := testenv.MotoECS(t)
+	me := testenv.RunTasks(t, client, "bastions", 1)[0]
+	clusterARN := "arn:aws:ecs:" + testenv.Region + ":" + testenv.Account + ":cluster/bastions"
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
+		"AWS_ENDPOINT_URL_ECS":        endpoint,
+		"AWS_REGION":                  testenv.Region,
+		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
+		"AWS_SECRET_ACCESS_KEY":       "lambda",
+		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"BASTION_TASK_ROLES":          taskRoleID,
+		"BASTION_MAX_TTL":             "1h",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+	})
+	api := httptest.NewServer(&apigateway.Gateway{
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
+		Callers: []apigateway.Caller{caller(testenv.Account, me)},
+		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
+	})
+	defer api.Close()
+	started := time.Now()
+	doc := taskmetadata.Document(me, clusterARN, started)
+	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
+	defer meta.Close()
+	control := testenv.FreeAddr(t)
+	const ttl = 4 * time.Second
+	sup := startSupervisor(t, meta.URL, api.URL, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
+
+	testenv.WaitFor(t, 3*time.Second, "the TTL's registration in the task's tag", func() bool { return testenv.Tag(t, client, me, stopapi.TTLTag) == "4s" })
+	person := testenv.Start(t, supervisorBin, []string{"BASTION_CONTROL_ADDR=" + control}, "extend", "2m")
+	if code := person.Wait(t, 10*time.Second); code != 0 || !strings.HasPrefix(person.Output(), "extended: TTL 2m4s, ") {
+		t.Fatalf("supervisor extend 2m: exit %d\n%s\nsidecar:\n%s", code, person.Output(), sup.Output())
+	}
+	if got := testenv.Tag(t, client, me, stopapi.TTLTag); got != "2m4s" {
+		t.Fatalf("tag after the extension %q, want 2m4s", got)
+	}
+	time.Sleep(time.Until(started.Add(ttl + time.Second)))
+	if task := testenv.Describe(t, client, "bastions", []string{me})[me]; aws.ToString(task.DesiredStatus) != "RUNNING" {
+		t.Fatalf("the task is %s after its first deadline, although extended", aws.ToString(task.DesiredStatus))
+	}
+	fn.WaitOutput(t, 5*time.Second, `"outcome":"extended"`)
+	if code := sigterm(t, sup); code != 0 {
+		t.Errorf("supervisor exit %d after SIGTERM, want 0", code)
 	}
 }

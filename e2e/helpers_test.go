@@ -40,10 +40,11 @@ func caller(account, taskARN string) apigateway.Caller {
 	}
 }
 
-// startSupervisor runs `supervisor watch` as the sidecar would run.
-func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Duration, region string) *testenv.Process {
+// startSupervisor runs `supervisor watch` as the sidecar would run; extra
+// environment entries come last and win.
+func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Duration, region string, extra ...string) *testenv.Process {
 	t.Helper()
-	return testenv.Start(t, supervisorBin, []string{
+	return testenv.Start(t, supervisorBin, append([]string{
 		"ECS_CONTAINER_METADATA_URI_V4=" + metaURL + "/v4/0123456789abcdef-1",
 		"BASTION_TERMINATE_URL=" + apiURL + "/terminate",
 		"BASTION_TTL=" + ttl.String(),
@@ -53,7 +54,7 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"AWS_SECRET_ACCESS_KEY=" + secret,
 		"AWS_REGION=" + region,
 		"TMPDIR=" + t.TempDir(),
-	}, "watch")
+	}, extra...), "watch")
 }
 
 // sigterm is ECS stopping the task; it returns the exit code (the process

@@ -89,3 +89,18 @@ func Describe(t testing.TB, c *ecs.Client, cluster string, arns []string) map[st
 	}
 	return m
 }
+
+// Tag is the value of the task's tag key, "" when it has none.
+func Tag(t testing.TB, c *ecs.Client, arn, key string) string {
+	t.Helper()
+	out, err := c.ListTagsForResource(context.Background(), &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range out.Tags {
+		if aws.ToString(tag.Key) == key {
+			return aws.ToString(tag.Value)
+		}
+	}
+	return ""
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -69,7 +67,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 			if e.TaskArn != me || e.TTL != step.want || e.Capped != step.capped {
 				t.Fatalf("ask %s: answer %s, want ttl %s capped %v", step.ask, resp.Body, step.want, step.capped)
 			}
-			if got := ttlTag(t, client, me); got != step.want {
+			if got := testenv.Tag(t, client, me, stopapi.TTLTag); got != step.want {
 				t.Fatalf("ask %s: tag in moto %q, want %q", step.ask, got, step.want)
 			}
 		}
@@ -94,7 +92,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 			}
 		}
 		for _, arn := range append([]string{victim}, others...) {
-			if got := ttlTag(t, client, arn); got != "" {
+			if got := testenv.Tag(t, client, arn, stopapi.TTLTag); got != "" {
 				t.Errorf("%s was tagged %q by a refused request", arn, got)
 			}
 		}
@@ -232,21 +230,6 @@ func extendEvent(body, caller string) events.APIGatewayV2HTTPRequest {
 	ev := apiEvent("POST", body, caller)
 	ev.RouteKey, ev.RawPath, ev.RequestContext.HTTP.Path = "POST /extend", "/extend", "/extend"
 	return ev
-}
-
-// ttlTag is the task's bastion-ttl tag as moto keeps it.
-func ttlTag(t *testing.T, c *ecs.Client, arn string) string {
-	t.Helper()
-	out, err := c.ListTagsForResource(context.Background(), &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tag := range out.Tags {
-		if aws.ToString(tag.Key) == stopapi.TTLTag {
-			return aws.ToString(tag.Value)
-		}
-	}
-	return ""
 }
 
 func idOf(arn string) string { return arn[strings.LastIndex(arn, "/")+1:] }
