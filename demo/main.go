@@ -1,8 +1,14 @@
 // Command demo runs the whole bastion-ttl flow on one machine, in one
 // process, without AWS or network: a Fargate task's metadata endpoint and
 // credentials endpoint, the real supervisor (watch), an API Gateway stand-in
-// verifying SigV4, the real terminate handler, and a local ECS endpoint. It
-// prints a timeline and exits 0 once the task is STOPPED with its TTL reason.
+// verifying SigV4, the real terminate handler, and a local ECS endpoint.
+//
+// On Linux the bastion is a real TCP listener: a session (a real connection
+// to it) keeps the bastion alive past its idle timeout, a person on the
+// bastion extends its TTL with `supervisor extend`, and once the session
+// closes the bastion stops for idleness, after its first TTL deadline.
+// Elsewhere (no /proc/net/tcp to read sessions from) it stops at its TTL.
+// It prints a timeline and exits 0 once the task is STOPPED with its reason.
 //
 //	go run ./demo [-ttl 5s]
 package main
@@ -18,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +38,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
 )
@@ -52,15 +60,15 @@ const (
 )
 
 func main() {
-	ttl := flag.Duration("ttl", 5*time.Second, "the bastion's TTL (1s to 15s)")
+	ttl := flag.Duration("ttl", 5*time.Second, "the bastion's TTL (3s to 15s)")
 	flag.Parse()
-	if *ttl < time.Second || *ttl > 15*time.Second {
-		fmt.Fprintf(os.Stderr, "demo: -ttl=%s: use 1s to 15s\n", *ttl)
+	if *ttl < 3*time.Second || *ttl > 15*time.Second {
+		fmt.Fprintf(os.Stderr, "demo: -ttl=%s: use 3s to 15s\n", *ttl)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *ttl+14*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), *ttl+20*time.Second)
 	defer cancel()
-	if err := run(ctx, *ttl, os.Stdout); err != nil {
+	if err := run(ctx, *ttl, runtime.GOOS == "linux", os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -92,10 +100,22 @@ func (f logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
+// The session scenario: the idle timeout, and the extension a person asks for.
+const (
+	idleTimeout = 3 * time.Second
+	extendBy    = time.Minute
+	fnMaxTTL    = time.Hour // the API's cap (the template's MaxTTL)
+)
+
+func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) error {
 	started := time.Now()
 	tl := &timeline{start: started, out: out}
-	fmt.Fprintf(out, "bastion-ttl demo: a Fargate bastion with a TTL of %s, all on this machine\n\n", ttl)
+	fmt.Fprintf(out, "bastion-ttl demo: a Fargate bastion with a TTL of %s, all on this machine\n", ttl)
+	if sessions {
+		fmt.Fprintf(out, "(idle timeout %s; someone will log in, extend the TTL by %s, and leave)\n\n", idleTimeout, extendBy)
+	} else {
+		fmt.Fprintf(out, "(sessions are read from /proc/net/tcp, as on Fargate: not on %s, so this run shows the TTL alone)\n\n", runtime.GOOS)
+	}
 
 	// ECS: the task, running; a StopTask is what ECS then acts on.
 	ecsAPI := ecsapi.New()
@@ -124,9 +144,12 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 
 	// The terminate function, in process, and the API in front of it.
 	lambdaLog := logLines(func(rec map[string]any) {
-		if rec["outcome"] == "stopped" {
+		switch {
+		case rec["outcome"] == "stopped":
 			tl.say("terminate Lambda", "authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["status"])
-		} else {
+		case rec["outcome"] == "extended":
+			tl.say("terminate Lambda", "authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
+		default:
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
 	})
@@ -136,6 +159,7 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
 		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
 		Region: region,
+		MaxTTL: fnMaxTTL,
 		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
 	gw := &apigateway.Gateway{
@@ -162,9 +186,11 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 	supLog := logLines(func(rec map[string]any) {
 		switch msg, _ := rec["msg"].(string); msg {
 		case "deadline set":
-			tl.say("supervisor", "StartedAt %v + TTL %v: deadline %v; sleeping until then", rec["started_at"], rec["ttl"], rec["deadline"])
+			tl.say("supervisor", "StartedAt %v + TTL %v: deadline %v", rec["started_at"], rec["ttl"], rec["deadline"])
+		case "TTL extended":
+			tl.say("supervisor", "TTL extended from %v to %v: the TTL's deadline moves to %v", rec["ttl_before"], rec["ttl"], rec["ttl_deadline"])
 		case "deadline reached, stopping the task":
-			tl.say("supervisor", "deadline reached: POST /terminate, SigV4-signed with the task role's credentials")
+			tl.say("supervisor", "deadline reached (%v): POST /terminate, SigV4-signed with the task role's credentials", rec["reason"])
 		case "stop request answered":
 			tl.say("supervisor", "API answered %v", rec["status"])
 		case "stop accepted, waiting for ECS to stop the task":
@@ -190,12 +216,28 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 		"AWS_CONTAINER_CREDENTIALS_FULL_URI": credsSrv.URL + "/v2/credentials/" + taskID,
 		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  credsToken,
 	}
+	var people *bastion
+	if sessions {
+		var err error
+		if people, err = openBastion(tl); err != nil {
+			return err
+		}
+		defer people.close()
+		env["BASTION_CONTROL_ADDR"] = people.control
+		env["BASTION_IDLE_TIMEOUT"] = idleTimeout.String()
+		// This machine's other connections are not the bastion's: only its port.
+		env["BASTION_IDLE_PORTS"] = people.port
+		env["BASTION_WARN_BEFORE"] = "1s"
+	}
 	supCtx, sigterm := context.WithCancel(ctx)
 	defer sigterm()
 	exited := make(chan error, 1)
 	go func() {
 		exited <- supervisor.Run(supCtx, []string{"watch"}, supervisor.Env{Environ: env, Stdout: supLog, Stderr: supLog})
 	}()
+	if people != nil {
+		go people.visit(ctx, started, ttl)
+	}
 
 	select {
 	case task := <-stopped:
@@ -219,11 +261,24 @@ func run(ctx context.Context, ttl time.Duration, out io.Writer) error {
 		return fmt.Errorf("supervisor: %w", err)
 	}
 	final, _ := ecsAPI.Task(taskARN)
-	if final.DesiredStatus != "STOPPED" || !strings.HasPrefix(final.StoppedReason, "bastion-ttl: TTL "+ttl.String()+" expired") {
-		return fmt.Errorf("task is %s with reason %q", final.DesiredStatus, final.StoppedReason)
+	want := "bastion-ttl: TTL " + ttl.String() + " expired"
+	if sessions {
+		want = "bastion-ttl: idle " + idleTimeout.String() + ": no session since "
+	}
+	if final.DesiredStatus != "STOPPED" || !strings.HasPrefix(final.StoppedReason, want) {
+		return fmt.Errorf("task is %s with reason %q, want one starting %q", final.DesiredStatus, final.StoppedReason, want)
 	}
 	tl.say("ECS", "task %s STOPPED", taskID)
-	fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\n",
-		time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
+	if !sessions {
+		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\n",
+			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
+		return nil
+	}
+	if got, want := final.Tags[stopapi.TTLTag], (ttl + extendBy).String(); got != want {
+		return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
+	}
+	fmt.Fprintf(out, "\nThe session kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
+		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n",
+		idleTimeout, final.Tags[stopapi.TTLTag], idleTimeout, final.StoppedReason)
 	return nil
 }

@@ -93,8 +93,8 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	}
 	now := a.clock.Now()
 	s, _ := state.status(now, a.cfg.WarnBefore)
-	a.log.Info("TTL extended", "ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "by", by.String(),
-		"capped", ans.Capped, "deadline", s.Deadline.Format(time.RFC3339), "limit", s.Reason)
+	a.log.Info("TTL extended", "ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "by", by.String(), "capped", ans.Capped,
+		"ttl_deadline", state.lifetime().Deadline().UTC().Format(time.RFC3339), "deadline", s.Deadline.Format(time.RFC3339), "limit", s.Reason)
 	return http.StatusOK, ExtendAnswer{Status: s, Capped: ans.Capped}
 }
 

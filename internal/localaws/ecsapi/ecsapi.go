@@ -1,6 +1,6 @@
 // Package ecsapi is a small in-memory ECS endpoint speaking the ECS JSON
 // protocol (awsJson1.1) for the calls bastion-ttl makes: ListTasks,
-// DescribeTasks and StopTask. The real SDK client talks to it over HTTP, so
+// DescribeTasks, StopTask, ListTagsForResource and TagResource (of tasks). The real SDK client talks to it over HTTP, so
 // the SDK's serialization and retryer are exercised. The demo, the sweeper's
 // tests and its scale benchmark use it; faults (throttling, server errors,
 // latency) are injected per call.
@@ -9,6 +9,7 @@ package ecsapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -88,7 +89,14 @@ func (s *Server) Task(arn string) (Task, bool) {
 	if !ok {
 		return Task{}, false
 	}
-	return *t, true
+	return t.copy(), true
+}
+
+// copy is the task with its own tags: TagResource may change the original's.
+func (t *Task) copy() Task {
+	c := *t
+	c.Tags = maps.Clone(t.Tags)
+	return c
 }
 
 // Tasks returns every task, in insertion order.
@@ -97,7 +105,7 @@ func (s *Server) Tasks() []Task {
 	defer s.mu.Unlock()
 	out := make([]Task, 0, len(s.order))
 	for _, arn := range s.order {
-		out = append(out, *s.tasks[arn])
+		out = append(out, s.tasks[arn].copy())
 	}
 	return out
 }
@@ -172,6 +180,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr = s.describeTasks(body)
 	case "StopTask":
 		out, stopped, aerr = s.stopTask(body)
+	case "ListTagsForResource":
+		out, aerr = s.listTags(body)
+	case "TagResource":
+		out, aerr = s.tagResource(body)
 	default:
 		aerr = &apiError{http.StatusBadRequest, "UnknownOperationException", action + " is not supported here"}
 	}
@@ -286,7 +298,42 @@ func (s *Server) stopTask(body map[string]any) (any, *Task, *apiError) {
 		t.LastStatus = "STOPPED"
 		t.StoppedReason = reason
 	}
-	return map[string]any{"task": t.wire(false)}, t, nil
+	c := t.copy() // OnStop reads it after the lock is released
+	return map[string]any{"task": t.wire(false)}, &c, nil
+}
+
+func (s *Server) listTags(body map[string]any) (any, *apiError) {
+	arn, _ := body["resourceArn"].(string)
+	t, ok := s.tasks[arn]
+	if !ok {
+		return nil, invalid("The referenced task was not found.")
+	}
+	return map[string]any{"tags": t.wire(true)["tags"]}, nil
+}
+
+func (s *Server) tagResource(body map[string]any) (any, *apiError) {
+	arn, _ := body["resourceArn"].(string)
+	t, ok := s.tasks[arn]
+	if !ok {
+		return nil, invalid("The referenced task was not found.")
+	}
+	tags, _ := body["tags"].([]any)
+	if len(tags) == 0 {
+		return nil, invalid("tags must hold at least one tag")
+	}
+	if t.Tags == nil {
+		t.Tags = map[string]string{}
+	}
+	for _, tag := range tags {
+		kv, _ := tag.(map[string]any)
+		k, _ := kv["key"].(string)
+		v, _ := kv["value"].(string)
+		if k == "" {
+			return nil, invalid("a tag has no key")
+		}
+		t.Tags[k] = v
+	}
+	return map[string]any{}, nil
 }
 
 // find looks a task up by ARN or ID within the request's cluster.
