@@ -67,6 +67,10 @@ func TestParseTCPRejectsGarbage(t *testing.T) {
 		"header\n   0: 0100007F:08AE 00000000:0000 ZZ 0",
 		"header\n   0: 0100007F 00000000:0000 0A 0",
 		"header\n   0: 01007F:08AE 00000000:0000 0A 0",
+		"header\n   0: 0100007F:08AE 00000000:0000",
+		"header\n   0: 0100007F:108AE 00000000:0000 0A 0",
+		"header\n   0: 0100007F0100007F0100007F0100007F0100007F:08AE 00000000:0000 0A 0",
+		"header\n   0: 0100007F:08AE 00000000:0000 10A 0",
 	} {
 		if _, err := ParseTCP(strings.NewReader(bad)); err == nil {
 			t.Errorf("ParseTCP(%q) accepted", bad)
@@ -134,4 +138,83 @@ func TestInboundLive(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Fatalf("%d sessions after the client left, want 0", n)
 	}
+}
+
+// The Sampler over a /proc of the captured tables and two ECS Exec workers:
+// three inbound sessions and two workers; each sample allocates little, and
+// parsing the tables nothing.
+func TestSampler(t *testing.T) {
+	proc := t.TempDir()
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join("testdata", table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(proc, "net"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, "net", table), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for pid, comm := range map[string]string{"1": "sshd\n", "7": ExecWorker + "\n", "9": ExecWorker + "\n"} {
+		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(comm), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Sampler{ProcRoot: proc, Exclude: []uint16{2223}}
+	for range 3 { // the buffers carry over
+		if n, err := s.Count(); err != nil || n != 1+2 {
+			t.Fatalf("Count = %d, %v; want 1 session (2223 excluded) + 2 workers", n, err)
+		}
+	}
+	s.Exclude = nil
+	if n, err := s.Count(); err != nil || n != 3+2 {
+		t.Fatalf("Count = %d, %v; want 3 sessions + 2 workers", n, err)
+	}
+	if n, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{22: true}}).Count(); err != nil || n != 2 {
+		t.Fatalf("Count on port 22 = %d, %v; want the 2 workers", n, err)
+	}
+
+	table, _ := os.ReadFile(filepath.Join("testdata", "tcp6"))
+	socks := make([]Socket, 0, 16)
+	if allocs := testing.AllocsPerRun(100, func() { socks, _ = appendTable(socks[:0], table) }); allocs != 0 {
+		t.Errorf("parsing a table allocates %v times", allocs)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = s.Count() }); allocs > 40 {
+		t.Errorf("a sample allocates %v times, want the directory listing's few", allocs)
+	}
+	if err := os.Remove(filepath.Join(proc, "net", "tcp6")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Count(); err != nil || n != 1+2 {
+		t.Fatalf("without IPv6: Count = %d, %v; want the one IPv4 session + 2 workers", n, err)
+	}
+	if err := os.Remove(filepath.Join(proc, "net", "tcp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Count(); err == nil {
+		t.Fatal("no /proc/net/tcp: no error")
+	}
+}
+
+// Whatever the table holds, parsing returns sockets or an error, never panics.
+func FuzzParseTCP(f *testing.F) {
+	for _, name := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("header\n   0: 0100007F0100007F0100007F0100007F0100007F:08AE 00000000:0000 0A 0"))
+	f.Fuzz(func(t *testing.T, table []byte) {
+		socks, err := appendTable(nil, table)
+		if err != nil && socks != nil {
+			t.Fatalf("sockets and an error")
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
+	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
@@ -37,8 +38,11 @@ type app struct {
 	signal          func(pid int) error
 	procRoot        string // where sessions are counted from: /proc
 
-	cacheWarned sync.Once  // the start cache's directory is refused: said once
-	extendMu    sync.Mutex // one extension at a time (extend.go)
+	samplerMu sync.Mutex // the watch loop and GET /status both count
+	sampler   *sessions.Sampler
+
+	cacheWarned sync.Once     // the start cache's directory is refused: said once
+	extending   chan struct{} // holds a token while an extension is asked (extend.go)
 }
 
 func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer, stops bool) (*app, error) {
@@ -59,6 +63,7 @@ func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer,
 		containerStdout: containerStdout,
 		signal:          signalContainer,
 		procRoot:        "/proc",
+		extending:       make(chan struct{}, 1),
 	}
 	if stops && !cfg.DryRun {
 		if a.stopper, err = a.newStopper(); err != nil {

@@ -26,6 +26,9 @@ const (
 	// minExtension: people extend by minutes; smaller steps would only
 	// multiply the calls the box's users can make the API pay for.
 	minExtension = time.Minute
+	// extendQueueWait is how long a request waits for the extension before
+	// it (or the registration at start) to end.
+	extendQueueWait = 5 * time.Second
 	// maxExtendBody bounds POST /extend's body ({"by": "30m"}).
 	maxExtendBody = 1024
 )
@@ -58,8 +61,15 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "this sidecar runs in dry run: there is no API to extend with")
 	}
 	// One extension at a time: the second one asks from the first's answer.
-	a.extendMu.Lock()
-	defer a.extendMu.Unlock()
+	// A queue is not kept: whoever waits too long is told to ask again.
+	select {
+	case a.extending <- struct{}{}:
+		defer func() { <-a.extending }()
+	case <-time.After(extendQueueWait):
+		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "another extension is being asked; try again in a moment")
+	case <-r.Context().Done():
+		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "the request ended while waiting")
+	}
 	snap, known := state.snapshot()
 	switch {
 	case !known:
@@ -146,8 +156,12 @@ func parseExtended(e stopapi.Extended) (ttl, maxTTL time.Duration, err error) {
 // tells the cap, and the tag it leaves lets the sweeper agree. A failure
 // only costs that knowledge: the deadline stays the configured one.
 func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start) {
-	a.extendMu.Lock()
-	defer a.extendMu.Unlock()
+	select {
+	case a.extending <- struct{}{}:
+		defer func() { <-a.extending }()
+	case <-ctx.Done():
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, registerBudget)
 	defer cancel()
 	ans, err := a.stopper.Extend(ctx, extendRequest(start, a.cfg.TTL))

@@ -2,10 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
@@ -13,34 +9,16 @@ import (
 )
 
 // countSessions counts the sessions open now: inbound connections to the
-// idle ports (by default every port something in the task listens on) and
-// ECS Exec workers, where the task's processes are visible (pidMode task).
+// idle ports (by default every port something in the task listens on, less
+// the control endpoint's) and ECS Exec workers, where the task's processes
+// are visible (pidMode task).
 func (a *app) countSessions() (int, error) {
-	var socks []sessions.Socket
-	for _, table := range []string{"net/tcp", "net/tcp6"} {
-		f, err := os.Open(filepath.Join(a.procRoot, table))
-		if errors.Is(err, fs.ErrNotExist) && table == "net/tcp6" {
-			continue // IPv6 off
-		}
-		if err != nil {
-			return 0, err
-		}
-		s, err := sessions.ParseTCP(f)
-		f.Close()
-		if err != nil {
-			return 0, err
-		}
-		socks = append(socks, s...)
+	a.samplerMu.Lock()
+	defer a.samplerMu.Unlock()
+	if a.sampler == nil {
+		a.sampler = &sessions.Sampler{ProcRoot: a.procRoot, Ports: a.cfg.idlePorts, Exclude: []uint16{a.cfg.controlPort}}
 	}
-	ports := a.cfg.idlePorts
-	if ports == nil {
-		ports = sessions.ListeningPorts(socks, a.cfg.controlPort)
-	}
-	n := sessions.Inbound(socks, ports)
-	if workers, err := sessions.Workers(a.procRoot); err == nil {
-		n += workers
-	}
-	return n, nil
+	return a.sampler.Count()
 }
 
 // untilDeadline sleeps until the deadline that applies (the TTL's, or with
