@@ -158,11 +158,16 @@ func stopRequest(start taskmeta.Start, reason string) stopapi.Request {
 }
 
 func (a *app) lifetimeAttrs(start taskmeta.Start, lt lifetime.Lifetime) []any {
+	return a.attrsAt(start, lt.TTL, lt.Deadline())
+}
+
+// attrsAt are the log attributes of a bastion whose deadline is deadline.
+func (a *app) attrsAt(start taskmeta.Start, ttl time.Duration, deadline time.Time) []any {
 	return []any{
 		"task_arn", start.TaskARN,
 		"started_at", start.Time.UTC().Format(time.RFC3339Nano),
-		"ttl", lt.TTL.String(),
-		"deadline", lt.Deadline().UTC().Format(time.RFC3339Nano),
-		"left", lt.Left(a.clock.Now()).Round(time.Millisecond).String(),
+		"ttl", ttl.String(),
+		"deadline", deadline.UTC().Format(time.RFC3339Nano),
+		"left", max(deadline.Sub(a.clock.Now()), 0).Round(time.Millisecond).String(),
 	}
 }

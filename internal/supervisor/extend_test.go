@@ -244,6 +244,50 @@ func TestExtensionMovesTheStop(t *testing.T) {
 	if lateErr == nil || !strings.Contains(lateErr.Error(), "being stopped") {
 		t.Fatalf("extension after the deadline: %q, %v", late, lateErr)
 	}
+	if !strings.Contains(logs.String(), `"msg":"the bastion stops soon"`) {
+		t.Fatalf("no warning logged:\n%s", logs.String())
+	}
+	checkUniqueKeys(t, logs.String())
+}
+
+// checkUniqueKeys fails on a JSON log line that repeats a key: a reader
+// (jq, CloudWatch Logs Insights) keeps only one of them.
+func checkUniqueKeys(t *testing.T, logs string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		dec := json.NewDecoder(strings.NewReader(line))
+		seen := map[string]bool{}
+		depth := 0
+		isKey := false
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			switch v := tok.(type) {
+			case json.Delim:
+				switch v {
+				case '{', '[':
+					depth++
+					isKey = v == '{' && depth == 1
+				default:
+					depth--
+					isKey = depth == 1 // a nested value ended: a key follows
+				}
+				continue
+			case string:
+				if depth == 1 && isKey {
+					if seen[v] {
+						t.Errorf("key %q twice in %s", v, line)
+					}
+					seen[v] = true
+					isKey = false
+					continue
+				}
+			}
+			isKey = depth == 1
+		}
+	}
 }
 
 // status warns from the first of BASTION_WARN_BEFORE on, naming the limit.

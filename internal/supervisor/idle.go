@@ -28,7 +28,7 @@ func (a *app) countSessions() (int, error) {
 // deadline nears (again if activity or an extension pushed it back).
 // Without either it arms one timer. An extension only moves the TTL later,
 // so it needs no wake-up: at the old deadline the loop finds the new one.
-func (a *app) untilDeadline(ctx context.Context, state *live, attrs []any) (time.Time, string, error) {
+func (a *app) untilDeadline(ctx context.Context, state *live, taskARN string) (time.Time, string, error) {
 	var idle *lifetime.Idle
 	if a.cfg.IdleTimeout > 0 {
 		idle = &lifetime.Idle{Timeout: a.cfg.IdleTimeout, LastSeen: state.lifetime().Start}
@@ -65,8 +65,8 @@ func (a *app) untilDeadline(ctx context.Context, state *live, attrs []any) (time
 			}
 		}
 		if warn {
-			a.log.Warn("the bastion stops soon", append(attrs, "limit", string(limit),
-				"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())...)
+			a.log.Warn("the bastion stops soon", "task_arn", taskARN, "limit", string(limit),
+				"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())
 		}
 		if idle != nil {
 			if at := now.Add(lifetime.SampleEvery(idle.Timeout)); at.Before(wake) {

@@ -55,12 +55,13 @@ func (a *app) watch(ctx context.Context) error {
 	if a.stopper != nil && a.cfg.ControlAddr != controlOff {
 		go a.registerTTL(ctx, state, start)
 	}
-	deadline, reason, err := a.untilDeadline(ctx, state, attrs)
+	deadline, reason, err := a.untilDeadline(ctx, state, start.TaskARN)
 	if err != nil {
 		a.log.Info("signal received before the deadline, exiting", attrs...)
 		return nil
 	}
-	attrs = append(a.lifetimeAttrs(start, state.lifetime()), "reason", reason)
+	// The deadline reached, the TTL's or the idle one, and the TTL now.
+	attrs = append(a.attrsAt(start, state.lifetime().TTL, deadline), "reason", reason)
 	if a.cfg.DryRun {
 		a.log.Warn("deadline reached; dry run, not stopping the task", attrs...)
 		<-ctx.Done()
