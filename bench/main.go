@@ -29,7 +29,26 @@ func main() {
 	lagRuns := flag.Int("lag-runs", 7, "deadlines to measure the stop request's lag on")
 	terminateLocal := flag.String("terminate", "bin/terminate-local/bootstrap", "the terminate bootstrap for this machine, run under the emulator")
 	terminateARM := flag.String("terminate-arm64", "bin/terminate-arm64/bootstrap", "the terminate bootstrap as deployed (arm64)")
+	only := flag.String("only", "", "sessions: only the session-sampling rows")
+	sandbox := flag.Bool("sessions-in-sandbox", false, "internal: the session rows, run inside the task-like sandbox")
+	samples := flag.Int("samples", 36_000, "internal: session samples in process")
 	flag.Parse()
+	if *sandbox {
+		if err := inSandbox(*supervisor, *idle, *samples); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *only == "sessions" {
+		rows, err := benchSessions(*supervisor, *idle)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printTable(rows)
+		return
+	}
 	if err := run(*supervisor, *empty, *idle, *lagRuns, *terminateLocal, *terminateARM); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -45,11 +64,24 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 		return err
 	}
 	rows = append(rows, check...)
+	// The waiting sidecar and the sampling one side by side: each is
+	// measured on its own threads, and the run is no longer.
+	sampling := make(chan []row, 1)
+	samplingErr := make(chan error, 1)
+	go func() {
+		r, err := benchSessions(supervisor, idle)
+		sampling <- r
+		samplingErr <- err
+	}()
 	watch, err := benchWatchIdle(supervisor, idle)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, watch...)
+	if err := <-samplingErr; err != nil {
+		return err
+	}
+	rows = append(rows, <-sampling...)
 	lag, err := benchLag(supervisor, lagRuns)
 	if err != nil {
 		return err
@@ -91,6 +123,11 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	rows = append(rows, sw)
 	rows = append(rows, benchImage()...)
 
+	printTable(rows)
+	return nil
+}
+
+func printTable(rows []row) {
 	cpu, _ := os.ReadFile("/proc/cpuinfo")
 	model := "unknown CPU"
 	for _, l := range strings.Split(string(cpu), "\n") {
@@ -105,7 +142,6 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	for _, r := range rows {
 		fmt.Printf("| %s | %s | %s | %s |\n", r.what, r.value, r.target, r.verdict)
 	}
-	return nil
 }
 
 func verdict(ok bool) string {
@@ -215,13 +251,19 @@ func benchWatchIdle(supervisor string, idle time.Duration) ([]row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	api := grantingAPI()
+	defer api.Close()
+	control, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(supervisor, "watch")
-	cmd.Env = supervisorEnv(meta.URL, "http://127.0.0.1:9", "1h", tmp)
+	cmd.Env = append(supervisorEnv(meta.URL, api.URL, "1h", tmp), "BASTION_CONTROL_ADDR="+control)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	time.Sleep(3 * time.Second) // past start-up: metadata read, timer armed
+	time.Sleep(3 * time.Second) // past start-up: metadata read, TTL registered, timer armed
 	pid := cmd.Process.Pid
 	cpu0, sw0, err := cpuAndSwitches(pid)
 	if err != nil {
@@ -287,6 +329,10 @@ func benchLag(supervisor string, runs int) (row, error) {
 	for range runs {
 		got := make(chan time.Time, 1)
 		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/extend" { // the TTL's registration at start
+				grantExtension(w, r)
+				return
+			}
 			select {
 			case got <- time.Now():
 			default:
