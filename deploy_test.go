@@ -213,6 +213,17 @@ func TestTemplateAPIRequiresIAMOnBothRoutes(t *testing.T) {
 	if got := get(api, "Properties", "Body", "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype"); got != "awsSigv4" {
 		t.Errorf("AWS_IAM scheme authtype = %v, want awsSigv4", got)
 	}
+	// /extend is throttled below the default, which /terminate keeps.
+	var stage object
+	for _, st := range resources(tpl, "AWS::ApiGatewayV2::Stage") {
+		stage = st
+	}
+	if got := get(stage, "Properties", "RouteSettings", "POST /extend"); !same(got, object{"ThrottlingBurstLimit": 5.0, "ThrottlingRateLimit": 2.0}) {
+		t.Errorf("POST /extend route settings = %s, want a burst of 5 and 2 requests/s", jsonOf(got))
+	}
+	if got := get(stage, "Properties", "DefaultRouteSettings"); !same(got, object{"ThrottlingBurstLimit": 20.0, "ThrottlingRateLimit": 10.0}) {
+		t.Errorf("default route settings = %s", jsonOf(got))
+	}
 	for path, methods := range paths {
 		methods := methods.(object)
 		if len(methods) != 1 || methods["post"] == nil {

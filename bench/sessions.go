@@ -81,7 +81,10 @@ func bastionWithSessions(n int) (port string, closeAll func(), err error) {
 // threads' schedstat, in nanoseconds) per sample, hence per minute at that
 // rate and at a 15m timeout's (a sample every 90 s), and its resident
 // memory at the start and the end of the window.
-func benchSampling(supervisor string, window time.Duration, where string) ([]row, error) {
+//
+// The target applies in a task (task true): this host's kernel table and
+// process list are many times a task's (see taskTableBuckets).
+func benchSampling(supervisor string, window time.Duration, where string, task bool) ([]row, error) {
 	port, closeAll, err := bastionWithSessions(3)
 	if err != nil {
 		return nil, err
@@ -141,9 +144,13 @@ func benchSampling(supervisor string, window time.Duration, where string) ([]row
 	}
 	perSample := float64(cpu1-cpu0) / 1e6 / window.Seconds() // ms; one sample a second
 	at15m := perSample * 60 / 90
+	target, met := "", ""
+	if task {
+		target, met = "<= 5 ms", verdict(at15m <= 5)
+	}
 	return []row{
 		{fmt.Sprintf("`supervisor watch` sampling 3 sessions, %s: CPU per sample (all its threads, a sample a second for %s)", where, window), fmt.Sprintf("%.2f ms", perSample), "", ""},
-		{"the same, CPU per minute at a 15m idle timeout (a sample every 90 s)", fmt.Sprintf("%.2f ms", at15m), "<= 5 ms", verdict(at15m <= 5)},
+		{"the same, CPU per minute at a 15m idle timeout (a sample every 90 s)", fmt.Sprintf("%.2f ms", at15m), target, met},
 		{"the same, CPU per minute at 1 s sampling (an idle timeout of 10 s or less)", fmt.Sprintf("%.0f ms", perSample*60), "", ""},
 		// Not a growth test: the heap fills to the GC's first target (4 MiB)
 		// before any collection; the in-process row below is the one.
@@ -265,7 +272,7 @@ func inSandbox(supervisor string, window time.Duration, samples int) error {
 		return fmt.Errorf("ip link set lo up: %v: %s", err, out)
 	}
 	wake := benchWake(10)
-	rows, err := sessionRows(supervisor, window, samples, fmt.Sprintf("task-like sandbox (a %d-bucket table, own PID namespace)", taskTableBuckets))
+	rows, err := sessionRows(supervisor, window, samples, fmt.Sprintf("task-like sandbox (a %d-bucket table, own PID namespace)", taskTableBuckets), true)
 	if err != nil {
 		return err
 	}
@@ -278,8 +285,8 @@ func inSandbox(supervisor string, window time.Duration, samples int) error {
 }
 
 // sessionRows measures the sampling sidecar and one sample in process, where.
-func sessionRows(supervisor string, window time.Duration, samples int, where string) ([]row, error) {
-	rows, err := benchSampling(supervisor, window, where)
+func sessionRows(supervisor string, window time.Duration, samples int, where string, task bool) ([]row, error) {
+	rows, err := benchSampling(supervisor, window, where, task)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +301,7 @@ func sessionRows(supervisor string, window time.Duration, samples int, where str
 // task-like sandbox, which is what a bastion's sidecar sees.
 func benchSessions(supervisor string, window time.Duration) ([]row, error) {
 	const samples = 36_000
-	host, err := sessionRows(supervisor, window, samples, "this host")
+	host, err := sessionRows(supervisor, window, samples, "this host", false)
 	if err != nil {
 		return nil, err
 	}

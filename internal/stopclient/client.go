@@ -50,7 +50,7 @@ type Client struct {
 	ExtendURL   string // POST /extend; empty: Extend fails
 	Region      string
 	Credentials aws.CredentialsProvider
-	HTTP        *http.Client // nil: a client with a 5 s timeout that follows no redirect
+	HTTP        *http.Client // nil: a client that follows no redirect, with the route's attempt timeout
 	Clock       clock.Clock
 	Backoff     backoff.Policy
 	Log         *slog.Logger
@@ -59,14 +59,21 @@ type Client struct {
 
 // route is one of the API's routes, as the client names it to people.
 type route struct {
-	op     string // terminate, extend: the prefix of its errors
-	what   string // stop, extend: the request's name in log messages
-	urlVar string // the variable that sets its URL
+	op      string        // terminate, extend: the prefix of its errors
+	what    string        // stop, extend: the request's name in log messages
+	urlVar  string        // the variable that sets its URL
+	attempt time.Duration // one attempt's timeout
 }
 
+// ExtendAttemptTimeout outlasts the function's own timeout (10 s in the
+// template): an attempt is never abandoned while its invocation may still
+// write the tag, so the next one cannot race it with a stale read.
+const ExtendAttemptTimeout = 12 * time.Second
+
 var (
-	terminateRoute = route{"terminate", "stop", "BASTION_TERMINATE_URL"}
-	extendRoute    = route{"extend", "extend", "BASTION_EXTEND_URL"}
+	// A stop retries fast: the deadline has passed.
+	terminateRoute = route{"terminate", "stop", "BASTION_TERMINATE_URL", 5 * time.Second}
+	extendRoute    = route{"extend", "extend", "BASTION_EXTEND_URL", ExtendAttemptTimeout}
 )
 
 // Stop sends req until the API accepts it (2xx) or says the task is gone
@@ -150,7 +157,7 @@ func (c *Client) attempt(ctx context.Context, r route, url string, body []byte, 
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirect}
+		hc = &http.Client{Timeout: r.attempt, CheckRedirect: noRedirect}
 	}
 	sent := time.Now()
 	resp, err := hc.Do(req)

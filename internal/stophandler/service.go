@@ -216,8 +216,8 @@ func classify(err error) *Error {
 		case "ClusterNotFoundException":
 			return failed(http.StatusNotFound, err, "task not found (no such cluster)")
 		case "AccessDeniedException", "AccessDenied", "UnauthorizedOperation":
-			// The function's role may not stop this task: a refusal, not a fault.
-			return failed(http.StatusForbidden, err, "the function may not stop this task")
+			// The function's role may not act on this task: a refusal, not a fault.
+			return failed(http.StatusForbidden, err, "the function is not allowed to act on this task")
 		case "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "ServerException", "ServiceUnavailableException":
 			return failed(http.StatusServiceUnavailable, err, busy)
 		}

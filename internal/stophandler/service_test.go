@@ -190,7 +190,7 @@ func TestStatusTable(t *testing.T) {
 		{"503 server error", event("POST", body(taskARN, ""), self), apiErr{"ServerException", "boom at host ip-10-0-0-1", smithy.FaultServer}, 503, true, "retry"},
 		{"503 network", event("POST", body(taskARN, ""), self), &net.OpError{Op: "dial", Err: errors.New("connection refused to 10.0.0.1")}, 503, true, "retry"},
 		{"403 other role, session named after the task", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/ci-deploy/"+taskID), nil, 403, false, `"code":"Forbidden"`},
-		{"403 ECS access denied", event("POST", body(taskARN, ""), self), apiErr{"AccessDeniedException", "User arn:aws:sts::123456789012:assumed-role/fn is not authorized", smithy.FaultClient}, 403, true, `{"code":"Forbidden","error":"the function may not stop this task"}`},
+		{"403 ECS access denied", event("POST", body(taskARN, ""), self), apiErr{"AccessDeniedException", "User arn:aws:sts::123456789012:assumed-role/fn is not authorized", smithy.FaultClient}, 403, true, `{"code":"Forbidden","error":"the function is not allowed to act on this task"}`},
 		{"500 unknown", event("POST", body(taskARN, ""), self), errors.New("secret internal detail"), 500, true, `{"code":"Internal","error":"internal error"}`},
 	}
 	for _, tt := range tests {

@@ -175,8 +175,7 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	// The write timeout covers an extension: the API's answer, within extendBudget.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: extendBudget + 5*time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: controlWriteTimeout}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

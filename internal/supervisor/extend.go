@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"mime"
@@ -29,6 +28,9 @@ const (
 	// extendQueueWait is how long a request waits for the extension before
 	// it (or the registration at start) to end.
 	extendQueueWait = 5 * time.Second
+	// controlWriteTimeout bounds an answer of the control endpoint: the
+	// longest is an extension's, queue and API included.
+	controlWriteTimeout = extendQueueWait + extendBudget + 5*time.Second
 	// maxExtendBody bounds POST /extend's body ({"by": "30m"}).
 	maxExtendBody = 1024
 )
@@ -53,7 +55,11 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return fail(http.StatusUnsupportedMediaType, stopapi.CodeBadRequest, `send Content-Type: application/json and a body such as {"by": "30m"}`)
 	}
-	by, err := decodeExtend(r.Body)
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxExtendBody+1))
+	if err != nil || len(body) > maxExtendBody {
+		return fail(http.StatusRequestEntityTooLarge, stopapi.CodeTooLarge, "the body is larger than %d bytes", maxExtendBody)
+	}
+	by, err := decodeExtend(body)
 	if err != nil {
 		return fail(http.StatusBadRequest, stopapi.CodeBadRequest, "%s", err)
 	}
@@ -62,14 +68,13 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	}
 	// One extension at a time: the second one asks from the first's answer.
 	// A queue is not kept: whoever waits too long is told to ask again.
-	select {
-	case a.extending <- struct{}{}:
-		defer func() { <-a.extending }()
-	case <-time.After(extendQueueWait):
+	waitCtx, cancelWait := context.WithTimeout(r.Context(), extendQueueWait)
+	defer cancelWait()
+	if !a.takeExtension(waitCtx) {
 		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "another extension is being asked; try again in a moment")
-	case <-r.Context().Done():
-		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "the request ended while waiting")
 	}
+	var apiErr error
+	defer func() { a.releaseExtension(apiErr) }()
 	snap, known := state.snapshot()
 	switch {
 	case !known:
@@ -87,10 +92,11 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	defer cancel()
 	ans, err := a.stopper.Extend(ctx, extendRequest(snap.start, wanted))
 	if err != nil {
+		apiErr = err
 		a.log.Warn("extension failed; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", wanted.String(), "err", err.Error())
 		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API did not extend the TTL (the sidecar's log says why); the deadline is unchanged")
 	}
-	ttl, maxTTL, err := parseExtended(ans)
+	ttl, maxTTL, err := parseExtended(ans, snap.start.TaskARN)
 	if err != nil {
 		a.log.Error("extension answer not understood; the deadline is unchanged", "err", err.Error())
 		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API's answer was not understood; the deadline is unchanged")
@@ -99,7 +105,7 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 		return fail(http.StatusConflict, stopapi.CodeExpired, "the deadline passed while the API answered: the bastion is being stopped")
 	}
 	if ttl <= snap.lt.TTL {
-		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", ans.MaxTTL)
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", max(maxTTL, ttl))
 	}
 	now := a.clock.Now()
 	s, _ := state.status(now, a.cfg.WarnBefore)
@@ -108,13 +114,36 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	return http.StatusOK, ExtendAnswer{Status: s, Capped: ans.Capped}
 }
 
+// takeExtension takes the one extension token, waiting until ctx ends.
+func (a *app) takeExtension(ctx context.Context) bool {
+	select {
+	case a.extending <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// releaseExtension gives the token back, after a call that ended with err.
+// When the call may have abandoned an invocation (no answer: a timeout, a
+// network error), only once that invocation has surely ended: it read the
+// tag before the next one would write it, and its late write would lower
+// the tag under the deadline people were told.
+func (a *app) releaseExtension(err error) {
+	if err != nil && !errors.Is(err, stopclient.ErrRejected) {
+		time.AfterFunc(stopclient.ExtendAttemptTimeout, func() { <-a.extending })
+		return
+	}
+	<-a.extending
+}
+
 // decodeExtend reads {"by": "30m"}: one object, no other field, by a
 // duration of at least minExtension.
-func decodeExtend(body io.Reader) (time.Duration, error) {
+func decodeExtend(body []byte) (time.Duration, error) {
 	var req struct {
 		By string `json:"by"`
 	}
-	dec := json.NewDecoder(io.LimitReader(body, maxExtendBody+1))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return 0, errors.New(`the body is not {"by": "<duration>"}`)
@@ -137,14 +166,18 @@ func extendRequest(start taskmeta.Start, ttl time.Duration) stopapi.ExtendReques
 	}
 }
 
-// parseExtended reads the API's answer: the TTL now and the cap.
-func parseExtended(e stopapi.Extended) (ttl, maxTTL time.Duration, err error) {
+// parseExtended reads the API's answer for taskARN: the TTL now and the
+// cap, the one within the other.
+func parseExtended(e stopapi.Extended, taskARN string) (ttl, maxTTL time.Duration, err error) {
+	if e.TaskARN != taskARN {
+		return 0, 0, fmt.Errorf("the answer is for task %q", e.TaskARN)
+	}
 	if ttl, err = time.ParseDuration(e.TTL); err != nil || ttl <= 0 {
 		return 0, 0, fmt.Errorf("ttl %q is not a positive duration", e.TTL)
 	}
 	if e.MaxTTL != "" {
-		if maxTTL, err = time.ParseDuration(e.MaxTTL); err != nil || maxTTL <= 0 {
-			return 0, 0, fmt.Errorf("maxTtl %q is not a positive duration", e.MaxTTL)
+		if maxTTL, err = time.ParseDuration(e.MaxTTL); err != nil || maxTTL <= 0 || ttl > maxTTL {
+			return 0, 0, fmt.Errorf("maxTtl %q is not a positive duration of at least ttl %q", e.MaxTTL, e.TTL)
 		}
 	}
 	return ttl, maxTTL, nil
@@ -156,26 +189,26 @@ func parseExtended(e stopapi.Extended) (ttl, maxTTL time.Duration, err error) {
 // tells the cap, and the tag it leaves lets the sweeper agree. A failure
 // only costs that knowledge: the deadline stays the configured one.
 func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start) {
-	select {
-	case a.extending <- struct{}{}:
-		defer func() { <-a.extending }()
-	case <-ctx.Done():
+	if !a.takeExtension(ctx) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, registerBudget)
 	defer cancel()
 	ans, err := a.stopper.Extend(ctx, extendRequest(start, a.cfg.TTL))
+	a.releaseExtension(err)
 	if err == nil {
 		var ttl, maxTTL time.Duration
-		if ttl, maxTTL, err = parseExtended(ans); err == nil {
+		if ttl, maxTTL, err = parseExtended(ans, start.TaskARN); err == nil {
 			if !state.extend(ttl, maxTTL) {
 				return
 			}
 			lt := state.lifetime()
 			switch {
 			case ttl > a.cfg.TTL:
-				a.log.Info("TTL taken from the task's record of an earlier extension", "ttl", lt.TTL.String(),
-					"deadline", lt.Deadline().UTC().Format(time.RFC3339))
+				// An earlier sidecar's extension, or a launch tag that
+				// disagrees with BASTION_TTL: the tag is the record.
+				a.log.Warn("TTL taken from the task's bastion-ttl tag, longer than BASTION_TTL (an earlier extension, or a launch tag that disagrees)",
+					"ttl", lt.TTL.String(), "bastion_ttl", a.cfg.TTL.String(), "deadline", lt.Deadline().UTC().Format(time.RFC3339))
 			case ttl < a.cfg.TTL:
 				a.log.Warn("BASTION_TTL is above the API's cap: the sweeper stops the bastion at the cap",
 					"ttl", a.cfg.TTL.String(), "max_ttl", ans.MaxTTL)
@@ -191,21 +224,28 @@ func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start
 // extendCommand is `supervisor extend [--json] DURATION`: a client of the
 // sidecar's POST /extend, for a person on the bastion.
 func (a *app) extendCommand(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("extend", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	asJSON := false
+	var durations []string
+	for _, arg := range args { // --json before or after the duration
+		switch arg {
+		case "--json", "-json":
+			asJSON = true
+		default:
+			durations = append(durations, arg)
+		}
+	}
+	if len(durations) != 1 {
 		return usagef("extend takes [--json] and one duration, e.g. supervisor extend 30m; got %q", args)
 	}
-	by, err := time.ParseDuration(fs.Arg(0))
+	by, err := time.ParseDuration(durations[0])
 	if err != nil || by < minExtension {
-		return usagef("extend: %q is not a duration of at least %s, such as 30m or 1h", fs.Arg(0), minExtension)
+		return usagef("extend: %q is not a duration of at least %s, such as 30m or 1h", durations[0], minExtension)
 	}
 	if a.cfg.ControlAddr == controlOff {
 		return fmt.Errorf("cannot extend: BASTION_CONTROL_ADDR is off, and extension goes through the sidecar's control endpoint")
 	}
 	body, _ := json.Marshal(map[string]string{"by": by.String()})
-	ctx, cancel := context.WithTimeout(ctx, extendBudget+5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, controlWriteTimeout+5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+a.cfg.ControlAddr+"/extend", bytes.NewReader(body))
 	if err != nil {
@@ -221,16 +261,16 @@ func (a *app) extendCommand(ctx context.Context, args []string) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
 		var eb stopapi.ErrorBody
-		if json.Unmarshal(raw, &eb) != nil || eb.Error == "" {
-			return fmt.Errorf("cannot extend: the sidecar answered %s", resp.Status)
+		if json.Unmarshal(raw, &eb) != nil || eb.Error == "" || len(eb.Error) > 300 || hasControl(eb.Error) {
+			return fmt.Errorf("cannot extend: the sidecar answered %d", resp.StatusCode)
 		}
 		return fmt.Errorf("cannot extend: %s", eb.Error)
 	}
 	var ans ExtendAnswer
-	if err := json.Unmarshal(raw, &ans); err != nil || ans.TaskARN == "" {
-		return fmt.Errorf("cannot extend: the sidecar's answer is not an extension")
+	if err := json.Unmarshal(raw, &ans); err != nil || ans.check() != nil {
+		return fmt.Errorf("cannot extend: the answer at %s is not a sidecar's extension", a.cfg.ControlAddr)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(ans)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -120,6 +122,7 @@ func TestExtendRefusesBadRequests(t *testing.T) {
 		name, contentType, body string
 		status                  int
 	}{
+		{"over 1 KiB", "application/json", `{"by":"30m","x":"` + strings.Repeat("x", 1100) + `"}`, 413},
 		{"form post", "application/x-www-form-urlencoded", "by=30m", 415},
 		{"no content type", "", `{"by":"30m"}`, 415},
 		{"not JSON", "application/json", `30m`, 400},
@@ -128,7 +131,7 @@ func TestExtendRefusesBadRequests(t *testing.T) {
 		{"not a duration", "application/json", `{"by":"forever"}`, 400},
 		{"unknown field", "application/json", `{"by":"30m","ttl":"12h"}`, 400},
 		{"two objects", "application/json", `{"by":"30m"}{"by":"30m"}`, 400},
-		{"huge", "application/json", `{"by":"` + strings.Repeat("9", 4096) + `h"}`, 400},
+		{"huge number", "application/json", `{"by":"` + strings.Repeat("9", 900) + `h"}`, 400},
 		{"overflows", "application/json", `{"by":"2562047h"}`, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,8 +145,13 @@ func TestExtendRefusesBadRequests(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			var eb stopapi.ErrorBody
-			if resp.StatusCode != tc.status || json.NewDecoder(resp.Body).Decode(&eb) != nil || eb.Code != stopapi.CodeBadRequest || eb.Error == "" {
-				t.Fatalf("status %d %+v, want %d with a BadRequest body", resp.StatusCode, eb, tc.status)
+			raw, _ := io.ReadAll(resp.Body)
+			want := stopapi.CodeBadRequest
+			if tc.status == http.StatusRequestEntityTooLarge {
+				want = stopapi.CodeTooLarge
+			}
+			if resp.StatusCode != tc.status || json.Unmarshal(raw, &eb) != nil || eb.Code != want || eb.Error == "" {
+				t.Fatalf("status %d %s, want %d with a %s body", resp.StatusCode, raw, tc.status, want)
 			}
 		})
 	}
@@ -189,7 +197,7 @@ func TestRestartedSidecarKeepsTheExtension(t *testing.T) {
 	if !s.Deadline.Equal(started.Add(3*time.Hour)) || s.ExtendedTo == nil {
 		t.Fatalf("status %+v", s)
 	}
-	if !strings.Contains(logs.String(), "TTL taken from the task's record") {
+	if !strings.Contains(logs.String(), "TTL taken from the task's bastion-ttl tag, longer than BASTION_TTL") {
 		t.Fatalf("logs:\n%s", logs.String())
 	}
 }
@@ -326,5 +334,77 @@ func TestStatusShortWarns(t *testing.T) {
 	person.Stdout = &long
 	if err := Run(context.Background(), []string{"status"}, person); err != nil || !strings.Contains(strings.Join(strings.Fields(long.String()), " "), "warning this bastion stops in ") {
 		t.Fatalf("status = %q, %v", long.String(), err)
+	}
+}
+
+// After a call that may have left an invocation running (no answer), the
+// token stays taken until that invocation has surely ended; after an
+// answer, even a refusal, it is free at once.
+func TestExtensionTokenAfterAFailedCall(t *testing.T) {
+	a := &app{extending: make(chan struct{}, 1)}
+	short := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		return a.takeExtension(ctx)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		free bool
+	}{
+		{"answered", nil, true},
+		{"refused by the API", &stopclient.RejectedError{Op: "extend", Status: 403}, true},
+		{"no answer in time", context.DeadlineExceeded, false},
+	} {
+		if !short() {
+			t.Fatalf("%s: the token is not free to start with", tc.name)
+		}
+		a.releaseExtension(tc.err)
+		if got := short(); got != tc.free {
+			t.Fatalf("%s: token free again at once = %v, want %v", tc.name, got, tc.free)
+		}
+		if got := short(); tc.free && got {
+			t.Fatalf("%s: two takers", tc.name) // took it just above
+		}
+		if tc.free {
+			a.releaseExtension(nil)
+		}
+	}
+}
+
+// Whatever holds the control port answers the login shell: an answer that
+// is not a sidecar's, or that carries escape sequences, never reaches the
+// terminal; status falls back to the task metadata.
+func TestSquatterAnswersNeverReachTheTerminal(t *testing.T) {
+	const escape = "\x1b]0;owned\x07"
+	quoted, _ := json.Marshal(escape)
+	jsonEscape := strings.Trim(string(quoted), `"`) // valid JSON: the check, not the decoder, refuses it
+	squatter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"code":"CapReached","error":"`+jsonEscape+`"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"taskArn":"`+testTaskARN+`","startedAt":"2026-11-24T10:00:00Z","ttl":"1h0m0s","deadline":"2026-11-24T11:00:00Z",`+
+			`"reason":"idle","remaining":"5m0s","idleTimeout":"15m0s","idleDeadline":"2026-11-24T11:00:00Z","connections":0,"warning":"this bastion stops in 5m `+jsonEscape+`"}`)
+	}))
+	defer squatter.Close()
+	addr := strings.TrimPrefix(squatter.URL, "http://")
+	meta := metadataServer(t, time.Now().Add(-time.Minute), 0)
+	env := map[string]string{"BASTION_CONTROL_ADDR": addr, "ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603", "TMPDIR": t.TempDir()}
+	var out, errs bytes.Buffer
+	if err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &errs}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), "ttl       30m0s") {
+		t.Fatalf("status printed the squatter's answer, or not the metadata's:\n%q", out.String())
+	}
+	if !strings.Contains(errs.String(), "is not a sidecar's") {
+		t.Fatalf("no warning about the answer:\n%s", errs.String())
+	}
+	_, err := extendCLI(addr, "30m")
+	if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), "answered 409") {
+		t.Fatalf("extend: %q", err)
 	}
 }

@@ -140,6 +140,10 @@ func TestWatchIdleWithARealSession(t *testing.T) {
 func recordReasons(next http.Handler, reasons *[]string) http.Handler {
 	var mu sync.Mutex
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/terminate" {
+			next.ServeHTTP(w, r)
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		var req stopapi.Request
 		_ = json.Unmarshal(body, &req)

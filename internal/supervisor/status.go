@@ -2,16 +2,20 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
+	"unicode"
 	"text/tabwriter"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 )
 
@@ -96,11 +100,53 @@ func (a *app) askSidecar(ctx context.Context) (Status, bool) {
 		return Status{}, false
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		a.log.Debug("the sidecar has no status yet; reading the task metadata", "addr", a.cfg.ControlAddr, "status", resp.StatusCode)
+		return Status{}, false
+	}
 	var s Status
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&s) != nil || s.TaskARN == "" {
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&s)
+	if err == nil {
+		err = s.check()
+	}
+	if err != nil {
+		a.log.Warn("the answer at the control address is not a sidecar's; reading the task metadata", "addr", a.cfg.ControlAddr, "err", err.Error())
 		return Status{}, false
 	}
 	return s, true
+}
+
+// check refuses a Status that the sidecar would not send: whatever holds
+// the control port answers a login shell's status, and its text reaches
+// the terminals of everyone who logs in.
+func (s Status) check() error {
+	if _, err := ecsarn.ParseTask(s.TaskARN); err != nil {
+		return fmt.Errorf("taskArn %q", s.TaskARN)
+	}
+	if s.Reason != string(lifetime.LimitTTL) && s.Reason != string(lifetime.LimitIdle) {
+		return fmt.Errorf("reason %q", s.Reason)
+	}
+	if s.Reason == string(lifetime.LimitIdle) && s.IdleDeadline == nil {
+		return errors.New("an idle limit without idleDeadline")
+	}
+	for name, d := range map[string]string{"ttl": s.TTL, "remaining": s.Remaining, "idleTimeout": s.IdleTimeout} {
+		if _, err := time.ParseDuration(d); err != nil {
+			return fmt.Errorf("%s %q", name, d)
+		}
+	}
+	if _, err := time.ParseDuration(s.MaxTTL); s.MaxTTL != "" && err != nil {
+		return fmt.Errorf("maxTtl %q", s.MaxTTL)
+	}
+	if s.Warning != "" && !strings.HasPrefix(s.Warning, "this bastion stops in ") || len(s.Warning) > 80 || hasControl(s.Warning) {
+		return fmt.Errorf("warning %q", s.Warning)
+	}
+	return nil
+}
+
+// hasControl reports a control or format character: an escape sequence, a
+// bidi override.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0
 }
 
 func (a *app) printSidecarStatus(s Status, asJSON bool) error {

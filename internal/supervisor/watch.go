@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
@@ -52,8 +53,10 @@ func (a *app) watch(ctx context.Context) error {
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
 	state.set(start, lt)
-	if a.stopper != nil && a.cfg.ControlAddr != controlOff {
-		go a.registerTTL(ctx, state, start)
+	if a.stopper != nil {
+		var registering sync.WaitGroup
+		registering.Go(func() { a.registerTTL(controlCtx, state, start) })
+		defer func() { stopControl(); registering.Wait() }()
 	}
 	deadline, reason, err := a.untilDeadline(ctx, state, start.TaskARN)
 	if err != nil {
