@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -23,31 +20,12 @@ func TestEndToEnd(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
 	tasks := testenv.RunTasks(t, client, "bastions", 2)
 	me, other := tasks[0], tasks[1]
-	clusterARN := "arn:aws:ecs:" + testenv.Region + ":" + testenv.Account + ":cluster/bastions"
-
-	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
-		"AWS_ENDPOINT_URL_ECS":        endpoint,
-		"AWS_REGION":                  testenv.Region,
-		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
-		"AWS_SECRET_ACCESS_KEY":       "lambda",
-		"BASTION_ALLOWED_CLUSTERS":    "bastions",
-		"BASTION_TASK_ROLES":          taskRoleID,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-	})
-	api := httptest.NewServer(&apigateway.Gateway{
-		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
-		Callers: []apigateway.Caller{caller(testenv.Account, me)},
-		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
-	})
-	defer api.Close()
-
+	fn, api := startChain(t, endpoint, me, "12h")
 	started := time.Now()
-	doc := taskmetadata.Document(me, clusterARN, started)
-	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
-	defer meta.Close()
+	meta := metadataOf(t, me, started)
 	const ttl, grace = 2 * time.Second, 5 * time.Second
 	deadline := started.Add(ttl)
-	sup := startSupervisor(t, meta.URL, api.URL, ttl, grace, testenv.Region)
+	sup := startSupervisor(t, meta, api, ttl, grace, testenv.Region)
 
 	var stoppedAt time.Time
 	for time.Now().Before(deadline.Add(grace)) {
@@ -85,30 +63,12 @@ func TestEndToEnd(t *testing.T) {
 func TestEndToEndExtension(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
 	me := testenv.RunTasks(t, client, "bastions", 1)[0]
-	clusterARN := "arn:aws:ecs:" + testenv.Region + ":" + testenv.Account + ":cluster/bastions"
-	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
-		"AWS_ENDPOINT_URL_ECS":        endpoint,
-		"AWS_REGION":                  testenv.Region,
-		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
-		"AWS_SECRET_ACCESS_KEY":       "lambda",
-		"BASTION_ALLOWED_CLUSTERS":    "bastions",
-		"BASTION_TASK_ROLES":          taskRoleID,
-		"BASTION_MAX_TTL":             "1h",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-	})
-	api := httptest.NewServer(&apigateway.Gateway{
-		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
-		Callers: []apigateway.Caller{caller(testenv.Account, me)},
-		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
-	})
-	defer api.Close()
+	fn, api := startChain(t, endpoint, me, "1h")
 	started := time.Now()
-	doc := taskmetadata.Document(me, clusterARN, started)
-	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
-	defer meta.Close()
+	meta := metadataOf(t, me, started)
 	control := testenv.FreeAddr(t)
 	const ttl = 4 * time.Second
-	sup := startSupervisor(t, meta.URL, api.URL, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
+	sup := startSupervisor(t, meta, api, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
 
 	testenv.WaitFor(t, 3*time.Second, "the TTL's registration in the task's tag", func() bool { return testenv.Tag(t, client, me, stopapi.TTLTag) == "4s" })
 	person := testenv.Start(t, supervisorBin, []string{"BASTION_CONTROL_ADDR=" + control}, "extend", "2m")

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -55,6 +56,40 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"AWS_REGION=" + region,
 		"TMPDIR=" + t.TempDir(),
 	}, extra...), "watch")
+}
+
+// startChain starts the terminate bootstrap under the emulator against the
+// ECS endpoint, and the API Gateway stand-in in front of it with the task's
+// role session as the caller; it returns the function and the API's URL.
+func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string) (*testenv.Lambda, string) {
+	t.Helper()
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
+		"AWS_ENDPOINT_URL_ECS":        ecsEndpoint,
+		"AWS_REGION":                  testenv.Region,
+		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
+		"AWS_SECRET_ACCESS_KEY":       "lambda",
+		"BASTION_ALLOWED_CLUSTERS":    "bastions",
+		"BASTION_TASK_ROLES":          taskRoleID,
+		"BASTION_MAX_TTL":             maxTTL,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
+	})
+	api := httptest.NewServer(&apigateway.Gateway{
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
+		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)},
+		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
+	})
+	t.Cleanup(api.Close)
+	return fn, api.URL
+}
+
+// metadataOf serves the task's metadata, its container started at started
+// (in the cluster bastions), and returns its URL.
+func metadataOf(t *testing.T, taskARN string, started time.Time) string {
+	clusterARN := "arn:aws:ecs:" + testenv.Region + ":" + testenv.Account + ":cluster/bastions"
+	doc := taskmetadata.Document(taskARN, clusterARN, started)
+	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
+	t.Cleanup(meta.Close)
+	return meta.URL
 }
 
 // sigterm is ECS stopping the task; it returns the exit code (the process

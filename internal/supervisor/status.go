@@ -15,7 +15,6 @@ import (
 	"unicode"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
-	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 )
 
@@ -120,7 +119,10 @@ func (a *app) askSidecar(ctx context.Context) (Status, bool) {
 // the control port answers a login shell's status, and its text reaches
 // the terminals of everyone who logs in.
 func (s Status) check() error {
-	if _, err := ecsarn.ParseTask(s.TaskARN); err != nil {
+	// Not ecsarn.ParseTask: its patterns, compiled at package init, would
+	// be paid at every health check.
+	if !strings.HasPrefix(s.TaskARN, "arn:") || !strings.Contains(s.TaskARN, ":task/") || len(s.TaskARN) > 256 ||
+		strings.ContainsFunc(s.TaskARN, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return fmt.Errorf("taskArn %q", s.TaskARN)
 	}
 	if s.Reason != string(lifetime.LimitTTL) && s.Reason != string(lifetime.LimitIdle) {
