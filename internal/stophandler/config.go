@@ -16,6 +16,7 @@ type Config struct {
 	Region   string        // the function's own: tasks elsewhere are refused
 	MaxTTL   time.Duration // the cap of POST /extend
 	LogLevel slog.Level
+	Function string // the function's name, the metrics' dimension
 }
 
 type settings struct {
@@ -25,6 +26,7 @@ type settings struct {
 	MaxTTL          time.Duration `env:"BASTION_MAX_TTL" envDefault:"12h"`
 	LogLevel        string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 	Region          string        `env:"AWS_REGION,required,notEmpty"`
+	Function        string        `env:"AWS_LAMBDA_FUNCTION_NAME" envDefault:"terminate"`
 }
 
 // Load reads the configuration from environ. Every problem is reported, each
@@ -56,5 +58,6 @@ func Load(environ map[string]string) (Config, error) {
 		Region:   s.Region,
 		MaxTTL:   s.MaxTTL,
 		LogLevel: level,
+		Function: s.Function,
 	}, errors.Join(errs...)
 }

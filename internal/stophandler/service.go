@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
@@ -34,7 +35,10 @@ type Service struct {
 	Policy Policy
 	Region string        // the function's own region: tasks elsewhere are refused
 	MaxTTL time.Duration // the cap of POST /extend; the bastion cannot lift it
-	Log    *slog.Logger
+	// Function names the function in its metrics: each request's log line
+	// is also an embedded-metric document (package metrics).
+	Function string
+	Log      *slog.Logger
 }
 
 // outcome is what a request came to, for the log line.
@@ -45,6 +49,8 @@ type outcome struct {
 	done    string // the log's outcome on success: stopped, extended
 	attrs   []any
 	err     *Error
+	cluster string           // once authorized: an allowed cluster, a metrics dimension
+	metrics []metrics.Metric // of a success; a refusal counts its code
 }
 
 // Handle is the Lambda handler: an adapter from the API Gateway HTTP API
@@ -90,6 +96,10 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	if route == "extend" {
 		msg = "extend request"
 	}
+	if o.err != nil {
+		o.metrics = []metrics.Metric{metrics.One(string(o.err.Code))}
+	}
+	attrs = append(attrs, metrics.Attrs(time.Now(), s.Function, o.cluster, o.metrics...)...)
 	s.Log.Log(ctx, level, msg, attrs...)
 	return respond(o.status, o.body), nil
 }
@@ -122,13 +132,26 @@ func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2H
 		Reason:  aws.String(stopReason(t.reason)),
 	})
 	if stopErr != nil {
-		return outcome{taskARN: arn, err: classify(stopErr)}
+		return outcome{taskARN: arn, cluster: t.cluster, err: classify(stopErr)}
 	}
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
 	}
-	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped"}
+	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped", cluster: t.cluster,
+		metrics: []metrics.Metric{metrics.One("Accepted"), metrics.One(stoppedBy(t.reason))}}
+}
+
+// stoppedBy names the limit a stop reason gives, for the metrics: the
+// supervisor's reasons start "TTL " or "idle ".
+func stoppedBy(reason string) string {
+	switch {
+	case strings.HasPrefix(reason, "TTL "):
+		return "StoppedTTL"
+	case strings.HasPrefix(reason, "idle "):
+		return "StoppedIdle"
+	}
+	return "StoppedOther"
 }
 
 // extend validates and authorizes as stop does, then records the task's new
@@ -145,13 +168,13 @@ func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV
 		return outcome{taskARN: arn, err: err}
 	}
 	if s.MaxTTL <= 0 {
-		return outcome{taskARN: arn, err: internalError(errors.New("no cap configured (BASTION_MAX_TTL)"))}
+		return outcome{taskARN: arn, cluster: t.cluster, err: internalError(errors.New("no cap configured (BASTION_MAX_TTL)"))}
 	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
 	tags, tagErr := s.ECS.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if tagErr != nil {
-		return outcome{taskARN: arn, err: classify(tagErr)}
+		return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
 	}
 	recorded, value := recordedTTL(tags.Tags)
 	ttl := min(max(t.ttl, recorded), s.MaxTTL)
@@ -161,11 +184,15 @@ func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV
 			Tags:        []types.Tag{{Key: aws.String(stopapi.TTLTag), Value: aws.String(ttl.String())}},
 		})
 		if tagErr != nil {
-			return outcome{taskARN: arn, err: classify(tagErr)}
+			return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
 		}
 	}
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
-	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended",
+	ms := []metrics.Metric{metrics.One("Extended")}
+	if e.Capped {
+		ms = append(ms, metrics.One("CapReached"))
+	}
+	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: ms,
 		attrs: []any{"ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped}}
 }
 

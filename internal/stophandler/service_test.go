@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
@@ -95,11 +96,12 @@ func (f *fakeECS) StopTask(_ context.Context, in *ecs.StopTaskInput, _ ...func(*
 func newService(f *fakeECS, log *bytes.Buffer) *Service {
 	allowed, _ := ecsarn.ParseClusters([]string{"bastions", "arn:aws:ecs:eu-west-1:123456789012:cluster/jump"})
 	return &Service{
-		ECS:    f,
-		Policy: Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
-		Region: region,
-		MaxTTL: maxTTL,
-		Log:    slog.New(slog.NewJSONHandler(log, nil)),
+		ECS:      f,
+		Policy:   Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
+		Region:   region,
+		MaxTTL:   maxTTL,
+		Function: "bastion-ttl-TerminateFunction-T3st",
+		Log:      slog.New(slog.NewJSONHandler(log, nil)),
 	}
 }
 
@@ -513,5 +515,47 @@ func TestExtendWithoutCapIsInternal(t *testing.T) {
 	resp, _ := svc.Handle(context.Background(), extendEvent(extendBody(taskARN, "2h"), self))
 	if resp.StatusCode != 500 || len(f.tagCalls) > 0 || strings.Contains(resp.Body, "BASTION_MAX_TTL") {
 		t.Fatalf("status %d body %s tagged %d", resp.StatusCode, resp.Body, len(f.tagCalls))
+	}
+}
+
+// Each request's log line is an embedded-metric document counting its
+// outcome; the cluster is a dimension only once the request is authorized,
+// so a caller cannot make up metrics by naming clusters.
+func TestMetricsInTheLogLine(t *testing.T) {
+	other := "arn:aws:ecs:eu-west-1:123456789012:task/made-up-cluster-" + taskID[:6] + "/" + taskID
+	for _, tc := range []struct {
+		name    string
+		ev      events.APIGatewayV2HTTPRequest
+		metrics map[string]float64
+		cluster string
+	}{
+		{"a TTL stop", event("POST", body(taskARN, "TTL 2h0m0s expired (started 2026-11-24T10:00:00Z)"), self), map[string]float64{"Accepted": 1, "StoppedTTL": 1}, "bastions"},
+		{"an idle stop", event("POST", body(taskARN, "idle 15m0s: no session since 2026-11-24T10:00:00Z"), self), map[string]float64{"Accepted": 1, "StoppedIdle": 1}, "bastions"},
+		{"a capped extension", extendEvent(extendBody(taskARN, "48h"), self), map[string]float64{"Extended": 1, "CapReached": 1}, "bastions"},
+		{"another task", event("POST", body("arn:aws:ecs:eu-west-1:123456789012:task/bastions/1111111111111111111111111111111a", ""), self), map[string]float64{"Forbidden": 1}, ""},
+		{"a made-up cluster", event("POST", body(other, ""), self), map[string]float64{"Forbidden": 1}, ""},
+		{"garbage", event("POST", "{", self), map[string]float64{"BadRequest": 1}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			_, _ = newService(&fakeECS{tags: map[string]map[string]string{}}, &log).Handle(context.Background(), tc.ev)
+			line := bytes.TrimSpace(log.Bytes())
+			if err := metrics.Check(line); err != nil {
+				t.Fatalf("not an EMF document: %v\n%s", err, line)
+			}
+			var doc map[string]any
+			_ = json.Unmarshal(line, &doc)
+			for name, v := range tc.metrics {
+				if doc[name] != v {
+					t.Errorf("%s = %v, want %v\n%s", name, doc[name], v, line)
+				}
+			}
+			if got, _ := doc["Cluster"].(string); got != tc.cluster {
+				t.Errorf("Cluster dimension %q, want %q", got, tc.cluster)
+			}
+			if doc["Function"] != "bastion-ttl-TerminateFunction-T3st" {
+				t.Errorf("Function dimension %v", doc["Function"])
+			}
+		})
 	}
 }

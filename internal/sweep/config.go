@@ -19,6 +19,7 @@ type Config struct {
 	Parallel int
 	LogLevel slog.Level
 	Region   string
+	Function string // the function's name, the metrics' dimension
 }
 
 type settings struct {
@@ -29,6 +30,7 @@ type settings struct {
 	Parallel        int           `env:"BASTION_SWEEP_PARALLEL" envDefault:"10"`
 	LogLevel        string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 	Region          string        `env:"AWS_REGION,required,notEmpty"`
+	Function        string        `env:"AWS_LAMBDA_FUNCTION_NAME" envDefault:"sweep"`
 }
 
 // Load reads the configuration from environ. Every problem is reported, each
@@ -57,7 +59,7 @@ func Load(environ map[string]string) (Config, error) {
 	if err != nil {
 		bad("BASTION_LOG_LEVEL", "use debug, info, warn or error")
 	}
-	c := Config{MaxTTL: s.MaxTTL, Grace: s.Grace, DryRun: s.DryRun, Parallel: s.Parallel, LogLevel: level, Region: s.Region}
+	c := Config{MaxTTL: s.MaxTTL, Grace: s.Grace, DryRun: s.DryRun, Parallel: s.Parallel, LogLevel: level, Region: s.Region, Function: s.Function}
 	for _, cl := range clusters {
 		c.Clusters = append(c.Clusters, cl.String())
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
@@ -51,8 +52,11 @@ type Sweeper struct {
 	// Reserve is left of the context's deadline: the run stops starting
 	// calls then, so that it can report before the Lambda is cut off.
 	Reserve time.Duration
-	Clock   clock.Clock
-	Log     *slog.Logger
+	// Function names the function in its metrics: the run's summary line is
+	// also an embedded-metric document (package metrics).
+	Function string
+	Clock    clock.Clock
+	Log      *slog.Logger
 }
 
 // Report is what a run did.
@@ -93,12 +97,27 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 	}
 	r.wg.Wait()
 
+	took := time.Since(began)
 	attrs := []any{
 		"clusters", rep.Clusters, "scanned", rep.Scanned, "marked", rep.Marked,
 		"not_started", rep.NotStarted, "expired", rep.Expired, "stopped", rep.Stopped,
 		"failed", rep.Failed, "not_reached", rep.NotReached, "dry_run", rep.DryRun,
-		"duration_ms", time.Since(began).Milliseconds(),
+		"duration_ms", took.Milliseconds(),
 	}
+	// Stopped is the alarm's: a bastion its supervisor did not end. A dry
+	// run stops nothing, so it counts none; Expired says what it found.
+	stopped := rep.Stopped
+	if rep.DryRun {
+		stopped = 0
+	}
+	attrs = append(attrs, metrics.Attrs(time.Now(), s.Function, "",
+		metrics.Metric{Name: "Scanned", Unit: metrics.Count, Value: float64(rep.Scanned)},
+		metrics.Metric{Name: "Marked", Unit: metrics.Count, Value: float64(rep.Marked)},
+		metrics.Metric{Name: "Expired", Unit: metrics.Count, Value: float64(rep.Expired)},
+		metrics.Metric{Name: "Stopped", Unit: metrics.Count, Value: float64(stopped)},
+		metrics.Metric{Name: "Failed", Unit: metrics.Count, Value: float64(rep.Failed + rep.NotReached)},
+		metrics.Metric{Name: "Duration", Unit: metrics.Milliseconds, Value: float64(took.Milliseconds())},
+	)...)
 	if rep.Failed > 0 || rep.NotReached > 0 {
 		s.Log.Warn("sweep incomplete", attrs...)
 		return rep, fmt.Errorf("%w: %d failed, %d not reached", ErrIncomplete, rep.Failed, rep.NotReached)

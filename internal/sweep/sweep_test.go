@@ -18,6 +18,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -163,6 +164,17 @@ func TestSweepDecidesEachTask(t *testing.T) {
 	}
 	if _, ok := summary["duration_ms"]; !ok {
 		t.Error("summary has no duration_ms")
+	}
+	// The summary is also an embedded-metric document: Stopped is the
+	// alarm's metric.
+	raw := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
+	if err := metrics.Check([]byte(raw[len(raw)-1])); err != nil {
+		t.Errorf("the summary is not an EMF document: %v", err)
+	}
+	for k, v := range map[string]float64{"Scanned": 13, "Marked": 12, "Expired": 7, "Stopped": 7, "Failed": 0} {
+		if summary[k] != v {
+			t.Errorf("metric %s = %v, want %v", k, summary[k], v)
+		}
 	}
 	perTask := 0
 	for _, l := range logs {

@@ -56,6 +56,7 @@ func setup(ctx context.Context, environ map[string]string) (*sweep.Sweeper, erro
 		DryRun:   cfg.DryRun,
 		Parallel: cfg.Parallel,
 		Reserve:  reserve,
+		Function: cfg.Function,
 		Clock:    clock.System{},
 		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),
 	}, nil

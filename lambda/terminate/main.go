@@ -41,7 +41,8 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 		ECS:    ecs.NewFromConfig(awsCfg),
 		Policy: cfg.Policy,
 		Region: cfg.Region,
-		MaxTTL: cfg.MaxTTL,
-		Log:    logging.New(os.Stdout, "json", cfg.LogLevel),
+		MaxTTL:   cfg.MaxTTL,
+		Function: cfg.Function,
+		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),
 	}, nil
 }
