@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -573,5 +575,105 @@ func checkBootstrap(t *testing.T, function string) {
 	info, _ := os.Stat(filepath.Join(dir, "bootstrap"))
 	if info.Mode()&0o111 == 0 {
 		t.Error("bootstrap is not executable")
+	}
+}
+
+// The alarms that say the first line failed, each on the metric it names,
+// notifying AlarmTopicArn when one is given; every bastion-ttl metric the
+// alarms and the dashboard read is one the code reports.
+func TestTemplateAlarmsAndDashboard(t *testing.T) {
+	tpl := transformed(t)
+	if got := get(tpl, "Parameters", "AlarmTopicArn", "Default"); got != "" {
+		t.Errorf("AlarmTopicArn default %v, want empty", got)
+	}
+	emitted := map[string]bool{}
+	for _, n := range metrics.Names {
+		emitted[n] = true
+	}
+	for _, c := range []stopapi.Code{stopapi.CodeBadRequest, stopapi.CodeForbidden, stopapi.CodeTaskNotFound, stopapi.CodeMethodNotAllowed, stopapi.CodeTooLarge, stopapi.CodeUnavailable, stopapi.CodeInternal} {
+		emitted[string(c)] = true
+	}
+	alarms := resources(tpl, "AWS::CloudWatch::Alarm")
+	want := map[string][]string{ // alarm -> the metrics it reads, namespace/name/dimension value
+		"SweeperStoppedAlarm":    {"bastion-ttl/Stopped/SweepFunction"},
+		"SweeperErrorsAlarm":     {"AWS/Lambda/Errors/SweepFunction", "AWS/Lambda/Throttles/SweepFunction"},
+		"SweeperNotRunningAlarm": {"AWS/Lambda/Invocations/SweepFunction"},
+		"TerminateFailingAlarm":  {"bastion-ttl/Internal/TerminateFunction", "bastion-ttl/Unavailable/TerminateFunction", "AWS/Lambda/Errors/TerminateFunction"},
+		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"},
+		"FailSafeAlarm":          {"bastion-ttl/FailSafeExits/"},
+	}
+	for name, reads := range want {
+		a := alarms[name]
+		if a == nil {
+			t.Errorf("no %s", name)
+			continue
+		}
+		p := a["Properties"].(object)
+		var got []string
+		add := func(m any) {
+			ns, _ := get(m, "Namespace").(string)
+			metric, _ := get(m, "MetricName").(string)
+			dim := ""
+			for _, d := range list(get(m, "Dimensions")) {
+				dim, _ = get(d, "Value", "Ref").(string)
+			}
+			got = append(got, ns+"/"+metric+"/"+dim)
+			if ns == "bastion-ttl" && !emitted[metric] {
+				t.Errorf("%s reads %s, which no function reports", name, metric)
+			}
+		}
+		if p["MetricName"] != nil {
+			add(p)
+		}
+		for _, m := range list(p["Metrics"]) {
+			if ms := get(m, "MetricStat", "Metric"); ms != nil {
+				add(ms)
+			}
+		}
+		if !same(got, reads) {
+			t.Errorf("%s reads %v, want %v", name, got, reads)
+		}
+		if got := p["AlarmActions"]; !same(got, object{"Fn::If": []any{"HasAlarmTopic", []any{ref("AlarmTopicArn")}, ref("AWS::NoValue")}}) {
+			t.Errorf("%s actions = %s, want AlarmTopicArn when given", name, jsonOf(got))
+		}
+	}
+	if got := get(alarms["SweeperStoppedAlarm"], "Properties", "Threshold"); got != 1.0 {
+		t.Errorf("SweeperStoppedAlarm threshold %v, want 1 (one sweeper stop pages)", got)
+	}
+	if got := get(alarms["SweeperNotRunningAlarm"], "Properties", "TreatMissingData"); got != "breaching" {
+		t.Errorf("SweeperNotRunningAlarm treats missing data as %v: a sweeper that never runs sends none", got)
+	}
+	filter := resources(tpl, "AWS::Logs::MetricFilter")["FailSafeMetricFilter"]
+	if got := get(filter, "Properties", "FilterPattern"); got != `{ $.msg = "fail-safe*" }` || !same(get(filter, "Properties", "LogGroupName"), ref("BastionLogGroup")) {
+		t.Errorf("fail-safe metric filter = %s", jsonOf(filter))
+	}
+
+	// A failed sweep is retried, then sent to the topic, which the role may publish to.
+	cfg := resources(tpl, "AWS::Lambda::EventInvokeConfig")["SweepInvokeConfig"]
+	if got := get(cfg, "Properties", "DestinationConfig", "Fn::If"); len(list(got)) != 3 || !strings.Contains(jsonOf(got), jsonOf(ref("AlarmTopicArn"))) {
+		t.Errorf("failed sweeps go to %s, want AlarmTopicArn when given", jsonOf(get(cfg, "Properties", "DestinationConfig")))
+	}
+	if p := jsonOf(get(resources(tpl, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); !strings.Contains(p, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) {
+		t.Error("the sweeper's role may not publish its failures to AlarmTopicArn")
+	}
+
+	board, _ := get(resources(tpl, "AWS::CloudWatch::Dashboard")["Dashboard"], "Properties", "DashboardBody", "Fn::Sub").(string)
+	var body struct {
+		Widgets []struct {
+			Properties struct {
+				Title   string
+				Metrics [][]any
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(board), &body); err != nil || len(body.Widgets) < 4 {
+		t.Fatalf("dashboard body: %v\n%s", err, board)
+	}
+	for _, w := range body.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if m[0] == "bastion-ttl" && !emitted[m[1].(string)] {
+				t.Errorf("dashboard %q shows %v, which no function reports", w.Properties.Title, m[1])
+			}
+		}
 	}
 }

@@ -21,6 +21,32 @@ const (
 	Cluster  = "Cluster"  // an allowed cluster's name, never one a caller made up
 )
 
+// The metrics the functions report besides the terminate function's error
+// codes (stopapi.Code*), by the names the template's alarms and dashboard read.
+const (
+	Accepted     = "Accepted"     // a stop accepted
+	Extended     = "Extended"     // an extension recorded
+	CapReached   = "CapReached"   // ... which the cap cut
+	StoppedTTL   = "StoppedTTL"   // a stop for the TTL
+	StoppedIdle  = "StoppedIdle"  // a stop for idleness
+	StoppedOther = "StoppedOther" // a stop for another reason
+
+	Scanned  = "Scanned"  // a sweep's running tasks described
+	Marked   = "Marked"   // ... of which tagged bastion-ttl
+	Expired  = "Expired"  // ... past start + TTL + grace
+	Stopped  = "Stopped"  // ... stopped by the sweep: their supervisor did not
+	Failed   = "Failed"   // a sweep's failed or unreached calls
+	Duration = "Duration" // a sweep's time
+
+	// FailSafeExits is counted by a metric filter on the bastions' log
+	// group, from the supervisors' fail-safe lines.
+	FailSafeExits = "FailSafeExits"
+)
+
+// Names is every metric above.
+var Names = []string{Accepted, Extended, CapReached, StoppedTTL, StoppedIdle, StoppedOther,
+	Scanned, Marked, Expired, Stopped, Failed, Duration, FailSafeExits}
+
 // Units the functions report in.
 const (
 	Count        = "Count"

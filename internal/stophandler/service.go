@@ -139,7 +139,7 @@ func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2H
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
 	}
 	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped", cluster: t.cluster,
-		metrics: []metrics.Metric{metrics.One("Accepted"), metrics.One(stoppedBy(t.reason))}}
+		metrics: []metrics.Metric{metrics.One(metrics.Accepted), metrics.One(stoppedBy(t.reason))}}
 }
 
 // stoppedBy names the limit a stop reason gives, for the metrics: the
@@ -147,11 +147,11 @@ func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2H
 func stoppedBy(reason string) string {
 	switch {
 	case strings.HasPrefix(reason, "TTL "):
-		return "StoppedTTL"
+		return metrics.StoppedTTL
 	case strings.HasPrefix(reason, "idle "):
-		return "StoppedIdle"
+		return metrics.StoppedIdle
 	}
-	return "StoppedOther"
+	return metrics.StoppedOther
 }
 
 // extend validates and authorizes as stop does, then records the task's new
@@ -188,9 +188,9 @@ func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV
 		}
 	}
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
-	ms := []metrics.Metric{metrics.One("Extended")}
+	ms := []metrics.Metric{metrics.One(metrics.Extended)}
 	if e.Capped {
-		ms = append(ms, metrics.One("CapReached"))
+		ms = append(ms, metrics.One(metrics.CapReached))
 	}
 	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: ms,
 		attrs: []any{"ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped}}

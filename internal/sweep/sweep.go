@@ -111,12 +111,12 @@ func (s *Sweeper) Run(ctx context.Context) (Report, error) {
 		stopped = 0
 	}
 	attrs = append(attrs, metrics.Attrs(time.Now(), s.Function, "",
-		metrics.Metric{Name: "Scanned", Unit: metrics.Count, Value: float64(rep.Scanned)},
-		metrics.Metric{Name: "Marked", Unit: metrics.Count, Value: float64(rep.Marked)},
-		metrics.Metric{Name: "Expired", Unit: metrics.Count, Value: float64(rep.Expired)},
-		metrics.Metric{Name: "Stopped", Unit: metrics.Count, Value: float64(stopped)},
-		metrics.Metric{Name: "Failed", Unit: metrics.Count, Value: float64(rep.Failed + rep.NotReached)},
-		metrics.Metric{Name: "Duration", Unit: metrics.Milliseconds, Value: float64(took.Milliseconds())},
+		metrics.Metric{Name: metrics.Scanned, Unit: metrics.Count, Value: float64(rep.Scanned)},
+		metrics.Metric{Name: metrics.Marked, Unit: metrics.Count, Value: float64(rep.Marked)},
+		metrics.Metric{Name: metrics.Expired, Unit: metrics.Count, Value: float64(rep.Expired)},
+		metrics.Metric{Name: metrics.Stopped, Unit: metrics.Count, Value: float64(stopped)},
+		metrics.Metric{Name: metrics.Failed, Unit: metrics.Count, Value: float64(rep.Failed + rep.NotReached)},
+		metrics.Metric{Name: metrics.Duration, Unit: metrics.Milliseconds, Value: float64(took.Milliseconds())},
 	)...)
 	if rep.Failed > 0 || rep.NotReached > 0 {
 		s.Log.Warn("sweep incomplete", attrs...)
