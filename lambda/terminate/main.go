@@ -38,9 +38,9 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return &stophandler.Service{
-		ECS:    ecs.NewFromConfig(awsCfg),
-		Policy: cfg.Policy,
-		Region: cfg.Region,
+		ECS:      ecs.NewFromConfig(awsCfg),
+		Policy:   cfg.Policy,
+		Region:   cfg.Region,
 		MaxTTL:   cfg.MaxTTL,
 		Function: cfg.Function,
 		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),
