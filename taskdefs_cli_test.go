@@ -41,6 +41,18 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("examples/audit-rule.json", func(t *testing.T) {
+		// The audit trail's EventBridge rule, as README's "Operating it" creates it.
+		out := run(t, aws, "events", "put-rule", "--name", "bastion-ttl-stops", "--event-pattern", "file://examples/audit-rule.json",
+			"--query", "RuleArn", "--output", "text")
+		if !strings.Contains(out, ":rule/bastion-ttl-stops") {
+			t.Fatalf("put-rule: %s", out)
+		}
+		out = run(t, aws, "events", "describe-rule", "--name", "bastion-ttl-stops", "--query", "EventPattern", "--output", "text")
+		if !strings.Contains(out, `"prefix"`) || !strings.Contains(out, "bastion-ttl") {
+			t.Fatalf("describe-rule: %s", out)
+		}
+	})
 	t.Run("examples/run-task.sh", func(t *testing.T) {
 		// moto cannot run awsvpc tasks (it answers 500); what is checked
 		// here is that the CLI accepts every argument the script passes.
