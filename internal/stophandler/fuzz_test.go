@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
@@ -43,14 +45,26 @@ func FuzzHandle(f *testing.F) {
 		{"$default", "POST", extendBody(taskARN, "2h"), self, false},
 	}
 	for _, s := range seeds {
-		f.Add(s.route, s.method, s.body, s.caller, s.b64)
+		f.Add(s.route, s.method, s.body, s.caller, s.b64, false)
+		f.Add(s.route, s.method, s.body, s.caller, s.b64, true)
 	}
-	f.Fuzz(func(t *testing.T, route, method, reqBody, caller string, b64 bool) {
+	// rest: the same request as the private REST API delivers it (payload 1.0).
+	f.Fuzz(func(t *testing.T, route, method, reqBody, caller string, b64, rest bool) {
 		fake := &fakeECS{}
 		var log bytes.Buffer
 		ev := event(method, reqBody, caller)
 		ev.RouteKey, ev.IsBase64Encoded = route, b64
-		resp, err := newService(fake, &log).Handle(context.Background(), ev)
+		var status int
+		var err error
+		if rest {
+			var resp events.APIGatewayProxyResponse
+			resp, err = newService(fake, &log).HandleREST(context.Background(), apigateway.ToREST(ev, "prod"))
+			status = resp.StatusCode
+		} else {
+			var resp events.APIGatewayV2HTTPResponse
+			resp, err = newService(fake, &log).Handle(context.Background(), ev)
+			status = resp.StatusCode
+		}
 		if err != nil {
 			t.Fatalf("Handle error: %v", err)
 		}
@@ -69,12 +83,22 @@ func FuzzHandle(f *testing.F) {
 		if len(fake.calls) == 0 {
 			return
 		}
-		if len(fake.calls) != 1 || resp.StatusCode != 202 || routeOf(ev) != "terminate" {
-			t.Fatalf("%d calls, status %d, route %q", len(fake.calls), resp.StatusCode, route)
+		if len(fake.calls) != 1 || status != 202 || routeOf(ev) != "terminate" {
+			t.Fatalf("%d calls, status %d, route %q", len(fake.calls), status, route)
 		}
 		in := fake.calls[0]
 		checkOwnTask(t, caller, aws.ToString(in.Task), aws.ToString(in.Cluster))
 	})
+}
+
+// routeOf is the route an event is served as: the last element of its
+// route key's path.
+func routeOf(ev events.APIGatewayV2HTTPRequest) string {
+	p := ev.RawPath
+	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
+		p = routePath
+	}
+	return lastElement(p)
 }
 
 // checkOwnTask fails unless arn is the caller's own task in this region,

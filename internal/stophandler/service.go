@@ -53,26 +53,93 @@ type outcome struct {
 	metrics []metrics.Metric // of a success; a refusal counts its code
 }
 
-// Handle is the Lambda handler: an adapter from the API Gateway HTTP API
-// (payload 2.0) event to stop or extend and back, chosen by route. Every
-// outcome is an HTTP answer; it never returns an error to the Lambda runtime.
+// request is an API request, whichever payload format delivered it.
+type request struct {
+	route     string // the last element of the route's path: terminate, extend
+	method    string
+	body      string
+	base64    bool
+	accountID string // the API's own account
+	requestID string
+	id        Identity
+}
+
+// Handle answers the HTTP API's events (payload format 2.0).
 func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	began := time.Now()
-	var id Identity
+	r := request{method: ev.RequestContext.HTTP.Method, body: ev.Body, base64: ev.IsBase64Encoded,
+		accountID: ev.RequestContext.AccountID, requestID: ev.RequestContext.RequestID}
 	if a := ev.RequestContext.Authorizer; a != nil && a.IAM != nil {
-		id = Identity{UserARN: a.IAM.UserARN, UserID: a.IAM.UserID}
+		r.id = Identity{UserARN: a.IAM.UserARN, UserID: a.IAM.UserID}
 	}
-	route := routeOf(ev)
+	// The route key's path ("POST /terminate"), or the path for a catch-all route.
+	p := ev.RawPath
+	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
+		p = routePath
+	}
+	r.route = lastElement(p)
+	status, body := s.serve(ctx, r)
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: jsonHeaders(), Body: body}, nil
+}
+
+// HandleREST answers the REST API's events (payload format 1.0), for the
+// private API: the same request, the caller's identity in another place
+// (requestContext.identity), the same rules.
+func (s *Service) HandleREST(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	r := request{method: ev.HTTPMethod, body: ev.Body, base64: ev.IsBase64Encoded,
+		accountID: ev.RequestContext.AccountID, requestID: ev.RequestContext.RequestID,
+		id: Identity{UserARN: ev.RequestContext.Identity.UserArn, UserID: ev.RequestContext.Identity.User}}
+	p := ev.Resource // "/terminate", whatever the stage or a custom domain's base path
+	if p == "" {
+		p = ev.Path
+	}
+	r.route = lastElement(p)
+	status, body := s.serve(ctx, r)
+	return events.APIGatewayProxyResponse{StatusCode: status, Headers: jsonHeaders(), Body: body}, nil
+}
+
+// Invoke is the Lambda handler: it answers both payload formats, the HTTP
+// API's (version 2.0) and the REST API's (1.0, which names httpMethod at
+// its root), each in its own response shape. Anything else is not an API
+// request: an error to the runtime, and nothing done.
+func (s *Service) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Version    string `json:"version"`
+		HTTPMethod string `json:"httpMethod"`
+	}
+	if err := json.Unmarshal(raw, &probe); err == nil {
+		switch {
+		case probe.Version == "2.0":
+			var ev events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &ev); err == nil {
+				return s.Handle(ctx, ev)
+			}
+		case probe.HTTPMethod != "":
+			var ev events.APIGatewayProxyRequest
+			if err := json.Unmarshal(raw, &ev); err == nil {
+				return s.HandleREST(ctx, ev)
+			}
+		}
+	}
+	s.Log.ErrorContext(ctx, "not an API Gateway request (payload 2.0 or 1.0): nothing done", "bytes", len(raw))
+	return nil, errors.New("not an API Gateway request")
+}
+
+func lastElement(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
+
+// serve stops or extends, by route, and logs one line: every outcome is an
+// HTTP answer.
+func (s *Service) serve(ctx context.Context, r request) (int, string) {
+	began := time.Now()
 	var o outcome
-	switch route {
+	switch r.route {
 	case "terminate":
-		o = s.stop(ctx, id, ev)
+		o = s.stop(ctx, r)
 	case "extend":
-		o = s.extend(ctx, id, ev)
+		o = s.extend(ctx, r)
 	default:
-		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate or POST /extend", route)
+		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate or POST /extend", r.route)
 	}
-	attrs := append([]any{"request_id", ev.RequestContext.RequestID, "caller", id.UserARN, "task_arn", o.taskARN}, o.attrs...)
+	attrs := append([]any{"request_id", r.requestID, "caller", r.id.UserARN, "task_arn", o.taskARN}, o.attrs...)
 	result := o.done
 	if err := o.err; err != nil {
 		o.status, o.body = err.Status, stopapi.ErrorBody{Code: err.Code, Error: err.Message}
@@ -93,7 +160,7 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		level = slog.LevelWarn
 	}
 	msg := "terminate request"
-	if route == "extend" {
+	if r.route == "extend" {
 		msg = "extend request"
 	}
 	if o.err != nil {
@@ -101,27 +168,17 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 	}
 	attrs = append(attrs, metrics.Attrs(time.Now(), s.Function, o.cluster, o.metrics...)...)
 	s.Log.Log(ctx, level, msg, attrs...)
-	return respond(o.status, o.body), nil
-}
-
-// routeOf is the last element of the route's path: from the route key
-// ("POST /terminate"), or from the path for a catch-all route.
-func routeOf(ev events.APIGatewayV2HTTPRequest) string {
-	p := ev.RawPath
-	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
-		p = routePath
-	}
-	return p[strings.LastIndexByte(p, '/')+1:]
+	return o.status, encode(o.body)
 }
 
 // stop validates, authorizes and stops.
-func (s *Service) stop(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) outcome {
-	t, err := parseTerminate(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
+func (s *Service) stop(ctx context.Context, r request) outcome {
+	t, err := parseTerminate(r.method, r.body, r.base64, s.Region)
 	if err != nil {
 		return outcome{err: err}
 	}
 	arn := t.task.String()
-	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
+	if err := s.Policy.authorize(r.id, r.accountID, t); err != nil {
 		return outcome{taskARN: arn, err: err}
 	}
 	ctx, cancel := withReserve(ctx)
@@ -158,13 +215,13 @@ func stoppedBy(reason string) string {
 // TTL in its tag: the larger of the one wanted and the one recorded (a
 // retry, or a sidecar that restarted asking with its own, never shortens
 // it), capped at MaxTTL.
-func (s *Service) extend(ctx context.Context, id Identity, ev events.APIGatewayV2HTTPRequest) outcome {
-	t, err := parseExtend(ev.RequestContext.HTTP.Method, ev.Body, ev.IsBase64Encoded, s.Region)
+func (s *Service) extend(ctx context.Context, r request) outcome {
+	t, err := parseExtend(r.method, r.body, r.base64, s.Region)
 	if err != nil {
 		return outcome{err: err}
 	}
 	arn := t.task.String()
-	if err := s.Policy.authorize(id, ev.RequestContext.AccountID, t); err != nil {
+	if err := s.Policy.authorize(r.id, r.accountID, t); err != nil {
 		return outcome{taskARN: arn, err: err}
 	}
 	if s.MaxTTL <= 0 {
@@ -260,14 +317,13 @@ func classify(err error) *Error {
 	return internalError(err)
 }
 
-func respond(status int, body any) events.APIGatewayV2HTTPResponse {
+// encode is the answer's body.
+func encode(body any) string {
 	b, err := json.Marshal(body)
 	if err != nil { // cannot happen with the types above
-		status, b = http.StatusInternalServerError, []byte(`{"code":"Internal","error":"internal error"}`)
+		return `{"code":"Internal","error":"internal error"}`
 	}
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: status,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       string(b),
-	}
+	return string(b)
 }
+
+func jsonHeaders() map[string]string { return map[string]string{"Content-Type": "application/json"} }

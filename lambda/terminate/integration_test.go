@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -113,9 +114,36 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 	})
 
+	// The same corpus in both payload formats: the public HTTP API's and
+	// the private REST API's.
+	invokeREST := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+		raw, _ := json.Marshal(apigateway.ToREST(ev, "prod"))
+		var resp events.APIGatewayV2HTTPResponse
+		out := fn.Invoke(t, raw)
+		if strings.Contains(string(out), `"cookies"`) {
+			t.Fatalf("a REST answer with the HTTP API's members: %s", out)
+		}
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	type format struct {
+		hostile
+		rest bool // sent as the REST API's payload 1.0
+	}
+	var cases []format
 	for _, tc := range hostileCorpus(bastions, others, myRole) {
+		rest := tc
+		rest.name = "REST: " + tc.name
+		cases = append(cases, format{tc, false}, format{rest, true})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := invoke(tc.ev)
+			if tc.rest {
+				resp = invokeREST(tc.ev)
+			}
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, resp.Body)
 			}

@@ -1,4 +1,5 @@
-// Command terminate is the Lambda behind POST /terminate and POST /extend:
+// Command terminate is the Lambda behind POST /terminate and POST /extend,
+// of the public HTTP API (payload 2.0) or the private REST API (1.0):
 // it lets an ECS task stop itself or ask for more time up to a cap, and
 // nothing else. Build with -tags lambda.norpc as bootstrap
 // for the provided.al2023 runtime.
@@ -24,7 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "terminate:", err)
 		os.Exit(2)
 	}
-	lambda.Start(svc.Handle)
+	lambda.Start(svc.Invoke)
 }
 
 func setup(ctx context.Context, environ map[string]string) (*stophandler.Service, error) {
