@@ -88,7 +88,9 @@ func TestGoldenRESTEvent(t *testing.T) {
 			ev.RequestContext.Identity.User = "AROAZSOMEOTHERROLE99:" + taskID
 		}, 403},
 		{"another API account", func(ev *events.APIGatewayProxyRequest) { ev.RequestContext.AccountID = "210987654321" }, 403},
-		{"no identity", func(ev *events.APIGatewayProxyRequest) { ev.RequestContext.Identity = events.APIGatewayRequestIdentity{} }, 403},
+		{"no identity", func(ev *events.APIGatewayProxyRequest) {
+			ev.RequestContext.Identity = events.APIGatewayRequestIdentity{}
+		}, 403},
 		{"the caller's own account field lies", func(ev *events.APIGatewayProxyRequest) {
 			ev.RequestContext.Identity.UserArn = "arn:aws:sts::210987654321:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C4D5E6F/" + taskID
 		}, 403},
