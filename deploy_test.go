@@ -32,8 +32,32 @@ var transform struct {
 	err  string
 }
 
-// transformed is template.yaml after the SAM transform, as JSON (made once).
+// The two API settings, as deployed.
+var (
+	publicAPI  = map[string]string{"ApiEndpoint": "public"}
+	privateAPI = map[string]string{"ApiEndpoint": "private", "VpcEndpointIds": "vpce-0123456789abcdef0,vpce-0fedcba9876543210"}
+)
+
+// transformed is template.yaml after the SAM transform, resolved for the
+// default, public API.
 func transformed(t *testing.T) object {
+	t.Helper()
+	return transformedFor(t, publicAPI)
+}
+
+// transformedFor is template.yaml after the SAM transform, resolved for params.
+func transformedFor(t *testing.T, params map[string]string) object {
+	t.Helper()
+	tpl, err := resolved(rawTransformed(t), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// rawTransformed is template.yaml after the SAM transform, as JSON (made
+// once), conditions left to CloudFormation.
+func rawTransformed(t *testing.T) object {
 	t.Helper()
 	testenv.Need(t, "cfn-lint", "pip install cfn-lint (it carries the SAM translator)")
 	transform.once.Do(func() {
@@ -54,9 +78,112 @@ func transformed(t *testing.T) object {
 
 func TestTemplateLintsClean(t *testing.T) {
 	bin := testenv.Need(t, "cfn-lint", "pip install cfn-lint")
-	out, err := exec.Command(bin, "--", "template.yaml").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	for _, params := range []map[string]string{nil, publicAPI, privateAPI} {
+		args := []string{}
+		if params != nil {
+			args = append(args, "--parameters", "ClusterName=bastions")
+			for k, v := range params {
+				args = append(args, k+"="+v)
+			}
+		}
+		out, err := exec.Command(bin, append(args, "--", "template.yaml")...).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Fatalf("cfn-lint %v template.yaml: %v\n%s", args, err, out)
+		}
+	}
+}
+
+// Either API setting deploys a whole stack: nothing refers to what the
+// setting leaves out, and exactly one API serves the two routes.
+func TestTemplateBothEndpoints(t *testing.T) {
+	for name, params := range map[string]map[string]string{"public": publicAPI, "private": privateAPI} {
+		t.Run(name, func(t *testing.T) {
+			tpl := transformedFor(t, params)
+			if bad := danglingRefs(tpl); len(bad) > 0 {
+				t.Fatalf("references to what this setting does not create:\n%s", strings.Join(bad, "\n"))
+			}
+			http, rest := resources(tpl, "AWS::ApiGatewayV2::Api"), resources(tpl, "AWS::ApiGateway::RestApi")
+			if (name == "public") != (len(http) == 1 && len(rest) == 0) || (name == "private") != (len(rest) == 1 && len(http) == 0) {
+				t.Fatalf("%d HTTP APIs and %d REST APIs", len(http), len(rest))
+			}
+			perms := 0
+			for id, p := range resources(tpl, "AWS::Lambda::Permission") {
+				if same(get(p, "Properties", "FunctionName"), ref("TerminateFunction")) {
+					perms++
+					if src := jsonOf(get(p, "Properties", "SourceArn")); !strings.Contains(src, "/POST/terminate") && !strings.Contains(src, "/POST/extend") {
+						t.Errorf("%s lets %s invoke the function", id, src)
+					}
+				}
+			}
+			if perms != 2 {
+				t.Errorf("%d permissions to invoke the terminate function, want one per route", perms)
+			}
+		})
+	}
+}
+
+// The private API: a REST API with a PRIVATE endpoint on the given VPC
+// endpoints, IAM auth on both routes (payload 1.0 to the same function), a
+// resource policy that admits this account's callers through those
+// endpoints only, and the task policy on its routes.
+func TestTemplatePrivateAPI(t *testing.T) {
+	tpl := transformedFor(t, privateAPI)
+	api := resources(tpl, "AWS::ApiGateway::RestApi")["PrivateApi"]
+	p := get(api, "Properties")
+	if got := get(p, "EndpointConfiguration"); !same(get(got, "Types"), []any{"PRIVATE"}) || !same(get(got, "VpcEndpointIds"), ref("VpcEndpointIds")) {
+		t.Errorf("endpoint configuration %s, want PRIVATE on VpcEndpointIds", jsonOf(got))
+	}
+	body := get(p, "Body")
+	paths, _ := get(body, "paths").(object)
+	if len(paths) != 2 {
+		t.Fatalf("paths %s, want /terminate and /extend", jsonOf(paths))
+	}
+	for path, methods := range paths {
+		post := get(methods, "post")
+		if len(methods.(object)) != 1 || !same(get(post, "security"), []any{object{"AWS_IAM": []any{}}}) {
+			t.Errorf("%s: %s, want POST alone with AWS_IAM", path, jsonOf(methods))
+		}
+		in := get(post, "x-amazon-apigateway-integration")
+		if get(in, "type") != "aws_proxy" || !strings.Contains(jsonOf(get(in, "uri")), "${TerminateFunction.Arn}") {
+			t.Errorf("%s integration %s", path, jsonOf(in))
+		}
+	}
+	if got := get(body, "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype"); got != "awsSigv4" {
+		t.Errorf("AWS_IAM scheme authtype %v", got)
+	}
+	policy := list(get(body, "x-amazon-apigateway-policy", "Statement"))
+	if len(policy) != 2 {
+		t.Fatalf("resource policy %s", jsonOf(policy))
+	}
+	allow, deny := policy[0], policy[1]
+	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")) ||
+		!same(get(allow, "Resource"), []any{"execute-api:/*/POST/terminate", "execute-api:/*/POST/extend"}) {
+		t.Errorf("the policy allows %s, want this account's callers on the two routes", jsonOf(allow))
+	}
+	if get(deny, "Effect") != "Deny" || get(deny, "Principal") != "*" || get(deny, "Resource") != "execute-api:/*" ||
+		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), ref("VpcEndpointIds")) {
+		t.Errorf("the policy denies %s, want every request not through VpcEndpointIds", jsonOf(deny))
+	}
+	task := resources(tpl, "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
+	want := []any{
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${PrivateApi}/prod/POST/terminate"),
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${PrivateApi}/prod/POST/extend"),
+	}
+	if got := get(list(get(task, "Properties", "PolicyDocument", "Statement"))[0], "Resource"); !same(got, want) {
+		t.Errorf("the task policy invokes %s, want %s", jsonOf(got), jsonOf(want))
+	}
+	if got := get(tpl, "Outputs", "TerminateUrl", "Value"); !same(got, sub("https://${PrivateApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod/terminate")) {
+		t.Errorf("TerminateUrl %s", jsonOf(got))
+	}
+	var throttles []string
+	for _, st := range resources(tpl, "AWS::ApiGateway::Stage") {
+		for _, m := range list(get(st, "Properties", "MethodSettings")) {
+			throttles = append(throttles, fmt.Sprintf("%v %v %v/%v", get(m, "HttpMethod"), get(m, "ResourcePath"), get(m, "ThrottlingBurstLimit"), get(m, "ThrottlingRateLimit")))
+		}
+	}
+	slices.Sort(throttles)
+	if want := []string{"* /* 20/10", "POST /~1extend 5/2"}; !same(throttles, want) {
+		t.Errorf("stage throttles %v, want %v", throttles, want)
 	}
 }
 
@@ -286,7 +413,7 @@ func TestTemplateExtendWritesOnlyTheTTLTag(t *testing.T) {
 }
 
 func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
-	tpl := transformed(t)
+	tpl := rawTransformed(t) // the conditions are what is checked
 	role := resources(tpl, "AWS::IAM::Role")["BastionTaskRole"]
 	if role == nil {
 		t.Fatal("no BastionTaskRole")
@@ -315,6 +442,8 @@ func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
 		!strings.Contains(jsonOf(roles[1]), jsonOf(ref("BastionTaskRole"))) || !strings.Contains(jsonOf(roles[1]), jsonOf(ref("ExtraTaskRoleNames"))) {
 		t.Errorf("BastionTaskPolicy Roles = %s, want BastionTaskRole, plus ExtraTaskRoleNames when given", jsonOf(get(policy, "Properties", "Roles")))
 	}
+	// The public setting's routes (TestTemplatePrivateAPI checks the private's).
+	policy = resources(transformed(t), "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
 	stmts := list(get(policy, "Properties", "PolicyDocument", "Statement"))
 	want := []any{object{"Sid": "InvokeTerminateAndExtend", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARNs}}
 	if !same(stmts, want) {
@@ -370,7 +499,7 @@ func TestTemplateFunctionsAndLogs(t *testing.T) {
 // The function pins the caller's role to the stack's task role, by its unique
 // ID, plus the extra role names; without the pin any role could pose as a task.
 func TestTemplateTerminatePinsTheTaskRole(t *testing.T) {
-	tpl := transformed(t)
+	tpl := rawTransformed(t) // the conditions are what is checked
 	fn := resources(tpl, "AWS::Lambda::Function")["TerminateFunction"]
 	pin := list(get(fn, "Properties", "Environment", "Variables", "BASTION_TASK_ROLES", "Fn::If"))
 	roleID := getAtt("BastionTaskRole", "RoleId")
@@ -582,10 +711,29 @@ func checkBootstrap(t *testing.T, function string) {
 // notifying AlarmTopicArn when one is given; every bastion-ttl metric the
 // alarms and the dashboard read is one the code reports.
 func TestTemplateAlarmsAndDashboard(t *testing.T) {
-	tpl := transformed(t)
-	if got := get(tpl, "Parameters", "AlarmTopicArn", "Default"); got != "" {
+	if got := get(rawTransformed(t), "Parameters", "AlarmTopicArn", "Default"); got != "" {
 		t.Errorf("AlarmTopicArn default %v, want empty", got)
 	}
+	for name, params := range map[string]map[string]string{"public": publicAPI, "private": privateAPI} {
+		t.Run(name, func(t *testing.T) { checkAlarmsAndDashboard(t, transformedFor(t, params), name == "private") })
+	}
+	raw := rawTransformed(t) // what the conditions choose
+	for name, a := range resources(raw, "AWS::CloudWatch::Alarm") {
+		if got := get(a, "Properties", "AlarmActions"); !same(got, object{"Fn::If": []any{"HasAlarmTopic", []any{ref("AlarmTopicArn")}, ref("AWS::NoValue")}}) {
+			t.Errorf("%s actions = %s, want AlarmTopicArn when given", name, jsonOf(got))
+		}
+	}
+	// A failed sweep is retried, then sent to the topic, which the role may publish to.
+	cfg := resources(raw, "AWS::Lambda::EventInvokeConfig")["SweepInvokeConfig"]
+	if got := get(cfg, "Properties", "DestinationConfig", "Fn::If"); len(list(got)) != 3 || !strings.Contains(jsonOf(got), jsonOf(ref("AlarmTopicArn"))) {
+		t.Errorf("failed sweeps go to %s, want AlarmTopicArn when given", jsonOf(get(cfg, "Properties", "DestinationConfig")))
+	}
+	if p := jsonOf(get(resources(raw, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); !strings.Contains(p, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) {
+		t.Error("the sweeper's role may not publish its failures to AlarmTopicArn")
+	}
+}
+
+func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	emitted := map[string]bool{}
 	for _, n := range metrics.Names {
 		emitted[n] = true
@@ -599,8 +747,11 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 		"SweeperErrorsAlarm":     {"AWS/Lambda/Errors/SweepFunction", "AWS/Lambda/Throttles/SweepFunction"},
 		"SweeperNotRunningAlarm": {"AWS/Lambda/Invocations/SweepFunction"},
 		"TerminateFailingAlarm":  {"bastion-ttl/Internal/TerminateFunction", "bastion-ttl/Unavailable/TerminateFunction", "AWS/Lambda/Errors/TerminateFunction"},
-		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"},
+		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"}, // private: 5XXError by ApiName
 		"FailSafeAlarm":          {"bastion-ttl/FailSafeExits/"},
+	}
+	if private {
+		want["Api5xxAlarm"] = []string{"AWS/ApiGateway/5XXError/"}
 	}
 	for name, reads := range want {
 		a := alarms[name]
@@ -633,9 +784,6 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 		if !same(got, reads) {
 			t.Errorf("%s reads %v, want %v", name, got, reads)
 		}
-		if got := p["AlarmActions"]; !same(got, object{"Fn::If": []any{"HasAlarmTopic", []any{ref("AlarmTopicArn")}, ref("AWS::NoValue")}}) {
-			t.Errorf("%s actions = %s, want AlarmTopicArn when given", name, jsonOf(got))
-		}
 	}
 	if got := get(alarms["SweeperStoppedAlarm"], "Properties", "Threshold"); got != 1.0 {
 		t.Errorf("SweeperStoppedAlarm threshold %v, want 1 (one sweeper stop pages)", got)
@@ -648,16 +796,17 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 		t.Errorf("fail-safe metric filter = %s", jsonOf(filter))
 	}
 
-	// A failed sweep is retried, then sent to the topic, which the role may publish to.
-	cfg := resources(tpl, "AWS::Lambda::EventInvokeConfig")["SweepInvokeConfig"]
-	if got := get(cfg, "Properties", "DestinationConfig", "Fn::If"); len(list(got)) != 3 || !strings.Contains(jsonOf(got), jsonOf(ref("AlarmTopicArn"))) {
-		t.Errorf("failed sweeps go to %s, want AlarmTopicArn when given", jsonOf(get(cfg, "Properties", "DestinationConfig")))
-	}
-	if p := jsonOf(get(resources(tpl, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); !strings.Contains(p, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) {
-		t.Error("the sweeper's role may not publish its failures to AlarmTopicArn")
-	}
 
-	board, _ := get(resources(tpl, "AWS::CloudWatch::Dashboard")["Dashboard"], "Properties", "DashboardBody", "Fn::Sub").(string)
+	sub := list(get(resources(tpl, "AWS::CloudWatch::Dashboard")["Dashboard"], "Properties", "DashboardBody", "Fn::Sub"))
+	if len(sub) != 2 {
+		t.Fatalf("dashboard body %s", jsonOf(sub))
+	}
+	board, _ := sub[0].(string)
+	for k, v := range sub[1].(object) { // the body's own variables, as this setting sets them
+		if s, ok := v.(string); ok {
+			board = strings.ReplaceAll(board, "${"+k+"}", s)
+		}
+	}
 	var body struct {
 		Widgets []struct {
 			Properties struct {

@@ -87,3 +87,34 @@ func TestEndToEndExtension(t *testing.T) {
 		t.Errorf("supervisor exit %d after SIGTERM, want 0", code)
 	}
 }
+
+// The private API's shape: the supervisor signs for a REST API stage's URL
+// (…/prod/terminate), the gateway delivers payload 1.0, the function
+// answers in that format's shape and stops the task, on time.
+func TestEndToEndPrivateAPI(t *testing.T) {
+	endpoint, client := testenv.MotoECS(t)
+	me := testenv.RunTasks(t, client, "bastions", 1)[0]
+	fn, api := startChain(t, endpoint, me, "12h", "prod")
+	started := time.Now()
+	meta := metadataOf(t, me, started)
+	const ttl, grace = 2 * time.Second, 5 * time.Second
+	sup := startSupervisor(t, meta, api, ttl, grace, testenv.Region)
+	deadline := started.Add(ttl)
+	testenv.WaitFor(t, ttl+grace, "the task STOPPED", func() bool {
+		return aws.ToString(testenv.Describe(t, client, "bastions", []string{me})[me].DesiredStatus) == "STOPPED"
+	})
+	if time.Now().Before(deadline) {
+		t.Fatalf("stopped before its deadline")
+	}
+	task := testenv.Describe(t, client, "bastions", []string{me})[me]
+	if !strings.HasPrefix(aws.ToString(task.StoppedReason), "bastion-ttl: TTL 2s expired") {
+		t.Errorf("stop reason %q", aws.ToString(task.StoppedReason))
+	}
+	fn.WaitOutput(t, 5*time.Second, `"outcome":"stopped"`)
+	if !strings.Contains(sup.Output(), `"status":202`) {
+		t.Errorf("the supervisor saw no 202:\n%s", sup.Output())
+	}
+	if code := sigterm(t, sup); code != 0 {
+		t.Errorf("supervisor exit %d after SIGTERM, want 0", code)
+	}
+}

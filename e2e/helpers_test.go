@@ -60,8 +60,10 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 
 // startChain starts the terminate bootstrap under the emulator against the
 // ECS endpoint, and the API Gateway stand-in in front of it with the task's
-// role session as the caller; it returns the function and the API's URL.
-func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string) (*testenv.Lambda, string) {
+// role session as the caller: the public HTTP API, or with stage set the
+// private REST API's stage. It returns the function and the API's base URL
+// (the stage's, for a REST API).
+func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...string) (*testenv.Lambda, string) {
 	t.Helper()
 	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
 		"AWS_ENDPOINT_URL_ECS":        ecsEndpoint,
@@ -73,12 +75,19 @@ func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string) (*testenv.Lam
 		"BASTION_MAX_TTL":             maxTTL,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
-	api := httptest.NewServer(&apigateway.Gateway{
+	gw := &apigateway.Gateway{
 		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
 		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)},
 		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
-	})
+	}
+	if len(stage) > 0 {
+		gw.Stage, gw.Invoke = stage[0], apigateway.RESTInvokeURL(fn.URL, stage[0])
+	}
+	api := httptest.NewServer(gw)
 	t.Cleanup(api.Close)
+	if gw.Stage != "" {
+		return fn, api.URL + "/" + gw.Stage
+	}
 	return fn, api.URL
 }
 

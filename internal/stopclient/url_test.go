@@ -37,6 +37,9 @@ func TestSigningRegion(t *testing.T) {
 	}{
 		{"https://abc.execute-api.eu-west-1.amazonaws.com/terminate", map[string]string{"AWS_REGION": "us-east-1"}, "eu-west-1"},
 		{"https://abc.execute-api.cn-north-1.amazonaws.com.cn/terminate", nil, "cn-north-1"},
+		// A private REST API: its private DNS name, and the name through one endpoint.
+		{"https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/terminate", map[string]string{"AWS_REGION": "us-east-1"}, "eu-west-1"},
+		{"https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-west-1.amazonaws.com/prod/terminate", nil, "eu-west-1"},
 		{"https://bastion.example.com/terminate", map[string]string{"AWS_REGION": "ap-southeast-2", "AWS_DEFAULT_REGION": "us-east-1"}, "ap-southeast-2"},
 		{"http://127.0.0.1:1/terminate", map[string]string{"AWS_DEFAULT_REGION": "us-east-1"}, "us-east-1"},
 	}
@@ -63,9 +66,10 @@ func TestClusterForRequest(t *testing.T) {
 
 func TestExtendURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://abc123.execute-api.eu-west-1.amazonaws.com/terminate":      "https://abc123.execute-api.eu-west-1.amazonaws.com/extend",
-		"https://abc123.execute-api.eu-west-1.amazonaws.com/prod/terminate": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/extend",
-		"http://127.0.0.1:8080/v1/stop":                                     "http://127.0.0.1:8080/v1/extend",
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/terminate":                                 "https://abc123.execute-api.eu-west-1.amazonaws.com/extend",
+		"https://abc123.execute-api.eu-west-1.amazonaws.com/prod/terminate":                            "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/extend",
+		"https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-west-1.amazonaws.com/prod/terminate": "https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-west-1.amazonaws.com/prod/extend",
+		"http://127.0.0.1:8080/v1/stop":                                                                "http://127.0.0.1:8080/v1/extend",
 	} {
 		u, err := ParseURL(in)
 		if err != nil {

@@ -47,6 +47,10 @@ type Gateway struct {
 	// Observe, when set, hears what the gateway did ("signature verified",
 	// "signature rejected", "function error"...), for the demo's timeline.
 	Observe func(event string, attrs ...any)
+	// Stage, when set, makes this a REST API's stage: its URLs start
+	// /<Stage>, and the routes are matched on what follows (pair it with
+	// RESTInvokeURL, which delivers payload 1.0).
+	Stage string
 }
 
 func (g *Gateway) observe(event string, attrs ...any) {
@@ -57,7 +61,15 @@ func (g *Gateway) observe(event string, attrs ...any) {
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only the routes reach the function: no other path or method.
-	route := r.Method + " " + r.URL.Path
+	path := r.URL.Path
+	if g.Stage != "" {
+		var ok bool
+		if path, ok = strings.CutPrefix(path, "/"+g.Stage); !ok {
+			writeMessage(w, http.StatusForbidden, "Missing Authentication Token") // a REST API's answer to an unknown path
+			return
+		}
+	}
+	route := r.Method + " " + path
 	if !slices.Contains(g.Routes, route) {
 		writeMessage(w, http.StatusNotFound, "Not Found")
 		return
@@ -82,7 +94,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
 		RouteKey:       route,
-		RawPath:        r.URL.Path,
+		RawPath:        path,
 		RawQueryString: r.URL.RawQuery,
 		Headers:        map[string]string{},
 		Body:           string(body),
@@ -93,7 +105,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := &ev.RequestContext
 	rc.RouteKey, rc.AccountID, rc.Stage, rc.DomainName = ev.RouteKey, g.AccountID, "$default", r.Host
 	rc.RequestID = fmt.Sprintf("demo-%d", g.Now().UnixNano())
-	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: r.URL.Path, Protocol: r.Proto, SourceIP: r.RemoteAddr, UserAgent: r.UserAgent()}
+	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: path, Protocol: r.Proto, SourceIP: r.RemoteAddr, UserAgent: r.UserAgent()}
 	rc.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
 		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
 			AccessKey: signed.AccessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
@@ -143,35 +155,51 @@ func writeMessage(w http.ResponseWriter, status int, msg string) {
 var ErrFunction = errors.New("function error")
 
 // InvokeURL invokes a function through the Lambda invoke API at url, such as
-// the Runtime Interface Emulator's.
+// the Runtime Interface Emulator's, with the HTTP API's payload (2.0).
 func InvokeURL(url string) Invoker {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		var out events.APIGatewayV2HTTPResponse
-		payload, err := json.Marshal(ev)
-		if err != nil {
-			return out, err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
-		if err != nil {
-			return out, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return out, fmt.Errorf("invoke: %w", err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 6<<20))
-		if err != nil {
-			return out, fmt.Errorf("invoke: %w", err)
-		}
-		var fnErr struct{ ErrorMessage, ErrorType string }
-		_ = json.Unmarshal(b, &fnErr)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" || fnErr.ErrorType != "" || fnErr.ErrorMessage != "" {
-			return out, fmt.Errorf("%w: %s %s", ErrFunction, resp.Status, b)
-		}
-		if err := json.Unmarshal(b, &out); err != nil {
-			return out, fmt.Errorf("%w: answer %q: %v", ErrFunction, b, err)
-		}
-		return out, nil
+		return invoke(ctx, url, ev)
 	}
+}
+
+// RESTInvokeURL is InvokeURL for a REST API's stage: the function gets the
+// request as payload 1.0 (ToREST), and must answer in that format's shape.
+func RESTInvokeURL(url, stage string) Invoker {
+	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return invoke(ctx, url, ToREST(ev, stage))
+	}
+}
+
+func invoke(ctx context.Context, url string, ev any) (events.APIGatewayV2HTTPResponse, error) {
+	var out events.APIGatewayV2HTTPResponse
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return out, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
+	if err != nil {
+		return out, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return out, fmt.Errorf("invoke: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 6<<20))
+	if err != nil {
+		return out, fmt.Errorf("invoke: %w", err)
+	}
+	var fnErr struct{ ErrorMessage, ErrorType string }
+	_ = json.Unmarshal(b, &fnErr)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != "" || fnErr.ErrorType != "" || fnErr.ErrorMessage != "" {
+		return out, fmt.Errorf("%w: %s %s", ErrFunction, resp.Status, b)
+	}
+	if _, isREST := ev.(events.APIGatewayProxyRequest); isREST && bytes.Contains(b, []byte(`"cookies"`)) {
+		// A REST API refuses a response with members it does not know.
+		return out, fmt.Errorf("%w: malformed Lambda proxy response %s", ErrFunction, b)
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return out, fmt.Errorf("%w: answer %q: %v", ErrFunction, b, err)
+	}
+	return out, nil
 }

@@ -1,0 +1,220 @@
+package bastionttl_test
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// resolved is the transformed template as CloudFormation deploys it with
+// params (the others at their defaults): conditions evaluated, Fn::If
+// branches taken, AWS::NoValue dropped and resources whose condition is
+// false removed. The SAM transform leaves all that to CloudFormation.
+func resolved(tpl object, params map[string]string) (object, error) {
+	r := &resolver{params: map[string]any{}, conds: map[string]bool{}}
+	for name, p := range tpl["Parameters"].(object) {
+		v, ok := params[name]
+		if !ok {
+			v = fmt.Sprint(get(p, "Default"))
+		}
+		if get(p, "Type") == "CommaDelimitedList" {
+			r.params[name] = strings.Split(v, ",")
+		} else {
+			r.params[name] = v
+		}
+	}
+	conds, _ := tpl["Conditions"].(object)
+	for name := range conds {
+		if err := r.condition(conds, name); err != nil {
+			return nil, err
+		}
+	}
+	out := object{}
+	for k, v := range tpl {
+		if k == "Conditions" || k == "Rules" {
+			continue
+		}
+		out[k], _ = r.walk(v)
+	}
+	resources := out["Resources"].(object)
+	for id, res := range resources {
+		if c, ok := get(res, "Condition").(string); ok && !r.conds[c] {
+			delete(resources, id)
+		}
+	}
+	if outs, ok := out["Outputs"].(object); ok {
+		for id, o := range outs {
+			if c, ok := get(o, "Condition").(string); ok && !r.conds[c] {
+				delete(outs, id)
+			}
+		}
+	}
+	return out, nil
+}
+
+type resolver struct {
+	params map[string]any // string, or []string for a list
+	conds  map[string]bool
+}
+
+func (r *resolver) condition(conds object, name string) error {
+	if _, done := r.conds[name]; done {
+		return nil
+	}
+	v, err := r.eval(conds, conds[name])
+	if err != nil {
+		return fmt.Errorf("condition %s: %w", name, err)
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return fmt.Errorf("condition %s is %v", name, v)
+	}
+	r.conds[name] = b
+	return nil
+}
+
+// eval evaluates the intrinsics conditions use.
+func (r *resolver) eval(conds object, v any) (any, error) {
+	m, ok := v.(object)
+	if !ok || len(m) != 1 {
+		return v, nil
+	}
+	for fn, arg := range m {
+		args := list(arg)
+		switch fn {
+		case "Ref":
+			if p, ok := r.params[arg.(string)]; ok {
+				return p, nil
+			}
+			return nil, fmt.Errorf("Ref %v", arg)
+		case "Condition":
+			if err := r.condition(conds, arg.(string)); err != nil {
+				return nil, err
+			}
+			return r.conds[arg.(string)], nil
+		case "Fn::Equals":
+			a, err1 := r.eval(conds, args[0])
+			b, err2 := r.eval(conds, args[1])
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("Fn::Equals: %v %v", err1, err2)
+			}
+			return fmt.Sprint(a) == fmt.Sprint(b), nil
+		case "Fn::Not":
+			c, err := r.eval(conds, args[0])
+			return c != true, err
+		case "Fn::Join":
+			items, err := r.eval(conds, args[1])
+			if err != nil {
+				return nil, err
+			}
+			var parts []string
+			for _, it := range list(items) {
+				parts = append(parts, fmt.Sprint(it))
+			}
+			if ss, ok := items.([]string); ok {
+				parts = ss
+			}
+			return strings.Join(parts, args[0].(string)), nil
+		}
+		return nil, fmt.Errorf("cannot evaluate %s", fn)
+	}
+	return nil, nil
+}
+
+// walk takes Fn::If branches and drops AWS::NoValue; keep is false for a
+// value that is AWS::NoValue.
+func (r *resolver) walk(v any) (any, bool) {
+	switch v := v.(type) {
+	case object:
+		if args, ok := v["Fn::If"].([]any); ok && len(v) == 1 {
+			branch := args[2]
+			if r.conds[args[0].(string)] {
+				branch = args[1]
+			}
+			return r.walk(branch)
+		}
+		if v["Ref"] == "AWS::NoValue" && len(v) == 1 {
+			return nil, false
+		}
+		out := object{}
+		for k, e := range v {
+			if w, keep := r.walk(e); keep {
+				out[k] = w
+			}
+		}
+		return out, true
+	case []any:
+		out := []any{}
+		for _, e := range v {
+			if w, keep := r.walk(e); keep {
+				out = append(out, w)
+			}
+		}
+		return out, true
+	}
+	return v, true
+}
+
+var subRef = regexp.MustCompile(`\$\{([^!}][^}]*)\}`)
+
+// danglingRefs lists every Ref, GetAtt and Fn::Sub reference of a
+// resolved template to something it does not define.
+func danglingRefs(tpl object) []string {
+	defined := map[string]bool{}
+	for name := range tpl["Parameters"].(object) {
+		defined[name] = true
+	}
+	for id := range tpl["Resources"].(object) {
+		defined[id] = true
+	}
+	var bad []string
+	check := func(name, where string) {
+		name, _, _ = strings.Cut(name, ".")
+		if !defined[name] && !strings.HasPrefix(name, "AWS::") {
+			bad = append(bad, where+" -> "+name)
+		}
+	}
+	var visit func(v any, where string)
+	visit = func(v any, where string) {
+		switch v := v.(type) {
+		case object:
+			for k, e := range v {
+				switch k {
+				case "Ref":
+					if s, ok := e.(string); ok {
+						check(s, where)
+					}
+				case "Fn::GetAtt":
+					if a := list(e); len(a) > 0 {
+						check(fmt.Sprint(a[0]), where)
+					}
+				case "Fn::Sub":
+					s, vars := e, object{}
+					if a, ok := e.([]any); ok {
+						s, vars = a[0], a[1].(object)
+						visit(vars, where)
+					}
+					str, _ := s.(string)
+					for _, m := range subRef.FindAllStringSubmatch(str, -1) {
+						if _, local := vars[m[1]]; !local {
+							check(m[1], where)
+						}
+					}
+				}
+				visit(e, where)
+			}
+		case []any:
+			for _, e := range v {
+				visit(e, where)
+			}
+		}
+	}
+	for _, section := range []string{"Resources", "Outputs"} {
+		for id, v := range tpl[section].(object) {
+			visit(v, section+"."+id)
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
