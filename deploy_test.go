@@ -796,7 +796,6 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		t.Errorf("fail-safe metric filter = %s", jsonOf(filter))
 	}
 
-
 	sub := list(get(resources(tpl, "AWS::CloudWatch::Dashboard")["Dashboard"], "Properties", "DashboardBody", "Fn::Sub"))
 	if len(sub) != 2 {
 		t.Fatalf("dashboard body %s", jsonOf(sub))
