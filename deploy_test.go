@@ -764,6 +764,9 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		add := func(m any) {
 			ns, _ := get(m, "Namespace").(string)
 			metric, _ := get(m, "MetricName").(string)
+			if s, ok := get(m, "MetricName", "Fn::Sub").(string); ok { // the stack's own metric filter's
+				metric = strings.TrimSuffix(s, "-${AWS::StackName}")
+			}
 			dim := ""
 			for _, d := range list(get(m, "Dimensions")) {
 				dim, _ = get(d, "Value", "Ref").(string)
@@ -792,7 +795,9 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		t.Errorf("SweeperNotRunningAlarm treats missing data as %v: a sweeper that never runs sends none", got)
 	}
 	filter := resources(tpl, "AWS::Logs::MetricFilter")["FailSafeMetricFilter"]
-	if got := get(filter, "Properties", "FilterPattern"); got != `{ $.msg = "fail-safe*" }` || !same(get(filter, "Properties", "LogGroupName"), ref("BastionLogGroup")) {
+	if got := get(filter, "Properties", "FilterPattern"); got != `{ ($.msg = "fail-safe exit*") || ($.msg = "fail-safe: the task still runs*") }` ||
+		!same(get(filter, "Properties", "LogGroupName"), ref("BastionLogGroup")) ||
+		!same(get(list(get(filter, "Properties", "MetricTransformations"))[0], "MetricName"), sub("FailSafeExits-${AWS::StackName}")) {
 		t.Errorf("fail-safe metric filter = %s", jsonOf(filter))
 	}
 
@@ -819,9 +824,42 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	}
 	for _, w := range body.Widgets {
 		for _, m := range w.Properties.Metrics {
-			if m[0] == "bastion-ttl" && !emitted[m[1].(string)] {
+			if m[0] == "bastion-ttl" && !emitted[strings.TrimSuffix(m[1].(string), "-${AWS::StackName}")] {
 				t.Errorf("dashboard %q shows %v, which no function reports", w.Properties.Title, m[1])
 			}
 		}
+	}
+}
+
+// Rules may use only the rule functions: anything else fails every
+// deployment, which neither cfn-lint nor the transform notices.
+func TestTemplateRulesUseRuleFunctions(t *testing.T) {
+	allowed := map[string]bool{"Ref": true, "Fn::And": true, "Fn::Contains": true, "Fn::EachMemberEquals": true, "Fn::EachMemberIn": true,
+		"Fn::Equals": true, "Fn::Not": true, "Fn::Or": true, "Fn::RefAll": true, "Fn::ValueOf": true, "Fn::ValueOfAll": true}
+	var visit func(v any, where string)
+	visit = func(v any, where string) {
+		switch v := v.(type) {
+		case object:
+			for k, e := range v {
+				if (strings.HasPrefix(k, "Fn::") || k == "Ref" || k == "Condition") && !allowed[k] {
+					t.Errorf("%s uses %s, which a rule may not", where, k)
+				}
+				visit(e, where)
+			}
+		case []any:
+			for _, e := range v {
+				visit(e, where)
+			}
+		}
+	}
+	rules, _ := rawTransformed(t)["Rules"].(object)
+	if len(rules) == 0 {
+		t.Fatal("no Rules: the private API's VpcEndpointIds is not enforced")
+	}
+	for name, r := range rules {
+		for _, a := range list(get(r, "Assertions")) {
+			visit(get(a, "Assert"), name)
+		}
+		visit(get(r, "RuleCondition"), name)
 	}
 }

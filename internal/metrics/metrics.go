@@ -39,7 +39,7 @@ const (
 	Duration = "Duration" // a sweep's time
 
 	// FailSafeExits is counted by a metric filter on the bastions' log
-	// group, from the supervisors' fail-safe lines.
+	// group, from the supervisors' fail-safe lines, as FailSafeExits-<stack>.
 	FailSafeExits = "FailSafeExits"
 )
 
