@@ -1,17 +1,24 @@
 # The one place that knows the project's commands.
 GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Where the version and commit are stamped (package internal/buildinfo).
+STAMP        = -X github.com/bastion-ttl/bastion-ttl/internal/buildinfo.Version=$(VERSION) -X github.com/bastion-ttl/bastion-ttl/internal/buildinfo.Commit=$(COMMIT)
+# Every tool, pinned here and nowhere else; `make tools` installs them.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ACTIONLINT  ?= github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+GORELEASER  ?= github.com/goreleaser/goreleaser/v2@v2.15.1
+CYCLONEDX   ?= github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@v1.10.0
 # The Lambda Runtime Interface Emulator the integration tests run bootstraps under.
 RIE         ?= github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 # Static, reproducible, stripped binaries.
-GOBUILD      = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+GOBUILD      = CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(STAMP)"
 # Lambda bootstraps for provided.al2023 on arm64 (Graviton).
 LAMBDA_ARCH ?= arm64
-LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w"
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-short lint bench clean tools image-test demo build-TerminateFunction build-SweepFunction
+.PHONY: all build test test-short lint bench clean tools image-test release-check demo build-TerminateFunction build-SweepFunction
 
 all: lint test build
 
@@ -34,9 +41,13 @@ define lambda
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)
 endef
 
-## tools: install the test tools that come from the Go module proxy (into $(shell $(GO) env GOPATH)/bin)
+## tools: install the pinned tools (into $(shell $(GO) env GOPATH)/bin): the Lambda emulator, the linters, GoReleaser and its SBOM generator
 tools:
 	$(GO) install $(RIE)
+	$(GO) install $(STATICCHECK)
+	$(GO) install $(ACTIONLINT)
+	$(GO) install $(GORELEASER)
+	$(GO) install $(CYCLONEDX)
 
 ## test: every test, integration ones included (they skip loudly where a tool is missing)
 test:
@@ -53,10 +64,17 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) mod tidy -diff
+	$(GO) run $(ACTIONLINT)
+	$(GO) run $(GORELEASER) check
+
+## release-check: build every release artifact as a snapshot into dist/, publishing nothing (needs make tools)
+release-check:
+	$(GO) run $(GORELEASER) release --snapshot --clean --skip=publish
+	./scripts/release-check.sh
 
 ## image-test: build the Dockerfile with buildah (amd64 and arm64) and check the image
 image-test:
-	VERSION=$(VERSION) ./scripts/image-test.sh
+	VERSION=$(VERSION) REVISION=$(COMMIT) ./scripts/image-test.sh
 
 ## bench: the README's performance table (needs hyperfine)
 bench: build
@@ -66,4 +84,4 @@ bench: build
 	$(GO) run ./bench
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

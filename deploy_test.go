@@ -863,3 +863,36 @@ func TestTemplateRulesUseRuleFunctions(t *testing.T) {
 		visit(get(r, "RuleCondition"), name)
 	}
 }
+
+// The release's version is said alike everywhere a user reads it: the
+// changelog's latest release, the Serverless Application Repository
+// listing, and the image the examples run.
+func TestReleaseMetadataAgrees(t *testing.T) {
+	app := get(rawTransformed(t), "Metadata", "AWS::ServerlessRepo::Application")
+	version, _ := get(app, "SemanticVersion").(string)
+	if get(app, "SpdxLicenseId") != "Apache-2.0" || version == "" {
+		t.Fatalf("SAR metadata %s", jsonOf(app))
+	}
+	for _, key := range []string{"LicenseUrl", "ReadmeUrl"} {
+		if _, err := os.Stat(fmt.Sprint(get(app, key))); err != nil {
+			t.Errorf("%s: %v", key, err)
+		}
+	}
+	changelog, err := os.ReadFile("CHANGELOG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+)\]`).FindSubmatch(changelog)
+	if latest == nil || string(latest[1]) != version {
+		t.Errorf("CHANGELOG.md's latest release %q, SAR SemanticVersion %q", latest, version)
+	}
+	for _, f := range []string{"examples/sidecar-task-definition.json", "examples/healthcheck.Dockerfile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "ghcr.io/bastion-ttl/supervisor:v"+version) {
+			t.Errorf("%s does not run the released image ghcr.io/bastion-ttl/supervisor:v%s", f, version)
+		}
+	}
+}

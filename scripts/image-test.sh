@@ -14,6 +14,7 @@ export BUILDAH_ISOLATION=chroot
 image=localhost/bastion-ttl/supervisor:image-test
 max_bytes=$((12 * 1000 * 1000))
 version=${VERSION:-image-test}
+revision=${REVISION:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 
 need() { command -v "$1" >/dev/null || { echo "image-test: $1 not found; install it with: $2" >&2; exit 1; }; }
 need buildah "apt-get install buildah"
@@ -63,7 +64,7 @@ buildah rmi --force "$image" >/dev/null 2>&1 || true
 buildah manifest rm "$image" >/dev/null 2>&1 || true
 start=$(date +%s)
 buildah build --pull=never --layers --platform linux/amd64,linux/arm64 \
-	--build-arg VERSION="$version" --manifest "$image" .
+	--build-arg VERSION="$version" --build-arg REVISION="$revision" --manifest "$image" .
 echo "image-test: built linux/amd64 and linux/arm64 in $(( $(date +%s) - start ))s"
 
 fail=0
@@ -78,6 +79,9 @@ for arch in amd64 arm64; do
 	case "$user" in ""|0|0:*|root|root:*) check "$arch user" "$user" "a non-root user";; *) echo "ok   $arch user: $user";; esac
 	check "$arch entrypoint" "$(buildah inspect --format '{{.OCIv1.Config.Entrypoint}}' "$ctr")" '[/supervisor]'
 	check "$arch cmd" "$(buildah inspect --format '{{.OCIv1.Config.Cmd}}' "$ctr")" '[watch]'
+	check "$arch label version" "$(buildah inspect --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}}' "$ctr")" "$version"
+	check "$arch label revision" "$(buildah inspect --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' "$ctr")" "$revision"
+	check "$arch label source" "$(buildah inspect --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.source"}}' "$ctr")" "https://github.com/bastion-ttl/bastion-ttl"
 	machine=$(od -An -tu2 -j18 -N2 "$mnt/supervisor" | tr -d ' ')
 	check "$arch ELF machine" "$machine" "$([ "$arch" = amd64 ] && echo 62 || echo 183)"
 	size=$(du -sb "$mnt" | cut -f1)
@@ -85,7 +89,8 @@ for arch in amd64 arm64; do
 	if [ "$arch" = "$(go env GOARCH)" ]; then
 		# Runs as the image's user, from the image's root file system.
 		out=$(buildah run "$ctr" -- /supervisor version)
-		check "$arch supervisor version" "$out" "bastion-ttl supervisor $version"
+		check "$arch supervisor version" "${out%% (*}" "bastion-ttl supervisor $version"
+		check "$arch supervisor commit" "$(echo "$out" | sed -n 's/.*(commit \([^,]*\),.*/\1/p')" "${revision:0:12}"
 	fi
 	buildah umount "$ctr" >/dev/null
 	buildah rm "$ctr" >/dev/null

@@ -1,7 +1,7 @@
 // Command supervisor ends an ECS task when its time to live is up. It runs as
 // a sidecar (watch) or as the bastion container's health check (check).
 //
-//	supervisor [watch|check|status [--json|--short]|version]
+//	supervisor [watch|check|status [--json|--short]|extend [--json] DURATION|version]
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package main
@@ -14,11 +14,8 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
 )
 
-// version is stamped at build time (-ldflags "-X main.version=...").
-var version = "dev"
-
+// The version and commit are stamped into internal/buildinfo at build time.
 func main() {
-	supervisor.Version = version
 	err := supervisor.Run(context.Background(), os.Args[1:], supervisor.Env{
 		Environ: envconfig.Environ(os.Environ()),
 		Stdout:  os.Stdout,

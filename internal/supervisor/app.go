@@ -10,6 +10,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/awscreds"
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
@@ -103,7 +104,7 @@ func (a *app) newStopper() (*stopclient.Client, error) {
 		Clock:       a.clock,
 		Backoff:     backoff.Policy{Base: 250 * time.Millisecond, Max: 5 * time.Second},
 		Log:         a.log,
-		UserAgent:   "bastion-ttl-supervisor/" + Version,
+		UserAgent:   "bastion-ttl-supervisor/" + buildinfo.Short(),
 	}, nil
 }
 

@@ -17,13 +17,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 )
-
-// Version is what `supervisor version` prints; the binary sets it from
-// its build stamp.
-var Version = "dev"
 
 var (
 	errExpired  = errors.New("TTL expired")
@@ -70,7 +67,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	}
 	switch cmd {
 	case "version":
-		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", Version)
+		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", buildinfo.Read())
 		return err
 	case "help":
 		_, err := fmt.Fprintln(stdout, usage)

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
@@ -31,6 +32,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sweep:", err)
 		os.Exit(2)
 	}
+	b := buildinfo.Read()
+	sw.Log.Info("starting", "version", b.Version, "commit", b.Commit, "go", b.Go)
 	lambda.Start(func(ctx context.Context, _ events.EventBridgeEvent) (sweep.Report, error) {
 		return sw.Run(ctx)
 	})

@@ -169,6 +169,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 	})
 
+	fn.WaitOutput(t, 5*time.Second, `"msg":"starting","version":`) // the cold start says which build
 	fn.WaitOutput(t, 5*time.Second, `"msg":"terminate request"`)
 	fn.WaitOutput(t, 5*time.Second, `"outcome":"stopped"`)
 	fn.WaitOutput(t, 5*time.Second, `"msg":"extend request"`)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
@@ -25,6 +26,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "terminate:", err)
 		os.Exit(2)
 	}
+	b := buildinfo.Read()
+	svc.Log.Info("starting", "version", b.Version, "commit", b.Commit, "go", b.Go)
 	lambda.Start(svc.Invoke)
 }
 
