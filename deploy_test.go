@@ -19,6 +19,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -894,5 +895,18 @@ func TestReleaseMetadataAgrees(t *testing.T) {
 		if !strings.Contains(string(b), "ghcr.io/bastion-ttl/supervisor:v"+version) {
 			t.Errorf("%s does not run the released image ghcr.io/bastion-ttl/supervisor:v%s", f, version)
 		}
+	}
+}
+
+// The outputs bastion-ttl run reads for its defaults are the stack's.
+func TestTemplateOutputsForTheLauncher(t *testing.T) {
+	outputs := rawTransformed(t)["Outputs"].(object)
+	for _, name := range launcher.StackOutputs {
+		if outputs[name] == nil {
+			t.Errorf("the launcher reads the output %s, which the stack does not have", name)
+		}
+	}
+	if !same(get(outputs, "ClusterName", "Value"), ref("ClusterName")) {
+		t.Errorf("ClusterName output %s", jsonOf(get(outputs, "ClusterName")))
 	}
 }

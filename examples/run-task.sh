@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Start a bastion for 2 hours instead of its task definition's BASTION_TTL.
-# The overrides file sets BASTION_TTL for this launch only; the tag marks the
-# task for the sweeper, which stops it even if the supervisor never does.
+# Start a bastion with the AWS CLI alone; `bastion-ttl run` does this, and
+# waits, and says how to connect. One TTL sets both the supervisor's
+# BASTION_TTL (for this launch only) and the bastion-ttl tag the sweeper
+# reads, so the two cannot disagree.
 set -euo pipefail
 : "${CLUSTER:?the cluster given to the stack as ClusterName}"
 : "${SUBNET:?a private subnet id}" "${SECURITY_GROUP:?a security group id}"
+TTL=${TTL:-2h}
 
 aws ecs run-task \
   --cluster "$CLUSTER" \
   --launch-type FARGATE \
   --task-definition bastion-ssh \
+  --started-by bastion-ttl \
   --network-configuration "awsvpcConfiguration={subnets=[$SUBNET],securityGroups=[$SECURITY_GROUP],assignPublicIp=DISABLED}" \
-  --overrides file://examples/sidecar-overrides.json \
-  --tags key=bastion-ttl,value=2h \
+  --overrides "{\"containerOverrides\":[{\"name\":\"supervisor\",\"environment\":[{\"name\":\"BASTION_TTL\",\"value\":\"$TTL\"}]}]}" \
+  --tags "key=bastion-ttl,value=$TTL" \
   --query 'tasks[0].taskArn' --output text

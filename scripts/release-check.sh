@@ -14,6 +14,13 @@ for arch in amd64 arm64; do
 	f=dist/supervisor_${version}_linux_${arch}.tar.gz
 	if tar -tzf "$f" | sort | tr '\n' ' ' | grep -qx 'CHANGELOG.md LICENSE README.md supervisor '; then ok "$f"; else bad "$f: $(tar -tzf "$f" 2>&1 | tr '\n' ' ')"; fi
 done
+for os in linux darwin windows; do
+	for arch in amd64 arm64; do
+		ext=tar.gz; [ "$os" = windows ] && ext=zip
+		f=dist/bastion-ttl_${version}_${os}_${arch}.$ext
+		[ -s "$f" ] && ok "$f" || bad "no $f"
+	done
+done
 for fn in terminate sweep; do
 	f=dist/${fn}_${version}_lambda_arm64.zip
 	names=$(python3 -m zipfile -l "$f" | awk 'NR > 1 { print $1 }' | tr '\n' ' ')

@@ -1,0 +1,149 @@
+package launcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// Bastion is one line of ls.
+type Bastion struct {
+	TaskID    string     `json:"taskId"`
+	TaskARN   string     `json:"taskArn"`
+	StartedBy string     `json:"startedBy"`
+	Owner     string     `json:"owner"` // the caller who ran it, when bastion-ttl did
+	StartedAt *time.Time `json:"startedAt"`
+	TTL       string     `json:"ttl"`
+	Deadline  *time.Time `json:"deadline"`
+	Left      string     `json:"left"`
+	Status    string     `json:"status"`
+}
+
+func lsCommand(ctx context.Context, args []string, env Env) error {
+	var c common
+	fs := newFlags("ls", env, &c)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return badf("ls takes no arguments, got %q", fs.Args())
+	}
+	cluster, err := resolveCluster(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	bastions, err := list(ctx, env, cluster)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if bastions == nil {
+			bastions = []Bastion{}
+		}
+		return enc.Encode(bastions)
+	}
+	if len(bastions) == 0 {
+		_, err := fmt.Fprintf(env.Stdout, "no bastions running in %s\n", cluster)
+		return err
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tSTARTED BY\tSTARTED\tTTL\tDEADLINE\tLEFT\tSTATUS")
+	for _, b := range bastions {
+		who := b.StartedBy
+		if b.Owner != "" {
+			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), or(b.Left, "-"), b.Status)
+	}
+	return tw.Flush()
+}
+
+func stamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+// resolveCluster is the flag's, the environment's or the stack's cluster.
+func resolveCluster(ctx context.Context, env Env, c common) (string, error) {
+	if c.cluster != "" {
+		return c.cluster, nil
+	}
+	d, err := stackDefaults(ctx, env, c.stack)
+	if err != nil {
+		return "", err
+	}
+	if err := need(d.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", c.stack, d); err != nil {
+		return "", err
+	}
+	return d.cluster, nil
+}
+
+// list is the cluster's running tasks tagged bastion-ttl, oldest first.
+func list(ctx context.Context, env Env, cluster string) ([]Bastion, error) {
+	var arns []string
+	pages := ecs.NewListTasksPaginator(env.ECS, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: types.DesiredStatusRunning})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, clusterError(cluster, err)
+		}
+		arns = append(arns, page.TaskArns...)
+	}
+	now := env.Now()
+	var out []Bastion
+	for batch := range slices.Chunk(arns, 100) {
+		d, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: batch, Include: []types.TaskField{types.TaskFieldTags}})
+		if err != nil {
+			return nil, awsError("describe-tasks", err)
+		}
+		for _, t := range d.Tasks {
+			tags := map[string]string{}
+			for _, tag := range t.Tags {
+				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+			}
+			ttlValue, marked := tags[TTLTag]
+			if !marked {
+				continue
+			}
+			b := Bastion{TaskID: taskID(aws.ToString(t.TaskArn)), TaskARN: aws.ToString(t.TaskArn), StartedBy: aws.ToString(t.StartedBy),
+				Owner: tags[OwnerTag], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
+			if ttl, err := time.ParseDuration(ttlValue); err == nil && t.StartedAt != nil {
+				deadline := t.StartedAt.Add(ttl)
+				b.TTL, b.Deadline = ttl.String(), &deadline
+				b.Left = max(deadline.Sub(now), 0).Round(time.Minute).String()
+			}
+			out = append(out, b)
+		}
+	}
+	slices.SortFunc(out, func(a, b Bastion) int {
+		switch {
+		case a.StartedAt == nil || b.StartedAt == nil:
+			return strings.Compare(a.TaskID, b.TaskID)
+		case !a.StartedAt.Equal(*b.StartedAt):
+			return a.StartedAt.Compare(*b.StartedAt)
+		}
+		return strings.Compare(a.TaskID, b.TaskID)
+	})
+	return out, nil
+}
+
+// clusterError says a missing cluster plainly.
+func clusterError(cluster string, err error) error {
+	if strings.Contains(err.Error(), "ClusterNotFoundException") {
+		return badf("cluster %q does not exist in this account and region: pass --cluster, or check AWS_PROFILE and AWS_REGION", cluster)
+	}
+	return awsError("list-tasks", err)
+}

@@ -1,0 +1,72 @@
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+func stopCommand(ctx context.Context, args []string, env Env) error {
+	var c common
+	fs := newFlags("stop", env, &c)
+	force := fs.Bool("force", false, "stop a task without the bastion-ttl tag too")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return badf("stop takes the tasks to stop (IDs or ARNs): bastion-ttl stop TASK...")
+	}
+	cluster, err := resolveCluster(ctx, env, c)
+	if err != nil {
+		return err
+	}
+	d, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: fs.Args(), Include: []types.TaskField{types.TaskFieldTags}})
+	if err != nil {
+		return clusterError(cluster, err)
+	}
+	found := map[string]bool{}
+	for _, t := range d.Tasks {
+		found[aws.ToString(t.TaskArn)], found[taskID(aws.ToString(t.TaskArn))] = true, true
+	}
+	var missing []string
+	for _, ref := range fs.Args() {
+		if !found[ref] {
+			missing = append(missing, ref)
+		}
+	}
+	if len(missing) > 0 {
+		return badf("not tasks of %s: %s; nothing stopped", cluster, strings.Join(missing, ", "))
+	}
+	for _, t := range d.Tasks {
+		marked := false
+		for _, tag := range t.Tags {
+			marked = marked || aws.ToString(tag.Key) == TTLTag
+		}
+		if !marked && !*force {
+			return badf("task %s has no %s tag: not a bastion? (--force stops it anyway); nothing stopped", taskID(aws.ToString(t.TaskArn)), TTLTag)
+		}
+	}
+	who, err := callerARN(ctx, env)
+	if err != nil {
+		return err
+	}
+	for _, t := range d.Tasks {
+		if _, err := env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: t.TaskArn,
+			Reason: aws.String(cut("bastion-ttl: stopped by "+who, 255))}); err != nil {
+			return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
+		}
+		fmt.Fprintf(env.Stdout, "stopping %s\n", taskID(aws.ToString(t.TaskArn)))
+	}
+	return nil
+}
+
+func cut(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}

@@ -1,0 +1,122 @@
+package launcher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// maxWait bounds the wait for a task to run; it keeps its TTL after.
+const maxWait = 10 * time.Minute
+
+// waitRunning shows the task's progress until it runs, then its deadline,
+// its address and how to connect; a task that stops instead gives its
+// reason. Interrupted, it leaves the task running: it has its TTL.
+func waitRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Duration, def *types.TaskDefinition, sup *string) error {
+	poll := env.Poll
+	if poll <= 0 {
+		poll = 3 * time.Second
+	}
+	began := env.Now()
+	last := ""
+	for {
+		out, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{arn}})
+		if err != nil && ctx.Err() == nil {
+			return awsError("describe-tasks", err)
+		}
+		if err == nil && len(out.Tasks) == 1 {
+			t := out.Tasks[0]
+			status := aws.ToString(t.LastStatus)
+			if status != last {
+				fmt.Fprintf(env.Stdout, "%6.0fs  %s\n", env.Now().Sub(began).Seconds(), status)
+				last = status
+			}
+			switch status {
+			case "RUNNING":
+				printConnect(env, cluster, t, ttl, def, sup)
+				return nil
+			case "STOPPED", "DEPROVISIONING":
+				return fmt.Errorf("the task stopped before it ran: %s", stopReasons(t))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: stopped waiting; the task %s keeps running and stops at its TTL (%s after it starts)", errInterrupted, taskID(arn), ttl)
+		case <-time.After(poll):
+		}
+		if env.Now().Sub(began) > maxWait {
+			return fmt.Errorf("the task %s is still %s after %s; it keeps its TTL: bastion-ttl ls shows it", taskID(arn), last, maxWait)
+		}
+	}
+}
+
+func stopReasons(t types.Task) string {
+	why := []string{aws.ToString(t.StoppedReason)}
+	for _, c := range t.Containers {
+		if r := aws.ToString(c.Reason); r != "" {
+			why = append(why, aws.ToString(c.Name)+": "+r)
+		}
+	}
+	return strings.Join(why, "; ")
+}
+
+// printConnect says when the bastion stops, where it is, and how to get in.
+func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def *types.TaskDefinition, sup *string) {
+	id := taskID(aws.ToString(t.TaskArn))
+	if t.StartedAt != nil {
+		fmt.Fprintf(env.Stdout, "stops at %s (started %s + TTL %s)\n", t.StartedAt.Add(ttl).UTC().Format(time.RFC3339), t.StartedAt.UTC().Format(time.RFC3339), ttl)
+	} else {
+		fmt.Fprintf(env.Stdout, "stops %s after its start (ECS reports no start time yet)\n", ttl)
+	}
+	ip := privateIP(t)
+	if ip != "" {
+		fmt.Fprintf(env.Stdout, "private IP %s\n", ip)
+	}
+	bastion, port := "", int32(0)
+	for _, c := range def.ContainerDefinitions {
+		if aws.ToString(c.Name) == aws.ToString(sup) {
+			continue
+		}
+		if bastion == "" {
+			bastion = aws.ToString(c.Name)
+		}
+		for _, pm := range c.PortMappings {
+			if port == 0 && pm.ContainerPort != nil {
+				bastion, port = aws.ToString(c.Name), *pm.ContainerPort
+			}
+		}
+	}
+	fmt.Fprintln(env.Stdout, "connect:")
+	if t.EnableExecuteCommand {
+		fmt.Fprintf(env.Stdout, "  aws ecs execute-command --cluster %s --task %s --container %s --interactive --command /bin/sh\n", cluster, id, bastion)
+	}
+	if ip != "" && port != 0 {
+		fmt.Fprintf(env.Stdout, "  ssh -p %d <user>@%s\n", port, ip)
+	}
+	if !t.EnableExecuteCommand && (ip == "" || port == 0) {
+		fmt.Fprintln(env.Stdout, "  (no ECS Exec, and no private IP and port reported: see the task in the console)")
+	}
+}
+
+func privateIP(t types.Task) string {
+	for _, a := range t.Attachments {
+		for _, d := range a.Details {
+			if aws.ToString(d.Name) == "privateIPv4Address" {
+				return aws.ToString(d.Value)
+			}
+		}
+	}
+	for _, c := range t.Containers {
+		for _, n := range c.NetworkInterfaces {
+			if ip := aws.ToString(n.PrivateIpv4Address); ip != "" {
+				return ip
+			}
+		}
+	}
+	return ""
+}
