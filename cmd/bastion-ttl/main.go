@@ -31,7 +31,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	args := os.Args[1:]
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "version" {
 		return launcher.Run(ctx, args, launcher.Env{Stdout: os.Stdout, Stderr: os.Stderr})
 	}
 	// The SDK's whole chain: profiles, SSO, the environment.

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 )
 
 const usage = `usage: bastion-ttl <command> [flags]
@@ -27,6 +29,7 @@ commands:
         [--subnets a,b] [--security-groups g] [--public-ip] [--wait=true]
   ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
   stop  stop bastions: bastion-ttl stop [--cluster C] [--force] TASK...
+  version
 
 Every command takes --stack NAME (default bastion-ttl, or BASTION_STACK): the
 deployed stack whose outputs give the defaults (cluster, task definition,
@@ -119,6 +122,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return stopCommand(ctx, args, env)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(env.Stdout, usage)
+		return err
+	case "version":
+		_, err := fmt.Fprintln(env.Stdout, "bastion-ttl", buildinfo.Read())
 		return err
 	}
 	return badf("unknown command %q (use run, ls or stop)", cmd)

@@ -125,6 +125,13 @@ func TestRunLsStop(t *testing.T) {
 	if _, _, code := runCLI(env, "stop", "--force", taskID(other)); code != 0 {
 		t.Fatalf("stop --force: exit %d", code)
 	}
+
+	// With --cluster and --task-definition it needs no stack at all.
+	// (testenv.RunTasks registered bastion:2, without a supervisor.)
+	out, errs, code = runCLI(env, "run", "--stack", "none-deployed", "--cluster", "bastions", "--task-definition", "bastion:1", "--ttl", "30m", "--wait=false")
+	if code != 0 || !strings.Contains(out, "in bastions: TTL 30m0s\n") {
+		t.Fatalf("run without a stack: exit %d\n%s%s", code, out, errs)
+	}
 }
 
 // Bad input: a one-line error naming what is wrong, exit 2, nothing started.

@@ -190,3 +190,6 @@ func supervisorContainer(def *types.TaskDefinition) (*string, error) {
 }
 
 func taskID(arn string) string { return arn[strings.LastIndexByte(arn, '/')+1:] }
+
+// clusterName is a cluster's name, given its name or ARN.
+func clusterName(cluster string) string { return cluster[strings.LastIndexByte(cluster, '/')+1:] }

@@ -94,6 +94,13 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 	fmt.Fprintln(env.Stdout, "connect:")
 	if t.EnableExecuteCommand {
 		fmt.Fprintf(env.Stdout, "  aws ecs execute-command --cluster %s --task %s --container %s --interactive --command /bin/sh\n", cluster, id, bastion)
+		// A port forwarded through the task's SSM agent, then ssh to localhost.
+		for _, c := range t.Containers {
+			if aws.ToString(c.Name) == bastion && aws.ToString(c.RuntimeId) != "" && port != 0 {
+				fmt.Fprintf(env.Stdout, "  aws ssm start-session --target ecs:%s_%s_%s --document-name AWS-StartPortForwardingSession --parameters portNumber=%d,localPortNumber=%d\n",
+					clusterName(cluster), id, aws.ToString(c.RuntimeId), port, port)
+			}
+		}
 	}
 	if ip != "" && port != 0 {
 		fmt.Fprintf(env.Stdout, "  ssh -p %d <user>@%s\n", port, ip)
