@@ -26,7 +26,8 @@ const usage = `usage: bastion-ttl <command> [flags]
 
 commands:
   run   start a bastion: bastion-ttl run [--ttl 2h] [--idle 15m] [--cluster C] [--task-definition TD]
-        [--subnets a,b] [--security-groups g] [--public-ip] [--wait=true]
+        [--subnets a,b] [--security-groups g] [--public-ip] [--exec] [--launch-type FARGATE|EC2]
+        [--supervisor-container NAME] [--wait=true]
   ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
   stop  stop bastions: bastion-ttl stop [--cluster C] [--force] TASK...
   version
@@ -34,7 +35,8 @@ commands:
 Every command takes --stack NAME (default bastion-ttl, or BASTION_STACK): the
 deployed stack whose outputs give the defaults (cluster, task definition,
 subnets, security groups, the cap). Flags win over BASTION_CLUSTER,
-BASTION_TASK_DEFINITION, BASTION_SUBNETS and BASTION_SECURITY_GROUPS, which
+BASTION_TASK_DEFINITION, BASTION_SUBNETS, BASTION_SECURITY_GROUPS,
+BASTION_LAUNCH_TYPE, BASTION_EXEC and BASTION_SUPERVISOR_CONTAINER, which
 win over the stack. AWS credentials and region: the SDK's usual chain
 (AWS_PROFILE, SSO, environment).`
 
@@ -144,7 +146,14 @@ func newFlags(name string, env Env, c *common) *flag.FlagSet {
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		var b strings.Builder
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return usageError{fmt.Sprintf("bastion-ttl %s flags:\n%s", fs.Name(), b.String())}
+	}
+	if err != nil {
 		return badf("%s: %v (bastion-ttl help)", fs.Name(), err)
 	}
 	return nil

@@ -128,11 +128,14 @@ func list(ctx context.Context, env Env, cluster string) ([]Bastion, error) {
 			out = append(out, b)
 		}
 	}
+	// Oldest first; not started yet last; then by ID.
 	slices.SortFunc(out, func(a, b Bastion) int {
 		switch {
-		case a.StartedAt == nil || b.StartedAt == nil:
-			return strings.Compare(a.TaskID, b.TaskID)
-		case !a.StartedAt.Equal(*b.StartedAt):
+		case a.StartedAt == nil && b.StartedAt != nil:
+			return 1
+		case a.StartedAt != nil && b.StartedAt == nil:
+			return -1
+		case a.StartedAt != nil && !a.StartedAt.Equal(*b.StartedAt):
 			return a.StartedAt.Compare(*b.StartedAt)
 		}
 		return strings.Compare(a.TaskID, b.TaskID)

@@ -149,7 +149,7 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{"no supervisor in the task definition", []string{"run", "--task-definition", "plain-ssh"}, "no container runs the supervisor"},
 		{"no stack, no flags", []string{"run", "--stack", "missing"}, "no cluster: pass --cluster, set BASTION_CLUSTER, or deploy it in the stack missing, which does not exist"},
 		{"idle not a duration", []string{"run", "--idle", "soon"}, `--idle "soon"`},
-		{"stop nothing", []string{"stop"}, "stop takes the tasks to stop"},
+		{"stop nothing", []string{"stop"}, "stop takes 1 to 100 tasks to stop"},
 		{"stop an unknown task", []string{"stop", "0123456789abcdef0123456789abcdef"}, "not tasks of bastions"},
 		{"ls of a missing cluster", []string{"ls", "--cluster", "nope"}, `cluster "nope" does not exist`},
 		{"unknown command", []string{"launch"}, `unknown command "launch"`},

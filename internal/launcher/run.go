@@ -16,8 +16,8 @@ import (
 
 type runFlags struct {
 	common
-	taskDefinition, ttl, idle, subnets, securityGroups, launchType string
-	publicIP, wait                                                 bool
+	taskDefinition, ttl, idle, subnets, securityGroups, launchType, supervisor string
+	publicIP, exec, wait                                                       bool
 }
 
 func runCommand(ctx context.Context, args []string, env Env) error {
@@ -25,11 +25,13 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("run", env, &f.common)
 	fs.StringVar(&f.taskDefinition, "task-definition", env.Environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
 	fs.StringVar(&f.ttl, "ttl", "2h", "how long the bastion lives")
-	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session (default: the stack's IdleTimeout; 0 is off)")
+	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's)")
 	fs.StringVar(&f.subnets, "subnets", env.Environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
 	fs.StringVar(&f.securityGroups, "security-groups", env.Environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
 	fs.BoolVar(&f.publicIP, "public-ip", false, "give the task a public IP (a public subnet without NAT)")
-	fs.StringVar(&f.launchType, "launch-type", env.Environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: FARGATE when the task definition is compatible, else the cluster's default)")
+	fs.BoolVar(&f.exec, "exec", env.Environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
+	fs.StringVar(&f.launchType, "launch-type", env.Environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
+	fs.StringVar(&f.supervisor, "supervisor-container", env.Environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
 	fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -41,9 +43,14 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	if err != nil || ttl <= 0 {
 		return badf("--ttl %q is not a positive duration such as 2h or 90m", f.ttl)
 	}
+	// The stack gives what flags and the environment leave out; with both
+	// the cluster and the task definition given, it is asked only for the
+	// cap, and one that cannot be read is no reason to refuse.
 	d, err := stackDefaults(ctx, env, f.stack)
-	if err != nil {
+	if err != nil && (f.cluster == "" || f.taskDefinition == "") {
 		return err
+	} else if err != nil {
+		fmt.Fprintf(env.Stderr, "bastion-ttl: note: %v; the stack's MaxTTL is not checked\n", err)
 	}
 	f.cluster = or(f.cluster, d.cluster)
 	f.taskDefinition = or(f.taskDefinition, d.taskDefinition)
@@ -57,12 +64,13 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 		return badf("--ttl %s is above the stack's cap, MaxTTL %s: the sweeper would stop the bastion at the cap", ttl, d.maxTTL)
 	}
 	idle := or(f.idle, d.idleTimeout)
-	if idle != "" && idle != "0" {
-		if i, err := time.ParseDuration(idle); err != nil || i < time.Second {
+	if idle != "" {
+		if i, err := time.ParseDuration(idle); (err != nil && idle != "0") || (err == nil && i != 0 && i < time.Second) || i < 0 {
 			return badf("--idle %q is not 0 (off) or a duration of at least 1s, such as 15m", idle)
 		}
 	}
-	if err := clusterExists(ctx, env, f.cluster); err != nil {
+	cl, err := describeCluster(ctx, env, f.cluster)
+	if err != nil {
 		return err
 	}
 	td, err := env.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(f.taskDefinition)})
@@ -74,30 +82,35 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 		return awsError("the task definition "+f.taskDefinition, err)
 	}
 	def := td.TaskDefinition
-	sup, err := supervisorContainer(def)
+	if def.Status == types.TaskDefinitionStatusInactive {
+		return badf("task definition %s is INACTIVE (deregistered): register it again or pass another", aws.ToString(def.TaskDefinitionArn))
+	}
+	sup, healthCheck, err := supervisorContainer(def, f.supervisor)
 	if err != nil {
 		return badf("task definition %s: %v", f.taskDefinition, err)
 	}
+	env2 := overrides(ttl, idle, healthCheck)
 	in := &ecs.RunTaskInput{
 		Cluster:        aws.String(f.cluster),
 		TaskDefinition: def.TaskDefinitionArn,
 		Count:          aws.Int32(1),
 		StartedBy:      aws.String(StartedBy),
 		// The supervisor's TTL and the sweeper's tag: one value, so they agree.
-		Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{
-			Name:        sup,
-			Environment: overrides(ttl, idle),
-		}}},
-		Tags: []types.Tag{{Key: aws.String(TTLTag), Value: aws.String(ttl.String())}},
+		Overrides:            &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env2}}},
+		Tags:                 []types.Tag{{Key: aws.String(TTLTag), Value: aws.String(ttl.String())}},
+		EnableExecuteCommand: f.exec,
 	}
 	if owner, err := callerARN(ctx, env); err == nil {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(OwnerTag), Value: aws.String(owner)})
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(OwnerTag), Value: aws.String(tagValue(owner))})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
 		return err
 	}
 	switch strings.ToUpper(f.launchType) {
 	case "":
-		if slices.Contains(def.RequiresCompatibilities, types.CompatibilityFargate) || slices.Contains(def.Compatibilities, types.CompatibilityFargate) {
+		// The cluster's capacity providers (FARGATE_SPOT, say) when it has a
+		// default strategy; a launch type would override them.
+		fargate := slices.Contains(def.RequiresCompatibilities, types.CompatibilityFargate) || slices.Contains(def.Compatibilities, types.CompatibilityFargate)
+		if len(cl.DefaultCapacityProviderStrategy) == 0 && fargate {
 			in.LaunchType = types.LaunchTypeFargate
 		}
 	case "FARGATE":
@@ -122,6 +135,9 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	}
 	out, err := env.ECS.RunTask(ctx, in)
 	if err != nil {
+		if ctx.Err() != nil { // Ctrl-C: the request may have reached ECS
+			return fmt.Errorf("%w during run-task: a bastion may have started; bastion-ttl ls shows it", errInterrupted)
+		}
 		return awsError("run-task", err)
 	}
 	if len(out.Failures) > 0 || len(out.Tasks) == 0 {
@@ -134,14 +150,29 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	task := out.Tasks[0]
 	arn := aws.ToString(task.TaskArn)
 	fmt.Fprintf(env.Stdout, "started %s in %s: TTL %s", taskID(arn), f.cluster, ttl)
-	if idle != "" && idle != "0" {
+	switch {
+	case healthCheck:
+	case idle == "0" || idle == "0s":
+		fmt.Fprint(env.Stdout, ", no idle timeout")
+	case idle != "":
 		fmt.Fprintf(env.Stdout, ", idle timeout %s", idle)
 	}
 	fmt.Fprintln(env.Stdout)
 	if !f.wait {
 		return nil
 	}
-	return waitRunning(ctx, env, f.cluster, arn, ttl, def, sup)
+	// From here a bastion runs: a failure says so, and is not bad input.
+	if err := waitRunning(ctx, env, f.cluster, arn, ttl, def, sup); err != nil {
+		if errors.Is(err, errInterrupted) {
+			return err
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			err = errors.New(ue.msg)
+		}
+		return fmt.Errorf("%s started, then: %w", taskID(arn), err)
+	}
+	return nil
 }
 
 func or2(a, b []string) []string {
@@ -151,42 +182,78 @@ func or2(a, b []string) []string {
 	return b
 }
 
-func overrides(ttl time.Duration, idle string) []types.KeyValuePair {
+// overrides is the supervisor's environment for this launch. The idle
+// timeout is the sidecar's alone: the health check has none.
+func overrides(ttl time.Duration, idle string, healthCheck bool) []types.KeyValuePair {
 	env := []types.KeyValuePair{{Name: aws.String("BASTION_TTL"), Value: aws.String(ttl.String())}}
-	if idle != "" {
+	if idle != "" && !healthCheck {
 		env = append(env, types.KeyValuePair{Name: aws.String("BASTION_IDLE_TIMEOUT"), Value: aws.String(idle)})
 	}
 	return env
 }
 
-// clusterExists refuses a cluster ECS does not know, before anything starts.
-func clusterExists(ctx context.Context, env Env, cluster string) error {
+// tagValue keeps what an ECS tag value may hold (letters, digits, spaces
+// and _ . : / = + - @); a role session name may have more.
+func tagValue(s string) string {
+	return cut(strings.Map(func(r rune) rune {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" _.:/=+-@", r)) {
+			return r
+		}
+		return '_'
+	}, s), 256)
+}
+
+// describeCluster refuses a cluster ECS does not know, before anything starts.
+func describeCluster(ctx context.Context, env Env, cluster string) (types.Cluster, error) {
 	out, err := env.ECS.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{cluster}})
 	if err != nil {
-		return awsError("the cluster "+cluster, err)
+		return types.Cluster{}, awsError("the cluster "+cluster, err)
 	}
 	for _, c := range out.Clusters {
 		if aws.ToString(c.Status) == "ACTIVE" {
-			return nil
+			return c, nil
 		}
 	}
-	return badf("cluster %q does not exist (or is not active) in this account and region: pass --cluster, or check AWS_PROFILE and AWS_REGION", cluster)
+	return types.Cluster{}, badf("cluster %q does not exist (or is not active) in this account and region: pass --cluster, or check AWS_PROFILE and AWS_REGION", cluster)
 }
 
-// supervisorContainer is the container that runs the supervisor: its
-// command is watch, or its health check runs supervisor check.
-func supervisorContainer(def *types.TaskDefinition) (*string, error) {
+// supervisorContainer is the container that runs the supervisor, and
+// whether as the health check: named, else the one whose environment has
+// BASTION_TERMINATE_URL, else one whose command is watch (or empty, on the
+// supervisor's image, whose CMD is watch), else one whose health check runs
+// supervisor check.
+func supervisorContainer(def *types.TaskDefinition, named string) (*string, bool, error) {
+	isCheck := func(c types.ContainerDefinition) bool {
+		return c.HealthCheck != nil && strings.Contains(strings.Join(c.HealthCheck.Command, " "), "supervisor check")
+	}
+	if named != "" {
+		for _, c := range def.ContainerDefinitions {
+			if aws.ToString(c.Name) == named {
+				return c.Name, isCheck(c), nil
+			}
+		}
+		return nil, false, fmt.Errorf("no container %q (--supervisor-container)", named)
+	}
 	for _, c := range def.ContainerDefinitions {
-		if len(c.Command) > 0 && c.Command[0] == "watch" {
-			return c.Name, nil
+		for _, kv := range c.Environment {
+			if aws.ToString(kv.Name) == "BASTION_TERMINATE_URL" {
+				return c.Name, isCheck(c), nil
+			}
 		}
 	}
 	for _, c := range def.ContainerDefinitions {
-		if c.HealthCheck != nil && strings.Contains(strings.Join(c.HealthCheck.Command, " "), "supervisor check") {
-			return c.Name, nil
+		cmd := c.Command
+		onImage := strings.Contains(aws.ToString(c.Image), "bastion-ttl/supervisor") || strings.Contains(aws.ToString(c.Image), "bastion-ttl-supervisor")
+		if (len(cmd) > 0 && cmd[len(cmd)-1] == "watch" && (len(cmd) == 1 || strings.HasSuffix(cmd[0], "supervisor"))) || (len(cmd) == 0 && onImage) {
+			return c.Name, false, nil
 		}
 	}
-	return nil, errors.New("no container runs the supervisor (a command of watch, or a health check running supervisor check): its TTL cannot be set")
+	for _, c := range def.ContainerDefinitions {
+		if isCheck(c) {
+			return c.Name, true, nil
+		}
+	}
+	return nil, false, errors.New("no container runs the supervisor (one with BASTION_TERMINATE_URL, a command of watch, or a health check running supervisor check): its TTL cannot be set; name it with --supervisor-container")
 }
 
 func taskID(arn string) string { return arn[strings.LastIndexByte(arn, '/')+1:] }

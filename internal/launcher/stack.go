@@ -37,7 +37,7 @@ func stackDefaults(ctx context.Context, env Env, stack string) (defaults, error)
 		return d, nil
 	}
 	if err != nil {
-		return d, awsError("the stack "+stack, err)
+		return d, awsError("the stack "+stack+" (cloudformation describe-stacks)", err)
 	}
 	if len(out.Stacks) == 0 {
 		return d, nil
@@ -59,9 +59,7 @@ func stackDefaults(ctx context.Context, env Env, stack string) (defaults, error)
 				d.maxTTL = m
 			}
 		case "IdleTimeout":
-			if v != "0" {
-				d.idleTimeout = v
-			}
+			d.idleTimeout = v // "0": off, which the launch says
 		}
 	}
 	return d, nil

@@ -17,8 +17,8 @@ func stopCommand(ctx context.Context, args []string, env Env) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() == 0 {
-		return badf("stop takes the tasks to stop (IDs or ARNs): bastion-ttl stop TASK...")
+	if fs.NArg() == 0 || fs.NArg() > 100 {
+		return badf("stop takes 1 to 100 tasks to stop (IDs or ARNs): bastion-ttl stop TASK...")
 	}
 	cluster, err := resolveCluster(ctx, env, c)
 	if err != nil {
@@ -54,11 +54,17 @@ func stopCommand(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	var stopped []string
 	for _, t := range d.Tasks {
 		if _, err := env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: t.TaskArn,
 			Reason: aws.String(cut("bastion-ttl: stopped by "+who, 255))}); err != nil {
-			return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
+			if len(stopped) == 0 {
+				return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
+			}
+			// Some are stopped already: not bad input, and it says which.
+			return fmt.Errorf("stopped %s, then stop-task %s: %v", strings.Join(stopped, ", "), taskID(aws.ToString(t.TaskArn)), err)
 		}
+		stopped = append(stopped, taskID(aws.ToString(t.TaskArn)))
 		fmt.Fprintf(env.Stdout, "stopping %s\n", taskID(aws.ToString(t.TaskArn)))
 	}
 	return nil

@@ -36,12 +36,13 @@ func waitRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Dur
 				fmt.Fprintf(env.Stdout, "%6.0fs  %s\n", env.Now().Sub(began).Seconds(), status)
 				last = status
 			}
-			switch status {
-			case "RUNNING":
+			desired := aws.ToString(t.DesiredStatus)
+			switch {
+			case desired == "STOPPED" || status == "STOPPED" || status == "DEPROVISIONING" || status == "STOPPING" || status == "DEACTIVATING":
+				return fmt.Errorf("the task stopped before it ran: %s", stopReasons(t))
+			case status == "RUNNING":
 				printConnect(env, cluster, t, ttl, def, sup)
 				return nil
-			case "STOPPED", "DEPROVISIONING":
-				return fmt.Errorf("the task stopped before it ran: %s", stopReasons(t))
 			}
 		}
 		select {
@@ -77,17 +78,25 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 	if ip != "" {
 		fmt.Fprintf(env.Stdout, "private IP %s\n", ip)
 	}
+	// The bastion's container: one beside the supervisor's, else the
+	// supervisor's own (the health-check variant has one container).
 	bastion, port := "", int32(0)
-	for _, c := range def.ContainerDefinitions {
-		if aws.ToString(c.Name) == aws.ToString(sup) {
-			continue
-		}
-		if bastion == "" {
-			bastion = aws.ToString(c.Name)
-		}
-		for _, pm := range c.PortMappings {
-			if port == 0 && pm.ContainerPort != nil {
-				bastion, port = aws.ToString(c.Name), *pm.ContainerPort
+	var containers []types.ContainerDefinition
+	if def != nil {
+		containers = def.ContainerDefinitions
+	}
+	for _, own := range []bool{false, true} {
+		for _, c := range containers {
+			if (aws.ToString(c.Name) == aws.ToString(sup)) != own || (bastion != "" && port != 0) {
+				continue
+			}
+			if bastion == "" {
+				bastion = aws.ToString(c.Name)
+			}
+			for _, pm := range c.PortMappings {
+				if port == 0 && pm.ContainerPort != nil {
+					bastion, port = aws.ToString(c.Name), *pm.ContainerPort
+				}
 			}
 		}
 	}

@@ -1,0 +1,52 @@
+package launcher
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// The supervisor's container, however the task definition runs it.
+func TestSupervisorContainer(t *testing.T) {
+	bastion := types.ContainerDefinition{Name: aws.String("bastion"), Image: aws.String("openssh-server")}
+	for _, tc := range []struct {
+		name        string
+		containers  []types.ContainerDefinition
+		named       string
+		want        string
+		healthCheck bool
+	}{
+		{"command watch", []types.ContainerDefinition{bastion, {Name: aws.String("sup"), Command: []string{"watch"}}}, "", "sup", false},
+		{"the image's own CMD (no command)", []types.ContainerDefinition{bastion, {Name: aws.String("sup"), Image: aws.String("ghcr.io/bastion-ttl/supervisor:v0.1.0")}}, "", "sup", false},
+		{"entry point emptied", []types.ContainerDefinition{bastion, {Name: aws.String("sup"), Command: []string{"/supervisor", "watch"}}}, "", "sup", false},
+		{"by its environment", []types.ContainerDefinition{bastion, {Name: aws.String("timer"), Image: aws.String("mirror.example/timer:1"),
+			Environment: []types.KeyValuePair{{Name: aws.String("BASTION_TERMINATE_URL"), Value: aws.String("https://x/terminate")}}}}, "", "timer", false},
+		{"the health check", []types.ContainerDefinition{{Name: aws.String("bastion"), HealthCheck: &types.HealthCheck{Command: []string{"CMD", "/usr/local/bin/supervisor", "check"}}}}, "", "bastion", true},
+		{"named", []types.ContainerDefinition{bastion, {Name: aws.String("sup")}}, "sup", "sup", false},
+	} {
+		got, hc, err := supervisorContainer(&types.TaskDefinition{ContainerDefinitions: tc.containers}, tc.named)
+		if err != nil || aws.ToString(got) != tc.want || hc != tc.healthCheck {
+			t.Errorf("%s: %s, %v, %v; want %s", tc.name, aws.ToString(got), hc, err, tc.want)
+		}
+	}
+	check := &types.TaskDefinition{ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("bastion"),
+		HealthCheck: &types.HealthCheck{Command: []string{"CMD-SHELL", "supervisor check"}}}}}
+	if got, hc, err := supervisorContainer(check, ""); err != nil || aws.ToString(got) != "bastion" || !hc {
+		t.Errorf("health check: %s, %v, %v", aws.ToString(got), hc, err)
+	}
+	if _, _, err := supervisorContainer(&types.TaskDefinition{ContainerDefinitions: []types.ContainerDefinition{bastion}}, ""); err == nil {
+		t.Error("a task definition without the supervisor passed")
+	}
+	// The health check has no idle timeout: no override for it.
+	if env := overrides(time.Hour, "15m", true); len(env) != 1 {
+		t.Errorf("health-check overrides %v", env)
+	}
+	if env := overrides(time.Hour, "0", false); len(env) != 2 || aws.ToString(env[1].Value) != "0" {
+		t.Errorf("idle off is sent: %v", env)
+	}
+	if got := tagValue("arn:aws:sts::1:assumed-role/R/alice,bob"); got != "arn:aws:sts::1:assumed-role/R/alice_bob" {
+		t.Errorf("tagValue = %q", got)
+	}
+}
