@@ -49,10 +49,11 @@ tools:
 	$(GO) install $(GORELEASER)
 	$(GO) install $(CYCLONEDX)
 
-## test: every test, integration ones included (they skip loudly where a tool is missing)
+## test: every test, integration ones included (where a tool is missing they skip, and a summary at the end names them)
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	@rm -f bin/skipped.txt; mkdir -p bin
+	BASTION_TEST_SKIPS=$(CURDIR)/bin/skipped.txt $(GO) test -race -count=1 ./...; status=$$?; ./scripts/skipped.sh bin/skipped.txt; exit $$status
 
 ## test-short: the fast loop for every edit (under 20 s): skips what needs moto, the emulator, the CLI tools or real time
 test-short:

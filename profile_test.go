@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 // examples/profile.d/bastion-ttl.sh: the login banner and the prompt, with
@@ -15,7 +17,7 @@ import (
 func TestProfileBannerAndPrompt(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
-		t.Skip("no bash")
+		testenv.Skipped(t, "bash not found; install it with: apt-get install bash")
 	}
 	bin := t.TempDir()
 	stub := "#!/bin/sh\n[ \"$1 $2\" = \"status --short\" ] && echo \"$SHORT\"\n"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 // The demo's whole flow, as `make demo` runs it, with a 3 s TTL: on Linux a
@@ -14,7 +16,7 @@ import (
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS != "linux" {
-		t.Skip("the session scenario reads /proc/net/tcp")
+		testenv.Skipped(t, "the session scenario reads /proc/net/tcp: Linux only")
 	}
 	const ttl = 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 const src = "http://169.254.170.2/v4/abc/task\x00"
@@ -34,7 +36,7 @@ func openNew(t *testing.T) *Dir {
 func foreign(t *testing.T) int {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to give a file to another user")
+		testenv.Skipped(t, "needs root to give a file to another user: run make test as root")
 	}
 	return 65534
 }

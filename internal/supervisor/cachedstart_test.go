@@ -20,6 +20,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 // countingMeta serves the task document with startedAt and counts requests.
@@ -200,7 +201,7 @@ func TestCachedStartRefusesADirectoryNotItsOwn(t *testing.T) {
 		},
 		"another user's": func(t *testing.T, path, planted string) {
 			if os.Geteuid() != 0 {
-				t.Skip("needs root to give a directory to another user")
+				testenv.Skipped(t, "needs root to give a directory to another user: run make test as root")
 			}
 			mustDo(t, os.Mkdir(path, 0o700))
 			mustDo(t, os.Rename(planted, filepath.Join(path, filepath.Base(planted))))
@@ -256,7 +257,7 @@ func TestCacheSourceKeysV2ByHostname(t *testing.T) {
 // still stopped.
 func TestCheckBinaryIgnoresAnotherUsersPlantedStart(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to act as another user")
+		testenv.Skipped(t, "needs root to act as another user: run make test as root")
 	}
 	t.Parallel()
 	api := newAPIServer(t, 202)

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
@@ -47,25 +49,49 @@ const (
 
 // config is the supervisor's configuration; README.md documents each variable.
 type config struct {
-	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m"`
-	TerminateURL string          `env:"BASTION_TERMINATE_URL"`
-	ExtendURL    string          `env:"BASTION_EXTEND_URL"`
-	Container    string          `env:"BASTION_CONTAINER"`
-	Grace        time.Duration   `env:"BASTION_GRACE" envDefault:"2m"`
-	DryRun       bool            `env:"BASTION_DRY_RUN"`
-	FailSafe     string          `env:"BASTION_FAILSAFE" envDefault:"exit"`
-	IdleTimeout  time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0"`
-	IdlePorts    []string        `env:"BASTION_IDLE_PORTS"`
-	WarnBefore   []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m"`
-	ControlAddr  string          `env:"BASTION_CONTROL_ADDR" envDefault:"127.0.0.1:8311"`
-	LogFormat    string          `env:"BASTION_LOG_FORMAT" envDefault:"json"`
-	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info"`
+	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m" help:"lifetime after the container's StartedAt, a Go duration"`
+	TerminateURL string          `env:"BASTION_TERMINATE_URL" help:"URL of POST /terminate (the stack's TerminateUrl); required unless dry run"`
+	ExtendURL    string          `env:"BASTION_EXTEND_URL" help:"URL of POST /extend (default: beside the terminate URL)"`
+	Container    string          `env:"BASTION_CONTAINER" help:"the container whose StartedAt starts the clock (default: the earliest)"`
+	Grace        time.Duration   `env:"BASTION_GRACE" envDefault:"2m" help:"after the deadline, before the fail-safe; at least 5s"`
+	DryRun       bool            `env:"BASTION_DRY_RUN" envDefault:"false" help:"decide and log, never stop"`
+	FailSafe     string          `env:"BASTION_FAILSAFE" envDefault:"exit" help:"check: exit (SIGTERM to PID 1 at deadline + grace) or none"`
+	IdleTimeout  time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0" help:"watch: stop after this long without a session; 0 is off"`
+	IdlePorts    []string        `env:"BASTION_IDLE_PORTS" help:"watch: the ports whose inbound connections are sessions (default: every listening one)"`
+	WarnBefore   []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m" help:"watch: warn this long before the deadline"`
+	ControlAddr  string          `env:"BASTION_CONTROL_ADDR" envDefault:"127.0.0.1:8311" help:"the control endpoint (status, extend), loopback only; off disables it"`
+	LogFormat    string          `env:"BASTION_LOG_FORMAT" envDefault:"json" help:"json or text"`
+	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 
 	url         *url.URL // parsed TerminateURL; nil when not needed
 	extendURL   *url.URL // parsed ExtendURL, or the route beside url
 	level       slog.Level
 	idlePorts   map[uint16]bool // nil: every port something listens on
 	controlPort uint16          // never a session port
+}
+
+// variables is every BASTION_* variable with its default and meaning, from
+// config's tags, for the usage text: the image has no README.
+func variables() string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "variable\tdefault\tmeaning")
+	t := reflect.TypeFor[config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name := f.Tag.Get("env"); name != "" {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, or(f.Tag.Get("envDefault"), "-"), f.Tag.Get("help"))
+		}
+	}
+	_ = tw.Flush()
+	return b.String()
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // loadConfig parses and validates the configuration. needURL is false for

@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -406,5 +409,48 @@ func TestSquatterAnswersNeverReachTheTerminal(t *testing.T) {
 	_, err := extendCLI(addr, "30m")
 	if err == nil || strings.Contains(err.Error(), "\x1b") || !strings.Contains(err.Error(), "answered 409") {
 		t.Fatalf("extend: %q", err)
+	}
+}
+
+// Outside a task, status says so in one line, at once.
+func TestStatusOutsideATask(t *testing.T) {
+	began := time.Now()
+	err := Run(context.Background(), []string{"status"}, Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": testenv.FreeAddr(t)}, Stdout: io.Discard, Stderr: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "no task metadata endpoint") || ExitCode(err, io.Discard) != 1 || time.Since(began) > 2*time.Second {
+		t.Fatalf("status outside a task: %v after %v", err, time.Since(began))
+	}
+}
+
+// The image has no README: --help lists every variable with its default,
+// and the README documents each of them too.
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, Env{Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := os.ReadFile("../../README.md")
+	more, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range more {
+		b, _ := os.ReadFile(f)
+		docs = append(docs, b...)
+	}
+	ty := reflect.TypeFor[config]()
+	for i := range ty.NumField() {
+		name := ty.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				line = l
+			}
+		}
+		if def := ty.Field(i).Tag.Get("envDefault"); line == "" || (def != "" && !strings.Contains(line, " "+def+" ")) {
+			t.Errorf("--help: %s with default %q missing: %q", name, def, line)
+		}
+		if !bytes.Contains(docs, []byte("`"+name+"`")) {
+			t.Errorf("the docs do not document %s", name)
+		}
 	}
 }

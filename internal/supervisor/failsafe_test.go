@@ -95,7 +95,7 @@ func TestCheckFailSafeInPIDNamespace(t *testing.T) {
 		if os.Getenv(testenv.StrictVar) == "1" {
 			t.Fatal("a PID namespace needs root here; " + testenv.StrictVar + "=1 forbids skipping")
 		}
-		t.Skip("\n*** a PID namespace needs root: SKIPPING ***")
+		testenv.Skipped(t, "a PID namespace needs root: run make test as root")
 	}
 	// PID 1: runs one health check with its output thrown away, so that any
 	// log line seen here came through /proc/1/fd/1. (In a subshell: dash

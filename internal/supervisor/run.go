@@ -37,13 +37,16 @@ func usagef(format string, args ...any) error { return usageError(fmt.Sprintf(fo
 const usage = `usage: supervisor [command]
 
 commands:
-  watch          sidecar: stop the task at its deadline (default)
-  check          health check: exit 0 before the deadline, stop the task and exit 1 after it
-  status [--json|--short] print start, TTL, deadline and time left (asks the sidecar first)
-  extend [--json] DURATION ask the sidecar for DURATION more (at least 1m), up to the API's cap
-  version        print the version
+  watch                     sidecar: stop the task at its deadline (default)
+  check                     health check: exit 0 before the deadline, stop the task and exit 1 after it
+  status [--json|--short]   print start, TTL, deadline and time left (asks the sidecar first)
+  extend [--json] DURATION  ask the sidecar for DURATION more (at least 1m), up to the API's cap
+  version                   print the version, commit and Go version
 
-Configuration is read from BASTION_* environment variables; see the README.`
+exit codes: 0 fine, 1 expired, unhealthy, refused or fail-safe, 2 bad configuration or usage
+
+configuration (environment):
+`
 
 // Env is what a command runs with. main passes the process's own; the demo
 // and the tests pass theirs, a fake clock included.
@@ -70,7 +73,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", buildinfo.Read())
 		return err
 	case "help":
-		_, err := fmt.Fprintln(stdout, usage)
+		_, err := fmt.Fprint(stdout, usage, variables(), "\nhttps://github.com/bastion-ttl/bastion-ttl#readme\n")
 		return err
 	}
 	// status and extend print for a person (or jq): their logs go to stderr,

@@ -46,6 +46,11 @@ func (a *app) status(ctx context.Context, args []string) error {
 		}
 		return a.printSidecarStatus(s, *asJSON)
 	}
+	// Outside a task (a laptop, a shell with none of the task's
+	// environment) say so at once, rather than trying the v2 address.
+	if a.environ["ECS_CONTAINER_METADATA_URI_V4"] == "" && a.environ["ECS_CONTAINER_METADATA_URI"] == "" {
+		return fmt.Errorf("no task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4 is not set) and no sidecar answers at %s: run this inside a bastion task", a.cfg.ControlAddr)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	start, err := a.waiter(backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}).Wait(ctx)

@@ -21,6 +21,22 @@ import (
 // StrictVar names the variable that forbids skipping.
 const StrictVar = "BASTION_TEST_STRICT"
 
+// SkipsVar names a file each skipped integration test adds a line to; make
+// test prints them in one summary at the end (scripts/skipped.sh).
+const SkipsVar = "BASTION_TEST_SKIPS"
+
+// Skipped records that t skipped, and why, for make test's summary.
+func Skipped(t testing.TB, why string) {
+	t.Helper()
+	if path := os.Getenv(SkipsVar); path != "" {
+		if f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%s\t%s\n", t.Name(), why)
+			f.Close()
+		}
+	}
+	t.Skip(why)
+}
+
 // Need returns the path of tool, or skips (fails when strict) the test.
 func Need(t testing.TB, tool, install string) string {
 	t.Helper()
@@ -35,7 +51,7 @@ func Need(t testing.TB, tool, install string) string {
 		t.Fatalf("%s%s=1 forbids skipping", msg, StrictVar)
 	}
 	fmt.Fprint(os.Stderr, msg)
-	t.Skip(msg)
+	Skipped(t, tool+" not found; install it with: "+install)
 	return ""
 }
 
