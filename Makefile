@@ -77,7 +77,7 @@ release-check:
 image-test:
 	VERSION=$(VERSION) REVISION=$(COMMIT) ./scripts/image-test.sh
 
-## bench: the README's performance table (needs hyperfine)
+## bench: the performance table of docs/performance.md (needs hyperfine)
 bench: build
 	$(GO) build -o bin/empty ./bench/empty
 	$(MAKE) build-TerminateFunction ARTIFACTS_DIR=bin/terminate-arm64

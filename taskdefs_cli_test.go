@@ -3,6 +3,7 @@ package bastionttl_test
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -41,8 +42,52 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("examples/fill-task-definition.sh", func(t *testing.T) {
+		// The getting started path's step 3, as the README runs it.
+		cmd := exec.Command("bash", "examples/fill-task-definition.sh")
+		cmd.Env = append(env, "PATH="+pathWith(aws), "ROLE_ARN=arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B",
+			"TERMINATE_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate", "LOG_GROUP=/ecs/bastion-ttl", "KEYS_URL=https://github.com/ops.keys")
+		filled, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("fill-task-definition.sh: %v", err)
+		}
+		for _, want := range []string{`"taskRoleArn": "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B"`,
+			`"value": "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate"`, `"awslogs-group": "/ecs/bastion-ttl"`,
+			`"awslogs-region": "eu-west-1"`, `"value": "https://github.com/ops.keys"`, `"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"`} {
+			if !strings.Contains(string(filled), want) {
+				t.Errorf("filled task definition lacks %s", want)
+			}
+		}
+		path := filepath.Join(t.TempDir(), "bastion.json")
+		if err := os.WriteFile(path, filled, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, aws, "ecs", "register-task-definition", "--cli-input-json", "file://"+path, "--query", "taskDefinition.status", "--output", "text")
+		if strings.TrimSpace(out) != "ACTIVE" {
+			t.Fatalf("register-task-definition: %s", out)
+		}
+	})
+	t.Run("examples/launcher-policy.json", func(t *testing.T) {
+		// The policy of the people who launch bastions, as the getting
+		// started path fills it in.
+		b, err := os.ReadFile("examples/launcher-policy.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		filled := strings.NewReplacer("REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl",
+			"TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-EXAMPLE",
+			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/ecsTaskExecutionRole").Replace(string(b))
+		path := filepath.Join(t.TempDir(), "policy.json")
+		if err := os.WriteFile(path, []byte(filled), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := run(t, aws, "iam", "create-policy", "--policy-name", "bastion-launcher", "--policy-document", "file://"+path, "--query", "Policy.Arn", "--output", "text")
+		if !strings.Contains(out, ":policy/bastion-launcher") {
+			t.Fatalf("create-policy: %s", out)
+		}
+	})
 	t.Run("examples/audit-rule.json", func(t *testing.T) {
-		// The audit trail's EventBridge rule, as README's "Operating it" creates it.
+		// The audit trail's EventBridge rule, as docs/operations.md creates it.
 		out := run(t, aws, "events", "put-rule", "--name", "bastion-ttl-stops", "--event-pattern", "file://examples/audit-rule.json",
 			"--query", "RuleArn", "--output", "text")
 		if !strings.Contains(out, ":rule/bastion-ttl-stops") {

@@ -1,4 +1,4 @@
-// Command bench measures what the README's performance table reports and
+// Command bench measures what docs/performance.md's table reports and
 // prints that table: `make bench` builds the binaries and runs it.
 package main
 

@@ -10,7 +10,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 )
 
-// Config is the function's configuration; README.md documents each variable.
+// Config is the function's configuration; docs/api.md documents each variable.
 type Config struct {
 	Policy   Policy
 	Region   string        // the function's own: tasks elsewhere are refused

@@ -47,7 +47,7 @@ const (
 	failSafeNone = "none" // only log; the sweeper is the backstop
 )
 
-// config is the supervisor's configuration; README.md documents each variable.
+// config is the supervisor's configuration; docs/supervisor.md documents each variable.
 type config struct {
 	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m" help:"lifetime after the container's StartedAt, a Go duration"`
 	TerminateURL string          `env:"BASTION_TERMINATE_URL" help:"URL of POST /terminate (the stack's TerminateUrl); required unless dry run"`

@@ -422,7 +422,7 @@ func TestStatusOutsideATask(t *testing.T) {
 }
 
 // The image has no README: --help lists every variable with its default,
-// and the README documents each of them too.
+// and the docs document each of them too.
 func TestHelpListsEveryVariable(t *testing.T) {
 	var out bytes.Buffer
 	if err := Run(context.Background(), []string{"--help"}, Env{Stdout: &out, Stderr: io.Discard}); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 )
 
-// Config is the sweeper function's configuration; README.md documents each variable.
+// Config is the sweeper function's configuration; docs/sweeper.md documents each variable.
 type Config struct {
 	Clusters []string // names or ARNs, as given
 	MaxTTL   time.Duration
