@@ -67,6 +67,25 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 			t.Fatalf("register-task-definition: %s", out)
 		}
 	})
+	t.Run("examples/private-endpoints.sh", func(t *testing.T) {
+		// The private setting's endpoints, in a VPC made in moto.
+		vpc := strings.TrimSpace(run(t, aws, "ec2", "create-vpc", "--cidr-block", "10.9.0.0/16", "--query", "Vpc.VpcId", "--output", "text"))
+		subnet := strings.TrimSpace(run(t, aws, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.9.1.0/24", "--query", "Subnet.SubnetId", "--output", "text"))
+		sg := strings.TrimSpace(run(t, aws, "ec2", "create-security-group", "--vpc-id", vpc, "--group-name", "bastion-endpoints", "--description", "443 from the bastions", "--query", "GroupId", "--output", "text"))
+		rt := strings.TrimSpace(run(t, aws, "ec2", "create-route-table", "--vpc-id", vpc, "--query", "RouteTable.RouteTableId", "--output", "text"))
+		cmd := exec.Command("bash", "examples/private-endpoints.sh")
+		cmd.Env = append(env, "PATH="+pathWith(aws), "VPC="+vpc, "SUBNETS="+subnet, "SECURITY_GROUP="+sg, "ROUTE_TABLE="+rt)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "vpce-") {
+			t.Fatalf("private-endpoints.sh: %v\n%s", err, out)
+		}
+		listed := run(t, aws, "ec2", "describe-vpc-endpoints", "--filters", "Name=vpc-id,Values="+vpc, "--query", "VpcEndpoints[].ServiceName", "--output", "text")
+		for _, service := range []string{"ecr.api", "ecr.dkr", "logs", "s3", "execute-api"} {
+			if !strings.Contains(listed, "com.amazonaws.eu-west-1."+service) {
+				t.Errorf("no %s endpoint: %s", service, listed)
+			}
+		}
+	})
 	t.Run("examples/launcher-policy.json", func(t *testing.T) {
 		// The policy of the people who launch bastions, as the getting
 		// started path fills it in.
