@@ -33,7 +33,7 @@ const (
 )
 
 func stopEvent() events.APIGatewayV2HTTPRequest {
-	ev := events.APIGatewayV2HTTPRequest{RouteKey: "POST /terminate", RawPath: "/terminate", Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
+	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "POST /terminate", RawPath: "/terminate", Body: `{"taskArn":"` + benchTaskARN + `","reason":"TTL 30m0s expired"}`}
 	ev.RequestContext.HTTP.Method = http.MethodPost
 	ev.RequestContext.AccountID = "123456789012"
 	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
@@ -88,7 +88,7 @@ func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 		if err != nil {
 			return row{}, err
 		}
-		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{})
+		ev, _ := json.Marshal(events.APIGatewayV2HTTPRequest{Version: "2.0"})
 		var resp *http.Response
 		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
 			if resp, err = http.Post(testenv.InvokeURL(addr), "application/json", bytes.NewReader(ev)); err == nil {
