@@ -454,3 +454,21 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// Where only the v2 address is left (an old EC2 agent) and it answers,
+// status still reads the metadata.
+func TestStatusThroughTheV2Address(t *testing.T) {
+	meta := metadataServer(t, time.Now().Add(-time.Minute), 0)
+	var out bytes.Buffer
+	a, err := newApp(map[string]string{"BASTION_CONTROL_ADDR": "off", "TMPDIR": t.TempDir()}, clock.System{}, &out, io.Discard, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.endpoint.Version != 2 {
+		t.Fatalf("endpoint %+v, want the v2 fallback", a.endpoint)
+	}
+	a.endpoint.TaskURL = meta.URL + "/v2/task" // the stand-in for 169.254.170.2
+	if err := a.status(context.Background(), []string{"--short"}); err != nil || !strings.Contains(out.String(), " left, stops at ") {
+		t.Fatalf("status: %v, %q", err, out.String())
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 )
 
 // statusReport is the output of status --json.
@@ -47,9 +48,16 @@ func (a *app) status(ctx context.Context, args []string) error {
 		return a.printSidecarStatus(s, *asJSON)
 	}
 	// Outside a task (a laptop, a shell with none of the task's
-	// environment) say so at once, rather than trying the v2 address.
-	if a.environ["ECS_CONTAINER_METADATA_URI_V4"] == "" && a.environ["ECS_CONTAINER_METADATA_URI"] == "" {
-		return fmt.Errorf("no task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4 is not set) and no sidecar answers at %s: run this inside a bastion task", a.cfg.ControlAddr)
+	// environment) say so in a second, rather than after 5 s of retries:
+	// without the v4 or v3 variable only the v2 address is left (old EC2
+	// agents), which is asked once.
+	if a.endpoint.Version == 2 {
+		probe, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := (&taskmeta.Client{URL: a.endpoint.TaskURL}).Fetch(probe)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("no task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4 is not set) and no sidecar answers at %s: run this inside a bastion task", a.cfg.ControlAddr)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
