@@ -114,7 +114,12 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	if err != nil {
 		return err
 	}
-	rows = append(rows, warm, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)})
+	proof, err := benchProve(2000)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, warm...)
+	rows = append(rows, proof, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)})
 
 	sw, err := benchSweep(10_000, 5)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -37,6 +38,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
@@ -146,9 +148,9 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	lambdaLog := logLines(func(rec map[string]any) {
 		switch {
 		case rec["outcome"] == "stopped":
-			tl.say("terminate Lambda", "authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["status"])
+			tl.say("terminate Lambda", "identity proof %v by STS; authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] == "extended":
-			tl.say("terminate Lambda", "authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
+			tl.say("terminate Lambda", "identity proof %v by STS; authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["proof"], rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
 		default:
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
@@ -162,14 +164,21 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		MaxTTL: fnMaxTTL,
 		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
+	// STS: the function sends it the supervisor's presigned
+	// GetCallerIdentity and believes only the identity it answers.
+	taskRole := []apigateway.Caller{{
+		Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
+		ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
+	}}
+	stsSrv := httptest.NewServer(&sts.Server{Callers: taskRole, Now: time.Now,
+		Observe: func(event string, attrs ...any) { tl.say("STS", "GetCallerIdentity: %s %v", event, attrs) }})
+	defer stsSrv.Close()
+	fn.Prover = &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Now: time.Now}
 	gw := &apigateway.Gateway{
 		Routes:    []string{"POST /terminate", "POST /extend"},
 		Region:    region,
 		AccountID: account,
-		Callers: []apigateway.Caller{{
-			Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
-			ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
-		}},
+		Callers:   taskRole,
 		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			return fn.Handle(ctx, ev)
 		},
@@ -190,7 +199,7 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		case "TTL extended":
 			tl.say("supervisor", "TTL extended from %v to %v: the TTL's deadline moves to %v", rec["ttl_before"], rec["ttl"], rec["ttl_deadline"])
 		case "deadline reached, stopping the task":
-			tl.say("supervisor", "deadline reached (%v): POST /terminate, SigV4-signed with the task role's credentials", rec["reason"])
+			tl.say("supervisor", "deadline reached (%v): POST /terminate, SigV4-signed with the task role's credentials, with a presigned STS GetCallerIdentity as its proof of identity", rec["reason"])
 		case "stop request answered":
 			tl.say("supervisor", "API answered %v", rec["status"])
 		case "stop accepted, waiting for ECS to stop the task":
@@ -209,6 +218,7 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	env := map[string]string{
 		"ECS_CONTAINER_METADATA_URI_V4":      metaSrv.URL + "/v4/" + taskID + "-1",
 		"BASTION_TERMINATE_URL":              gwSrv.URL + "/terminate",
+		"AWS_ENDPOINT_URL_STS":               stsSrv.URL,
 		"BASTION_TTL":                        ttl.String(),
 		"BASTION_GRACE":                      "10s",
 		"BASTION_CONTROL_ADDR":               "off",
@@ -281,4 +291,12 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n",
 		idleTimeout, final.Tags[stopapi.TTLTag], idleTimeout, final.StoppedReason)
 	return nil
+}
+
+func mustURL(raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }

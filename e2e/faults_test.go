@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
@@ -65,6 +67,9 @@ type faultCase struct {
 	ecsFault func(n int) *ecsapi.Fault
 	// sigterm, when not zero, is sent at deadline + sigterm (negative: before).
 	sigterm time.Duration
+	// sts answers the n-th identity check (status and STS error code)
+	// instead of the STS stand-in; 0 passes.
+	sts func(n int) (int, string)
 	// final: the API's answer is a final refusal, so the fail-safe exit
 	// comes at once, well before deadline + grace.
 	final bool
@@ -79,6 +84,15 @@ func status(s, k int) func(int) int {
 			return s
 		}
 		return 0
+	}
+}
+
+func stsFault(s int, code string, k int) func(int) (int, string) {
+	return func(n int) (int, string) {
+		if k < 0 || n <= k {
+			return s, code
+		}
+		return 0, ""
 	}
 }
 
@@ -113,6 +127,9 @@ func TestFaults(t *testing.T) {
 		{name: "terminate API 429 twice, then accepts", outcome: stoppedRemotely, api: status(429, 2)},
 		{name: "terminate API 403", outcome: failSafeExit, api: status(403, -1), final: true},
 		{name: "terminate API at a wrong path or stage (API Gateway's own 404)", outcome: failSafeExit, api: status(404, -1), final: true},
+		{name: "STS throttles the proof twice (a 400 Throttling), then verifies it", outcome: stoppedRemotely, sts: stsFault(400, "Throttling", 2)},
+		{name: "STS unavailable always", outcome: failSafeExit, sts: stsFault(503, "ServiceUnavailable", -1)},
+		{name: "STS refuses the proof (a stale clock, revoked credentials)", outcome: failSafeExit, sts: stsFault(403, "SignatureDoesNotMatch", -1), final: true},
 		{name: "Lambda function errors twice, then works", outcome: stoppedRemotely, lambdaFails: firstN(2)},
 		{name: "Lambda function errors always", outcome: failSafeExit, lambdaFails: always},
 		{name: "ECS throttles StopTask three times", outcome: stoppedRemotely,
@@ -167,6 +184,14 @@ func runFault(t *testing.T, c faultCase) {
 		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
+	var stsCalls counter
+	stsAPI := &sts.Server{Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
+		Fail: func(*http.Request) (int, string) {
+			if c.sts == nil {
+				return 0, ""
+			}
+			return c.sts(stsCalls.next())
+		}}
 	var invocations counter
 	gw := &apigateway.Gateway{
 		Routes: []string{"POST /terminate", "POST /extend"}, Region: region, AccountID: account, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
@@ -179,7 +204,7 @@ func runFault(t *testing.T, c faultCase) {
 	}
 	var requests counter
 	hang := make(chan struct{})
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := httptest.NewServer(withSTS(stsAPI, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.api != nil {
 			switch s := c.api(requests.next()); {
 			case s < 0:
@@ -195,8 +220,10 @@ func runFault(t *testing.T, c faultCase) {
 			}
 		}
 		gw.ServeHTTP(w, r)
-	}))
+	})))
 	defer api.Close()
+	stsURL, _ := url.Parse(api.URL)
+	fn.Prover = &stophandler.Prover{Endpoint: stsURL, Now: time.Now}
 	defer close(hang) // before api.Close, which waits for handlers
 	apiURL := api.URL
 	if c.refuse {

@@ -6,7 +6,9 @@
 package e2e
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
@@ -54,8 +57,31 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"AWS_ACCESS_KEY_ID=" + keyID,
 		"AWS_SECRET_ACCESS_KEY=" + secret,
 		"AWS_REGION=" + region,
+		"AWS_ENDPOINT_URL_STS=" + stsOf(apiURL),
 		"TMPDIR=" + t.TempDir(),
 	}, extra...), "watch")
+}
+
+// withSTS serves STS's GetCallerIdentity at / beside the API's routes: one
+// local server stands for both hosts, so the supervisor proves its identity
+// to the STS the function asks (stsOf the API's URL).
+func withSTS(s *sts.Server, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			s.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// stsOf is the STS endpoint beside an API's URL (withSTS).
+func stsOf(apiURL string) string {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return apiURL
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // startChain starts the terminate bootstrap under the emulator against the
@@ -65,8 +91,15 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 // (the stage's, for a REST API).
 func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...string) (*testenv.Lambda, string) {
 	t.Helper()
+	gw := &apigateway.Gateway{
+		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
+		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)}, Now: time.Now,
+	}
+	api := httptest.NewServer(withSTS(&sts.Server{Callers: gw.Callers, Now: time.Now}, gw))
+	t.Cleanup(api.Close)
 	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
 		"AWS_ENDPOINT_URL_ECS":        ecsEndpoint,
+		"AWS_ENDPOINT_URL_STS":        api.URL,
 		"AWS_REGION":                  testenv.Region,
 		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
 		"AWS_SECRET_ACCESS_KEY":       "lambda",
@@ -75,16 +108,10 @@ func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...stri
 		"BASTION_MAX_TTL":             maxTTL,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
-	gw := &apigateway.Gateway{
-		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
-		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)},
-		Invoke:  apigateway.InvokeURL(fn.URL), Now: time.Now,
-	}
+	gw.Invoke = apigateway.InvokeURL(fn.URL)
 	if len(stage) > 0 {
 		gw.Stage, gw.Invoke = stage[0], apigateway.RESTInvokeURL(fn.URL, stage[0])
 	}
-	api := httptest.NewServer(gw)
-	t.Cleanup(api.Close)
 	if gw.Stage != "" {
 		return fn, api.URL + "/" + gw.Stage
 	}

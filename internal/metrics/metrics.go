@@ -30,6 +30,7 @@ const (
 	StoppedTTL   = "StoppedTTL"   // a stop for the TTL
 	StoppedIdle  = "StoppedIdle"  // a stop for idleness
 	StoppedOther = "StoppedOther" // a stop for another reason
+	Unproven     = "Unproven"     // a request let through without a proof of identity (BASTION_ACCEPT_UNPROVEN)
 
 	Scanned  = "Scanned"  // a sweep's running tasks described
 	Marked   = "Marked"   // ... of which tagged bastion-ttl
@@ -44,7 +45,7 @@ const (
 )
 
 // Names is every metric above.
-var Names = []string{Accepted, Extended, CapReached, StoppedTTL, StoppedIdle, StoppedOther,
+var Names = []string{Accepted, Extended, CapReached, StoppedTTL, StoppedIdle, StoppedOther, Unproven,
 	Scanned, Marked, Expired, Stopped, Failed, Duration, FailSafeExits}
 
 // Units the functions report in.

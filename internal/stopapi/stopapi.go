@@ -57,13 +57,16 @@ type Code string
 
 // The error codes of the API; DESIGN.md's table maps each to its status.
 const (
-	CodeBadRequest       Code = "BadRequest"       // 400
-	CodeForbidden        Code = "Forbidden"        // 403
-	CodeTaskNotFound     Code = "TaskNotFound"     // 404: the task is gone, the stop is done
-	CodeMethodNotAllowed Code = "MethodNotAllowed" // 405
-	CodeTooLarge         Code = "TooLarge"         // 413
-	CodeUnavailable      Code = "Unavailable"      // 503: retry
-	CodeInternal         Code = "Internal"         // 500
+	CodeBadRequest Code = "BadRequest" // 400
+	CodeForbidden  Code = "Forbidden"  // 403: a proven caller that may not act on the task
+	// CodeIdentityProofInvalid (403): the proof of identity is missing,
+	// malformed, not for this request, or refused by STS.
+	CodeIdentityProofInvalid Code = "IdentityProofInvalid"
+	CodeTaskNotFound         Code = "TaskNotFound"     // 404: the task is gone, the stop is done
+	CodeMethodNotAllowed     Code = "MethodNotAllowed" // 405
+	CodeTooLarge             Code = "TooLarge"         // 413
+	CodeUnavailable          Code = "Unavailable"      // 503: retry
+	CodeInternal             Code = "Internal"         // 500
 
 	// The sidecar's control endpoint answers these too (POST /extend).
 	CodeCapReached  Code = "CapReached"  // 409: the TTL is already at the API's cap

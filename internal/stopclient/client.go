@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
@@ -46,9 +48,12 @@ func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 // succeed later: network errors, 429 and 5xx. It never follows a redirect:
 // that would carry the signed request somewhere the URL check did not approve.
 type Client struct {
-	URL         string // POST /terminate
-	ExtendURL   string // POST /extend; empty: Extend fails
-	Region      string
+	URL       string // POST /terminate
+	ExtendURL string // POST /extend; empty: Extend fails
+	Region    string
+	// STS is the endpoint the identity proof is made for (package
+	// identityproof): every request carries one.
+	STS         *url.URL
 	Credentials aws.CredentialsProvider
 	HTTP        *http.Client // nil: a client that follows no redirect, with the route's attempt timeout
 	Clock       clock.Clock
@@ -148,6 +153,11 @@ func (c *Client) attempt(ctx context.Context, r route, url string, body []byte, 
 		return 0, nil, fmt.Errorf("%s: %w", r.op, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	proof, err := Prove(ctx, creds, c.STS, c.Region, http.MethodPost, identityproof.Route(req.URL.Path), body, c.Clock.Now())
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s: identity proof: %w", r.op, err)
+	}
+	req.Header.Set(identityproof.Header, proof)
 	if c.UserAgent != "" {
 		req.Header.Set("User-Agent", c.UserAgent)
 	}

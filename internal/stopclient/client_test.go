@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 )
 
@@ -33,6 +35,7 @@ type recorder struct {
 	statuses []int
 	bodies   []stopapi.Request
 	badSigs  int
+	proofs   []string // each attempt's proof, once verified as STS would
 }
 
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +47,11 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer rec.mu.Unlock()
 	if err != nil {
 		rec.badSigs++
+	}
+	if err := verifyProof(r, body); err != nil {
+		rec.badSigs++
+	} else {
+		rec.proofs = append(rec.proofs, r.Header.Get(identityproof.Header))
 	}
 	rec.bodies = append(rec.bodies, req)
 	status := rec.statuses[min(len(rec.bodies)-1, len(rec.statuses)-1)]
@@ -60,9 +68,31 @@ const notFoundByGateway = 4040
 
 var codeOf = map[int]stopapi.Code{400: stopapi.CodeBadRequest, 403: stopapi.CodeForbidden, 404: stopapi.CodeTaskNotFound, 500: stopapi.CodeInternal, 503: stopapi.CodeUnavailable}
 
+// verifyProof checks r's identity proof as the function and STS would:
+// presigned by testCreds for this STS, bound to r's route and body.
+func verifyProof(r *http.Request, body []byte) error {
+	raw, err := identityproof.Decode(r.Header.Get(identityproof.Header))
+	if err != nil {
+		return err
+	}
+	proof, err := http.NewRequest(http.MethodGet, raw, nil)
+	if err != nil {
+		return err
+	}
+	if !identityproof.SameHost(proof.URL, testSTS) {
+		return errors.New("proof for another host: " + proof.URL.Host)
+	}
+	proof.Host = proof.URL.Host
+	proof.Header.Set(identityproof.BindingHeader, identityproof.Binding(r.Method, identityproof.Route(r.URL.Path), body))
+	_, err = sigv4.VerifyPresigned(proof, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 15*time.Minute)
+	return err
+}
+
+var testSTS = &url.URL{Scheme: "https", Host: "sts.eu-west-1.amazonaws.com"}
+
 func newClient(url string, clk clock.Clock) *Client {
 	return &Client{
-		URL: url, Region: "eu-west-1",
+		URL: url, Region: "eu-west-1", STS: testSTS,
 		Credentials: credentials.NewStaticCredentialsProvider(testCreds.AccessKeyID, testCreds.SecretAccessKey, ""),
 		Clock:       clk, Backoff: backoff.Policy{Base: time.Second, Max: 8 * time.Second},
 		Log: slog.New(slog.DiscardHandler),
@@ -94,8 +124,13 @@ func TestStop(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("Stop = %v, want %v", err, tt.wantErr)
 			}
-			if len(rec.bodies) != tt.attempts || rec.badSigs != 0 {
-				t.Fatalf("attempts = %d (want %d), bad signatures = %d", len(rec.bodies), tt.attempts, rec.badSigs)
+			if len(rec.bodies) != tt.attempts || rec.badSigs != 0 || len(rec.proofs) != tt.attempts {
+				t.Fatalf("attempts = %d (want %d), bad signatures or proofs = %d", len(rec.bodies), tt.attempts, rec.badSigs)
+			}
+			for i := 1; i < len(rec.proofs); i++ { // the clock moved on by the backoff: a new proof each time
+				if rec.proofs[i] == rec.proofs[i-1] {
+					t.Fatalf("attempt %d reused the proof of attempt %d", i+1, i)
+				}
 			}
 			for _, b := range rec.bodies {
 				if b != req {

@@ -3,10 +3,12 @@ package stophandler
 import (
 	"errors"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 )
 
@@ -17,6 +19,11 @@ type Config struct {
 	MaxTTL   time.Duration // the cap of POST /extend
 	LogLevel slog.Level
 	Function string // the function's name, the metrics' dimension
+	// STS is the endpoint proofs of identity must name and are sent to.
+	STS *url.URL
+	// AcceptUnproven lets requests without a proof through, for a stack
+	// upgraded before its bastions' supervisors; off by default.
+	AcceptUnproven bool
 }
 
 type settings struct {
@@ -27,6 +34,8 @@ type settings struct {
 	LogLevel        string        `env:"BASTION_LOG_LEVEL" envDefault:"info"`
 	Region          string        `env:"AWS_REGION,required,notEmpty"`
 	Function        string        `env:"AWS_LAMBDA_FUNCTION_NAME" envDefault:"terminate"`
+	AcceptUnproven  bool          `env:"BASTION_ACCEPT_UNPROVEN" envDefault:"false"`
+	STSEndpoint     string        `env:"AWS_ENDPOINT_URL_STS"`
 }
 
 // Load reads the configuration from environ. Every problem is reported, each
@@ -49,6 +58,10 @@ func Load(environ map[string]string) (Config, error) {
 	if s.MaxTTL <= 0 {
 		bad("BASTION_MAX_TTL", "must be a duration greater than zero, e.g. 12h")
 	}
+	sts, err := identityproof.Endpoint(s.Region, s.STSEndpoint)
+	if err != nil {
+		bad(identityproof.EndpointVariable, err.Error())
+	}
 	level, err := logging.Level(s.LogLevel)
 	if err != nil {
 		bad("BASTION_LOG_LEVEL", "use debug, info, warn or error")
@@ -59,5 +72,8 @@ func Load(environ map[string]string) (Config, error) {
 		MaxTTL:   s.MaxTTL,
 		LogLevel: level,
 		Function: s.Function,
+		STS:      sts,
+
+		AcceptUnproven: s.AcceptUnproven,
 	}, errors.Join(errs...)
 }

@@ -58,11 +58,11 @@ func FuzzHandle(f *testing.F) {
 		var err error
 		if rest {
 			var resp events.APIGatewayProxyResponse
-			resp, err = newService(fake, &log).HandleREST(context.Background(), apigateway.ToREST(ev, "prod"))
+			resp, err = newService(fake, &log).HandleREST(context.Background(), provenREST(apigateway.ToREST(ev, "prod")))
 			status = resp.StatusCode
 		} else {
 			var resp events.APIGatewayV2HTTPResponse
-			resp, err = newService(fake, &log).Handle(context.Background(), ev)
+			resp, err = newService(fake, &log).Handle(context.Background(), proven(ev))
 			status = resp.StatusCode
 		}
 		if err != nil {

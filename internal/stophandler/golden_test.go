@@ -47,7 +47,7 @@ func TestGoldenEvent(t *testing.T) {
 			tt.tamper(&ev)
 			f := &fakeECS{}
 			var log bytes.Buffer
-			resp, _ := newService(f, &log).Handle(context.Background(), ev)
+			resp, _ := newService(f, &log).Handle(context.Background(), proven(ev))
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
 			}
@@ -103,7 +103,7 @@ func TestGoldenRESTEvent(t *testing.T) {
 			tt.tamper(&ev)
 			f := &fakeECS{}
 			var log bytes.Buffer
-			resp, _ := newService(f, &log).HandleREST(context.Background(), ev)
+			resp, _ := newService(f, &log).HandleREST(context.Background(), provenREST(ev))
 			if resp.StatusCode != tt.status || resp.Headers["Content-Type"] != "application/json" {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, resp.Body)
 			}
@@ -122,6 +122,11 @@ func TestInvokeBothFormats(t *testing.T) {
 		raw, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if name == "2.0" {
+			raw, _ = json.Marshal(proven(goldenEvent(t)))
+		} else {
+			raw, _ = json.Marshal(provenREST(goldenREST(t)))
 		}
 		f := &fakeECS{}
 		var log bytes.Buffer

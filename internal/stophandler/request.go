@@ -104,6 +104,19 @@ func decodeBody(method, body string, isBase64 bool, v any, fields string) *Error
 	return nil
 }
 
+// bodyBytes is the body as the caller sent it; nil when it is not valid
+// base64 (decodeBody refuses it first).
+func bodyBytes(body string, isBase64 bool) []byte {
+	if !isBase64 {
+		return []byte(body)
+	}
+	raw, err := base64.StdEncoding.DecodeString(body)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
 // parseTask checks the task ARN and cluster of a request.
 func parseTask(taskARN, clusterField, region string) (target, *Error) {
 	if taskARN == "" {

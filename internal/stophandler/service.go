@@ -33,6 +33,9 @@ var _ ECS = (*ecs.Client)(nil)
 type Service struct {
 	ECS    ECS
 	Policy Policy
+	// Prover checks each request's proof of identity with STS: the role
+	// pin and the self rule judge the identity it proves.
+	Prover *Prover
 	Region string        // the function's own region: tasks elsewhere are refused
 	MaxTTL time.Duration // the cap of POST /extend; the bastion cannot lift it
 	// Function names the function in its metrics: each request's log line
@@ -61,7 +64,11 @@ type request struct {
 	base64    bool
 	accountID string // the API's own account
 	requestID string
-	id        Identity
+	id        Identity // as the event tells it: believed only where STS agrees
+	proof     string   // the identity proof header's value
+	hasProof  bool
+	proofErr  *Error // a header that cannot be one proof (repeated)
+	rawBody   []byte // the body as sent, base64 decoded: what the proof is bound to
 }
 
 // Handle answers the HTTP API's events (payload format 2.0).
@@ -77,6 +84,7 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		p = routePath
 	}
 	r.route = lastElement(p)
+	r.proof, r.hasProof, r.proofErr = proofHeader(ev.Headers)
 	status, body := s.serve(ctx, r)
 	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: jsonHeaders(), Body: body}, nil
 }
@@ -93,6 +101,14 @@ func (s *Service) HandleREST(ctx context.Context, ev events.APIGatewayProxyReque
 		p = ev.Path
 	}
 	r.route = lastElement(p)
+	r.proof, r.hasProof, r.proofErr = proofHeader(ev.Headers)
+	if len(ev.MultiValueHeaders) > 0 {
+		multi := map[string]string{}
+		for k, vs := range ev.MultiValueHeaders {
+			multi[k] = strings.Join(vs, ",")
+		}
+		r.proof, r.hasProof, r.proofErr = proofHeader(multi)
+	}
 	status, body := s.serve(ctx, r)
 	return events.APIGatewayProxyResponse{StatusCode: status, Headers: jsonHeaders(), Body: body}, nil
 }
@@ -130,6 +146,7 @@ func lastElement(path string) string { return path[strings.LastIndexByte(path, '
 // HTTP answer.
 func (s *Service) serve(ctx context.Context, r request) (int, string) {
 	began := time.Now()
+	r.rawBody = bodyBytes(r.body, r.base64)
 	var o outcome
 	switch r.route {
 	case "terminate":
@@ -178,11 +195,15 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 		return outcome{err: err}
 	}
 	arn := t.task.String()
-	if err := s.Policy.authorize(r.id, r.accountID, t); err != nil {
-		return outcome{taskARN: arn, err: err}
-	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
+	id, proof, unproven, err := s.identify(ctx, r)
+	if err == nil {
+		err = s.Policy.authorize(id, r.accountID, t)
+	}
+	if err != nil {
+		return outcome{taskARN: arn, err: err, attrs: proof}
+	}
 	out, stopErr := s.ECS.StopTask(ctx, &ecs.StopTaskInput{
 		Cluster: aws.String(t.cluster),
 		Task:    aws.String(arn),
@@ -195,8 +216,35 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
 	}
-	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped", cluster: t.cluster,
-		metrics: []metrics.Metric{metrics.One(metrics.Accepted), metrics.One(stoppedBy(t.reason))}}
+	return outcome{status: http.StatusAccepted, body: a, taskARN: arn, done: "stopped", cluster: t.cluster, attrs: proof,
+		metrics: withUnproven(unproven, metrics.One(metrics.Accepted), metrics.One(stoppedBy(t.reason)))}
+}
+
+// identify is the caller as its proof of identity shows it, the log's
+// attributes saying how it was proven, and whether it was let through
+// without a proof (BASTION_ACCEPT_UNPROVEN).
+func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *Error) {
+	if r.proofErr != nil {
+		return Identity{}, []any{"proof", proofRefused}, false, r.proofErr
+	}
+	if s.Prover == nil {
+		return Identity{}, nil, false, internalError(errors.New("no identity prover configured"))
+	}
+	id, state, err := s.Prover.prove(ctx, r)
+	attrs := []any{"proof", state}
+	if err == nil {
+		attrs = append(attrs, "proven_caller", id.UserARN)
+	}
+	return id, attrs, state == proofAbsentAccepted, err
+}
+
+// withUnproven adds the Unproven count to ms for a request let through
+// without a proof.
+func withUnproven(unproven bool, ms ...metrics.Metric) []metrics.Metric {
+	if unproven {
+		ms = append(ms, metrics.One(metrics.Unproven))
+	}
+	return ms
 }
 
 // stoppedBy names the limit a stop reason gives, for the metrics: the
@@ -221,14 +269,18 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 		return outcome{err: err}
 	}
 	arn := t.task.String()
-	if err := s.Policy.authorize(r.id, r.accountID, t); err != nil {
-		return outcome{taskARN: arn, err: err}
-	}
 	if s.MaxTTL <= 0 {
-		return outcome{taskARN: arn, cluster: t.cluster, err: internalError(errors.New("no cap configured (BASTION_MAX_TTL)"))}
+		return outcome{taskARN: arn, err: internalError(errors.New("no cap configured (BASTION_MAX_TTL)"))}
 	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
+	id, proof, unproven, err := s.identify(ctx, r)
+	if err == nil {
+		err = s.Policy.authorize(id, r.accountID, t)
+	}
+	if err != nil {
+		return outcome{taskARN: arn, err: err, attrs: proof}
+	}
 	tags, tagErr := s.ECS.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if tagErr != nil {
 		return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
@@ -249,8 +301,8 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	if e.Capped {
 		ms = append(ms, metrics.One(metrics.CapReached))
 	}
-	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: ms,
-		attrs: []any{"ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped}}
+	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: withUnproven(unproven, ms...),
+		attrs: append(proof, "ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped)}
 }
 
 // recordedTTL is the TTL in the task's tag, 0 when there is none or it is

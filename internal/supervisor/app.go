@@ -13,6 +13,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
@@ -90,6 +91,10 @@ func (a *app) newStopper() (*stopclient.Client, error) {
 	if r, err := stopclient.SigningRegion(a.cfg.extendURL, getenv); err == nil && r != region {
 		return nil, envconfig.Invalid("BASTION_EXTEND_URL", a.cfg.extendURL.String(), "is in region "+r+", BASTION_TERMINATE_URL in "+region+": both routes are one API's")
 	}
+	sts, err := identityproof.Endpoint(region, getenv(identityproof.EndpointVariable))
+	if err != nil {
+		return nil, envconfig.Invalid(identityproof.EndpointVariable, getenv(identityproof.EndpointVariable), err.Error())
+	}
 	creds, err := awscreds.FromEnv(getenv)
 	if errors.Is(err, awscreds.ErrNone) {
 		return nil, envconfig.Invalid("AWS_ACCESS_KEY_ID", "", "not set, and no container credentials endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI): give the task a role")
@@ -100,6 +105,7 @@ func (a *app) newStopper() (*stopclient.Client, error) {
 		URL:         a.cfg.url.String(),
 		ExtendURL:   a.cfg.extendURL.String(),
 		Region:      region,
+		STS:         sts,
 		Credentials: creds,
 		Clock:       a.clock,
 		Backoff:     backoff.Policy{Base: 250 * time.Millisecond, Max: 5 * time.Second},

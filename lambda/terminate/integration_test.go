@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +14,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -23,8 +29,12 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	bastions := testenv.RunTasks(t, client, "bastions", 3)
 	others := testenv.RunTasks(t, client, "other", 2)
 
+	stsAPI := &sts.Server{Now: time.Now}
+	stsSrv := httptest.NewServer(stsAPI)
+	defer stsSrv.Close()
 	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "../..", "lambda/terminate"), map[string]string{
 		"AWS_ENDPOINT_URL_ECS":        endpoint,
+		"AWS_ENDPOINT_URL_STS":        stsSrv.URL,
 		"AWS_REGION":                  testenv.Region,
 		"AWS_ACCESS_KEY_ID":           "AKIDTEST",
 		"AWS_SECRET_ACCESS_KEY":       "test",
@@ -33,7 +43,31 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		"BASTION_MAX_TTL":             "4h",
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
-	invoke := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	// prove gives ev a proof of the identity it claims, as the supervisor
+	// would make it with that identity's credentials.
+	stsURL, _ := url.Parse(stsSrv.URL)
+	prove := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+		a := ev.RequestContext.Authorizer
+		if a == nil || a.IAM == nil || a.IAM.UserARN == "" {
+			return ev
+		}
+		raw := []byte(ev.Body)
+		if ev.IsBase64Encoded {
+			raw, _ = base64.StdEncoding.DecodeString(ev.Body)
+		}
+		p, err := stopclient.Prove(context.Background(), stsAPI.Issue(a.IAM.UserARN, a.IAM.UserID), stsURL, testenv.Region,
+			"POST", identityproof.Route(ev.RawPath), raw, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := map[string]string{"x-bastion-ttl-identity": p}
+		for k, v := range ev.Headers {
+			h[k] = v
+		}
+		ev.Headers = h
+		return ev
+	}
+	invokeRaw := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
 		raw, _ := json.Marshal(ev)
 		var resp events.APIGatewayV2HTTPResponse
 		if err := json.Unmarshal(fn.Invoke(t, raw), &resp); err != nil {
@@ -41,6 +75,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 		return resp
 	}
+	invoke := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse { return invokeRaw(prove(ev)) }
 
 	me := bastions[0]
 	myID := me[strings.LastIndex(me, "/")+1:]
@@ -99,6 +134,41 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 	})
 
+	// Anyone allowed to invoke the function writes any requestContext: the
+	// function believes STS, so a forged identity stops and tags nothing.
+	t.Run("forged events", func(t *testing.T) {
+		victim := bastions[1]
+		victimCaller := myRole + idOf(victim)
+		stsBefore := stsAPI.Requests()
+		for name, ev := range map[string]events.APIGatewayV2HTTPRequest{
+			"stop, no proof":   apiEvent("POST", mustJSON(map[string]string{"taskArn": victim}), victimCaller),
+			"extend, no proof": extendEvent(mustJSON(map[string]string{"taskArn": victim, "ttl": "4h"}), victimCaller),
+		} {
+			if resp := invokeRaw(ev); resp.StatusCode != 403 || !strings.Contains(resp.Body, `"IdentityProofInvalid"`) {
+				t.Errorf("%s: %d %s", name, resp.StatusCode, resp.Body)
+			}
+		}
+		if n := stsAPI.Requests() - stsBefore; n != 0 {
+			t.Errorf("%d STS requests for events without a proof", n)
+		}
+		// The attacker's own bastion's proof, the victim's identity claimed.
+		ev := apiEvent("POST", mustJSON(map[string]string{"taskArn": victim}), myRole+myID)
+		ev = prove(ev)
+		ev.RequestContext.Authorizer.IAM.UserARN = victimCaller
+		if resp := invokeRaw(ev); resp.StatusCode != 403 || !strings.Contains(resp.Body, `"IdentityProofInvalid"`) {
+			t.Errorf("another task's proof: %d %s", resp.StatusCode, resp.Body)
+		}
+		if stsAPI.Requests() == stsBefore {
+			t.Errorf("the proof was never checked with STS")
+		}
+		if got := testenv.Describe(t, client, "bastions", []string{victim})[victim]; aws.ToString(got.DesiredStatus) != "RUNNING" {
+			t.Fatalf("victim is %s", aws.ToString(got.DesiredStatus))
+		}
+		if got := testenv.Tag(t, client, victim, stopapi.TTLTag); got != "" {
+			t.Fatalf("victim tagged %q", got)
+		}
+	})
+
 	t.Run("a task stops itself", func(t *testing.T) {
 		resp := invoke(apiEvent("POST", mustJSON(map[string]string{"taskArn": me, "reason": "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"}), myRole+myID))
 		if resp.StatusCode != 202 || resp.Headers["Content-Type"] != "application/json" {
@@ -117,7 +187,12 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	// The same corpus in both payload formats: the public HTTP API's and
 	// the private REST API's.
 	invokeREST := func(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-		raw, _ := json.Marshal(apigateway.ToREST(ev, "prod"))
+		rest := apigateway.ToREST(prove(ev), "prod")
+		if p, ok := rest.Headers["x-bastion-ttl-identity"]; ok { // as a REST API delivers it: the sender's case
+			delete(rest.Headers, "x-bastion-ttl-identity")
+			rest.Headers["X-Bastion-Ttl-Identity"] = p
+		}
+		raw, _ := json.Marshal(rest)
 		var resp events.APIGatewayV2HTTPResponse
 		out := fn.Invoke(t, raw)
 		if strings.Contains(string(out), `"cookies"`) {
@@ -172,6 +247,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	fn.WaitOutput(t, 5*time.Second, `"msg":"starting","version":`) // the cold start says which build
 	fn.WaitOutput(t, 5*time.Second, `"msg":"terminate request"`)
 	fn.WaitOutput(t, 5*time.Second, `"outcome":"stopped"`)
+	fn.WaitOutput(t, 5*time.Second, `"proof":"verified"`)
 	fn.WaitOutput(t, 5*time.Second, `"msg":"extend request"`)
 	fn.WaitOutput(t, 5*time.Second, `"outcome":"extended"`)
 }

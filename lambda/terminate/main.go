@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -27,7 +28,10 @@ func main() {
 		os.Exit(2)
 	}
 	b := buildinfo.Read()
-	svc.Log.Info("starting", "version", b.Version, "commit", b.Commit, "go", b.Go)
+	svc.Log.Info("starting", "version", b.Version, "commit", b.Commit, "go", b.Go, "sts", svc.Prover.Endpoint.String())
+	if svc.Prover.AcceptUnproven {
+		svc.Log.Warn("BASTION_ACCEPT_UNPROVEN is on: requests without a proof of identity are let through on the event's identity; turn it off once every bastion runs a supervisor that sends one")
+	}
 	lambda.Start(svc.Invoke)
 }
 
@@ -44,6 +48,7 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 	return &stophandler.Service{
 		ECS:      ecs.NewFromConfig(awsCfg),
 		Policy:   cfg.Policy,
+		Prover:   &stophandler.Prover{Endpoint: cfg.STS, Now: time.Now, AcceptUnproven: cfg.AcceptUnproven},
 		Region:   cfg.Region,
 		MaxTTL:   cfg.MaxTTL,
 		Function: cfg.Function,

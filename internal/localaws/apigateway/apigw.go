@@ -22,16 +22,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 )
 
 // Caller is an identity the gateway knows: its credentials and the IAM ARN
 // API Gateway reports for them (for a task role, the assumed-role session).
-type Caller struct {
-	Credentials aws.Credentials
-	ARN         string
-	UserID      string // <RoleId>:<session> for an assumed role
-	AccountID   string
-}
+// STS knows the same identities.
+type Caller = sts.Caller
 
 // Invoker runs the function with an event.
 type Invoker func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
