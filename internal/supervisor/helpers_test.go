@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
@@ -88,6 +89,9 @@ func newAPIServer(t *testing.T, statuses ...int) *apiServer {
 		if err == nil && (signed.Service != "execute-api" || signed.Region != "eu-west-1" || r.URL.Path != "/terminate" || r.Method != http.MethodPost) {
 			err = fmt.Errorf("signed for %s/%s, %s %s", signed.Service, signed.Region, r.Method, r.URL.Path)
 		}
+		if err == nil {
+			err = checkProof(r, body)
+		}
 		var req stopapi.Request
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
@@ -112,7 +116,7 @@ func (s *apiServer) extend(t *testing.T, w http.ResponseWriter, r *http.Request)
 	body, _ := io.ReadAll(r.Body)
 	if _, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) {
 		return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
-	}, time.Now(), 5*time.Minute); err != nil {
+	}, time.Now(), 5*time.Minute); err != nil || checkProof(r, body) != nil {
 		t.Errorf("POST /extend: %v", err)
 	}
 	var req stopapi.ExtendRequest
@@ -185,4 +189,27 @@ func runOnce(t *testing.T, env map[string]string, args ...string) (int, string) 
 	p := start(t, env, args...)
 	code := p.Wait(t, 20*time.Second)
 	return code, p.Output()
+}
+
+// checkProof verifies r's proof of identity as STS would: presigned with the
+// test credentials for STS in the API's region (no AWS_ENDPOINT_URL_STS in
+// the tests' environment), bound to r's route and body.
+func checkProof(r *http.Request, body []byte) error {
+	raw, err := identityproof.Decode(r.Header.Get(identityproof.Header))
+	if err != nil {
+		return err
+	}
+	proof, err := http.NewRequest(http.MethodGet, raw, nil)
+	if err != nil {
+		return err
+	}
+	if proof.URL.Host != "sts.eu-west-1.amazonaws.com" || proof.URL.Scheme != "https" {
+		return fmt.Errorf("proof for %s", proof.URL.Host)
+	}
+	proof.Host = proof.URL.Host
+	proof.Header.Set(identityproof.BindingHeader, identityproof.Binding(r.Method, identityproof.Route(r.URL.Path), body))
+	_, err = sigv4.VerifyPresigned(proof, func(id string) (aws.Credentials, bool) {
+		return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
+	}, time.Now(), 5*time.Minute)
+	return err
 }
