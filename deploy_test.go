@@ -27,7 +27,13 @@ import (
 
 type object = map[string]any
 
-var transform struct {
+// transforms caches the SAM transform's output, by the parameters given to it.
+var transforms struct {
+	mu   sync.Mutex
+	done map[string]*transformOnce
+}
+
+type transformOnce struct {
 	once sync.Once
 	tpl  object
 	err  string
@@ -46,35 +52,61 @@ func transformed(t *testing.T) object {
 	return transformedFor(t, publicAPI)
 }
 
-// transformedFor is template.yaml after the SAM transform, resolved for params.
+// transformedFor is template.yaml after the SAM transform, given params as
+// CloudFormation gives them to it, then resolved for params.
 func transformedFor(t *testing.T, params map[string]string) object {
 	t.Helper()
-	tpl, err := resolved(rawTransformed(t), params)
+	tpl, err := resolved(rawTransformedWith(t, params), params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tpl
 }
 
-// rawTransformed is template.yaml after the SAM transform, as JSON (made
-// once), conditions left to CloudFormation.
+// rawTransformed is template.yaml after the SAM transform, as JSON, with
+// every parameter at its default, conditions left to CloudFormation.
 func rawTransformed(t *testing.T) object {
 	t.Helper()
+	return rawTransformedWith(t, nil)
+}
+
+// rawTransformedWith is template.yaml after the SAM transform given params
+// (made once for each set), conditions left to CloudFormation. The
+// transform sees the parameters' values, as SAM does in CloudFormation: it
+// resolves them in an API's Auth, and hashes them into its deployment's ID.
+func rawTransformedWith(t *testing.T, params map[string]string) object {
+	t.Helper()
 	testenv.Need(t, "cfn-lint", "pip install cfn-lint (it carries the SAM translator)")
-	transform.once.Do(func() {
-		out, err := exec.Command("python3", "testdata/sam-transform.py", "template.yaml").Output()
+	args := []string{"testdata/sam-transform.py", "template.yaml"}
+	for k, v := range params {
+		args = append(args, k+"="+v)
+	}
+	slices.Sort(args[2:])
+	key := strings.Join(args[2:], " ")
+	transforms.mu.Lock()
+	if transforms.done == nil {
+		transforms.done = map[string]*transformOnce{}
+	}
+	tr := transforms.done[key]
+	if tr == nil {
+		tr = &transformOnce{}
+		transforms.done[key] = tr
+	}
+	transforms.mu.Unlock()
+	tr.once.Do(func() {
+		out, err := exec.Command("python3", args...).Output()
 		if ee, ok := err.(*exec.ExitError); ok {
-			transform.err = fmt.Sprintf("SAM transform: %v\n%s", err, ee.Stderr)
+			tr.err = fmt.Sprintf("SAM transform %s: %v\n%s", key, err, ee.Stderr)
 		} else if err != nil {
-			transform.err = fmt.Sprintf("SAM transform: %v", err)
-		} else if err := json.Unmarshal(out, &transform.tpl); err != nil {
-			transform.err = fmt.Sprintf("SAM transform output: %v", err)
+			tr.err = fmt.Sprintf("SAM transform %s: %v", key, err)
+		} else if err := json.Unmarshal(out, &tr.tpl); err != nil {
+			tr.err = fmt.Sprintf("SAM transform %s output: %v", key, err)
 		}
 	})
-	if transform.err != "" {
-		t.Fatal(transform.err)
+	if tr.err != "" {
+		t.Fatal(tr.err)
 	}
-	return transform.tpl
+	return tr.tpl
 }
 
 func TestTemplateLintsClean(t *testing.T) {
@@ -157,12 +189,14 @@ func TestTemplatePrivateAPI(t *testing.T) {
 		t.Fatalf("resource policy %s", jsonOf(policy))
 	}
 	allow, deny := policy[0], policy[1]
-	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")) ||
+	// SAM resolves the parameters and pseudo parameters it knows in Auth
+	// (the partition from the region), and leaves the others to CloudFormation.
+	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:aws:iam::${AWS::AccountId}:root")) ||
 		!same(get(allow, "Resource"), []any{"execute-api:/*/POST/terminate", "execute-api:/*/POST/extend"}) {
 		t.Errorf("the policy allows %s, want this account's callers on the two routes", jsonOf(allow))
 	}
 	if get(deny, "Effect") != "Deny" || get(deny, "Principal") != "*" || get(deny, "Resource") != "execute-api:/*" ||
-		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), ref("VpcEndpointIds")) {
+		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), []any{"vpce-0123456789abcdef0", "vpce-0fedcba9876543210"}) {
 		t.Errorf("the policy denies %s, want every request not through VpcEndpointIds", jsonOf(deny))
 	}
 	task := resources(tpl, "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
@@ -185,6 +219,46 @@ func TestTemplatePrivateAPI(t *testing.T) {
 	slices.Sort(throttles)
 	if want := []string{"* /* 20/10", "POST /~1extend 5/2"}; !same(throttles, want) {
 		t.Errorf("stage throttles %v, want %v", throttles, want)
+	}
+}
+
+// A stack update that changes VpcEndpointIds (or anything else in the
+// private API's body or policy) reaches the stage: CloudFormation makes a
+// deployment only for a new logical ID, and SAM names it after a hash of the
+// body with the parameters it resolved. A fixed ID left bastions behind a
+// new endpoint with 403 until someone deployed the stage by hand.
+func TestTemplatePrivateAPIRedeploysOnChange(t *testing.T) {
+	deployment := func(endpoints string) (id string, policy string) {
+		tpl := transformedFor(t, map[string]string{"ApiEndpoint": "private", "VpcEndpointIds": endpoints})
+		deployments := resources(tpl, "AWS::ApiGateway::Deployment")
+		if len(deployments) != 1 {
+			t.Fatalf("VpcEndpointIds=%s: %d deployments, want 1", endpoints, len(deployments))
+		}
+		for k := range deployments {
+			id = k
+		}
+		stages := resources(tpl, "AWS::ApiGateway::Stage")
+		if len(stages) != 1 {
+			t.Fatalf("VpcEndpointIds=%s: %d stages, want prod alone", endpoints, len(stages))
+		}
+		for _, st := range stages {
+			if get(st, "Properties", "StageName") != "prod" || !same(get(st, "Properties", "DeploymentId"), ref(id)) {
+				t.Errorf("VpcEndpointIds=%s: stage %s does not serve the deployment %s", endpoints, jsonOf(st), id)
+			}
+		}
+		if get(deployments[id], "Properties", "StageName") != nil {
+			t.Errorf("the deployment makes a stage of its own: %s", jsonOf(deployments[id]))
+		}
+		api := resources(tpl, "AWS::ApiGateway::RestApi")["PrivateApi"]
+		return id, jsonOf(get(api, "Properties", "Body", "x-amazon-apigateway-policy"))
+	}
+	one, onePolicy := deployment("vpce-0123456789abcdef0")
+	two, twoPolicy := deployment("vpce-0123456789abcdef0,vpce-0fedcba9876543210")
+	if one == two {
+		t.Errorf("one endpoint and two give the same deployment %s: the update would not reach the stage", one)
+	}
+	if !strings.Contains(onePolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0"]`) || !strings.Contains(twoPolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0","vpce-0fedcba9876543210"]`) {
+		t.Errorf("the resource policies do not name the given endpoints:\n%s\n%s", onePolicy, twoPolicy)
 	}
 }
 
