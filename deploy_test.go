@@ -819,6 +819,15 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	for _, c := range []stopapi.Code{stopapi.CodeBadRequest, stopapi.CodeForbidden, stopapi.CodeTaskNotFound, stopapi.CodeMethodNotAllowed, stopapi.CodeTooLarge, stopapi.CodeUnavailable, stopapi.CodeInternal} {
 		emitted[string(c)] = true
 	}
+	// And what the stack's own metric filters count, from log lines
+	// (throttle_filters_test.go feeds them real ones).
+	for _, f := range resources(tpl, "AWS::Logs::MetricFilter") {
+		for _, m := range list(get(f, "Properties", "MetricTransformations")) {
+			if name, ok := get(m, "MetricName", "Fn::Sub").(string); ok && get(m, "MetricNamespace") == "bastion-ttl" {
+				emitted[strings.TrimSuffix(name, "-${AWS::StackName}")] = true
+			}
+		}
+	}
 	alarms := resources(tpl, "AWS::CloudWatch::Alarm")
 	want := map[string][]string{ // alarm -> the metrics it reads, namespace/name/dimension value
 		"SweeperStoppedAlarm":    {"bastion-ttl/Stopped/SweepFunction"},
@@ -827,9 +836,16 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		"TerminateFailingAlarm":  {"bastion-ttl/Internal/TerminateFunction", "bastion-ttl/Unavailable/TerminateFunction", "AWS/Lambda/Errors/TerminateFunction"},
 		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"}, // private: 5XXError by ApiName
 		"FailSafeAlarm":          {"bastion-ttl/FailSafeExits/"},
+		// Throttling: the supervisors' 429s (both settings), the access log's (public).
+		"SupervisorThrottledAlarm": {"bastion-ttl/SupervisorThrottled/"},
+		"ApiThrottledAlarm":        {"bastion-ttl/ApiThrottled/"},
 	}
 	if private {
 		want["Api5xxAlarm"] = []string{"AWS/ApiGateway/5XXError/"}
+		delete(want, "ApiThrottledAlarm")
+		if alarms["ApiThrottledAlarm"] != nil {
+			t.Error("the private setting has an alarm on the access log it does not have")
+		}
 	}
 	for name, reads := range want {
 		a := alarms[name]
@@ -885,6 +901,9 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	}
 	board, _ := sub[0].(string)
 	for k, v := range sub[1].(object) { // the body's own variables, as this setting sets them
+		if s, ok := get(v, "Fn::Sub").(string); ok { // a fragment with the stack's name in it
+			v = s
+		}
 		if s, ok := v.(string); ok {
 			board = strings.ReplaceAll(board, "${"+k+"}", s)
 		}
@@ -900,12 +919,18 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	if err := json.Unmarshal([]byte(board), &body); err != nil || len(body.Widgets) < 4 {
 		t.Fatalf("dashboard body: %v\n%s", err, board)
 	}
+	shown := map[string]bool{}
 	for _, w := range body.Widgets {
 		for _, m := range w.Properties.Metrics {
-			if m[0] == "bastion-ttl" && !emitted[strings.TrimSuffix(m[1].(string), "-${AWS::StackName}")] {
+			name := strings.TrimSuffix(fmt.Sprint(m[1]), "-${AWS::StackName}")
+			shown[name] = true
+			if m[0] == "bastion-ttl" && !emitted[name] {
 				t.Errorf("dashboard %q shows %v, which no function reports", w.Properties.Title, m[1])
 			}
 		}
+	}
+	if !shown["SupervisorThrottled"] || shown["ApiThrottled"] == private {
+		t.Errorf("the dashboard shows the supervisors' throttled count %v and the access log's %v (private %v)", shown["SupervisorThrottled"], shown["ApiThrottled"], private)
 	}
 }
 
