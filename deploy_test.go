@@ -806,8 +806,40 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 	if got := get(cfg, "Properties", "DestinationConfig", "Fn::If"); len(list(got)) != 3 || !strings.Contains(jsonOf(got), jsonOf(ref("AlarmTopicArn"))) {
 		t.Errorf("failed sweeps go to %s, want AlarmTopicArn when given", jsonOf(get(cfg, "Properties", "DestinationConfig")))
 	}
-	if p := jsonOf(get(resources(raw, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); !strings.Contains(p, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) {
-		t.Error("the sweeper's role may not publish its failures to AlarmTopicArn")
+	// The right to publish is a policy of its own, always made, that the
+	// destination and the function wait for: Lambda checks the right when
+	// the destination is set, and an inline policy made seconds before may
+	// not have reached IAM. (A DependsOn on a resource that a condition
+	// leaves out fails the deployment.)
+	policy := resources(raw, "AWS::IAM::Policy")["SweepOutputPolicy"]
+	if policy == nil || policy["Condition"] != nil || !same(get(policy, "Properties", "Roles"), []any{ref("SweepFunctionRole")}) {
+		t.Fatalf("SweepOutputPolicy = %s, want an unconditional policy of SweepFunctionRole", jsonOf(policy))
+	}
+	for _, id := range []string{"SweepInvokeConfig", "SweepFunction"} {
+		var res object
+		for _, typ := range []string{"AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Function"} {
+			if r := resources(raw, typ)[id]; r != nil {
+				res = r
+			}
+		}
+		if !slices.Contains(list(res["DependsOn"]), any("SweepOutputPolicy")) {
+			t.Errorf("%s does not wait for SweepOutputPolicy: DependsOn %s", id, jsonOf(res["DependsOn"]))
+		}
+	}
+	if p := jsonOf(get(resources(raw, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); strings.Contains(p, "sns:Publish") {
+		t.Errorf("the sweeper's role publishes by an inline policy, which nothing can wait for: %s", p)
+	}
+	topic := "arn:aws:sns:eu-west-1:123456789012:bastion-alarms"
+	for given, want := range map[string]bool{"": false, topic: true} {
+		tpl := transformedFor(t, map[string]string{"AlarmTopicArn": given})
+		doc := jsonOf(get(resources(tpl, "AWS::IAM::Policy")["SweepOutputPolicy"], "Properties", "PolicyDocument"))
+		if strings.Contains(doc, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) != want || !strings.Contains(doc, "logs:PutLogEvents") {
+			t.Errorf("AlarmTopicArn %q: the sweeper's output policy is %s", given, doc)
+		}
+		dest := get(resources(tpl, "AWS::Lambda::EventInvokeConfig")["SweepInvokeConfig"], "Properties", "DestinationConfig", "OnFailure", "Destination")
+		if (dest != nil) != want {
+			t.Errorf("AlarmTopicArn %q: failed sweeps go to %s", given, jsonOf(dest))
+		}
 	}
 }
 
