@@ -263,6 +263,31 @@ func TestTemplatePrivateAPIRedeploysOnChange(t *testing.T) {
 	if !strings.Contains(onePolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0"]`) || !strings.Contains(twoPolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0","vpce-0fedcba9876543210"]`) {
 		t.Errorf("the resource policies do not name the given endpoints:\n%s\n%s", onePolicy, twoPolicy)
 	}
+
+	// A change in the body itself, the endpoints the same: a new deployment too.
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := regexp.MustCompile(`(title: !Sub \$\{AWS::StackName\}-private\n\s+version: )"1.0"`)
+	if !body.Match(b) {
+		t.Fatal("the private API's body has no info.version to change: the test reads the wrong shape")
+	}
+	changed := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(changed, body.ReplaceAll(b, []byte(`${1}"1.1"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("python3", "testdata/sam-transform.py", changed, "ApiEndpoint=private", "VpcEndpointIds=vpce-0123456789abcdef0").Output()
+	if err != nil {
+		t.Fatalf("SAM transform of the changed template: %v", err)
+	}
+	var raw object
+	if err := json.Unmarshal(out, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, kept := raw["Resources"].(object)[one]; kept || len(resources(raw, "AWS::ApiGateway::Deployment")) != 1 {
+		t.Errorf("a changed body: deployments %v, want one other than %s", slices.Collect(maps.Keys(resources(raw, "AWS::ApiGateway::Deployment"))), one)
+	}
 }
 
 // resources returns the template's resources of type typ, by logical ID.
