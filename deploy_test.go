@@ -9,6 +9,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,13 @@ import (
 
 type object = map[string]any
 
-var transform struct {
+// transforms caches the SAM transform's output, by the parameters given to it.
+var transforms struct {
+	mu   sync.Mutex
+	done map[string]*transformOnce
+}
+
+type transformOnce struct {
 	once sync.Once
 	tpl  object
 	err  string
@@ -46,35 +53,61 @@ func transformed(t *testing.T) object {
 	return transformedFor(t, publicAPI)
 }
 
-// transformedFor is template.yaml after the SAM transform, resolved for params.
+// transformedFor is template.yaml after the SAM transform, given params as
+// CloudFormation gives them to it, then resolved for params.
 func transformedFor(t *testing.T, params map[string]string) object {
 	t.Helper()
-	tpl, err := resolved(rawTransformed(t), params)
+	tpl, err := resolved(rawTransformedWith(t, params), params)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tpl
 }
 
-// rawTransformed is template.yaml after the SAM transform, as JSON (made
-// once), conditions left to CloudFormation.
+// rawTransformed is template.yaml after the SAM transform, as JSON, with
+// every parameter at its default, conditions left to CloudFormation.
 func rawTransformed(t *testing.T) object {
 	t.Helper()
+	return rawTransformedWith(t, nil)
+}
+
+// rawTransformedWith is template.yaml after the SAM transform given params
+// (made once for each set), conditions left to CloudFormation. The
+// transform sees the parameters' values, as SAM does in CloudFormation: it
+// resolves them in an API's Auth, and hashes them into its deployment's ID.
+func rawTransformedWith(t *testing.T, params map[string]string) object {
+	t.Helper()
 	testenv.Need(t, "cfn-lint", "pip install cfn-lint (it carries the SAM translator)")
-	transform.once.Do(func() {
-		out, err := exec.Command("python3", "testdata/sam-transform.py", "template.yaml").Output()
+	args := []string{"testdata/sam-transform.py", "template.yaml"}
+	for k, v := range params {
+		args = append(args, k+"="+v)
+	}
+	slices.Sort(args[2:])
+	key := strings.Join(args[2:], " ")
+	transforms.mu.Lock()
+	if transforms.done == nil {
+		transforms.done = map[string]*transformOnce{}
+	}
+	tr := transforms.done[key]
+	if tr == nil {
+		tr = &transformOnce{}
+		transforms.done[key] = tr
+	}
+	transforms.mu.Unlock()
+	tr.once.Do(func() {
+		out, err := exec.Command("python3", args...).Output()
 		if ee, ok := err.(*exec.ExitError); ok {
-			transform.err = fmt.Sprintf("SAM transform: %v\n%s", err, ee.Stderr)
+			tr.err = fmt.Sprintf("SAM transform %s: %v\n%s", key, err, ee.Stderr)
 		} else if err != nil {
-			transform.err = fmt.Sprintf("SAM transform: %v", err)
-		} else if err := json.Unmarshal(out, &transform.tpl); err != nil {
-			transform.err = fmt.Sprintf("SAM transform output: %v", err)
+			tr.err = fmt.Sprintf("SAM transform %s: %v", key, err)
+		} else if err := json.Unmarshal(out, &tr.tpl); err != nil {
+			tr.err = fmt.Sprintf("SAM transform %s output: %v", key, err)
 		}
 	})
-	if transform.err != "" {
-		t.Fatal(transform.err)
+	if tr.err != "" {
+		t.Fatal(tr.err)
 	}
-	return transform.tpl
+	return tr.tpl
 }
 
 func TestTemplateLintsClean(t *testing.T) {
@@ -157,12 +190,14 @@ func TestTemplatePrivateAPI(t *testing.T) {
 		t.Fatalf("resource policy %s", jsonOf(policy))
 	}
 	allow, deny := policy[0], policy[1]
-	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")) ||
+	// SAM resolves the parameters and pseudo parameters it knows in Auth
+	// (the partition from the region), and leaves the others to CloudFormation.
+	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:aws:iam::${AWS::AccountId}:root")) ||
 		!same(get(allow, "Resource"), []any{"execute-api:/*/POST/terminate", "execute-api:/*/POST/extend"}) {
 		t.Errorf("the policy allows %s, want this account's callers on the two routes", jsonOf(allow))
 	}
 	if get(deny, "Effect") != "Deny" || get(deny, "Principal") != "*" || get(deny, "Resource") != "execute-api:/*" ||
-		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), ref("VpcEndpointIds")) {
+		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), []any{"vpce-0123456789abcdef0", "vpce-0fedcba9876543210"}) {
 		t.Errorf("the policy denies %s, want every request not through VpcEndpointIds", jsonOf(deny))
 	}
 	task := resources(tpl, "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
@@ -185,6 +220,73 @@ func TestTemplatePrivateAPI(t *testing.T) {
 	slices.Sort(throttles)
 	if want := []string{"* /* 20/10", "POST /~1extend 5/2"}; !same(throttles, want) {
 		t.Errorf("stage throttles %v, want %v", throttles, want)
+	}
+}
+
+// A stack update that changes VpcEndpointIds (or anything else in the
+// private API's body or policy) reaches the stage: CloudFormation makes a
+// deployment only for a new logical ID, and SAM names it after a hash of the
+// body with the parameters it resolved. A fixed ID left bastions behind a
+// new endpoint with 403 until someone deployed the stage by hand.
+func TestTemplatePrivateAPIRedeploysOnChange(t *testing.T) {
+	deployment := func(endpoints string) (id string, policy string) {
+		tpl := transformedFor(t, map[string]string{"ApiEndpoint": "private", "VpcEndpointIds": endpoints})
+		deployments := resources(tpl, "AWS::ApiGateway::Deployment")
+		if len(deployments) != 1 {
+			t.Fatalf("VpcEndpointIds=%s: %d deployments, want 1", endpoints, len(deployments))
+		}
+		for k := range deployments {
+			id = k
+		}
+		// The stage keeps the logical ID it had before the API was SAM's:
+		// a stack made then updates it in place (a second stage named prod
+		// would fail).
+		stages := resources(tpl, "AWS::ApiGateway::Stage")
+		st := stages["PrivateApiStage"]
+		if len(stages) != 1 || st == nil {
+			t.Fatalf("VpcEndpointIds=%s: stages %v, want PrivateApiStage alone", endpoints, slices.Collect(maps.Keys(stages)))
+		}
+		if !same(get(st, "Properties", "StageName"), object{"Fn::Join": []any{"", []any{"prod"}}}) || !same(get(st, "Properties", "DeploymentId"), ref(id)) {
+			t.Errorf("VpcEndpointIds=%s: stage %s is not prod on the deployment %s", endpoints, jsonOf(st), id)
+		}
+		if get(deployments[id], "Properties", "StageName") != nil {
+			t.Errorf("the deployment makes a stage of its own: %s", jsonOf(deployments[id]))
+		}
+		api := resources(tpl, "AWS::ApiGateway::RestApi")["PrivateApi"]
+		return id, jsonOf(get(api, "Properties", "Body", "x-amazon-apigateway-policy"))
+	}
+	one, onePolicy := deployment("vpce-0123456789abcdef0")
+	two, twoPolicy := deployment("vpce-0123456789abcdef0,vpce-0fedcba9876543210")
+	if one == two {
+		t.Errorf("one endpoint and two give the same deployment %s: the update would not reach the stage", one)
+	}
+	if !strings.Contains(onePolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0"]`) || !strings.Contains(twoPolicy, `"aws:SourceVpce":["vpce-0123456789abcdef0","vpce-0fedcba9876543210"]`) {
+		t.Errorf("the resource policies do not name the given endpoints:\n%s\n%s", onePolicy, twoPolicy)
+	}
+
+	// A change in the body itself, the endpoints the same: a new deployment too.
+	b, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := regexp.MustCompile(`(title: !Sub \$\{AWS::StackName\}-private\n\s+version: )"1.0"`)
+	if !body.Match(b) {
+		t.Fatal("the private API's body has no info.version to change: the test reads the wrong shape")
+	}
+	changed := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(changed, body.ReplaceAll(b, []byte(`${1}"1.1"`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("python3", "testdata/sam-transform.py", changed, "ApiEndpoint=private", "VpcEndpointIds=vpce-0123456789abcdef0").Output()
+	if err != nil {
+		t.Fatalf("SAM transform of the changed template: %v", err)
+	}
+	var raw object
+	if err := json.Unmarshal(out, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if _, kept := raw["Resources"].(object)[one]; kept || len(resources(raw, "AWS::ApiGateway::Deployment")) != 1 {
+		t.Errorf("a changed body: deployments %v, want one other than %s", slices.Collect(maps.Keys(resources(raw, "AWS::ApiGateway::Deployment"))), one)
 	}
 }
 
@@ -729,8 +831,40 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 	if got := get(cfg, "Properties", "DestinationConfig", "Fn::If"); len(list(got)) != 3 || !strings.Contains(jsonOf(got), jsonOf(ref("AlarmTopicArn"))) {
 		t.Errorf("failed sweeps go to %s, want AlarmTopicArn when given", jsonOf(get(cfg, "Properties", "DestinationConfig")))
 	}
-	if p := jsonOf(get(resources(raw, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); !strings.Contains(p, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) {
-		t.Error("the sweeper's role may not publish its failures to AlarmTopicArn")
+	// The right to publish is a policy of its own, always made, that the
+	// destination and the function wait for: Lambda checks the right when
+	// the destination is set, and an inline policy made seconds before may
+	// not have reached IAM. (A DependsOn on a resource that a condition
+	// leaves out fails the deployment.)
+	policy := resources(raw, "AWS::IAM::Policy")["SweepOutputPolicy"]
+	if policy == nil || policy["Condition"] != nil || !same(get(policy, "Properties", "Roles"), []any{ref("SweepFunctionRole")}) {
+		t.Fatalf("SweepOutputPolicy = %s, want an unconditional policy of SweepFunctionRole", jsonOf(policy))
+	}
+	for _, id := range []string{"SweepInvokeConfig", "SweepFunction"} {
+		var res object
+		for _, typ := range []string{"AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Function"} {
+			if r := resources(raw, typ)[id]; r != nil {
+				res = r
+			}
+		}
+		if !slices.Contains(list(res["DependsOn"]), any("SweepOutputPolicy")) {
+			t.Errorf("%s does not wait for SweepOutputPolicy: DependsOn %s", id, jsonOf(res["DependsOn"]))
+		}
+	}
+	if p := jsonOf(get(resources(raw, "AWS::IAM::Role")["SweepFunctionRole"], "Properties", "Policies")); strings.Contains(p, "sns:Publish") {
+		t.Errorf("the sweeper's role publishes by an inline policy, which nothing can wait for: %s", p)
+	}
+	topic := "arn:aws:sns:eu-west-1:123456789012:bastion-alarms"
+	for given, want := range map[string]bool{"": false, topic: true} {
+		tpl := transformedFor(t, map[string]string{"AlarmTopicArn": given})
+		doc := jsonOf(get(resources(tpl, "AWS::IAM::Policy")["SweepOutputPolicy"], "Properties", "PolicyDocument"))
+		if strings.Contains(doc, `"Action":"sns:Publish","Effect":"Allow","Resource":{"Ref":"AlarmTopicArn"}`) != want || !strings.Contains(doc, "logs:PutLogEvents") {
+			t.Errorf("AlarmTopicArn %q: the sweeper's output policy is %s", given, doc)
+		}
+		dest := get(resources(tpl, "AWS::Lambda::EventInvokeConfig")["SweepInvokeConfig"], "Properties", "DestinationConfig", "OnFailure", "Destination")
+		if (dest != nil) != want {
+			t.Errorf("AlarmTopicArn %q: failed sweeps go to %s", given, jsonOf(dest))
+		}
 	}
 }
 
@@ -742,6 +876,15 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	for _, c := range []stopapi.Code{stopapi.CodeBadRequest, stopapi.CodeForbidden, stopapi.CodeTaskNotFound, stopapi.CodeMethodNotAllowed, stopapi.CodeTooLarge, stopapi.CodeUnavailable, stopapi.CodeInternal} {
 		emitted[string(c)] = true
 	}
+	// And what the stack's own metric filters count, from log lines
+	// (throttle_filters_test.go feeds them real ones).
+	for _, f := range resources(tpl, "AWS::Logs::MetricFilter") {
+		for _, m := range list(get(f, "Properties", "MetricTransformations")) {
+			if name, ok := get(m, "MetricName", "Fn::Sub").(string); ok && get(m, "MetricNamespace") == "bastion-ttl" {
+				emitted[strings.TrimSuffix(name, "-${AWS::StackName}")] = true
+			}
+		}
+	}
 	alarms := resources(tpl, "AWS::CloudWatch::Alarm")
 	want := map[string][]string{ // alarm -> the metrics it reads, namespace/name/dimension value
 		"SweeperStoppedAlarm":    {"bastion-ttl/Stopped/SweepFunction"},
@@ -750,9 +893,16 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		"TerminateFailingAlarm":  {"bastion-ttl/Internal/TerminateFunction", "bastion-ttl/Unavailable/TerminateFunction", "AWS/Lambda/Errors/TerminateFunction"},
 		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"}, // private: 5XXError by ApiName
 		"FailSafeAlarm":          {"bastion-ttl/FailSafeExits/"},
+		// Throttling: the supervisors' 429s (both settings), the access log's (public).
+		"SupervisorThrottledAlarm": {"bastion-ttl/SupervisorThrottled/"},
+		"ApiThrottledAlarm":        {"bastion-ttl/ApiThrottled/"},
 	}
 	if private {
 		want["Api5xxAlarm"] = []string{"AWS/ApiGateway/5XXError/"}
+		delete(want, "ApiThrottledAlarm")
+		if alarms["ApiThrottledAlarm"] != nil {
+			t.Error("the private setting has an alarm on the access log it does not have")
+		}
 	}
 	for name, reads := range want {
 		a := alarms[name]
@@ -808,6 +958,9 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	}
 	board, _ := sub[0].(string)
 	for k, v := range sub[1].(object) { // the body's own variables, as this setting sets them
+		if s, ok := get(v, "Fn::Sub").(string); ok { // a fragment with the stack's name in it
+			v = s
+		}
 		if s, ok := v.(string); ok {
 			board = strings.ReplaceAll(board, "${"+k+"}", s)
 		}
@@ -823,12 +976,18 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	if err := json.Unmarshal([]byte(board), &body); err != nil || len(body.Widgets) < 4 {
 		t.Fatalf("dashboard body: %v\n%s", err, board)
 	}
+	shown := map[string]bool{}
 	for _, w := range body.Widgets {
 		for _, m := range w.Properties.Metrics {
-			if m[0] == "bastion-ttl" && !emitted[strings.TrimSuffix(m[1].(string), "-${AWS::StackName}")] {
+			name := strings.TrimSuffix(fmt.Sprint(m[1]), "-${AWS::StackName}")
+			shown[name] = true
+			if m[0] == "bastion-ttl" && !emitted[name] {
 				t.Errorf("dashboard %q shows %v, which no function reports", w.Properties.Title, m[1])
 			}
 		}
+	}
+	if !shown["SupervisorThrottled"] || shown["ApiThrottled"] == private {
+		t.Errorf("the dashboard shows the supervisors' throttled count %v and the access log's %v (private %v)", shown["SupervisorThrottled"], shown["ApiThrottled"], private)
 	}
 }
 

@@ -1,6 +1,7 @@
 package bastionttl_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,23 +68,69 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 			t.Fatalf("register-task-definition: %s", out)
 		}
 	})
-	t.Run("examples/private-endpoints.sh", func(t *testing.T) {
-		// The private setting's endpoints, in a VPC made in moto.
-		vpc := strings.TrimSpace(run(t, aws, "ec2", "create-vpc", "--cidr-block", "10.9.0.0/16", "--query", "Vpc.VpcId", "--output", "text"))
-		subnet := strings.TrimSpace(run(t, aws, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.9.1.0/24", "--query", "Subnet.SubnetId", "--output", "text"))
-		sg := strings.TrimSpace(run(t, aws, "ec2", "create-security-group", "--vpc-id", vpc, "--group-name", "bastion-endpoints", "--description", "443 from the bastions", "--query", "GroupId", "--output", "text"))
-		rt := strings.TrimSpace(run(t, aws, "ec2", "create-route-table", "--vpc-id", vpc, "--query", "RouteTable.RouteTableId", "--output", "text"))
-		cmd := exec.Command("bash", "examples/private-endpoints.sh")
-		cmd.Env = append(env, "PATH="+pathWith(aws), "VPC="+vpc, "SUBNETS="+subnet, "SECURITY_GROUP="+sg, "ROUTE_TABLE="+rt)
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.HasPrefix(strings.TrimSpace(string(out)), "vpce-") {
-			t.Fatalf("private-endpoints.sh: %v\n%s", err, out)
-		}
-		listed := run(t, aws, "ec2", "describe-vpc-endpoints", "--filters", "Name=vpc-id,Values="+vpc, "--query", "VpcEndpoints[].ServiceName", "--output", "text")
-		for _, service := range []string{"ecr.api", "ecr.dkr", "logs", "s3", "execute-api"} {
-			if !strings.Contains(listed, "com.amazonaws.eu-west-1."+service) {
-				t.Errorf("no %s endpoint: %s", service, listed)
+	// The private setting's endpoints, in a VPC made in moto: by default
+	// with private DNS on for every interface endpoint, and with
+	// --no-private-dns on all but execute-api, whose private DNS would send
+	// every public API call from the VPC to the endpoint.
+	for i, mode := range []struct {
+		args   []string
+		apiDNS string
+	}{{nil, "True"}, {[]string{"--no-private-dns"}, "False"}} {
+		t.Run(strings.TrimSpace("examples/private-endpoints.sh "+strings.Join(mode.args, " ")), func(t *testing.T) {
+			cidr := fmt.Sprintf("10.%d.0.0/16", 9+i)
+			vpc := strings.TrimSpace(run(t, aws, "ec2", "create-vpc", "--cidr-block", cidr, "--query", "Vpc.VpcId", "--output", "text"))
+			subnet := strings.TrimSpace(run(t, aws, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", strings.Replace(cidr, ".0.0/16", ".1.0/24", 1), "--query", "Subnet.SubnetId", "--output", "text"))
+			sg := strings.TrimSpace(run(t, aws, "ec2", "create-security-group", "--vpc-id", vpc, "--group-name", "bastion-endpoints", "--description", "443 from the bastions", "--query", "GroupId", "--output", "text"))
+			rt := strings.TrimSpace(run(t, aws, "ec2", "create-route-table", "--vpc-id", vpc, "--query", "RouteTable.RouteTableId", "--output", "text"))
+			cmd := exec.Command("bash", append([]string{"examples/private-endpoints.sh"}, mode.args...)...)
+			cmd.Env = append(env, "PATH="+pathWith(aws), "VPC="+vpc, "SUBNETS="+subnet, "SECURITY_GROUP="+sg, "ROUTE_TABLE="+rt)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			id := strings.TrimSpace(string(out))
+			if err != nil || !strings.HasPrefix(id, "vpce-") || strings.ContainsAny(id, " \n") {
+				t.Fatalf("private-endpoints.sh %v: %v\nstdout: %s\nstderr: %s", mode.args, err, out, stderr.String())
 			}
+			if !strings.Contains(stderr.String(), "private DNS is") {
+				t.Errorf("the script does not say what its private DNS choice does: %s", stderr.String())
+			}
+			listed := run(t, aws, "ec2", "describe-vpc-endpoints", "--filters", "Name=vpc-id,Values="+vpc,
+				"--query", "VpcEndpoints[].[ServiceName,VpcEndpointType,PrivateDnsEnabled,VpcEndpointId]", "--output", "text")
+			found := map[string][]string{}
+			for _, line := range strings.Split(strings.TrimSpace(listed), "\n") {
+				f := strings.Fields(line)
+				if len(f) == 4 {
+					found[strings.TrimPrefix(f[0], "com.amazonaws.eu-west-1.")] = f[1:]
+				}
+			}
+			for _, service := range []string{"ecr.api", "ecr.dkr", "logs", "s3", "execute-api"} {
+				got, ok := found[service]
+				if !ok {
+					t.Errorf("no %s endpoint: %s", service, listed)
+					continue
+				}
+				want := "True"
+				switch service {
+				case "s3":
+					continue // a gateway endpoint: no private DNS to choose
+				case "execute-api":
+					want = mode.apiDNS
+					if got[2] != id {
+						t.Errorf("the script printed %s, the execute-api endpoint is %s", id, got[2])
+					}
+				}
+				if got[1] != want {
+					t.Errorf("%s endpoint: private DNS %s, want %s", service, got[1], want)
+				}
+			}
+		})
+	}
+	t.Run("examples/private-endpoints.sh --bad-flag", func(t *testing.T) {
+		cmd := exec.Command("bash", "examples/private-endpoints.sh", "--bad-flag")
+		cmd.Env = append(env, "PATH="+pathWith(aws))
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--no-private-dns") {
+			t.Errorf("an unknown flag: %v\n%s", err, out)
 		}
 	})
 	t.Run("examples/launcher-policy.json", func(t *testing.T) {
