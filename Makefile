@@ -18,7 +18,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-short lint bench clean tools image-test release-check demo build-TerminateFunction build-SweepFunction
+.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo build-TerminateFunction build-SweepFunction
 
 all: lint test build
 
@@ -48,6 +48,11 @@ tools:
 	$(GO) install $(ACTIONLINT)
 	$(GO) install $(GORELEASER)
 	$(GO) install $(CYCLONEDX)
+
+## iam-simulator: install the IAM policy simulator iam_test.go decides the policies with (npm ci into
+## testdata/iam-simulate, pinned by its package-lock.json; AGPL-3.0, a test tool only, in no artifact)
+iam-simulator:
+	npm ci --prefix testdata/iam-simulate --no-audit --no-fund
 
 ## test: every test, integration ones included (where a tool is missing they skip, and a summary at the end names them)
 test:

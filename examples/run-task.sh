@@ -7,6 +7,8 @@ set -euo pipefail
 : "${CLUSTER:?the cluster given to the stack as ClusterName}"
 : "${SUBNET:?a private subnet id}" "${SECURITY_GROUP:?a security group id}"
 TTL=${TTL:-2h}
+# The owner tag holds your user ID, the one value examples/launcher-policy.json admits.
+OWNER=$(aws sts get-caller-identity --query UserId --output text)
 
 aws ecs run-task \
   --cluster "$CLUSTER" \
@@ -15,5 +17,5 @@ aws ecs run-task \
   --started-by bastion-ttl \
   --network-configuration "awsvpcConfiguration={subnets=[$SUBNET],securityGroups=[$SECURITY_GROUP],assignPublicIp=DISABLED}" \
   --overrides "{\"containerOverrides\":[{\"name\":\"supervisor\",\"environment\":[{\"name\":\"BASTION_TTL\",\"value\":\"$TTL\"}]}]}" \
-  --tags "key=bastion-ttl,value=$TTL" \
+  --tags "key=bastion-ttl,value=$TTL" "key=bastion-ttl-owner,value=$OWNER" \
   --query 'tasks[0].taskArn' --output text

@@ -34,6 +34,11 @@ for fn in terminate sweep; do
 		&& ok "$f: executable" || bad "$f: bootstrap not executable"
 	rm -rf "$tmp"
 done
+# The IAM policy simulator (AGPL-3.0) is a test tool: no artifact carries it.
+for f in dist/*.tar.gz dist/*.zip; do
+	case "$f" in *.zip) names=$(python3 -m zipfile -l "$f") ;; *) names=$(tar -tzf "$f") ;; esac
+	if printf '%s\n' "$names" | grep -Eq 'node_modules|iam-simulate|cloud-copilot'; then bad "$f carries the IAM simulator"; else ok "$f: no test tool"; fi
+done
 for f in dist/*.tar.gz dist/*.zip; do
 	grep -q " $(basename "$f")$" dist/checksums.txt && ok "checksum of $(basename "$f")" || bad "no checksum of $f"
 done

@@ -176,13 +176,19 @@ func splitList(s string) []string {
 	return out
 }
 
-// callerARN is who runs the command, for the tag and the stop reason.
-func callerARN(ctx context.Context, env Env) (string, error) {
+// caller is who runs the command: the ARN, for the stop reason people read,
+// and the user ID (<RoleId>:<session> of a role, a user's ID), the owner
+// tag's value. The launcher policy admits no other owner value, because IAM
+// can compare a tag only with ${aws:userid}: nobody can tag a bastion as
+// someone else's.
+type caller struct{ arn, userID string }
+
+func whoCalls(ctx context.Context, env Env) (caller, error) {
 	out, err := env.Caller.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return "", awsError("who you are (sts get-caller-identity)", err)
+		return caller{}, awsError("who you are (sts get-caller-identity)", err)
 	}
-	return aws.ToString(out.Arn), nil
+	return caller{arn: aws.ToString(out.Arn), userID: aws.ToString(out.UserId)}, nil
 }
 
 // Usage is a bad-input error (exit 2) of the command's own wiring.

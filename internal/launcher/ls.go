@@ -19,7 +19,7 @@ type Bastion struct {
 	TaskID    string     `json:"taskId"`
 	TaskARN   string     `json:"taskArn"`
 	StartedBy string     `json:"startedBy"`
-	Owner     string     `json:"owner"` // the caller who ran it, when bastion-ttl did
+	Owner     string     `json:"owner"` // the user ID (<RoleId>:<session>) of who ran it, when bastion-ttl did
 	StartedAt *time.Time `json:"startedAt"`
 	TTL       string     `json:"ttl"`
 	Deadline  *time.Time `json:"deadline"`
@@ -60,6 +60,8 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tSTARTED BY\tSTARTED\tTTL\tDEADLINE\tLEFT\tSTATUS")
 	for _, b := range bastions {
+		// The session name of a role's user ID (or of an older tag's ARN);
+		// a user's ID as it is.
 		who := b.StartedBy
 		if b.Owner != "" {
 			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]

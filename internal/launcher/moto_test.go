@@ -86,8 +86,14 @@ func TestRunLsStop(t *testing.T) {
 	for _, tag := range task.Tags {
 		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 	}
-	if tags[TTLTag] != "2h0m0s" || !strings.HasPrefix(tags[OwnerTag], "arn:aws:") || aws.ToString(task.StartedBy) != StartedBy || taskID(arn) != id {
-		t.Fatalf("task %s: tags %v, startedBy %q", arn, tags, aws.ToString(task.StartedBy))
+	// The owner is the caller's user ID, the one value the launcher policy
+	// lets a caller write (aws:RequestTag/bastion-ttl-owner = ${aws:userid}).
+	me, err := env.Caller.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(me.UserId) == "" {
+		t.Fatalf("get-caller-identity: %v %+v", err, me)
+	}
+	if tags[TTLTag] != "2h0m0s" || tags[OwnerTag] != aws.ToString(me.UserId) || aws.ToString(task.StartedBy) != StartedBy || taskID(arn) != id {
+		t.Fatalf("task %s: tags %v (owner: want the user ID %q), startedBy %q", arn, tags, aws.ToString(me.UserId), aws.ToString(task.StartedBy))
 	}
 	ov := task.Overrides.ContainerOverrides
 	if len(ov) != 1 || aws.ToString(ov[0].Name) != "supervisor" || len(ov[0].Environment) != 2 ||

@@ -100,8 +100,8 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 		Tags:                 []types.Tag{{Key: aws.String(TTLTag), Value: aws.String(ttl.String())}},
 		EnableExecuteCommand: f.exec,
 	}
-	if owner, err := callerARN(ctx, env); err == nil {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(OwnerTag), Value: aws.String(tagValue(owner))})
+	if who, err := whoCalls(ctx, env); err == nil {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(OwnerTag), Value: aws.String(tagValue(who.userID))})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
 		return err
 	}

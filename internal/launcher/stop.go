@@ -50,14 +50,14 @@ func stopCommand(ctx context.Context, args []string, env Env) error {
 			return badf("task %s has no %s tag: not a bastion? (--force stops it anyway); nothing stopped", taskID(aws.ToString(t.TaskArn)), TTLTag)
 		}
 	}
-	who, err := callerARN(ctx, env)
+	who, err := whoCalls(ctx, env)
 	if err != nil {
 		return err
 	}
 	var stopped []string
 	for _, t := range d.Tasks {
 		if _, err := env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: t.TaskArn,
-			Reason: aws.String(cut("bastion-ttl: stopped by "+who, 255))}); err != nil {
+			Reason: aws.String(cut("bastion-ttl: stopped by "+who.arn, 255))}); err != nil {
 			if len(stopped) == 0 {
 				return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
 			}

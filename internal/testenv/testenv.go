@@ -46,13 +46,20 @@ func Need(t testing.TB, tool, install string) string {
 	if p, err := FindTool(tool); err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("\n*** %s not found: SKIPPING this integration test. Install it with: %s ***\n", tool, install)
+	Missing(t, tool, install)
+	return ""
+}
+
+// Missing skips t loudly (fails it when strict) for want of what, a tool or
+// a package that install installs.
+func Missing(t testing.TB, what, install string) {
+	t.Helper()
+	msg := fmt.Sprintf("\n*** %s not found: SKIPPING this integration test. Install it with: %s ***\n", what, install)
 	if os.Getenv(StrictVar) == "1" {
 		t.Fatalf("%s%s=1 forbids skipping", msg, StrictVar)
 	}
 	fmt.Fprint(os.Stderr, msg)
-	Skipped(t, tool+" not found; install it with: "+install)
-	return ""
+	Skipped(t, what+" not found; install it with: "+install)
 }
 
 // RealTime skips t under -short: it runs processes, or waits on the wall clock.

@@ -1,0 +1,711 @@
+// What AWS would decide about every IAM document the project ships: the
+// template's roles, managed policy and resource policies (after the SAM
+// transform, for both API settings) and examples/launcher-policy.json,
+// each put to a corpus of requests (every AWS call the code makes, with the
+// context AWS supplies, and what must be refused) and decided by an
+// independent IAM policy simulator, @cloud-copilot/iam-simulate
+// (testdata/iam-simulate; AGPL-3.0, so a test tool only, never shipped).
+package bastionttl_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+)
+
+const (
+	simAccount   = "111122223333"
+	otherAccount = "444455556666"
+	simRegion    = "eu-west-1"
+	simStack     = "bastion-ttl"
+	simCluster   = "bastions"
+	simTopic     = "arn:aws:sns:eu-west-1:111122223333:bastion-alarms"
+	simDir       = "testdata/iam-simulate"
+)
+
+// The physical names CloudFormation would give the resources the IAM
+// documents name.
+var physical = map[string]string{
+	"TerminateApi":           "a1b2c3d4e5",
+	"PrivateApi":             "p6q7r8s9t0",
+	"BastionTaskRole":        "bastion-ttl-BastionTaskRole-1A2B3C",
+	"BastionTaskRole.Arn":    "arn:aws:iam::111122223333:role/bastion-ttl-BastionTaskRole-1A2B3C",
+	"TerminateFunctionRole":  "bastion-ttl-TerminateFunctionRole-4D5E6F",
+	"SweepFunctionRole":      "bastion-ttl-SweepFunctionRole-7G8H9I",
+	"TerminateFunction":      "bastion-ttl-TerminateFunction-J1K2L3",
+	"TerminateFunction.Arn":  "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TerminateFunction-J1K2L3",
+	"SweepFunction":          "bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunction.Arn":      "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunctionSweep.Arn": "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
+	"TerminateLogGroup.Arn":  "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
+	"SweepLogGroup.Arn":      "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
+}
+
+// simRequest is one request put to the simulator, and the decision it must get.
+type simRequest struct {
+	Name           string         `json:"name"`
+	Principal      string         `json:"principal"`
+	Action         string         `json:"action"`
+	Resource       string         `json:"resource"`
+	Account        string         `json:"account"`
+	Context        map[string]any `json:"context,omitempty"`
+	Identity       []string       `json:"identity,omitempty"`
+	ResourcePolicy string         `json:"resourcePolicy,omitempty"`
+	want           string         // Allowed, Denied (either way) or ExplicitlyDenied
+}
+
+type simResult struct {
+	Name               string   `json:"name"`
+	Decision           string   `json:"decision"`
+	IgnoredContextKeys []string `json:"ignoredContextKeys"`
+	Error              string   `json:"error"`
+}
+
+type simProblem struct {
+	Policy, Statement, Action, Key, Why string
+}
+
+// simulate decides reqs against policies with the simulator, and checks
+// policies' condition keys against the actions' own.
+func simulate(t *testing.T, policies map[string]any, reqs []simRequest) ([]simResult, []simProblem) {
+	t.Helper()
+	node := testenv.Need(t, "node", "apt-get install nodejs npm (node 18 or later)")
+	if _, err := os.Stat(filepath.Join(simDir, "node_modules", "@cloud-copilot", "iam-simulate", "package.json")); err != nil {
+		testenv.Missing(t, "the IAM simulator @cloud-copilot/iam-simulate", "make iam-simulator (npm ci in "+simDir+")")
+	}
+	var check []string
+	for name := range policies {
+		check = append(check, name)
+	}
+	slices.Sort(check)
+	in, err := json.Marshal(map[string]any{"policies": policies, "requests": reqs, "check": check})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, filepath.Join(simDir, "simulate.mjs"))
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("simulate.mjs: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Results  []simResult
+		Problems []simProblem
+	}
+	if err := json.Unmarshal(out, &got); err != nil || len(got.Results) != len(reqs) {
+		t.Fatalf("simulate.mjs said %d results for %d requests (%v):\n%s", len(got.Results), len(reqs), err, out)
+	}
+	return got.Results, got.Problems
+}
+
+// checkDecisions fails t for each request decided otherwise than it must
+// be, given context AWS would not supply, or refused by the simulator, and
+// for each condition key an action does not offer.
+func checkDecisions(t *testing.T, policies map[string]any, reqs []simRequest) {
+	t.Helper()
+	results, problems := simulate(t, policies, reqs)
+	for i, r := range results {
+		q := reqs[i]
+		switch {
+		case r.Error != "":
+			t.Errorf("%s: the simulator refused the request: %s", q.Name, r.Error)
+		case len(r.IgnoredContextKeys) > 0:
+			t.Errorf("%s: context %v is not what AWS supplies for %s on %s", q.Name, r.IgnoredContextKeys, q.Action, q.Resource)
+		case q.want == "Denied" && r.Decision == "Allowed", q.want != "Denied" && r.Decision != q.want:
+			t.Errorf("%s: %s, want %s\n  %s %s by %s, context %s", q.Name, r.Decision, q.want, q.Action, q.Resource, q.Principal, jsonOf(q.Context))
+		}
+	}
+	for _, p := range problems {
+		t.Errorf("%s, statement %s: %s", p.Policy, p.Statement, p.Why)
+	}
+	// Every document is put to the test both ways (the corpus's own
+	// fixtures aside).
+	for name := range policies {
+		if strings.HasPrefix(name, "fixture: ") {
+			continue
+		}
+		var allowed, denied bool
+		for i, q := range reqs {
+			if slices.Contains(q.Identity, name) || q.ResourcePolicy == name {
+				allowed = allowed || results[i].Decision == "Allowed"
+				denied = denied || (results[i].Decision != "Allowed" && results[i].Error == "")
+			}
+		}
+		if !allowed || !denied {
+			t.Errorf("%s: the corpus has no request it allows (%v) or none it denies (%v)", name, allowed, denied)
+		}
+	}
+	t.Logf("%d requests, %d documents", len(reqs), len(policies))
+}
+
+// The template's IAM documents under each setting that changes them: the
+// public and the private API, with and without AlarmTopicArn.
+func TestIAMTemplateDecisions(t *testing.T) {
+	settings := map[string]map[string]string{
+		"public":             {"ApiEndpoint": "public"},
+		"public+alarm-topic": {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
+		"private":            privateAPI,
+		"private+extra-role": {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
+	}
+	total := 0
+	for name, params := range settings {
+		t.Run(name, func(t *testing.T) {
+			p := map[string]string{"ClusterName": simCluster}
+			for k, v := range params {
+				p[k] = v
+			}
+			docs := templatePolicies(t, p)
+			reqs := templateCorpus(docs, p)
+			total += len(reqs)
+			checkDecisions(t, docs.policies, reqs)
+		})
+	}
+	t.Logf("template corpus: %d requests in all", total)
+}
+
+// templateDocs are a deployed stack's IAM documents by name, and which of
+// them each role holds.
+type templateDocs struct {
+	policies map[string]any
+	identity map[string][]string // role logical ID -> its identity policies
+}
+
+// templatePolicies resolves the transformed template with params into the
+// documents IAM would store.
+func templatePolicies(t *testing.T, params map[string]string) templateDocs {
+	t.Helper()
+	raw := rawTransformed(t)
+	tpl, err := resolved(raw, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConcretizer(raw, params)
+	docs := templateDocs{policies: map[string]any{}, identity: map[string][]string{}}
+	add := func(name string, doc any) {
+		v, err := c.value(doc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		docs.policies[name] = v
+	}
+	for id, r := range resources(tpl, "AWS::IAM::Role") {
+		add(id+" trust", get(r, "Properties", "AssumeRolePolicyDocument"))
+		for _, p := range list(get(r, "Properties", "Policies")) {
+			name := id + "/" + fmt.Sprint(get(p, "PolicyName"))
+			add(name, get(p, "PolicyDocument"))
+			docs.identity[id] = append(docs.identity[id], name)
+		}
+	}
+	for id, r := range resources(tpl, "AWS::IAM::ManagedPolicy") {
+		add(id, get(r, "Properties", "PolicyDocument"))
+		roles, err := c.value(get(r, "Properties", "Roles"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, role := range list(roles) {
+			holder := "role " + fmt.Sprint(role) // a role of one's own, in ExtraTaskRoleNames
+			for logical, name := range physical {
+				if name == role {
+					holder = logical
+				}
+			}
+			docs.identity[holder] = append(docs.identity[holder], id)
+		}
+	}
+	if n := len(resources(tpl, "AWS::IAM::Policy")) + len(resources(tpl, "AWS::IAM::User")) + len(resources(tpl, "AWS::IAM::Group")); n > 0 {
+		t.Fatalf("%d IAM policies, users or groups this test does not read", n)
+	}
+	// API Gateway stores execute-api:/ in a resource policy as the API's ARN.
+	if api := resources(tpl, "AWS::ApiGateway::RestApi")["PrivateApi"]; api != nil {
+		doc, err := c.value(get(api, "Properties", "Body", "x-amazon-apigateway-policy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := strings.ReplaceAll(jsonOf(doc), `"execute-api:/`, `"arn:aws:execute-api:`+simRegion+":"+simAccount+":"+physical["PrivateApi"]+"/")
+		var expanded any
+		if err := json.Unmarshal([]byte(b), &expanded); err != nil {
+			t.Fatal(err)
+		}
+		docs.policies["PrivateApi resource policy"] = expanded
+	}
+	// Each function's resource policy: its Lambda permissions, as Lambda stores them.
+	perms := map[string][]any{}
+	for id, p := range resources(tpl, "AWS::Lambda::Permission") {
+		v, err := c.value(get(p, "Properties"))
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		fn := fmt.Sprint(get(v, "FunctionName"))
+		st := object{"Sid": id, "Effect": "Allow", "Principal": object{"Service": get(v, "Principal")}, "Action": get(v, "Action"), "Resource": physicalARN(fn)}
+		if src := get(v, "SourceArn"); src != nil {
+			st["Condition"] = object{"ArnLike": object{"aws:SourceArn": src}}
+		}
+		perms[fn] = append(perms[fn], st)
+	}
+	for fn, sts := range perms {
+		docs.policies[fn+" resource policy"] = object{"Version": "2012-10-17", "Statement": sts}
+	}
+	return docs
+}
+
+func physicalARN(name string) string {
+	for k, v := range physical {
+		if v == name && physical[k+".Arn"] != "" {
+			return physical[k+".Arn"]
+		}
+	}
+	return name
+}
+
+// concretizer evaluates the intrinsics left in a resolved template's IAM
+// documents as CloudFormation would, with the physical names above.
+type concretizer struct{ names map[string]any }
+
+func newConcretizer(raw object, params map[string]string) concretizer {
+	names := map[string]any{"AWS::Partition": "aws", "AWS::Region": simRegion, "AWS::AccountId": simAccount, "AWS::StackName": simStack, "AWS::URLSuffix": "amazonaws.com"}
+	for name, p := range raw["Parameters"].(object) {
+		v, ok := params[name]
+		if !ok {
+			v = fmt.Sprint(get(p, "Default"))
+		}
+		if get(p, "Type") == "CommaDelimitedList" {
+			var l []any
+			for _, s := range strings.Split(v, ",") {
+				l = append(l, s)
+			}
+			names[name] = l
+		} else {
+			names[name] = v
+		}
+	}
+	for k, v := range physical {
+		names[k] = v
+	}
+	return concretizer{names}
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+func (c concretizer) lookup(name string) (any, error) {
+	if v, ok := c.names[name]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("no value for %s: add its physical name to the test", name)
+}
+
+func (c concretizer) value(v any) (any, error) {
+	switch v := v.(type) {
+	case object:
+		if len(v) == 1 {
+			for fn, arg := range v {
+				switch fn {
+				case "Ref":
+					return c.lookup(fmt.Sprint(arg))
+				case "Fn::GetAtt":
+					a := list(arg)
+					return c.lookup(fmt.Sprint(a[0]) + "." + fmt.Sprint(a[1]))
+				case "Fn::Sub":
+					return c.sub(arg)
+				case "Fn::Join":
+					a := list(arg)
+					items, err := c.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var parts []string
+					for _, it := range list(items) {
+						parts = append(parts, fmt.Sprint(it))
+					}
+					return strings.Join(parts, fmt.Sprint(a[0])), nil
+				case "Fn::Split":
+					a := list(arg)
+					s, err := c.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var out []any
+					for _, p := range strings.Split(fmt.Sprint(s), fmt.Sprint(a[0])) {
+						out = append(out, p)
+					}
+					return out, nil
+				}
+				if strings.HasPrefix(fn, "Fn::") {
+					return nil, fmt.Errorf("cannot evaluate %s", fn)
+				}
+			}
+		}
+		out := object{}
+		for k, e := range v {
+			w, err := c.value(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = w
+		}
+		return out, nil
+	case []any:
+		out := []any{}
+		for _, e := range v {
+			w, err := c.value(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, w)
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func (c concretizer) sub(arg any) (any, error) {
+	s, vars := arg, object{}
+	if a, ok := arg.([]any); ok {
+		s, vars = a[0], a[1].(object)
+	}
+	var err error
+	out := subVar.ReplaceAllStringFunc(fmt.Sprint(s), func(m string) string {
+		name := m[2 : len(m)-1]
+		if strings.HasPrefix(name, "!") {
+			return "${" + name[1:] + "}"
+		}
+		var v any
+		if local, ok := vars[name]; ok {
+			v, err = c.value(local)
+		} else {
+			v, err = c.lookup(name)
+		}
+		return fmt.Sprint(v)
+	})
+	return out, err
+}
+
+// Principals, and the ARNs of what they act on.
+var (
+	clusterArn      = "arn:aws:ecs:eu-west-1:111122223333:cluster/bastions"
+	otherClusterArn = "arn:aws:ecs:eu-west-1:111122223333:cluster/production"
+	bastionTask     = "arn:aws:ecs:eu-west-1:111122223333:task/bastions/0123456789abcdef0123456789abcdef"
+	otherTask       = "arn:aws:ecs:eu-west-1:111122223333:task/production/fedcba9876543210fedcba9876543210"
+	foreignTask     = "arn:aws:ecs:eu-west-1:444455556666:task/bastions/0123456789abcdef0123456789abcdef"
+	foreignCluster  = "arn:aws:ecs:eu-west-1:444455556666:cluster/bastions"
+	taskSession     = "arn:aws:sts::111122223333:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C/0123456789abcdef0123456789abcdef"
+	user            = "arn:aws:iam::111122223333:user/mallory"
+)
+
+func roleArn(logical string) string { return "arn:aws:iam::111122223333:role/" + physical[logical] }
+
+func apiRoute(api, stage, method, path string) string {
+	return "arn:aws:execute-api:eu-west-1:111122223333:" + api + "/" + stage + "/" + method + "/" + path
+}
+
+func logStream(groupArn string) string {
+	return strings.TrimSuffix(groupArn, "*") + "log-stream:2026/12/01/[$LATEST]0123456789abcdef"
+}
+
+// corpus collects requests; account is the resource's owner, from its ARN.
+type corpus struct{ reqs []simRequest }
+
+type principal struct {
+	arn      string
+	identity []string
+	context  map[string]any
+}
+
+func (c *corpus) add(want string, who principal, name, action, resource string, ctx map[string]any, resourcePolicy string) {
+	account := simAccount
+	if f := strings.Split(resource, ":"); len(f) > 4 && f[4] != "" {
+		account = f[4]
+	}
+	merged := map[string]any{}
+	for k, v := range who.context {
+		merged[k] = v
+	}
+	for k, v := range ctx {
+		merged[k] = v
+	}
+	c.reqs = append(c.reqs, simRequest{Name: name, Principal: who.arn, Action: action, Resource: resource, Account: account,
+		Context: merged, Identity: who.identity, ResourcePolicy: resourcePolicy, want: want})
+}
+
+func (c *corpus) allow(who principal, name, action, resource string, ctx map[string]any) {
+	c.add("Allowed", who, name, action, resource, ctx, "")
+}
+
+func (c *corpus) deny(who principal, name, action, resource string, ctx map[string]any) {
+	c.add("Denied", who, name, action, resource, ctx, "")
+}
+
+type ctx = map[string]any
+
+func inCluster(arn string) ctx { return ctx{"ecs:cluster": arn} }
+
+// assumeRole is the trust policy's side of sts:AssumeRole by a service.
+func (c *corpus) assumeRole(want, role, name, service string, context ctx) {
+	c.add(want, principal{arn: service}, role+" trust: "+name, "sts:AssumeRole", roleArn(role), context, role+" trust")
+}
+
+func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
+	var c corpus
+	private := params["ApiEndpoint"] == "private"
+
+	// The terminate function: stop a task and write its TTL tag, in the cluster only.
+	fn := principal{arn: "arn:aws:sts::111122223333:assumed-role/" + physical["TerminateFunctionRole"] + "/" + physical["TerminateFunction"], identity: docs.identity["TerminateFunctionRole"]}
+	c.allow(fn, "terminate: StopTask a bastion", "ecs:StopTask", bastionTask, inCluster(clusterArn))
+	c.allow(fn, "terminate: ListTagsForResource of a bastion", "ecs:ListTagsForResource", bastionTask, nil)
+	c.allow(fn, "terminate: TagResource bastion-ttl (extend)", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "3h0m0s"})
+	c.allow(fn, "terminate: CreateLogStream", "logs:CreateLogStream", logStream(physical["TerminateLogGroup.Arn"]), nil)
+	c.allow(fn, "terminate: PutLogEvents", "logs:PutLogEvents", logStream(physical["TerminateLogGroup.Arn"]), nil)
+	c.deny(fn, "terminate: StopTask in another cluster", "ecs:StopTask", otherTask, inCluster(otherClusterArn))
+	c.deny(fn, "terminate: StopTask in another account", "ecs:StopTask", foreignTask, inCluster(foreignCluster))
+	c.deny(fn, "terminate: ListTagsForResource in another cluster", "ecs:ListTagsForResource", otherTask, nil)
+	c.deny(fn, "terminate: TagResource bastion-ttl in another cluster", "ecs:TagResource", otherTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "3h0m0s"})
+	c.deny(fn, "terminate: TagResource the owner tag", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl-owner"}, "aws:RequestTag/bastion-ttl-owner": "AROAEXAMPLE:mallory"})
+	c.deny(fn, "terminate: TagResource bastion-ttl and another key", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl", "team"}, "aws:RequestTag/bastion-ttl": "3h0m0s", "aws:RequestTag/team": "x"})
+	c.deny(fn, "terminate: UntagResource bastion-ttl", "ecs:UntagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}})
+	c.deny(fn, "terminate: RunTask", "ecs:RunTask", "arn:aws:ecs:eu-west-1:111122223333:task-definition/bastion:1", inCluster(clusterArn))
+	c.deny(fn, "terminate: PutLogEvents to the sweeper's log group", "logs:PutLogEvents", logStream(physical["SweepLogGroup.Arn"]), nil)
+	c.deny(fn, "terminate: PassRole", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+	c.assumeRole("Allowed", "TerminateFunctionRole", "Lambda", "lambda.amazonaws.com", nil)
+	c.assumeRole("Denied", "TerminateFunctionRole", "ECS tasks", "ecs-tasks.amazonaws.com", ctx{"aws:SourceAccount": simAccount})
+
+	// The sweeper: list, describe and stop in the cluster; publish its failures.
+	sw := principal{arn: "arn:aws:sts::111122223333:assumed-role/" + physical["SweepFunctionRole"] + "/" + physical["SweepFunction"], identity: docs.identity["SweepFunctionRole"]}
+	c.allow(sw, "sweep: ListTasks of the cluster", "ecs:ListTasks", "*", inCluster(clusterArn))
+	c.allow(sw, "sweep: DescribeTasks", "ecs:DescribeTasks", bastionTask, inCluster(clusterArn))
+	c.allow(sw, "sweep: StopTask", "ecs:StopTask", bastionTask, inCluster(clusterArn))
+	c.allow(sw, "sweep: CreateLogStream", "logs:CreateLogStream", logStream(physical["SweepLogGroup.Arn"]), nil)
+	c.allow(sw, "sweep: PutLogEvents", "logs:PutLogEvents", logStream(physical["SweepLogGroup.Arn"]), nil)
+	c.deny(sw, "sweep: ListTasks of another cluster", "ecs:ListTasks", "*", inCluster(otherClusterArn))
+	c.deny(sw, "sweep: DescribeTasks in another cluster", "ecs:DescribeTasks", otherTask, inCluster(otherClusterArn))
+	c.deny(sw, "sweep: StopTask in another cluster", "ecs:StopTask", otherTask, inCluster(otherClusterArn))
+	c.deny(sw, "sweep: StopTask in another account", "ecs:StopTask", foreignTask, inCluster(foreignCluster))
+	c.deny(sw, "sweep: TagResource", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "12h"})
+	c.deny(sw, "sweep: PutLogEvents to the terminate log group", "logs:PutLogEvents", logStream(physical["TerminateLogGroup.Arn"]), nil)
+	c.deny(sw, "sweep: Publish to another topic", "sns:Publish", "arn:aws:sns:eu-west-1:111122223333:other", nil)
+	if params["AlarmTopicArn"] != "" {
+		c.allow(sw, "sweep: Publish a failed sweep to AlarmTopicArn", "sns:Publish", simTopic, nil)
+	} else {
+		c.deny(sw, "sweep: Publish with no AlarmTopicArn", "sns:Publish", simTopic, nil)
+	}
+	c.assumeRole("Allowed", "SweepFunctionRole", "Lambda", "lambda.amazonaws.com", nil)
+	c.assumeRole("Denied", "SweepFunctionRole", "ECS tasks", "ecs-tasks.amazonaws.com", ctx{"aws:SourceAccount": simAccount})
+
+	// A bastion: the two routes of its API, nothing else.
+	api, stage, viaVpce := physical["TerminateApi"], "$default", ctx{}
+	rp := ""
+	if private {
+		api, stage, rp = physical["PrivateApi"], "prod", "PrivateApi resource policy"
+		viaVpce = ctx{"aws:SourceVpce": "vpce-0fedcba9876543210"}
+	}
+	task := principal{arn: taskSession, identity: docs.identity["BastionTaskRole"]}
+	invoke := func(want, name, resource string, context ctx) {
+		c.add(want, task, "bastion: "+name, "execute-api:Invoke", resource, context, rp)
+	}
+	invoke("Allowed", "POST /terminate", apiRoute(api, stage, "POST", "terminate"), viaVpce)
+	invoke("Allowed", "POST /extend", apiRoute(api, stage, "POST", "extend"), viaVpce)
+	invoke("Denied", "GET /terminate", apiRoute(api, stage, "GET", "terminate"), viaVpce)
+	invoke("Denied", "POST /other", apiRoute(api, stage, "POST", "other"), viaVpce)
+	invoke("Denied", "another stage", apiRoute(api, "test", "POST", "terminate"), viaVpce)
+	invoke("Denied", "another API", apiRoute("z9y8x7w6v5", stage, "POST", "terminate"), viaVpce)
+	invoke("Denied", "another account's API", strings.Replace(apiRoute(api, stage, "POST", "terminate"), simAccount, otherAccount, 1), viaVpce)
+	if private {
+		invoke("ExplicitlyDenied", "not through a VPC endpoint", apiRoute(api, stage, "POST", "terminate"), nil)
+		invoke("ExplicitlyDenied", "through another VPC endpoint", apiRoute(api, stage, "POST", "terminate"), ctx{"aws:SourceVpce": "vpce-00000000000000bad"})
+		invoke("Allowed", "through the first VPC endpoint", apiRoute(api, stage, "POST", "extend"), ctx{"aws:SourceVpce": "vpce-0123456789abcdef0"})
+		// Another account's caller, whatever its own policy says.
+		anyInvoke := "fixture: invoke anything"
+		c.add("Denied", principal{arn: "arn:aws:sts::444455556666:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C/0123456789abcdef0123456789abcdef", identity: []string{anyInvoke}},
+			"private API: another account's caller", "execute-api:Invoke", apiRoute(api, stage, "POST", "terminate"), viaVpce, rp)
+		docs.policies[anyInvoke] = object{"Version": "2012-10-17", "Statement": []any{object{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}}}
+	}
+	for _, extra := range strings.Split(params["ExtraTaskRoleNames"], ",") {
+		if extra == "" {
+			continue
+		}
+		own := principal{arn: "arn:aws:sts::111122223333:assumed-role/" + extra + "/0123456789abcdef0123456789abcdef", identity: docs.identity["role "+extra]}
+		c.add("Allowed", own, "bastion with the role "+extra+": POST /terminate", "execute-api:Invoke", apiRoute(api, stage, "POST", "terminate"), viaVpce, rp)
+		c.add("Denied", own, "bastion with the role "+extra+": StopTask itself directly", "ecs:StopTask", bastionTask, inCluster(clusterArn), "")
+	}
+	c.deny(task, "bastion: StopTask itself directly", "ecs:StopTask", bastionTask, inCluster(clusterArn))
+	c.deny(task, "bastion: TagResource itself", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "12h"})
+	c.deny(task, "bastion: RunTask", "ecs:RunTask", "arn:aws:ecs:eu-west-1:111122223333:task-definition/bastion:1", inCluster(clusterArn))
+	c.deny(task, "bastion: PassRole", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+	ecsTasks := ctx{"aws:SourceAccount": simAccount, "aws:SourceArn": bastionTask}
+	c.assumeRole("Allowed", "BastionTaskRole", "ECS tasks of this account", "ecs-tasks.amazonaws.com", ecsTasks)
+	c.assumeRole("Denied", "BastionTaskRole", "ECS tasks of another account", "ecs-tasks.amazonaws.com", ctx{"aws:SourceAccount": otherAccount, "aws:SourceArn": foreignTask})
+	c.assumeRole("Denied", "BastionTaskRole", "Lambda", "lambda.amazonaws.com", ctx{"aws:SourceAccount": simAccount})
+	assumeAny := "fixture: assume any role"
+	docs.policies[assumeAny] = object{"Version": "2012-10-17", "Statement": []any{object{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}}}
+	c.add("Denied", principal{arn: user, identity: []string{assumeAny}}, "BastionTaskRole trust: a user of the account", "sts:AssumeRole", roleArn("BastionTaskRole"), nil, "BastionTaskRole trust")
+	c.add("Allowed", principal{arn: user, identity: []string{assumeAny}}, "fixture: a user may assume a role that trusts the account", "sts:AssumeRole", "arn:aws:iam::111122223333:role/trusting", nil, "fixture: trusts the account")
+	docs.policies["fixture: trusts the account"] = object{"Version": "2012-10-17", "Statement": []any{object{"Effect": "Allow", "Principal": object{"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole"}}}
+
+	// Who may invoke the functions: the API's two routes, the schedule.
+	term := physical["TerminateFunction"] + " resource policy"
+	apigw := principal{arn: "apigateway.amazonaws.com"}
+	c.add("Allowed", apigw, "invoke: the API's POST /terminate", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "terminate")}, term)
+	c.add("Allowed", apigw, "invoke: the API's POST /extend", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "extend")}, term)
+	c.add("Denied", apigw, "invoke: the API's GET /terminate", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "GET", "terminate")}, term)
+	c.add("Denied", apigw, "invoke: another API", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute("z9y8x7w6v5", stage, "POST", "terminate")}, term)
+	c.add("Denied", principal{arn: "events.amazonaws.com"}, "invoke: EventBridge, the terminate function", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": physical["SweepFunctionSweep.Arn"]}, term)
+	sweepFn := physical["SweepFunction"] + " resource policy"
+	events := principal{arn: "events.amazonaws.com"}
+	c.add("Allowed", events, "invoke: the sweep schedule", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": physical["SweepFunctionSweep.Arn"]}, sweepFn)
+	c.add("Denied", events, "invoke: another rule, the sweeper", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": "arn:aws:events:eu-west-1:111122223333:rule/other"}, sweepFn)
+	c.add("Denied", apigw, "invoke: API Gateway, the sweeper", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "terminate")}, sweepFn)
+	return c.reqs
+}
+
+// launcherPolicy is examples/launcher-policy.json filled in as the README says.
+func launcherPolicy(t *testing.T, path string) any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := strings.NewReplacer("REGION", simRegion, "ACCOUNT", simAccount, "CLUSTER", simCluster, "STACK", simStack,
+		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", "arn:aws:iam::111122223333:role/ecsTaskExecutionRole").Replace(string(b))
+	var doc any
+	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc
+}
+
+// The person who runs bastion-ttl, holding examples/launcher-policy.json:
+// a launch is allowed, as is every call ls, stop and the connect lines
+// make; an untagged task, a forged owner, retagging a running task and
+// anything outside the cluster are not.
+func TestIAMLauncherPolicyDecisions(t *testing.T) {
+	policies := map[string]any{"launcher": launcherPolicy(t, "examples/launcher-policy.json")}
+	checkDecisions(t, policies, launcherCorpus())
+}
+
+const aliceID = "AROAEXAMPLEDEVELOPER1:alice"
+
+func launcherCorpus() []simRequest {
+	var c corpus
+	alice := principal{arn: "arn:aws:sts::111122223333:assumed-role/developers/alice", identity: []string{"launcher"}, context: ctx{"aws:userid": aliceID}}
+	taskDef := "arn:aws:ecs:eu-west-1:111122223333:task-definition/bastion:3"
+	tags := func(kv ...string) ctx {
+		c := ctx{}
+		var keys []string
+		for i := 0; i < len(kv); i += 2 {
+			keys = append(keys, kv[i])
+			c["aws:RequestTag/"+kv[i]] = kv[i+1]
+		}
+		if len(keys) > 0 {
+			c["aws:TagKeys"] = keys
+		}
+		return c
+	}
+	with := func(base ctx, more ctx) ctx {
+		out := ctx{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range more {
+			out[k] = v
+		}
+		return out
+	}
+	launchTags := tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID)
+	run := with(launchTags, ctx{"ecs:cluster": clusterArn, "ecs:enable-execute-command": "false"})
+	onCreate := with(launchTags, ctx{"ecs:CreateAction": "RunTask"})
+
+	// bastion-ttl run, call by call.
+	c.allow(alice, "launch: DescribeStacks (the stack's defaults)", "cloudformation:DescribeStacks", "arn:aws:cloudformation:eu-west-1:111122223333:stack/bastion-ttl/6a8e1c90-0f1e-11f0-9b6c-0a1b2c3d4e5f", nil)
+	c.allow(alice, "launch: DescribeClusters", "ecs:DescribeClusters", clusterArn, nil)
+	c.allow(alice, "launch: DescribeTaskDefinition", "ecs:DescribeTaskDefinition", "*", nil)
+	c.allow(alice, "launch: RunTask with the TTL and owner tags", "ecs:RunTask", taskDef, run)
+	c.allow(alice, "launch: RunTask with ECS Exec", "ecs:RunTask", taskDef, with(run, ctx{"ecs:enable-execute-command": "true"}))
+	c.allow(alice, "launch: TagResource as RunTask creates the task", "ecs:TagResource", bastionTask, onCreate)
+	c.allow(alice, "launch: PassRole the task role to ECS tasks", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+	c.allow(alice, "launch: PassRole the execution role to ECS tasks", "iam:PassRole", "arn:aws:iam::111122223333:role/ecsTaskExecutionRole", ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+	c.allow(alice, "launch: DescribeTasks (wait until it runs)", "ecs:DescribeTasks", bastionTask, inCluster(clusterArn))
+	// ls and stop.
+	c.allow(alice, "ls: ListTasks of the cluster", "ecs:ListTasks", "*", inCluster(clusterArn))
+	c.allow(alice, "stop: StopTask in the cluster", "ecs:StopTask", bastionTask, inCluster(clusterArn))
+	// The connect lines: ECS Exec, and SSM port forwarding to the task or through it.
+	c.allow(alice, "connect: ExecuteCommand on the cluster", "ecs:ExecuteCommand", clusterArn, ctx{"ecs:cluster": clusterArn, "ecs:task": bastionTask, "ecs:container-name": "bastion"})
+	c.allow(alice, "connect: ExecuteCommand on the task", "ecs:ExecuteCommand", bastionTask, ctx{"ecs:cluster": clusterArn, "ecs:task": bastionTask, "ecs:container-name": "bastion"})
+	c.allow(alice, "connect: StartSession on the task", "ssm:StartSession", bastionTask, nil)
+	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSession", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSession", nil)
+	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSessionToRemoteHost", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSessionToRemoteHost", nil)
+	ownSession := ctx{"ssm:resourceTag/aws:ssmmessages:session-id": aliceID, "ssm:resourceTag/aws:ssmmessages:target-id": "ecs:bastions_0123456789abcdef0123456789abcdef_0123456789abcdef0123456789abcdef-1234567890"}
+	c.allow(alice, "connect: TerminateSession of her own", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)
+	c.allow(alice, "connect: ResumeSession of her own", "ssm:ResumeSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)
+
+	// A bastion the sweeper would not see, or that says it is someone else's.
+	c.deny(alice, "RunTask untagged", "ecs:RunTask", taskDef, ctx{"ecs:cluster": clusterArn, "ecs:enable-execute-command": "false"})
+	c.deny(alice, "RunTask with the owner tag alone", "ecs:RunTask", taskDef, with(tags("bastion-ttl-owner", aliceID), inCluster(clusterArn)))
+	c.deny(alice, "RunTask with the TTL tag alone", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s"), inCluster(clusterArn)))
+	c.deny(alice, "RunTask with another's owner value", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "AROAEXAMPLEDEVELOPER1:bob"), inCluster(clusterArn)))
+	c.deny(alice, "RunTask with an ARN as owner", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "arn:aws:sts::111122223333:assumed-role/developers/alice"), inCluster(clusterArn)))
+	c.deny(alice, "RunTask with another tag key", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID, "team", "x"), inCluster(clusterArn)))
+	c.deny(alice, "RunTask in another cluster", "ecs:RunTask", taskDef, with(launchTags, inCluster(otherClusterArn)))
+	c.deny(alice, "TagResource on create with another's owner value", "ecs:TagResource", bastionTask, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "AROAEXAMPLEDEVELOPER1:bob"), ctx{"ecs:CreateAction": "RunTask"}))
+	c.deny(alice, "TagResource on create without the TTL tag", "ecs:TagResource", bastionTask, with(tags("bastion-ttl-owner", aliceID), ctx{"ecs:CreateAction": "RunTask"}))
+	c.deny(alice, "TagResource on create of another key", "ecs:TagResource", bastionTask, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID, "team", "x"), ctx{"ecs:CreateAction": "RunTask"}))
+	c.deny(alice, "TagResource on create in another cluster", "ecs:TagResource", otherTask, onCreate)
+	c.deny(alice, "TagResource on create by another action", "ecs:TagResource", bastionTask, with(launchTags, ctx{"ecs:CreateAction": "CreateService"}))
+	// Retagging a running bastion: shorten someone's to 1s, or lengthen one's own past its TTL.
+	c.deny(alice, "TagResource bastion-ttl on a running task", "ecs:TagResource", bastionTask, tags("bastion-ttl", "1s"))
+	c.deny(alice, "TagResource both tags on a running task", "ecs:TagResource", bastionTask, launchTags)
+	c.deny(alice, "UntagResource bastion-ttl", "ecs:UntagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}})
+	// Roles, and the rest of the account.
+	c.deny(alice, "PassRole another role", "iam:PassRole", "arn:aws:iam::111122223333:role/admin", ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+	c.deny(alice, "PassRole the task role to Lambda", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "lambda.amazonaws.com"})
+	c.deny(alice, "StopTask in another cluster", "ecs:StopTask", otherTask, inCluster(otherClusterArn))
+	c.deny(alice, "StopTask in another account", "ecs:StopTask", foreignTask, inCluster(foreignCluster))
+	c.deny(alice, "DescribeTasks in another cluster", "ecs:DescribeTasks", otherTask, inCluster(otherClusterArn))
+	c.deny(alice, "ListTasks of another cluster", "ecs:ListTasks", "*", inCluster(otherClusterArn))
+	c.deny(alice, "DescribeClusters of another cluster", "ecs:DescribeClusters", otherClusterArn, nil)
+	c.deny(alice, "ExecuteCommand in another cluster", "ecs:ExecuteCommand", otherTask, ctx{"ecs:cluster": otherClusterArn, "ecs:task": otherTask, "ecs:container-name": "app"})
+	c.deny(alice, "StartSession on another cluster's task", "ssm:StartSession", otherTask, nil)
+	c.deny(alice, "StartSession AWS-StartSSHSession", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartSSHSession", nil)
+	c.deny(alice, "StartSession SSM-SessionManagerRunShell", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/SSM-SessionManagerRunShell", nil)
+	c.deny(alice, "StartSession on an instance", "ssm:StartSession", "arn:aws:ec2:eu-west-1:111122223333:instance/i-0123456789abcdef0", nil)
+	c.deny(alice, "TerminateSession of someone else's", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/bob-0a1b2c3d4e5f6a7b8",
+		ctx{"ssm:resourceTag/aws:ssmmessages:session-id": "AROAEXAMPLEDEVELOPER1:bob", "ssm:resourceTag/aws:ssmmessages:target-id": ownSession["ssm:resourceTag/aws:ssmmessages:target-id"]})
+	c.deny(alice, "TerminateSession of her own outside the cluster", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b9",
+		ctx{"ssm:resourceTag/aws:ssmmessages:session-id": aliceID, "ssm:resourceTag/aws:ssmmessages:target-id": "i-0123456789abcdef0"})
+	c.deny(alice, "DescribeStacks of another stack", "cloudformation:DescribeStacks", "arn:aws:cloudformation:eu-west-1:111122223333:stack/prod/6a8e1c90-0f1e-11f0-9b6c-0a1b2c3d4e5f", nil)
+	return c.reqs
+}
+
+// The key check fails a policy whose condition names a key the action does
+// not offer: the shape of the launcher policy that could launch nothing
+// (ecs:TagResource has no ecs:cluster key, so the condition never held).
+func TestIAMSimulatorFlagsKeysTheActionLacks(t *testing.T) {
+	policies := map[string]any{"tag-in-cluster": object{"Version": "2012-10-17", "Statement": []any{object{
+		"Sid": "TagInTheCluster", "Effect": "Allow", "Action": []any{"ecs:RunTask", "ecs:TagResource"}, "Resource": "*",
+		"Condition": object{"ArnEquals": object{"ecs:cluster": clusterArn}}}, object{
+		"Sid": "NoSuchKey", "Effect": "Allow", "Action": "ecs:StopTask", "Resource": "*",
+		"Condition": object{"StringEquals": object{"ecs:no-such-key": "x"}}}}}}
+	reqs := []simRequest{{Name: "tag on create", Principal: "arn:aws:sts::111122223333:assumed-role/developers/alice", Action: "ecs:TagResource", Resource: bastionTask,
+		Account: simAccount, Context: ctx{"ecs:CreateAction": "RunTask", "aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "2h"}, Identity: []string{"tag-in-cluster"}}}
+	results, problems := simulate(t, policies, reqs)
+	if results[0].Decision != "ImplicitlyDenied" {
+		t.Errorf("tag on create under an ecs:cluster condition: %+v, want ImplicitlyDenied", results[0])
+	}
+	var found []string
+	for _, p := range problems {
+		found = append(found, p.Statement+" "+p.Action+" "+p.Key)
+	}
+	slices.Sort(found)
+	want := []string{"NoSuchKey ecs:StopTask ecs:no-such-key", "TagInTheCluster ecs:TagResource ecs:cluster"}
+	if !slices.Equal(found, want) {
+		t.Errorf("problems %v, want %v", found, want)
+	}
+}
