@@ -187,8 +187,8 @@ func benchSampleInProcess(samples int, where string) ([]row, error) {
 	}
 	defer closeAll()
 	s := &sessions.Sampler{ProcRoot: "/proc"}
-	if n, err := s.Count(); err != nil || n < 3 {
-		return nil, fmt.Errorf("a sample found %d sessions (%v), want at least 3", n, err)
+	if got, err := s.Count(); err != nil || got.Sessions < 3 {
+		return nil, fmt.Errorf("a sample found %d sessions (%v), want at least 3", got.Sessions, err)
 	}
 	times := make([]time.Duration, samples)
 	heap := func() uint64 {

@@ -25,7 +25,7 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("run", env, &f.common)
 	fs.StringVar(&f.taskDefinition, "task-definition", env.Environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
 	fs.StringVar(&f.ttl, "ttl", "2h", "how long the bastion lives")
-	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's)")
+	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
 	fs.StringVar(&f.subnets, "subnets", env.Environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
 	fs.StringVar(&f.securityGroups, "security-groups", env.Environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
 	fs.BoolVar(&f.publicIP, "public-ip", false, "give the task a public IP (a public subnet without NAT)")

@@ -5,32 +5,41 @@ import (
 	"time"
 )
 
-// Idle is the idle rule: a bastion ends once no session has been seen for
-// Timeout. LastSeen is the last time a sample saw a session open; until the
-// first, the bastion's start.
+// Idle is the idle rule: a bastion ends once it has been idle for Timeout.
+// Since is when idleness began: the bastion's start, or the first sample
+// that saw the bastion not in use after one that saw it in use. Counting
+// from that first idle sample, not from the last busy one, is what keeps
+// the stop from coming before the last session's close + Timeout: the close
+// happened somewhere between the two samples.
 type Idle struct {
-	Timeout  time.Duration
-	LastSeen time.Time
+	Timeout time.Duration
+	Since   time.Time
+	inUse   bool // the last sample saw the bastion in use
 }
 
-// Observe records a sample taken at now that saw sessions open.
-func (i *Idle) Observe(now time.Time, sessions int) {
-	if sessions > 0 && now.After(i.LastSeen) {
-		i.LastSeen = now
+// Observe records a sample taken at now. While the bastion is in use, Since
+// follows the samples (the idle deadline is then at least one Timeout
+// away); the first sample that finds it idle fixes Since there. Since never
+// moves back, whatever the clock does.
+func (i *Idle) Observe(now time.Time, inUse bool) {
+	if (inUse || i.inUse) && now.After(i.Since) {
+		i.Since = now
 	}
+	i.inUse = inUse
 }
 
-// Deadline is LastSeen + Timeout.
-func (i Idle) Deadline() time.Time { return i.LastSeen.Add(i.Timeout) }
+// Deadline is Since + Timeout.
+func (i Idle) Deadline() time.Time { return i.Since.Add(i.Timeout) }
 
 // StopReason is the text sent with an idle stop, e.g.
 // "idle 15m0s: no session since 2026-11-24T10:20:00Z".
 func (i Idle) StopReason() string {
-	return fmt.Sprintf("idle %s: no session since %s", i.Timeout, i.LastSeen.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("idle %s: no session since %s", i.Timeout, i.Since.UTC().Format(time.RFC3339))
 }
 
 // SampleEvery is how often sessions are sampled for an idle timeout, so that
-// the stop leaves at most max(1 s, timeout/10) after the idle deadline.
+// the stop leaves at most max(1 s, timeout/10) after the last session's
+// close + timeout, never before.
 func SampleEvery(timeout time.Duration) time.Duration {
 	return max(time.Second, timeout/10)
 }

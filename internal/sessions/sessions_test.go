@@ -4,9 +4,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // testdata/tcp and tcp6 were captured in a network namespace of their own
@@ -80,7 +84,8 @@ func TestParseTCPRejectsGarbage(t *testing.T) {
 
 func TestWorkers(t *testing.T) {
 	proc := t.TempDir()
-	for pid, comm := range map[string]string{"1": "sshd\n", "42": ExecWorker + "\n", "43": ExecWorker + "\n", "44": "bash\n", "self": ExecWorker + "\n"} {
+	// As the kernel shows them: comm keeps 15 bytes of a name.
+	for pid, comm := range map[string]string{"1": "sshd\n", "42": "ssm-session-wor\n", "43": "ssm-session-wor\n", "44": "bash\n", "45": "ssm-session\n", "self": "ssm-session-wor\n"} {
 		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +162,7 @@ func TestSampler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for pid, comm := range map[string]string{"1": "sshd\n", "7": ExecWorker + "\n", "9": ExecWorker + "\n"} {
+	for pid, comm := range map[string]string{"1": "sshd\n", "7": "ssm-session-wor\n", "9": "ssm-session-wor\n"} {
 		if err := os.MkdirAll(filepath.Join(proc, pid), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -167,16 +172,16 @@ func TestSampler(t *testing.T) {
 	}
 	s := &Sampler{ProcRoot: proc, Exclude: []uint16{2223}}
 	for range 3 { // the buffers carry over
-		if n, err := s.Count(); err != nil || n != 1+2 {
-			t.Fatalf("Count = %d, %v; want 1 session (2223 excluded) + 2 workers", n, err)
+		if got, err := s.Count(); err != nil || got.Sessions != 1+2 || len(got.Unheard) != 0 {
+			t.Fatalf("Count = %+v, %v; want 1 session (2223 excluded) + 2 workers", got, err)
 		}
 	}
 	s.Exclude = nil
-	if n, err := s.Count(); err != nil || n != 3+2 {
-		t.Fatalf("Count = %d, %v; want 3 sessions + 2 workers", n, err)
+	if got, err := s.Count(); err != nil || got.Sessions != 3+2 {
+		t.Fatalf("Count = %+v, %v; want 3 sessions + 2 workers", got, err)
 	}
-	if n, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{22: true}}).Count(); err != nil || n != 2 {
-		t.Fatalf("Count on port 22 = %d, %v; want the 2 workers", n, err)
+	if got, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{22: true}}).Count(); err != nil || got.Sessions != 2 || !slices.Equal(got.Unheard, []uint16{22}) || !got.InUse() {
+		t.Fatalf("Count on port 22 = %+v, %v; want the 2 workers, and 22 unheard", got, err)
 	}
 
 	table, _ := os.ReadFile(filepath.Join("testdata", "tcp6"))
@@ -190,8 +195,8 @@ func TestSampler(t *testing.T) {
 	if err := os.Remove(filepath.Join(proc, "net", "tcp6")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Count(); err != nil || n != 1+2 {
-		t.Fatalf("without IPv6: Count = %d, %v; want the one IPv4 session + 2 workers", n, err)
+	if got, err := s.Count(); err != nil || got.Sessions != 1+2 {
+		t.Fatalf("without IPv6: Count = %+v, %v; want the one IPv4 session + 2 workers", got, err)
 	}
 	if err := os.Remove(filepath.Join(proc, "net", "tcp")); err != nil {
 		t.Fatal(err)
@@ -217,4 +222,211 @@ func FuzzParseTCP(f *testing.F) {
 			t.Fatalf("sockets and an error")
 		}
 	})
+}
+
+// freePort is a loopback port nothing listens on now.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return uint16(l.Addr().(*net.TCPAddr).Port)
+}
+
+// listen accepts on 127.0.0.1:port until the test ends.
+func listen(t *testing.T, port uint16) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return l
+}
+
+// waitSessions samples until want sessions show (the kernel lists an
+// accepted connection at once; the accept goroutine may lag a little).
+func waitSessions(t *testing.T, s *Sampler, want int) Sample {
+	t.Helper()
+	var got Sample
+	for range 100 {
+		var err error
+		if got, err = s.Count(); err != nil {
+			t.Fatal(err)
+		}
+		if got.Sessions == want {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d sessions, want %d", got.Sessions, want)
+	return got
+}
+
+// BASTION_IDLE_PORTS=<typo> while the server listens on another port, on
+// real sockets: the typo'd port counts as in use at every sample, however
+// busy or idle the other; once something listens on it (a server that
+// starts late), its connections count as they should and it can be idle.
+func TestSamplerUnheardPortLive(t *testing.T) {
+	if _, err := os.Stat("/proc/self/net/tcp"); err != nil {
+		t.Skip("no /proc/net/tcp here")
+	}
+	typo, late := freePort(t), freePort(t)
+	busy := listen(t, freePort(t))
+	client, err := net.Dial("tcp4", busy.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	s := &Sampler{ProcRoot: "/proc", Ports: map[uint16]bool{typo: true, late: true}}
+	got := waitSessions(t, s, 0) // the session on the busy port is not watched
+	if want := slices.Sorted(slices.Values([]uint16{typo, late})); !slices.Equal(got.Unheard, want) || !got.InUse() {
+		t.Fatalf("sample %+v, want %v unheard and in use", got, want)
+	}
+	l := listen(t, late)
+	got = waitSessions(t, s, 0)
+	if !slices.Equal(got.Unheard, []uint16{typo}) || !got.InUse() {
+		t.Fatalf("once %d listens: %+v, want only %d unheard, still in use", late, got, typo)
+	}
+	s.Ports = map[uint16]bool{late: true} // the typo fixed
+	if got = waitSessions(t, s, 0); len(got.Unheard) != 0 || got.InUse() {
+		t.Fatalf("%d listening, no client: %+v, want idle", late, got)
+	}
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got = waitSessions(t, s, 1); !got.InUse() {
+		t.Fatalf("a client on %d: %+v, want in use", late, got)
+	}
+	c.Close()
+	if got = waitSessions(t, s, 0); got.InUse() {
+		t.Fatalf("the client gone: %+v, want idle", got)
+	}
+
+	// The default, every listening port: nothing is ever unheard.
+	if got, err := (&Sampler{ProcRoot: "/proc"}).Count(); err != nil || len(got.Unheard) != 0 {
+		t.Fatalf("default ports: %+v, %v; want nothing unheard", got, err)
+	}
+}
+
+// fakeProcs is a /proc whose net is this process's real one and whose
+// processes are given as pid -> comm and cgroup; "self" is the supervisor.
+func fakeProcs(t *testing.T, procs map[string][2]string) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Symlink("/proc/self/net", filepath.Join(root, "net")); err != nil {
+		t.Fatal(err)
+	}
+	addProcs(t, root, procs)
+	return root
+}
+
+func addProcs(t *testing.T, root string, procs map[string][2]string) {
+	t.Helper()
+	for pid, p := range procs {
+		if err := os.MkdirAll(filepath.Join(root, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, content := range map[string]string{"comm": p[0] + "\n", "cgroup": p[1] + "\n"} {
+			if err := os.WriteFile(filepath.Join(root, pid, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// ECS Exec sessions: a task with ECS Exec whose /proc shows only the
+// supervisor's own container (no pidMode task) counts as in use, with no
+// connection anywhere; once another container's process shows (cgroups
+// unlike the supervisor's), the workers are counted and it can be idle.
+func TestSamplerExecVisibility(t *testing.T) {
+	const sidecar, bastion = "0::/ecs/task/sidecar", "0::/ecs/task/bastion"
+	l := listen(t, freePort(t))
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	proc := fakeProcs(t, map[string][2]string{"self": {"supervisor", sidecar}, "1": {"supervisor", sidecar}})
+
+	if got, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{port: true}}).Count(); err != nil || got.InUse() || got.Exec {
+		t.Fatalf("no ECS Exec: %+v, %v; want idle", got, err)
+	}
+	s := &Sampler{ProcRoot: proc, Ports: map[uint16]bool{port: true}, Exec: true}
+	if got, err := s.Count(); err != nil || got.Sessions != 0 || !got.ExecHidden() || !got.InUse() {
+		t.Fatalf("ECS Exec, no pidMode task: %+v, %v; want hidden, in use", got, err)
+	}
+	// The SSM agent in the supervisor's own container tells of ECS Exec too.
+	addProcs(t, proc, map[string][2]string{"5": {"amazon-ssm-agen", sidecar}})
+	if got, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{port: true}}).Count(); err != nil || !got.Exec || !got.InUse() {
+		t.Fatalf("an SSM agent, no pidMode task: %+v, %v; want ECS Exec hidden, in use", got, err)
+	}
+	// pidMode task: the bastion's sshd shows, in its own cgroup.
+	addProcs(t, proc, map[string][2]string{"7": {"sshd", bastion}})
+	if got, err := s.Count(); err != nil || !got.ExecVisible || got.InUse() {
+		t.Fatalf("pidMode task, nobody on: %+v, %v; want visible, idle", got, err)
+	}
+	addProcs(t, proc, map[string][2]string{"9": {"ssm-session-wor", bastion}})
+	if got, err := s.Count(); err != nil || got.Sessions != 1 || !got.InUse() {
+		t.Fatalf("one ECS Exec session: %+v, %v; want 1 session", got, err)
+	}
+	// Seen once, visible for good: the task's pidMode does not change.
+	for _, pid := range []string{"7", "9"} {
+		if err := os.RemoveAll(filepath.Join(proc, pid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Count(); err != nil || !got.ExecVisible || got.InUse() {
+		t.Fatalf("the bastion's processes gone: %+v, %v; want visible, idle", got, err)
+	}
+}
+
+func TestExecEnabled(t *testing.T) {
+	dir := t.TempDir()
+	if !ExecEnabled(dir) || ExecEnabled(filepath.Join(dir, "absent")) {
+		t.Fatal("ExecEnabled does not follow the directory")
+	}
+}
+
+// A real process named ssm-session-worker, as the SSM agent starts one per
+// ECS Exec session, is counted from the real /proc: the kernel keeps 15
+// bytes of its name.
+func TestWorkersLive(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep(1) to run as a worker")
+	}
+	if _, err := os.Stat("/proc/self/comm"); err != nil {
+		t.Skip("no /proc here")
+	}
+	worker := filepath.Join(t.TempDir(), ExecWorker)
+	b, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(worker, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, err := Workers("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(worker, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// Start returns once the exec is done: the process has its name.
+	if n, err := Workers("/proc"); err != nil || n != before+1 {
+		t.Fatalf("Workers = %d, %v with one worker running; want %d", n, err, before+1)
+	}
 }

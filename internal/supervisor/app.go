@@ -39,6 +39,7 @@ type app struct {
 	containerStdout string
 	signal          func(pid int) error
 	procRoot        string // where sessions are counted from: /proc
+	execAgentDir    string // whose presence says the task has ECS Exec (sessions.ExecAgentDir)
 
 	samplerMu sync.Mutex // the watch loop and GET /status both count
 	sampler   *sessions.Sampler
@@ -65,6 +66,7 @@ func newApp(environ map[string]string, clk clock.Clock, stdout, logTo io.Writer,
 		containerStdout: containerStdout,
 		signal:          signalContainer,
 		procRoot:        "/proc",
+		execAgentDir:    sessions.ExecAgentDir,
 		extending:       make(chan struct{}, 1),
 	}
 	if stops && !cfg.DryRun {

@@ -159,7 +159,8 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 		s, ok := state.status(a.clock.Now(), a.cfg.WarnBefore)
 		if ok && a.cfg.IdleTimeout == 0 {
 			// No sampling without an idle timeout: count now, for the people asking.
-			s.Connections, _ = a.countSessions()
+			sample, _ := a.countSessions()
+			s.Connections = sample.Sessions
 		}
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
