@@ -186,6 +186,11 @@ func (a *app) printSidecarStatus(s Status, asJSON bool) error {
 	fmt.Fprintf(tw, "started\t%s\n", s.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(tw, "ttl\t%s\n", ttl)
 	fmt.Fprintf(tw, "max ttl\t%s (supervisor extend 30m asks for more, up to it)\n", maxTTL)
+	if s.Registered {
+		fmt.Fprintf(tw, "registered\tyes: the task's bastion-ttl tag holds this TTL, and the sweeper agrees\n")
+	} else {
+		fmt.Fprintf(tw, "registered\tno: the API has not recorded this TTL yet (the sidecar keeps trying)\n")
+	}
 	if s.IdleDeadline != nil {
 		fmt.Fprintf(tw, "idle timeout\t%s\n", s.IdleTimeout)
 	}

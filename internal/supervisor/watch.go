@@ -19,7 +19,7 @@ import (
 // deadline + grace, and the essential sidecar's exit makes ECS stop the task.
 func (a *app) watch(ctx context.Context) error {
 	began := a.clock.Now()
-	state := &live{}
+	state := newLive()
 	controlCtx, stopControl := context.WithCancel(ctx)
 	defer stopControl()
 	a.serveControl(controlCtx, state)
@@ -52,7 +52,7 @@ func (a *app) watch(ctx context.Context) error {
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
-	state.set(start, lt)
+	state.set(start, lt, a.cfg.MaxTTL)
 	if a.stopper != nil {
 		var registering sync.WaitGroup
 		registering.Go(func() { a.registerTTL(controlCtx, state, start) })
