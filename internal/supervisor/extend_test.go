@@ -400,7 +400,7 @@ func TestSquatterAnswersNeverReachTheTerminal(t *testing.T) {
 	if err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &errs}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), "ttl       30m0s") {
+	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), "deadline  unknown: ") {
 		t.Fatalf("status printed the squatter's answer, or not the metadata's:\n%q", out.String())
 	}
 	if !strings.Contains(errs.String(), "is not a sidecar's") {
@@ -460,7 +460,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 func TestStatusThroughTheV2Address(t *testing.T) {
 	meta := metadataServer(t, time.Now().Add(-time.Minute), 0)
 	var out bytes.Buffer
-	a, err := newApp(map[string]string{"BASTION_CONTROL_ADDR": "off", "TMPDIR": t.TempDir()}, clock.System{}, &out, io.Discard, false)
+	a, err := newApp(map[string]string{"BASTION_CONTROL_ADDR": "off", "BASTION_TTL": "1h", "TMPDIR": t.TempDir()}, clock.System{}, &out, io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}
