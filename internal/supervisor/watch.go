@@ -49,6 +49,12 @@ func (a *app) watch(ctx context.Context) error {
 		return a.failSafe(fmt.Errorf("%w: start time still unknown at %s: %v", errFailSafe, failSafeAt.UTC().Format(time.RFC3339), err))
 	}
 
+	if start.Restarted != "" {
+		// The first start is not shown any more, and this process (perhaps
+		// itself restarted) did not see it: a bound below it counts.
+		a.log.Warn("a container of the task has restarted: the clock counts from before its first start, never from the restart",
+			"restarted", start.Restarted, "started_at", start.Time.UTC().Format(time.RFC3339Nano), "latest_started_at", start.Shown.UTC().Format(time.RFC3339Nano))
+	}
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
