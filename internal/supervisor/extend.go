@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"time"
@@ -236,46 +237,49 @@ var registerBackoff = backoff.Policy{Base: 500 * time.Millisecond, Max: time.Min
 // stack's cap is below BASTION_TTL, since the sweeper enforces that cap.
 func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start) {
 	for attempt := 0; ; attempt++ {
-		if a.registerOnce(ctx, state, start) {
+		settled, err := a.registerOnce(ctx, state, start)
+		if settled {
 			return
 		}
 		snap, _ := state.snapshot()
 		if snap.registered || snap.stopping { // an extension recorded it meanwhile
 			return
 		}
-		delay := registerBackoff.Delay(attempt)
 		left := snap.lt.Deadline().Sub(a.clock.Now())
 		if left <= 0 {
 			return
 		}
-		a.log.Warn("the TTL is not registered with the API yet: the sweeper has no tag to go by; retrying",
-			"attempt", attempt+1, "retry_in", min(delay, left).String())
-		if a.clock.Sleep(ctx, min(delay, left)) != nil {
+		delay := min(registerBackoff.Delay(attempt), left)
+		// Over hours of an API that cannot be reached: the first lines,
+		// then one in ten.
+		level := slog.LevelDebug
+		if attempt < 3 || attempt%10 == 0 {
+			level = slog.LevelWarn
+		}
+		a.log.Log(ctx, level, "could not register the TTL with the API, retrying: until then the sweeper has no tag to go by, and an earlier extension of this task, if any, is not known",
+			"attempt", attempt+1, "retry_in", delay.String(), "err", err.Error())
+		if a.clock.Sleep(ctx, delay) != nil {
 			return
 		}
 	}
 }
 
-// registerOnce makes one registration; it reports whether it is settled:
-// recorded, refused for good, or the bastion ending.
-func (a *app) registerOnce(ctx context.Context, state *live, start taskmeta.Start) bool {
+// registerOnce makes one registration; it reports whether it is settled
+// (recorded, refused for good, or the bastion ending), else why not.
+func (a *app) registerOnce(ctx context.Context, state *live, start taskmeta.Start) (bool, error) {
 	if !a.takeExtension(ctx) {
-		return true
+		return true, nil
 	}
 	if snap, _ := state.snapshot(); snap.registered || snap.stopping {
 		a.releaseExtension(nil)
-		return true
+		return true, nil
 	}
 	callCtx, cancel := context.WithTimeout(ctx, registerBudget)
 	ans, err := a.stopper.Extend(callCtx, extendRequest(start, a.cfg.TTL))
 	cancel()
 	a.releaseExtension(err)
 	if err != nil {
-		if ctx.Err() != nil { // the sidecar is ending
-			return true
-		}
-		a.log.Warn("could not register the TTL with the API; an earlier extension of this task, if any, is not known", "err", err.Error())
-		return false
+		return ctx.Err() != nil, err // canceled: the sidecar is ending
 	}
 	ttl, maxTTL, err := parseExtended(ans, start.TaskARN)
 	if err == nil && ttl > a.cfg.MaxTTL {
@@ -286,10 +290,10 @@ func (a *app) registerOnce(ctx context.Context, state *live, start taskmeta.Star
 		// would move the deadline and the fail-safe with it.
 		a.log.Error("registration answer refused; the deadline stays BASTION_TTL's", "bastion_ttl", a.cfg.TTL.String(),
 			"bastion_max_ttl", a.cfg.MaxTTL.String(), "err", err.Error())
-		return true
+		return true, nil
 	}
 	if !state.adopt(ttl, maxTTL) {
-		return true
+		return true, nil
 	}
 	lt := state.lifetime()
 	switch {
@@ -307,7 +311,7 @@ func (a *app) registerOnce(ctx context.Context, state *live, start taskmeta.Star
 	if maxTTL > a.cfg.MaxTTL {
 		a.log.Warn("the stack's cap is above BASTION_MAX_TTL: extensions stop at BASTION_MAX_TTL", "max_ttl", ans.MaxTTL, "bastion_max_ttl", a.cfg.MaxTTL.String())
 	}
-	return true
+	return true, nil
 }
 
 // extendCommand is `supervisor extend [--json] DURATION`: a client of the

@@ -574,7 +574,7 @@ func TestRegistrationIsRetriedUntilRecorded(t *testing.T) {
 		t.Fatalf("status before: %v\n%s", err, out.String())
 	}
 	s := awaitStatus(t, addr, func(s Status) bool { return s.Registered })
-	if s.MaxTTL != "12h0m0s" || !strings.Contains(logs.String(), "the TTL is not registered with the API yet") {
+	if s.MaxTTL != "12h0m0s" || !strings.Contains(logs.String(), "could not register the TTL with the API, retrying") {
 		t.Fatalf("status %+v\n%s", s, logs.String())
 	}
 	out.Reset()
