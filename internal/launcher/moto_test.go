@@ -152,6 +152,8 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{"no stack, no flags", []string{"run", "--stack", "missing"}, "no cluster: pass --cluster, set BASTION_CLUSTER, or deploy it in the stack missing, which does not exist"},
 		{"no stack, so no cap to check against", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion"},
 			"cannot read the stack's MaxTTL (the stack missing does not exist): pass --max-ttl"},
+		{"max ttl not a duration", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion", "--max-ttl", "soon"},
+			`--max-ttl "soon" is not a positive duration`},
 		{"no stack, ttl above --max-ttl", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion", "--max-ttl", "1h"},
 			"above the stack's cap, MaxTTL 1h0m0s"},
 		{"idle not a duration", []string{"run", "--idle", "soon"}, `--idle "soon"`},

@@ -628,3 +628,29 @@ func TestExtensionClientHangingUpBlocksNoOne(t *testing.T) {
 		t.Fatalf("the next extension waited %v", d)
 	}
 }
+
+// Whatever the caller checked, no answer moves the TTL (and the fail-safe
+// after the deadline) past the ceiling, BASTION_MAX_TTL; a shorter one
+// wakes the watch loop.
+func TestAdoptNeverPassesTheCeiling(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	l := newLive()
+	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour}, 12*time.Hour)
+	if !l.adopt(876000*time.Hour, 876000*time.Hour) {
+		t.Fatal("refused before stopping")
+	}
+	if s, _ := l.status(t0, nil); s.TTL != "12h0m0s" || s.MaxTTL != "12h0m0s" || !s.Deadline.Equal(t0.Add(12*time.Hour)) || !s.Registered {
+		t.Fatalf("status after 100 years: %+v", s)
+	}
+	select {
+	case <-l.moved:
+		t.Fatal("a later deadline woke the loop")
+	default:
+	}
+	l.adopt(2*time.Hour, 2*time.Hour)
+	select {
+	case <-l.moved:
+	default:
+		t.Fatal("an earlier deadline did not wake the loop")
+	}
+}
