@@ -29,6 +29,11 @@ func TestProfileBannerAndPrompt(t *testing.T) {
 			want: []string{"bastion-ttl: 1h2m3s left, stops at 12:00:01Z (ttl)\n", `"supervisor extend 30m" asks for more time`, "prompt: [1h2m3s left] "},
 			not:  []string{"***", "\a"},
 		},
+		"deadline unknown: no sidecar answers at 127.0.0.1:8311, and BASTION_TTL is not set here": {
+			want: []string{"bastion-ttl: deadline unknown: no sidecar answers at 127.0.0.1:8311, and BASTION_TTL is not set here; this bastion still stops at its TTL\n",
+				"prompt: [deadline unknown] "},
+			not: []string{"***", "\a", " left"},
+		},
 		"WARNING: 8m20s left, stops at 12:00:01Z (idle)": {
 			want: []string{"\a*** bastion-ttl: WARNING: 8m20s left, stops at 12:00:01Z (idle); \"supervisor extend 30m\" for more\n", "prompt: [8m20s left] "},
 		},

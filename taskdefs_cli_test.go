@@ -47,14 +47,16 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		// The getting started path's step 3, as the README runs it.
 		cmd := exec.Command("bash", "examples/fill-task-definition.sh")
 		cmd.Env = append(env, "PATH="+pathWith(aws), "ROLE_ARN=arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B",
-			"TERMINATE_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate", "LOG_GROUP=/ecs/bastion-ttl", "KEYS_URL=https://github.com/ops.keys")
+			"TERMINATE_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate", "LOG_GROUP=/ecs/bastion-ttl", "KEYS_URL=https://github.com/ops.keys", "MAX_TTL=8h")
+		fillEnv := cmd.Env
 		filled, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("fill-task-definition.sh: %v", err)
 		}
 		for _, want := range []string{`"taskRoleArn": "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B"`,
 			`"value": "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate"`, `"awslogs-group": "/ecs/bastion-ttl"`,
-			`"awslogs-region": "eu-west-1"`, `"value": "https://github.com/ops.keys"`, `"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"`} {
+			`"awslogs-region": "eu-west-1"`, `"value": "https://github.com/ops.keys"`, `"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"`,
+			"\"name\": \"BASTION_MAX_TTL\",\n          \"value\": \"8h\""} {
 			if !strings.Contains(string(filled), want) {
 				t.Errorf("filled task definition lacks %s", want)
 			}
@@ -66,6 +68,20 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		out := run(t, aws, "ecs", "register-task-definition", "--cli-input-json", "file://"+path, "--query", "taskDefinition.status", "--output", "text")
 		if strings.TrimSpace(out) != "ACTIVE" {
 			t.Fatalf("register-task-definition: %s", out)
+		}
+
+		// A restart policy on the supervisor's container is refused: its
+		// fail-safe exit would restart it instead of stopping the task.
+		src, _ := os.ReadFile("examples/sidecar-task-definition.json")
+		withPolicy := strings.Replace(string(src), `"command": [`, `"restartPolicy": {"enabled": true, "ignoredExitCodes": [0]}, "command": [`, 1)
+		if err := os.WriteFile(path, []byte(withPolicy), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command("bash", "examples/fill-task-definition.sh")
+		cmd.Env = append(fillEnv, "TASK_DEFINITION="+path)
+		refused, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(refused), "container supervisor runs the supervisor and has a restart policy") {
+			t.Fatalf("a restart policy on the supervisor: %v\n%s", err, refused)
 		}
 	})
 	// The private setting's endpoints, in a VPC made in moto: by default

@@ -25,7 +25,7 @@ import (
 const usage = `usage: bastion-ttl <command> [flags]
 
 commands:
-  run   start a bastion: bastion-ttl run [--ttl 2h] [--idle 15m] [--cluster C] [--task-definition TD]
+  run   start a bastion: bastion-ttl run [--ttl 2h] [--max-ttl 12h] [--idle 15m] [--cluster C] [--task-definition TD]
         [--subnets a,b] [--security-groups g] [--public-ip] [--exec] [--launch-type FARGATE|EC2]
         [--supervisor-container NAME] [--wait=true]
   ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
@@ -34,7 +34,8 @@ commands:
 
 Every command takes --stack NAME (default bastion-ttl, or BASTION_STACK): the
 deployed stack whose outputs give the defaults (cluster, task definition,
-subnets, security groups, the cap). Flags win over BASTION_CLUSTER,
+subnets, security groups, the cap). When it cannot be read, run starts
+nothing unless --max-ttl (or BASTION_MAX_TTL) gives the cap. Flags win over BASTION_CLUSTER,
 BASTION_TASK_DEFINITION, BASTION_SUBNETS, BASTION_SECURITY_GROUPS,
 BASTION_LAUNCH_TYPE, BASTION_EXEC and BASTION_SUPERVISOR_CONTAINER, which
 win over the stack. AWS credentials and region: the SDK's usual chain

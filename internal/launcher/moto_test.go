@@ -96,9 +96,10 @@ func TestRunLsStop(t *testing.T) {
 		t.Fatalf("task %s: tags %v (owner: want the user ID %q), startedBy %q", arn, tags, aws.ToString(me.UserId), aws.ToString(task.StartedBy))
 	}
 	ov := task.Overrides.ContainerOverrides
-	if len(ov) != 1 || aws.ToString(ov[0].Name) != "supervisor" || len(ov[0].Environment) != 2 ||
-		aws.ToString(ov[0].Environment[0].Value) != "2h0m0s" || aws.ToString(ov[0].Environment[1].Value) != "15m" {
-		t.Fatalf("overrides %+v: the supervisor's BASTION_TTL must be the tag's", ov)
+	if len(ov) != 1 || aws.ToString(ov[0].Name) != "supervisor" || len(ov[0].Environment) != 3 ||
+		aws.ToString(ov[0].Environment[0].Value) != "2h0m0s" || aws.ToString(ov[0].Environment[1].Value) != "12h0m0s" ||
+		aws.ToString(ov[0].Environment[2].Value) != "15m" {
+		t.Fatalf("overrides %+v: the supervisor's BASTION_TTL must be the tag's, its BASTION_MAX_TTL the stack's", ov)
 	}
 
 	// An untagged task of the cluster is not a bastion.
@@ -132,10 +133,11 @@ func TestRunLsStop(t *testing.T) {
 		t.Fatalf("stop --force: exit %d", code)
 	}
 
-	// With --cluster and --task-definition it needs no stack at all.
+	// With --cluster, --task-definition and --max-ttl it needs no stack at
+	// all, and says it could not read one.
 	// (testenv.RunTasks registered bastion:2, without a supervisor.)
-	out, errs, code = runCLI(env, "run", "--stack", "none-deployed", "--cluster", "bastions", "--task-definition", "bastion:1", "--ttl", "30m", "--wait=false")
-	if code != 0 || !strings.Contains(out, "in bastions: TTL 30m0s\n") {
+	out, errs, code = runCLI(env, "run", "--stack", "none-deployed", "--cluster", "bastions", "--task-definition", "bastion:1", "--ttl", "30m", "--max-ttl", "2h", "--wait=false")
+	if code != 0 || !strings.Contains(out, "in bastions: TTL 30m0s\n") || !strings.Contains(errs, "cannot read the stack's MaxTTL (the stack none-deployed does not exist); checking against --max-ttl 2h0m0s") {
 		t.Fatalf("run without a stack: exit %d\n%s%s", code, out, errs)
 	}
 }
@@ -154,6 +156,12 @@ func TestBadInputStartsNothing(t *testing.T) {
 		{"no such cluster", []string{"run", "--cluster", "nope"}, `cluster "nope" does not exist`},
 		{"no supervisor in the task definition", []string{"run", "--task-definition", "plain-ssh"}, "no container runs the supervisor"},
 		{"no stack, no flags", []string{"run", "--stack", "missing"}, "no cluster: pass --cluster, set BASTION_CLUSTER, or deploy it in the stack missing, which does not exist"},
+		{"no stack, so no cap to check against", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion"},
+			"cannot read the stack's MaxTTL (the stack missing does not exist): pass --max-ttl"},
+		{"max ttl not a duration", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion", "--max-ttl", "soon"},
+			`--max-ttl "soon" is not a positive duration`},
+		{"no stack, ttl above --max-ttl", []string{"run", "--stack", "missing", "--cluster", "bastions", "--task-definition", "bastion", "--max-ttl", "1h"},
+			"above the stack's cap, MaxTTL 1h0m0s"},
 		{"idle not a duration", []string{"run", "--idle", "soon"}, `--idle "soon"`},
 		{"stop nothing", []string{"stop"}, "stop takes 1 to 100 tasks to stop"},
 		{"stop an unknown task", []string{"stop", "0123456789abcdef0123456789abcdef"}, "not tasks of bastions"},

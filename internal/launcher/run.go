@@ -16,8 +16,8 @@ import (
 
 type runFlags struct {
 	common
-	taskDefinition, ttl, idle, subnets, securityGroups, launchType, supervisor string
-	publicIP, exec, wait                                                       bool
+	taskDefinition, ttl, maxTTL, idle, subnets, securityGroups, launchType, supervisor string
+	publicIP, exec, wait                                                               bool
 }
 
 func runCommand(ctx context.Context, args []string, env Env) error {
@@ -25,6 +25,7 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	fs := newFlags("run", env, &f.common)
 	fs.StringVar(&f.taskDefinition, "task-definition", env.Environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
 	fs.StringVar(&f.ttl, "ttl", "2h", "how long the bastion lives")
+	fs.StringVar(&f.maxTTL, "max-ttl", env.Environ["BASTION_MAX_TTL"], "the stack's MaxTTL, to check --ttl against when the stack cannot be read")
 	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
 	fs.StringVar(&f.subnets, "subnets", env.Environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
 	fs.StringVar(&f.securityGroups, "security-groups", env.Environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
@@ -45,13 +46,12 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	}
 	// The stack gives what flags and the environment leave out; with both
 	// the cluster and the task definition given, it is asked only for the
-	// cap, and one that cannot be read is no reason to refuse.
+	// cap.
 	d, err := stackDefaults(ctx, env, f.stack)
 	if err != nil && (f.cluster == "" || f.taskDefinition == "") {
 		return err
-	} else if err != nil {
-		fmt.Fprintf(env.Stderr, "bastion-ttl: note: %v; the stack's MaxTTL is not checked\n", err)
 	}
+	stackErr := err
 	f.cluster = or(f.cluster, d.cluster)
 	f.taskDefinition = or(f.taskDefinition, d.taskDefinition)
 	if err := need(f.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", f.stack, d); err != nil {
@@ -60,8 +60,15 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	if err := need(f.taskDefinition, "task-definition", "BASTION_TASK_DEFINITION", "TaskDefinition", f.stack, d); err != nil {
 		return err
 	}
-	if d.maxTTL > 0 && ttl > d.maxTTL {
-		return badf("--ttl %s is above the stack's cap, MaxTTL %s: the sweeper would stop the bastion at the cap", ttl, d.maxTTL)
+	maxTTL, note, err := capToCheck(d, stackErr, f.stack, f.maxTTL)
+	if err != nil {
+		return err
+	}
+	if ttl > maxTTL {
+		return badf("--ttl %s is above the stack's cap, MaxTTL %s: the sweeper would stop the bastion at the cap", ttl, maxTTL)
+	}
+	if note != "" {
+		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
 	}
 	idle := or(f.idle, d.idleTimeout)
 	if idle != "" {
@@ -89,7 +96,10 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return badf("task definition %s: %v", f.taskDefinition, err)
 	}
-	env2 := overrides(ttl, idle, healthCheck)
+	if err := restartPolicyDefeatsFailSafe(def, aws.ToString(sup), healthCheck); err != nil {
+		return badf("task definition %s: %v", f.taskDefinition, err)
+	}
+	env2 := overrides(ttl, maxTTL, idle, healthCheck)
 	in := &ecs.RunTaskInput{
 		Cluster:        aws.String(f.cluster),
 		TaskDefinition: def.TaskDefinitionArn,
@@ -182,10 +192,61 @@ func or2(a, b []string) []string {
 	return b
 }
 
-// overrides is the supervisor's environment for this launch. The idle
-// timeout is the sidecar's alone: the health check has none.
-func overrides(ttl time.Duration, idle string, healthCheck bool) []types.KeyValuePair {
-	env := []types.KeyValuePair{{Name: aws.String("BASTION_TTL"), Value: aws.String(ttl.String())}}
+// capToCheck is the stack's MaxTTL, which the TTL must not pass: the
+// stack's output, else --max-ttl (or BASTION_MAX_TTL). With neither, the
+// launch is refused: a TTL that the sweeper cuts short would tell people
+// a deadline that is not theirs.
+func capToCheck(d defaults, stackErr error, stack, flagValue string) (maxTTL time.Duration, note string, err error) {
+	if d.maxTTL > 0 {
+		return d.maxTTL, "", nil
+	}
+	why := fmt.Sprintf("the stack %s does not exist", stack)
+	switch {
+	case stackErr != nil:
+		why = stackErr.Error()
+	case d.found:
+		why = fmt.Sprintf("the stack %s has no MaxTTL output", stack)
+	}
+	if flagValue == "" {
+		return 0, "", badf("cannot read the stack's MaxTTL (%s): pass --max-ttl with the stack's MaxTTL, or --stack; nothing started", why)
+	}
+	m, err := time.ParseDuration(flagValue)
+	if err != nil || m <= 0 {
+		return 0, "", badf("--max-ttl %q is not a positive duration such as 12h", flagValue)
+	}
+	return m, fmt.Sprintf("cannot read the stack's MaxTTL (%s); checking against --max-ttl %s", why, m), nil
+}
+
+// restartPolicyDefeatsFailSafe refuses a restart policy on the container
+// whose exit is the supervisor's fail-safe: ECS would restart the
+// container instead of stopping the task. The sidecar exits 1 (fail-safe)
+// or 2 (configuration): a policy that ignores both still stops the task.
+// The health check's fail-safe is a SIGTERM to its container's PID 1,
+// whose exit code nothing fixes: no restart policy there.
+func restartPolicyDefeatsFailSafe(def *types.TaskDefinition, sup string, healthCheck bool) error {
+	for _, c := range def.ContainerDefinitions {
+		rp := c.RestartPolicy
+		if aws.ToString(c.Name) != sup || rp == nil || !aws.ToBool(rp.Enabled) {
+			continue
+		}
+		if healthCheck {
+			return fmt.Errorf("container %q runs the health check and has a restart policy: its fail-safe (SIGTERM to the container) would restart it, not stop the task; remove restartPolicy from it", sup)
+		}
+		if !slices.Contains(rp.IgnoredExitCodes, 1) || !slices.Contains(rp.IgnoredExitCodes, 2) {
+			return fmt.Errorf("the supervisor's container %q has a restart policy: its fail-safe exit would restart it, not stop the task; remove restartPolicy from it, or add 1 and 2 to its ignoredExitCodes", sup)
+		}
+	}
+	return nil
+}
+
+// overrides is the supervisor's environment for this launch: the TTL, and
+// the cap it was checked against, which the supervisor believes no answer
+// above. The idle timeout is the sidecar's alone: the health check has none.
+func overrides(ttl, maxTTL time.Duration, idle string, healthCheck bool) []types.KeyValuePair {
+	env := []types.KeyValuePair{
+		{Name: aws.String("BASTION_TTL"), Value: aws.String(ttl.String())},
+		{Name: aws.String("BASTION_MAX_TTL"), Value: aws.String(maxTTL.String())},
+	}
 	if idle != "" && !healthCheck {
 		env = append(env, types.KeyValuePair{Name: aws.String("BASTION_IDLE_TIMEOUT"), Value: aws.String(idle)})
 	}

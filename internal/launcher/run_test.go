@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -40,13 +41,46 @@ func TestSupervisorContainer(t *testing.T) {
 		t.Error("a task definition without the supervisor passed")
 	}
 	// The health check has no idle timeout: no override for it.
-	if env := overrides(time.Hour, "15m", true); len(env) != 1 {
+	if env := overrides(time.Hour, 12*time.Hour, "15m", true); len(env) != 2 || aws.ToString(env[1].Name) != "BASTION_MAX_TTL" || aws.ToString(env[1].Value) != "12h0m0s" {
 		t.Errorf("health-check overrides %v", env)
 	}
-	if env := overrides(time.Hour, "0", false); len(env) != 2 || aws.ToString(env[1].Value) != "0" {
+	if env := overrides(time.Hour, 12*time.Hour, "0", false); len(env) != 3 || aws.ToString(env[2].Value) != "0" {
 		t.Errorf("idle off is sent: %v", env)
 	}
 	if got := tagValue("arn:aws:sts::1:assumed-role/R/alice,bob"); got != "arn:aws:sts::1:assumed-role/R/alice_bob" {
 		t.Errorf("tagValue = %q", got)
+	}
+}
+
+// A restart policy on the container whose exit is the fail-safe turns that
+// exit into a restart: the task would not stop. It is refused, unless the
+// sidecar's exit codes are ignored by it.
+func TestRestartPolicyOnTheSupervisorIsRefused(t *testing.T) {
+	on := func(codes ...int32) *types.ContainerRestartPolicy {
+		return &types.ContainerRestartPolicy{Enabled: aws.Bool(true), IgnoredExitCodes: codes}
+	}
+	def := func(bastion, sup *types.ContainerRestartPolicy) *types.TaskDefinition {
+		return &types.TaskDefinition{ContainerDefinitions: []types.ContainerDefinition{
+			{Name: aws.String("bastion"), RestartPolicy: bastion}, {Name: aws.String("supervisor"), RestartPolicy: sup}}}
+	}
+	for _, tc := range []struct {
+		name        string
+		def         *types.TaskDefinition
+		sup         string
+		healthCheck bool
+		refused     string
+	}{
+		{"none", def(nil, nil), "supervisor", false, ""},
+		{"on the bastion only: the sidecar still ends the task", def(on(), nil), "supervisor", false, ""},
+		{"disabled on the sidecar", def(nil, &types.ContainerRestartPolicy{Enabled: aws.Bool(false)}), "supervisor", false, ""},
+		{"on the sidecar", def(nil, on()), "supervisor", false, `the supervisor's container "supervisor" has a restart policy`},
+		{"on the sidecar, only 1 ignored", def(nil, on(1)), "supervisor", false, "add 1 and 2 to its ignoredExitCodes"},
+		{"on the sidecar, 1 and 2 ignored", def(nil, on(2, 1)), "supervisor", false, ""},
+		{"on the health check's container", def(on(1, 2, 143), nil), "bastion", true, `container "bastion" runs the health check and has a restart policy`},
+	} {
+		err := restartPolicyDefeatsFailSafe(tc.def, tc.sup, tc.healthCheck)
+		if (tc.refused == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.refused)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.refused)
+		}
 	}
 }

@@ -19,7 +19,9 @@
 //     confirmed it, and it was confirmed less than MaxAge ago.
 //
 // The caller must not act on a cached start (stop the task) without reading
-// the metadata again: the cache may say "not yet", never "now".
+// the metadata again: the cache may say "not yet", never "now". (A record
+// the caller keeps across a container restart is believed only when the
+// metadata it has just read shows the restart and bounds the record.)
 //
 // Another user on the box can therefore neither write an entry nor make the
 // process read one of theirs; at most they can pre-create the directory's

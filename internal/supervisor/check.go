@@ -115,9 +115,17 @@ func (a *app) cachedStart(ctx context.Context) (taskmeta.Start, error) {
 	fetchCtx, cancel := context.WithTimeout(ctx, checkBudget/2)
 	defer cancel()
 	start, err := a.waiter(backoff.Policy{Base: 100 * time.Millisecond, Max: 400 * time.Millisecond}).Wait(fetchCtx)
-	if err != nil || dir == nil {
+	if err != nil {
 		return start, err
 	}
+	if dir == nil {
+		if start.Restarted != "" {
+			a.log.Warn("a container of the task has restarted and no first start is remembered: the clock counts from before it",
+				"restarted", start.Restarted, "started_at", start.Time.UTC().Format(time.RFC3339Nano))
+		}
+		return start, nil
+	}
+	start = a.firstStart(dir, source, start)
 	if cached != nil && (!cached.StartedAt.Equal(start.Time) || cached.TaskARN != start.TaskARN) {
 		a.log.Warn("cached start time differs from the task metadata's, using the metadata's",
 			"path", dir.Path(), "cached_started_at", cached.StartedAt.UTC().Format(time.RFC3339Nano),
@@ -128,4 +136,41 @@ func (a *app) cachedStart(ctx context.Context) (taskmeta.Start, error) {
 		a.log.Debug("cannot cache the start time", "path", dir.Path(), "err", err.Error())
 	}
 	return start, nil
+}
+
+// firstStart keeps the earliest start seen for the task across restarts of
+// the bastion container, where the health check and its cache directory
+// live (a restart starts the same container again, files kept): after a
+// restart the metadata shows the new start, and only a bound below the
+// first. The record is believed only when the metadata shows a restart,
+// and only between that bound and the start shown; otherwise the metadata
+// wins and the record is rewritten.
+func (a *app) firstStart(dir *startcache.Dir, source string, start taskmeta.Start) taskmeta.Start {
+	key := source + "\x00first"
+	now := a.clock.Now()
+	rec, err := dir.Load(key)
+	if err == nil || errors.Is(err, startcache.ErrStale) {
+		err = rec.Check(now, taskmeta.ClockErrorBound)
+	}
+	known := (err == nil || errors.Is(err, startcache.ErrStale)) && rec.TaskARN == start.TaskARN
+	switch {
+	case start.Restarted != "" && known && !rec.StartedAt.Before(start.Time) && !rec.StartedAt.After(start.Shown):
+		a.log.Info("a container of the task has restarted: the clock keeps the first start seen", "restarted", start.Restarted,
+			"started_at", rec.StartedAt.UTC().Format(time.RFC3339Nano), "latest_started_at", start.Shown.UTC().Format(time.RFC3339Nano))
+		start.Time = rec.StartedAt
+		return start
+	case start.Restarted != "":
+		a.log.Warn("a container of the task has restarted and no first start is remembered: the clock counts from before it",
+			"restarted", start.Restarted, "started_at", start.Time.UTC().Format(time.RFC3339Nano))
+	case known && rec.StartedAt.Equal(start.Time):
+		return start
+	case known:
+		a.log.Warn("remembered first start differs from the task metadata's, which shows no restart: using the metadata's",
+			"path", dir.Path(), "remembered_started_at", rec.StartedAt.UTC().Format(time.RFC3339Nano), "started_at", start.Time.UTC().Format(time.RFC3339Nano))
+	}
+	e := startcache.Entry{Source: key, TaskARN: start.TaskARN, Cluster: start.Cluster, StartedAt: start.Time, CheckedAt: now}
+	if err := dir.Save(e); err != nil {
+		a.log.Debug("cannot remember the first start", "path", dir.Path(), "err", err.Error())
+	}
+	return start
 }

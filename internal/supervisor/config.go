@@ -50,6 +50,7 @@ const (
 // config is the supervisor's configuration; docs/supervisor.md documents each variable.
 type config struct {
 	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m" help:"lifetime after the container's StartedAt, a Go duration"`
+	MaxTTL       time.Duration   `env:"BASTION_MAX_TTL" envDefault:"12h" help:"the stack's MaxTTL: the longest TTL believed, whatever the API answers"`
 	TerminateURL string          `env:"BASTION_TERMINATE_URL" help:"URL of POST /terminate (the stack's TerminateUrl); required unless dry run"`
 	ExtendURL    string          `env:"BASTION_EXTEND_URL" help:"URL of POST /extend (default: beside the terminate URL)"`
 	Container    string          `env:"BASTION_CONTAINER" help:"the container whose StartedAt starts the clock (default: the earliest)"`
@@ -105,6 +106,14 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 	bad := func(name, reason string) { errs = append(errs, envconfig.Invalid(name, environ[name], reason)) }
 	if c.TTL <= 0 {
 		bad("BASTION_TTL", "must be greater than zero")
+	}
+	switch {
+	case c.MaxTTL <= 0:
+		bad("BASTION_MAX_TTL", "must be greater than zero (the stack's MaxTTL output)")
+	case c.TTL > c.MaxTTL:
+		// The sweeper would stop the bastion at the cap, before the
+		// deadline this sidecar would tell people.
+		errs = append(errs, envconfig.Invalid("BASTION_TTL", or(environ["BASTION_TTL"], c.TTL.String()), fmt.Sprintf("is above BASTION_MAX_TTL %s, the stack's cap: the sweeper would stop the bastion there", c.MaxTTL)))
 	}
 	if c.Grace < MinGrace {
 		bad("BASTION_GRACE", fmt.Sprintf("must be at least %v, time for one stop request", MinGrace))

@@ -20,6 +20,9 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"ttl negative", map[string]string{"BASTION_TTL": "-5m"}, nil, `BASTION_TTL="-5m"`},
 		{"ttl zero", map[string]string{"BASTION_TTL": "0"}, nil, `BASTION_TTL="0"`},
 		{"ttl years", map[string]string{"BASTION_TTL": "1y"}, nil, `BASTION_TTL="1y"`},
+		{"ttl above the stack's cap", map[string]string{"BASTION_TTL": "3h", "BASTION_MAX_TTL": "2h"}, nil, `BASTION_TTL="3h": is above BASTION_MAX_TTL 2h0m0s`},
+		{"ttl above the default cap", map[string]string{"BASTION_TTL": "13h"}, []string{"check"}, `BASTION_TTL="13h": is above BASTION_MAX_TTL 12h0m0s`},
+		{"max ttl zero", map[string]string{"BASTION_MAX_TTL": "0"}, nil, `BASTION_MAX_TTL="0"`},
 		{"url missing", map[string]string{"BASTION_TERMINATE_URL": ""}, nil, "BASTION_TERMINATE_URL: required"},
 		{"url ftp", map[string]string{"BASTION_TERMINATE_URL": "ftp://example.com/terminate"}, nil, `BASTION_TERMINATE_URL="ftp://example.com/terminate"`},
 		{"url http not loopback", map[string]string{"BASTION_TERMINATE_URL": "http://example.com/terminate"}, []string{"check"}, `BASTION_TERMINATE_URL="http://example.com/terminate"`},
@@ -74,7 +77,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil || c.FailSafe != "exit" {
+	if c.TTL != 30*time.Minute || c.Grace != 2*time.Minute || c.LogFormat != "json" || c.Container != "" || c.url != nil || c.FailSafe != "exit" || c.MaxTTL != 12*time.Hour {
 		t.Fatalf("defaults = %+v", c)
 	}
 	c, err = loadConfig(map[string]string{"BASTION_TERMINATE_URL": "https://abc.execute-api.eu-west-1.amazonaws.com/prod/terminate"}, true)

@@ -29,26 +29,32 @@ type Status struct {
 	Connections  int        `json:"connections"`  // sessions open at the last sample
 	ExtendedTo   *time.Time `json:"extendedTo"`   // the TTL's deadline, null until extended
 	MaxTTL       string     `json:"maxTtl"`       // the API's cap, "" until the API has told it
+	Registered   bool       `json:"registered"`   // the API has recorded the TTL in the task's tag (the sweeper's)
 	Warning      string     `json:"warning"`      // "" until the first of BASTION_WARN_BEFORE
 }
 
 // live is what watch knows, shared with the control endpoint.
 type live struct {
-	mu       sync.Mutex
-	known    bool
-	start    taskmeta.Start
-	lt       lifetime.Lifetime // TTL: the configured one, or an extension's
-	baseTTL  time.Duration     // the configured TTL
-	maxTTL   time.Duration     // the API's cap, 0 until an answer told it
-	idle     lifetime.Idle     // Timeout 0: off
-	sessions int
-	stopping bool // the deadline was reached: nothing moves it any more
+	mu         sync.Mutex
+	known      bool
+	start      taskmeta.Start
+	lt         lifetime.Lifetime // TTL: the configured one, or the API's answer
+	baseTTL    time.Duration     // the configured TTL
+	ceiling    time.Duration     // BASTION_MAX_TTL: no TTL is believed above it
+	maxTTL     time.Duration     // the API's cap (at most ceiling), 0 until an answer told it
+	registered bool              // an answer of the API recorded the TTL
+	idle       lifetime.Idle     // Timeout 0: off
+	sessions   int
+	stopping   bool          // the deadline was reached: nothing moves it any more
+	moved      chan struct{} // the deadline moved earlier: the watch loop looks again
 }
 
-func (l *live) set(start taskmeta.Start, lt lifetime.Lifetime) {
+func newLive() *live { return &live{moved: make(chan struct{}, 1)} }
+
+func (l *live) set(start taskmeta.Start, lt lifetime.Lifetime, ceiling time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.known, l.start, l.lt, l.baseTTL = true, start, lt, lt.TTL
+	l.known, l.start, l.lt, l.baseTTL, l.ceiling = true, start, lt, lt.TTL, ceiling
 }
 
 func (l *live) sample(idle *lifetime.Idle, sessions int) {
@@ -62,16 +68,17 @@ func (l *live) sample(idle *lifetime.Idle, sessions int) {
 
 // liveView is what an extension decides on.
 type liveView struct {
-	start    taskmeta.Start
-	lt       lifetime.Lifetime
-	maxTTL   time.Duration
-	stopping bool
+	start      taskmeta.Start
+	lt         lifetime.Lifetime
+	maxTTL     time.Duration
+	registered bool
+	stopping   bool
 }
 
 func (l *live) snapshot() (liveView, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return liveView{start: l.start, lt: l.lt, maxTTL: l.maxTTL, stopping: l.stopping}, l.known
+	return liveView{start: l.start, lt: l.lt, maxTTL: l.maxTTL, registered: l.registered, stopping: l.stopping}, l.known
 }
 
 func (l *live) lifetime() lifetime.Lifetime {
@@ -94,17 +101,34 @@ func (l *live) expire(now time.Time, idle *lifetime.Idle) (deadline time.Time, l
 	return deadline, limit, reason, false
 }
 
-// extend makes the TTL ttl if that is later, and records the API's cap (0:
-// not told). It reports false once the bastion is stopping.
-func (l *live) extend(ttl, maxTTL time.Duration) bool {
+// adopt makes the TTL ttl, the API's answer, which the caller checked
+// against what was asked, and records the API's cap (0: not told); both
+// are cut to the ceiling whatever the caller did, so that no answer moves
+// the deadline (and the fail-safe after it) past start + ceiling. A TTL
+// shorter than before (the stack's cap is lower) wakes the watch loop. It
+// reports false once the bastion is stopping.
+func (l *live) adopt(ttl, maxTTL time.Duration) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stopping {
 		return false
 	}
-	l.lt.TTL = max(l.lt.TTL, ttl)
+	if l.ceiling > 0 {
+		ttl = min(ttl, l.ceiling)
+		if maxTTL > 0 {
+			maxTTL = min(maxTTL, l.ceiling)
+		}
+	}
+	earlier := ttl < l.lt.TTL
+	l.lt.TTL, l.registered = ttl, true
 	if maxTTL > 0 {
 		l.maxTTL = maxTTL
+	}
+	if earlier {
+		select {
+		case l.moved <- struct{}{}:
+		default: // already told, or nobody waits (tests)
+		}
 	}
 	return true
 }
@@ -119,7 +143,7 @@ func (l *live) status(now time.Time, warnBefore []time.Duration) (Status, bool) 
 	var idle *lifetime.Idle
 	s := Status{
 		TaskARN: l.start.TaskARN, StartedAt: l.start.Time.UTC(), TTL: l.lt.TTL.String(),
-		IdleTimeout: l.idle.Timeout.String(), Connections: l.sessions,
+		IdleTimeout: l.idle.Timeout.String(), Connections: l.sessions, Registered: l.registered,
 	}
 	if l.idle.Timeout > 0 {
 		idle = &l.idle
@@ -171,7 +195,7 @@ func (a *app) serveControl(ctx context.Context, state *live) {
 		_ = json.NewEncoder(w).Encode(s)
 	})
 	mux.HandleFunc("POST /extend", func(w http.ResponseWriter, r *http.Request) {
-		status, body := a.extendOnRequest(r, state)
+		status, body := a.extendOnRequest(ctx, r, state)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
@@ -49,7 +51,10 @@ func fail(status int, code stopapi.Code, format string, args ...any) (int, any) 
 // extendOnRequest serves POST /extend {"by": "30m"}: it asks the API for the
 // TTL plus by and moves the deadline to the API's answer. Anyone on the box
 // may ask; only the API's cap, which the box cannot lift, bounds the answer.
-func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
+// ctx is the sidecar's own: the API call runs on it, not on the request's,
+// so a client that hangs up neither abandons the call (which would keep the
+// token until the invocation has surely ended) nor loses its answer.
+func (a *app) extendOnRequest(ctx context.Context, r *http.Request, state *live) (int, any) {
 	// A browser's form post cannot send this type without a CORS preflight,
 	// which the endpoint never answers.
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
@@ -73,45 +78,82 @@ func (a *app) extendOnRequest(r *http.Request, state *live) (int, any) {
 	if !a.takeExtension(waitCtx) {
 		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "another extension is being asked; try again in a moment")
 	}
+	type answer struct {
+		status int
+		body   any
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, body := a.extendHoldingToken(ctx, state, by)
+		done <- answer{status, body}
+	}()
+	select {
+	case ans := <-done:
+		return ans.status, ans.body
+	case <-r.Context().Done():
+		a.log.Info("the client of an extension hung up; the extension is still asked", "by", by.String())
+		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "the client hung up")
+	}
+}
+
+// extendHoldingToken asks the API for the TTL plus by, holding the
+// extension token, which it gives back.
+func (a *app) extendHoldingToken(ctx context.Context, state *live, by time.Duration) (int, any) {
 	var apiErr error
 	defer func() { a.releaseExtension(apiErr) }()
 	snap, known := state.snapshot()
+	ceiling := a.cfg.MaxTTL
 	switch {
 	case !known:
 		return fail(http.StatusServiceUnavailable, stopapi.CodeUnavailable, "the start time is not known yet; try again in a moment")
 	case snap.stopping:
 		return fail(http.StatusConflict, stopapi.CodeExpired, "the deadline has passed: the bastion is being stopped")
-	case snap.maxTTL > 0 && snap.lt.TTL >= snap.maxTTL:
-		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", snap.maxTTL)
+	case snap.maxTTL > 0 && snap.lt.TTL >= snap.maxTTL, snap.lt.TTL >= ceiling:
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", snap.lt.TTL)
 	}
 	wanted := snap.lt.TTL + by
 	if wanted < snap.lt.TTL {
 		return fail(http.StatusBadRequest, stopapi.CodeBadRequest, "by is too large")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), extendBudget)
+	// Never ask for more than this sidecar would believe: the tag would
+	// then promise the sweeper a TTL the sidecar refuses.
+	asked := min(wanted, ceiling)
+	ctx, cancel := context.WithTimeout(ctx, extendBudget)
 	defer cancel()
-	ans, err := a.stopper.Extend(ctx, extendRequest(snap.start, wanted))
+	ans, err := a.stopper.Extend(ctx, extendRequest(snap.start, asked))
 	if err != nil {
 		apiErr = err
-		a.log.Warn("extension failed; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", wanted.String(), "err", err.Error())
+		a.log.Warn("extension failed; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", asked.String(), "err", err.Error())
 		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API did not extend the TTL (the sidecar's log says why); the deadline is unchanged")
 	}
 	ttl, maxTTL, err := parseExtended(ans, snap.start.TaskARN)
+	if err == nil && ttl > asked {
+		err = fmt.Errorf("ttl %s is longer than the %s asked", ttl, asked)
+	}
 	if err != nil {
-		a.log.Error("extension answer not understood; the deadline is unchanged", "err", err.Error())
+		a.log.Error("extension answer refused; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", asked.String(), "err", err.Error())
 		return fail(http.StatusBadGateway, stopapi.CodeUnreachable, "the API's answer was not understood; the deadline is unchanged")
 	}
-	if !state.extend(ttl, maxTTL) {
+	if !state.adopt(ttl, maxTTL) {
 		return fail(http.StatusConflict, stopapi.CodeExpired, "the deadline passed while the API answered: the bastion is being stopped")
 	}
-	if ttl <= snap.lt.TTL {
-		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", max(maxTTL, ttl))
+	switch {
+	case ttl < snap.lt.TTL:
+		lt := state.lifetime()
+		a.log.Error("the stack's cap is below this sidecar's TTL: the deadline moves earlier, to the cap the sweeper enforces",
+			"ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "bastion_ttl", a.cfg.TTL.String(), "max_ttl", ans.MaxTTL,
+			"deadline", lt.Deadline().UTC().Format(time.RFC3339))
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the API's cap is %s, below the TTL this sidecar had (%s): the bastion now stops at %s",
+			ttl, snap.lt.TTL, lt.Deadline().UTC().Format(time.RFC3339))
+	case ttl == snap.lt.TTL:
+		return fail(http.StatusConflict, stopapi.CodeCapReached, "the TTL is already at its cap of %s, which only the API's operator can raise", max(min(maxTTL, ceiling), ttl))
 	}
 	now := a.clock.Now()
 	s, _ := state.status(now, a.cfg.WarnBefore)
-	a.log.Info("TTL extended", "ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "by", by.String(), "capped", ans.Capped,
+	capped := ans.Capped || asked < wanted
+	a.log.Info("TTL extended", "ttl_before", snap.lt.TTL.String(), "ttl", ttl.String(), "by", by.String(), "capped", capped,
 		"ttl_deadline", state.lifetime().Deadline().UTC().Format(time.RFC3339), "deadline", s.Deadline.Format(time.RFC3339), "limit", s.Reason)
-	return http.StatusOK, ExtendAnswer{Status: s, Capped: ans.Capped}
+	return http.StatusOK, ExtendAnswer{Status: s, Capped: capped}
 }
 
 // takeExtension takes the one extension token, waiting until ctx ends.
@@ -183,42 +225,93 @@ func parseExtended(e stopapi.Extended, taskARN string) (ttl, maxTTL time.Duratio
 	return ttl, maxTTL, nil
 }
 
-// registerTTL tells the API this sidecar's TTL (POST /extend with it) and
-// adopts the answer when it is longer: the task's tag holds an earlier
-// sidecar's extension, which a restart must not lose. The answer also
-// tells the cap, and the tag it leaves lets the sweeper agree. A failure
-// only costs that knowledge: the deadline stays the configured one.
+// registerBackoff spaces the registration's attempts: a failed one is
+// asked again until it is written (the sweeper reads the tag) or the
+// deadline comes.
+var registerBackoff = backoff.Policy{Base: 500 * time.Millisecond, Max: time.Minute}
+
+// registerTTL tells the API this sidecar's TTL (POST /extend with it),
+// retrying in the background until the API records it, and adopts the
+// answer: longer when the task's tag holds an earlier sidecar's extension,
+// which a restart must not lose, up to BASTION_MAX_TTL; shorter when the
+// stack's cap is below BASTION_TTL, since the sweeper enforces that cap.
 func (a *app) registerTTL(ctx context.Context, state *live, start taskmeta.Start) {
-	if !a.takeExtension(ctx) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, registerBudget)
-	defer cancel()
-	ans, err := a.stopper.Extend(ctx, extendRequest(start, a.cfg.TTL))
-	a.releaseExtension(err)
-	if err == nil {
-		var ttl, maxTTL time.Duration
-		if ttl, maxTTL, err = parseExtended(ans, start.TaskARN); err == nil {
-			if !state.extend(ttl, maxTTL) {
-				return
-			}
-			lt := state.lifetime()
-			switch {
-			case ttl > a.cfg.TTL:
-				// An earlier sidecar's extension, or a launch tag that
-				// disagrees with BASTION_TTL: the tag is the record.
-				a.log.Warn("TTL taken from the task's bastion-ttl tag, longer than BASTION_TTL (an earlier extension, or a launch tag that disagrees)",
-					"ttl", lt.TTL.String(), "bastion_ttl", a.cfg.TTL.String(), "deadline", lt.Deadline().UTC().Format(time.RFC3339))
-			case ttl < a.cfg.TTL:
-				a.log.Warn("BASTION_TTL is above the API's cap: the sweeper stops the bastion at the cap",
-					"ttl", a.cfg.TTL.String(), "max_ttl", ans.MaxTTL)
-			}
+	for attempt := 0; ; attempt++ {
+		settled, err := a.registerOnce(ctx, state, start)
+		if settled {
+			return
+		}
+		snap, _ := state.snapshot()
+		if snap.registered || snap.stopping { // an extension recorded it meanwhile
+			return
+		}
+		left := snap.lt.Deadline().Sub(a.clock.Now())
+		if left <= 0 {
+			return
+		}
+		delay := min(registerBackoff.Delay(attempt), left)
+		// Over hours of an API that cannot be reached: the first lines,
+		// then one in ten.
+		level := slog.LevelDebug
+		if attempt < 3 || attempt%10 == 0 {
+			level = slog.LevelWarn
+		}
+		a.log.Log(ctx, level, "could not register the TTL with the API, retrying: until then the sweeper has no tag to go by, and an earlier extension of this task, if any, is not known",
+			"attempt", attempt+1, "retry_in", delay.String(), "err", err.Error())
+		if a.clock.Sleep(ctx, delay) != nil {
 			return
 		}
 	}
-	if !errors.Is(err, context.Canceled) { // canceled: the sidecar is ending
-		a.log.Warn("could not register the TTL with the API; an earlier extension of this task, if any, is not known", "err", err.Error())
+}
+
+// registerOnce makes one registration; it reports whether it is settled
+// (recorded, refused for good, or the bastion ending), else why not.
+func (a *app) registerOnce(ctx context.Context, state *live, start taskmeta.Start) (bool, error) {
+	if !a.takeExtension(ctx) {
+		return true, nil
 	}
+	if snap, _ := state.snapshot(); snap.registered || snap.stopping {
+		a.releaseExtension(nil)
+		return true, nil
+	}
+	callCtx, cancel := context.WithTimeout(ctx, registerBudget)
+	ans, err := a.stopper.Extend(callCtx, extendRequest(start, a.cfg.TTL))
+	cancel()
+	a.releaseExtension(err)
+	if err != nil {
+		return ctx.Err() != nil, err // canceled: the sidecar is ending
+	}
+	ttl, maxTTL, err := parseExtended(ans, start.TaskARN)
+	if err == nil && ttl > a.cfg.MaxTTL {
+		err = fmt.Errorf("ttl %s is above BASTION_MAX_TTL %s", ttl, a.cfg.MaxTTL)
+	}
+	if err != nil {
+		// A wrong or hostile BASTION_TERMINATE_URL, or a bug: believing it
+		// would move the deadline and the fail-safe with it.
+		a.log.Error("registration answer refused; the deadline stays BASTION_TTL's", "bastion_ttl", a.cfg.TTL.String(),
+			"bastion_max_ttl", a.cfg.MaxTTL.String(), "err", err.Error())
+		return true, nil
+	}
+	if !state.adopt(ttl, maxTTL) {
+		return true, nil
+	}
+	lt := state.lifetime()
+	switch {
+	case ttl > a.cfg.TTL:
+		// An earlier sidecar's extension, or a launch tag that disagrees
+		// with BASTION_TTL: the tag is the record.
+		a.log.Warn("TTL taken from the task's bastion-ttl tag, longer than BASTION_TTL (an earlier extension, or a launch tag that disagrees)",
+			"ttl", lt.TTL.String(), "bastion_ttl", a.cfg.TTL.String(), "deadline", lt.Deadline().UTC().Format(time.RFC3339))
+	case ttl < a.cfg.TTL:
+		a.log.Error("BASTION_TTL is above the stack's cap: the deadline moves earlier, to the cap the sweeper enforces",
+			"ttl", lt.TTL.String(), "bastion_ttl", a.cfg.TTL.String(), "max_ttl", ans.MaxTTL, "deadline", lt.Deadline().UTC().Format(time.RFC3339))
+	default:
+		a.log.Info("TTL registered with the API", "ttl", lt.TTL.String(), "max_ttl", ans.MaxTTL)
+	}
+	if maxTTL > a.cfg.MaxTTL {
+		a.log.Warn("the stack's cap is above BASTION_MAX_TTL: extensions stop at BASTION_MAX_TTL", "max_ttl", ans.MaxTTL, "bastion_max_ttl", a.cfg.MaxTTL.String())
+	}
+	return true, nil
 }
 
 // extendCommand is `supervisor extend [--json] DURATION`: a client of the

@@ -305,7 +305,7 @@ func checkUniqueKeys(t *testing.T, logs string) {
 func TestStatusWarns(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	var l live
-	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour})
+	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour}, 12*time.Hour)
 	warn := []time.Duration{time.Minute, 10 * time.Minute}
 	for at, want := range map[time.Duration]string{
 		49 * time.Minute: "",
@@ -400,7 +400,7 @@ func TestSquatterAnswersNeverReachTheTerminal(t *testing.T) {
 	if err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &errs}); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), "ttl       30m0s") {
+	if strings.Contains(out.String(), "\x1b") || !strings.Contains(out.String(), "deadline  unknown: ") {
 		t.Fatalf("status printed the squatter's answer, or not the metadata's:\n%q", out.String())
 	}
 	if !strings.Contains(errs.String(), "is not a sidecar's") {
@@ -460,7 +460,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 func TestStatusThroughTheV2Address(t *testing.T) {
 	meta := metadataServer(t, time.Now().Add(-time.Minute), 0)
 	var out bytes.Buffer
-	a, err := newApp(map[string]string{"BASTION_CONTROL_ADDR": "off", "TMPDIR": t.TempDir()}, clock.System{}, &out, io.Discard, false)
+	a, err := newApp(map[string]string{"BASTION_CONTROL_ADDR": "off", "BASTION_TTL": "1h", "TMPDIR": t.TempDir()}, clock.System{}, &out, io.Discard, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +470,187 @@ func TestStatusThroughTheV2Address(t *testing.T) {
 	a.endpoint.TaskURL = meta.URL + "/v2/task" // the stand-in for 169.254.170.2
 	if err := a.status(context.Background(), []string{"--short"}); err != nil || !strings.Contains(out.String(), " left, stops at ") {
 		t.Fatalf("status: %v, %q", err, out.String())
+	}
+}
+
+// BASTION_TTL above the stack's cap (3h against 2h): the registration's
+// capped answer is adopted, the deadline moves earlier, the warnings are
+// re-armed against it, an ERROR says why, and the stop comes at the cap,
+// which is what the sweeper enforces.
+func TestRegistrationCappedBelowBastionTTLMovesTheDeadline(t *testing.T) {
+	started := time.Now().Add(-2*time.Hour + 3*time.Second).Truncate(time.Millisecond)
+	api := newAPIServer(t, 202)
+	api.maxTTL = 2 * time.Hour
+	addr, logs := sidecar(t, api, started, "3h", nil)
+	s := awaitStatus(t, addr, func(s Status) bool { return s.Registered })
+	if s.TTL != "2h0m0s" || !s.Deadline.Equal(started.Add(2*time.Hour)) || s.MaxTTL != "2h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status %+v, want the capped TTL 2h and its deadline", s)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"BASTION_TTL is above the stack's cap`) {
+		t.Fatalf("no ERROR about the cap:\n%s", logs.String())
+	}
+	testenv.WaitFor(t, 2*time.Second, "a warning re-armed against the capped deadline", func() bool {
+		return strings.Contains(logs.String(), `"msg":"the bastion stops soon"`)
+	})
+	testenv.WaitFor(t, 6*time.Second, "the stop at the cap", func() bool { return len(api.Hits()) > 0 })
+	h := api.Hits()[0]
+	if deadline := started.Add(2 * time.Hour); h.at.Before(deadline) || h.at.Sub(deadline) > time.Second || !strings.HasPrefix(h.req.Reason, "TTL 2h0m0s expired") {
+		t.Fatalf("stop at %v after the capped deadline, reason %q", h.at.Sub(deadline), h.req.Reason)
+	}
+}
+
+// An answer longer than what was asked is refused, whoever sent it: at
+// registration above BASTION_MAX_TTL (a hostile or wrong API said 100
+// years), and at an extension above the TTL asked. The deadline, and the
+// fail-safe after it, stay where they were.
+func TestAnswersAboveWhatWasAskedAreRefused(t *testing.T) {
+	started := time.Now().Add(-time.Hour + 2*time.Second).Truncate(time.Millisecond)
+	api := newAPIServer(t, 202)
+	api.maxTTL, api.recorded = 876000*time.Hour, 876000*time.Hour
+	addr, logs := sidecar(t, api, started, "1h", nil)
+	testenv.WaitFor(t, 2*time.Second, "the refusal", func() bool { return strings.Contains(logs.String(), "registration answer refused") })
+	if s := awaitStatus(t, addr, func(Status) bool { return true }); s.TTL != "1h0m0s" || !s.Deadline.Equal(started.Add(time.Hour)) || s.Registered {
+		t.Fatalf("status %+v, want BASTION_TTL's deadline, not registered", s)
+	}
+	testenv.WaitFor(t, 4*time.Second, "the stop at BASTION_TTL's deadline", func() bool { return len(api.Hits()) > 0 })
+	if h := api.Hits()[0]; h.at.Sub(started.Add(time.Hour)) > time.Second {
+		t.Fatalf("stop %v after the deadline", h.at.Sub(started.Add(time.Hour)))
+	}
+
+	// An extension answered with more than it asked.
+	generous := &apiServer{Server: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req stopapi.ExtendRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		asked, _ := time.ParseDuration(req.TTL)
+		ttl := asked
+		if asked > time.Hour { // the registration is answered as asked
+			ttl = asked + 10*time.Hour
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(stopapi.Extended{TaskARN: req.TaskARN, TTL: ttl.String(), MaxTTL: "12h"})
+	}))}
+	t.Cleanup(generous.Close)
+	addr, logs = sidecar(t, generous, time.Now().Add(-time.Minute), "1h", nil)
+	awaitStatus(t, addr, func(s Status) bool { return s.Registered })
+	if _, err := extendCLI(addr, "30m"); err == nil || !strings.Contains(err.Error(), "the deadline is unchanged") {
+		t.Fatalf("extend answered 11h30m: %v", err)
+	}
+	if s := awaitStatus(t, addr, func(Status) bool { return true }); s.TTL != "1h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status %+v after a refused answer", s)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR","msg":"extension answer refused`) {
+		t.Fatalf("no ERROR for the refused answer:\n%s", logs.String())
+	}
+}
+
+// A registration that fails at start is asked again in the background
+// until the API records it (the sweeper reads that tag); status says
+// whether it is registered.
+func TestRegistrationIsRetriedUntilRecorded(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	api := &apiServer{Server: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n <= 2 { // e.g. the task role's permission not propagated yet
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `{"message":"Forbidden"}`)
+			return
+		}
+		grantExtension(w, r, 12*time.Hour)
+	}))}
+	t.Cleanup(api.Close)
+	addr, logs := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	person := Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": addr}, Stderr: io.Discard}
+	if s := awaitStatus(t, addr, func(Status) bool { return true }); s.Registered {
+		t.Fatalf("registered before the API recorded anything: %+v", s)
+	}
+	var out bytes.Buffer
+	person.Stdout = &out
+	if err := Run(context.Background(), []string{"status"}, person); err != nil || !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "registered no: ") {
+		t.Fatalf("status before: %v\n%s", err, out.String())
+	}
+	s := awaitStatus(t, addr, func(s Status) bool { return s.Registered })
+	if s.MaxTTL != "12h0m0s" || !strings.Contains(logs.String(), "could not register the TTL with the API, retrying") {
+		t.Fatalf("status %+v\n%s", s, logs.String())
+	}
+	out.Reset()
+	if err := Run(context.Background(), []string{"status"}, person); err != nil || !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "registered yes: ") {
+		t.Fatalf("status after: %v\n%s", err, out.String())
+	}
+	var asJSON bytes.Buffer
+	person.Stdout = &asJSON
+	if err := Run(context.Background(), []string{"status", "--json"}, person); err != nil || !strings.Contains(asJSON.String(), `"registered": true`) {
+		t.Fatalf("status --json: %v\n%s", err, asJSON.String())
+	}
+}
+
+// A user on the box who sends POST /extend and hangs up after 50 ms
+// blocks no one: the API call runs on the sidecar's own context, its answer
+// is adopted, and the token is free again as soon as the API has answered.
+func TestExtensionClientHangingUpBlocksNoOne(t *testing.T) {
+	answered := make(chan struct{}, 4)
+	api := &apiServer{Server: httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req stopapi.ExtendRequest
+		body, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(body, &req)
+		if req.TTL != "1h0m0s" { // not the registration: a slow API
+			time.Sleep(300 * time.Millisecond)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		grantExtension(w, r, 12*time.Hour)
+		answered <- struct{}{}
+	}))}
+	t.Cleanup(api.Close)
+	addr, logs := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	awaitStatus(t, addr, func(s Status) bool { return s.Registered })
+	<-answered // the registration
+
+	impatient := &http.Client{Timeout: 50 * time.Millisecond}
+	if resp, err := impatient.Post("http://"+addr+"/extend", "application/json", strings.NewReader(`{"by":"30m"}`)); err == nil {
+		resp.Body.Close()
+		t.Fatal("the impatient client got an answer in 50 ms")
+	}
+	select {
+	case <-answered:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the API was never asked, or never answered")
+	}
+	began := time.Now()
+	out, err := extendCLI(addr, "30m")
+	if err != nil || !strings.HasPrefix(out, "extended: TTL 2h0m0s") {
+		t.Fatalf("the next extension, right after the API answered: %q, %v (after %v)\n%s", out, err, time.Since(began), logs.String())
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Fatalf("the next extension waited %v", d)
+	}
+}
+
+// Whatever the caller checked, no answer moves the TTL (and the fail-safe
+// after the deadline) past the ceiling, BASTION_MAX_TTL; a shorter one
+// wakes the watch loop.
+func TestAdoptNeverPassesTheCeiling(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	l := newLive()
+	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour}, 12*time.Hour)
+	if !l.adopt(876000*time.Hour, 876000*time.Hour) {
+		t.Fatal("refused before stopping")
+	}
+	if s, _ := l.status(t0, nil); s.TTL != "12h0m0s" || s.MaxTTL != "12h0m0s" || !s.Deadline.Equal(t0.Add(12*time.Hour)) || !s.Registered {
+		t.Fatalf("status after 100 years: %+v", s)
+	}
+	select {
+	case <-l.moved:
+		t.Fatal("a later deadline woke the loop")
+	default:
+	}
+	l.adopt(2*time.Hour, 2*time.Hour)
+	select {
+	case <-l.moved:
+	default:
+		t.Fatal("an earlier deadline did not wake the loop")
 	}
 }

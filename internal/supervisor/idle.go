@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 )
@@ -109,8 +110,9 @@ func portList(ports []uint16) string {
 // reason. With an idle timeout it samples the sessions every
 // lifetime.SampleEvery; each of BASTION_WARN_BEFORE is logged once as the
 // deadline nears (again if activity or an extension pushed it back).
-// Without either it arms one timer. An extension only moves the TTL later,
-// so it needs no wake-up: at the old deadline the loop finds the new one.
+// Without either it arms one timer. An extension moving the TTL later
+// needs no wake-up: at the old deadline the loop finds the new one; an
+// answer that moves it earlier wakes the loop (live.moved).
 func (a *app) untilDeadline(ctx context.Context, state *live, taskARN string) (time.Time, string, error) {
 	var idle *lifetime.Idle
 	if a.cfg.IdleTimeout > 0 {
@@ -159,8 +161,27 @@ func (a *app) untilDeadline(ctx context.Context, state *live, taskARN string) (t
 				wake = at
 			}
 		}
-		if err := sleepUntil(ctx, a.clock, wake); err != nil {
+		if err := sleepUntilMoved(ctx, a.clock, wake, state.moved); err != nil {
 			return deadline, reason, err
 		}
 	}
+}
+
+// sleepUntilMoved is sleepUntil, cut short (nil) when moved receives: the
+// deadline moved earlier (the stack's cap is below BASTION_TTL), and the
+// loop must re-arm the stop and the warnings against it.
+func sleepUntilMoved(ctx context.Context, clk clock.Clock, t time.Time, moved <-chan struct{}) error {
+	sleepCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-moved:
+			cancel()
+		case <-sleepCtx.Done():
+		}
+	}()
+	if err := sleepUntil(sleepCtx, clk, t); err != nil && ctx.Err() != nil {
+		return err
+	}
+	return nil
 }

@@ -19,15 +19,18 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 )
 
-// statusReport is the output of status --json.
+// statusReport is the output of status --json. Without a sidecar and
+// without BASTION_TTL here, only the start is known: the TTL, the deadline
+// and the time left are null, and Unknown says why.
 type statusReport struct {
-	TaskARN   string    `json:"taskArn"`
-	StartedAt time.Time `json:"startedAt"`
-	TTL       string    `json:"ttl"`
-	Deadline  time.Time `json:"deadline"`
-	Left      string    `json:"left"`
-	LeftSecs  float64   `json:"leftSeconds"`
-	Expired   bool      `json:"expired"`
+	TaskARN   string     `json:"taskArn"`
+	StartedAt time.Time  `json:"startedAt"`
+	TTL       *string    `json:"ttl"`
+	Deadline  *time.Time `json:"deadline"`
+	Left      *string    `json:"left"`
+	LeftSecs  *float64   `json:"leftSeconds"`
+	Expired   bool       `json:"expired"`
+	Unknown   string     `json:"unknown,omitempty"`
 }
 
 // status prints the bastion's start, TTL, deadline and time left for a person.
@@ -65,12 +68,19 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	now := a.clock.Now()
-	r := statusReport{
-		TaskARN: start.TaskARN, StartedAt: start.Time.UTC(), TTL: a.cfg.TTL.String(),
-		Deadline: lt.Deadline().UTC(), Left: lt.Left(now).Round(time.Second).String(),
-		LeftSecs: lt.Left(now).Seconds(), Expired: lt.Expired(now),
+	r := statusReport{TaskARN: start.TaskARN, StartedAt: start.Time.UTC()}
+	// A login shell has none of the supervisor's environment: BASTION_TTL's
+	// default would be a deadline nobody set. Only the sidecar or this
+	// environment knows the TTL.
+	_, ttlHere := a.environ["BASTION_TTL"]
+	var lt lifetime.Lifetime
+	if ttlHere {
+		lt = lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
+		ttl, deadline, left, secs := a.cfg.TTL.String(), lt.Deadline().UTC(), lt.Left(now).Round(time.Second).String(), lt.Left(now).Seconds()
+		r.TTL, r.Deadline, r.Left, r.LeftSecs, r.Expired = &ttl, &deadline, &left, &secs, lt.Expired(now)
+	} else {
+		r.Unknown = fmt.Sprintf("no sidecar answers at %s, and BASTION_TTL is not set here", a.cfg.ControlAddr)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(a.stdout)
@@ -78,17 +88,25 @@ func (a *app) status(ctx context.Context, args []string) error {
 		return enc.Encode(r)
 	}
 	if *short {
+		if !ttlHere {
+			_, err := fmt.Fprintf(a.stdout, "deadline unknown: %s\n", r.Unknown)
+			return err
+		}
 		warn := len(a.cfg.WarnBefore) > 0 && lt.Left(now) <= slices.Max(a.cfg.WarnBefore)
-		return a.printShort(r.Left, r.Deadline, string(lifetime.LimitTTL), warn)
-	}
-	left := r.Left
-	if r.Expired {
-		left = fmt.Sprintf("none: expired %s ago", now.Sub(lt.Deadline()).Round(time.Second))
+		return a.printShort(*r.Left, *r.Deadline, string(lifetime.LimitTTL), warn)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "task\t%s\n", r.TaskARN)
 	fmt.Fprintf(tw, "started\t%s\n", r.StartedAt.Format(time.RFC3339))
-	fmt.Fprintf(tw, "ttl\t%s\n", r.TTL)
+	if !ttlHere {
+		fmt.Fprintf(tw, "deadline\tunknown: %s\n", r.Unknown)
+		return tw.Flush()
+	}
+	left := *r.Left
+	if r.Expired {
+		left = fmt.Sprintf("none: expired %s ago", now.Sub(lt.Deadline()).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "ttl\t%s\n", *r.TTL)
 	fmt.Fprintf(tw, "deadline\t%s\n", r.Deadline.Format(time.RFC3339))
 	fmt.Fprintf(tw, "left\t%s\n", left)
 	return tw.Flush()
@@ -186,6 +204,11 @@ func (a *app) printSidecarStatus(s Status, asJSON bool) error {
 	fmt.Fprintf(tw, "started\t%s\n", s.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(tw, "ttl\t%s\n", ttl)
 	fmt.Fprintf(tw, "max ttl\t%s (supervisor extend 30m asks for more, up to it)\n", maxTTL)
+	if s.Registered {
+		fmt.Fprintf(tw, "registered\tyes: the task's bastion-ttl tag holds this TTL, and the sweeper agrees\n")
+	} else {
+		fmt.Fprintf(tw, "registered\tno: the API has not recorded this TTL yet (the sidecar keeps trying)\n")
+	}
 	if s.IdleDeadline != nil {
 		fmt.Fprintf(tw, "idle timeout\t%s\n", s.IdleTimeout)
 	}

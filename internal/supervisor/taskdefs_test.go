@@ -30,6 +30,9 @@ type containerDefinition struct {
 	Command     []string
 	Environment []keyValue
 	HealthCheck *struct{ Command []string }
+	// RestartPolicy on the supervisor's container would turn its fail-safe
+	// exit into a restart.
+	RestartPolicy *struct{ Enabled bool }
 }
 
 type keyValue struct{ Name, Value string }
@@ -88,6 +91,11 @@ func checkSupervisorEnv(t *testing.T, where string, env map[string]string) {
 		t.Errorf("%s: the supervisor rejects this configuration: %v", where, err)
 		return
 	}
+	// The stack's MaxTTL, which examples/fill-task-definition.sh sets: the
+	// template's default until then.
+	if env["BASTION_MAX_TTL"] != "12h" {
+		t.Errorf("%s: BASTION_MAX_TTL %q, want the stack's MaxTTL default 12h", where, env["BASTION_MAX_TTL"])
+	}
 	if c.url == nil || c.url.Path != "/terminate" {
 		t.Errorf("%s: BASTION_TERMINATE_URL %q does not end in the API's /terminate route", where, c.TerminateURL)
 	}
@@ -112,6 +120,9 @@ func TestExampleSidecarTaskDefinition(t *testing.T) {
 	sidecar := td.ContainerDefinitions[i]
 	if sidecar.Essential == nil || !*sidecar.Essential {
 		t.Error("the supervisor sidecar must be essential: its fail-safe exit is what stops the task")
+	}
+	if sidecar.RestartPolicy != nil && sidecar.RestartPolicy.Enabled {
+		t.Error("the supervisor sidecar has a restart policy: its fail-safe exit would restart it, not stop the task")
 	}
 	if cmd, _, err := parseCommand(sidecar.Command); err != nil || cmd != "watch" {
 		t.Errorf("sidecar command %q: got %q, %v; want watch", sidecar.Command, cmd, err)
@@ -140,6 +151,9 @@ func TestExampleHealthCheckTaskDefinition(t *testing.T) {
 	bastion := td.ContainerDefinitions[0]
 	if bastion.HealthCheck == nil {
 		t.Fatal("no healthCheck")
+	}
+	if bastion.RestartPolicy != nil && bastion.RestartPolicy.Enabled {
+		t.Error("the health check's container has a restart policy: the check's fail-safe would restart it, not stop the task")
 	}
 	hc := bastion.HealthCheck.Command
 	if len(hc) < 2 || hc[0] != "CMD" {

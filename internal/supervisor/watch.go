@@ -19,7 +19,7 @@ import (
 // deadline + grace, and the essential sidecar's exit makes ECS stop the task.
 func (a *app) watch(ctx context.Context) error {
 	began := a.clock.Now()
-	state := &live{}
+	state := newLive()
 	controlCtx, stopControl := context.WithCancel(ctx)
 	defer stopControl()
 	a.serveControl(controlCtx, state)
@@ -49,10 +49,16 @@ func (a *app) watch(ctx context.Context) error {
 		return a.failSafe(fmt.Errorf("%w: start time still unknown at %s: %v", errFailSafe, failSafeAt.UTC().Format(time.RFC3339), err))
 	}
 
+	if start.Restarted != "" {
+		// The first start is not shown any more, and this process (perhaps
+		// itself restarted) did not see it: a bound below it counts.
+		a.log.Warn("a container of the task has restarted: the clock counts from before its first start, never from the restart",
+			"restarted", start.Restarted, "started_at", start.Time.UTC().Format(time.RFC3339Nano), "latest_started_at", start.Shown.UTC().Format(time.RFC3339Nano))
+	}
 	lt := lifetime.Lifetime{Start: start.Time, TTL: a.cfg.TTL}
 	attrs := a.lifetimeAttrs(start, lt)
 	a.log.Info("deadline set", attrs...)
-	state.set(start, lt)
+	state.set(start, lt, a.cfg.MaxTTL)
 	if a.stopper != nil {
 		var registering sync.WaitGroup
 		registering.Go(func() { a.registerTTL(controlCtx, state, start) })

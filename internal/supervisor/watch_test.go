@@ -344,3 +344,26 @@ func TestWatchFailSafeIsLoggedAtError(t *testing.T) {
 		t.Fatalf("no ERROR line with the cause:\n%s", logs.String())
 	}
 }
+
+// A sidecar restarted by a container restart policy has lost what it knew,
+// and the metadata shows the container's new start: it counts from the
+// container's CreatedAt, a bound below the first start, never from the
+// restart, and says so.
+func TestWatchAfterARestartNeverStartsTheClockAgain(t *testing.T) {
+	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
+	created := clk.Now().Add(-5 * time.Second)
+	doc := restartedDocument(t, created, clk.Now().Add(-time.Second), 1)
+	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))
+	t.Cleanup(meta.Close)
+	api, hits := fakeClockAPI(t, clk, 202)
+	var logs bytes.Buffer
+	a := watchApp(t, meta.URL, api.URL, "10s", clk, &logs)
+	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
+	if got := hits(); len(got) != 1 || !got[0].Equal(created.Add(10*time.Second)) {
+		t.Fatalf("stop requests at %v, want one at CreatedAt + TTL (%v), not at the restart + TTL", got, created.Add(10*time.Second))
+	}
+	if !strings.Contains(logs.String(), `"msg":"a container of the task has restarted: the clock counts from before its first start`) ||
+		!strings.Contains(logs.String(), `counted from its CreatedAt`) {
+		t.Fatalf("the restart was not logged:\n%s", logs.String())
+	}
+}

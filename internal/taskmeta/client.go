@@ -83,6 +83,10 @@ type Start struct {
 	TaskARN string
 	Cluster string
 	Time    time.Time
+	// After a container restart: which (Task.Restarts), and the start the
+	// document shows (later than Time). Restarted is empty otherwise.
+	Restarted string
+	Shown     time.Time
 }
 
 // Waiter retries Fetch until the start time is known: the endpoint may lag
@@ -155,5 +159,10 @@ func (w *Waiter) once(ctx context.Context) (Start, error) {
 	if err != nil {
 		return Start{}, err
 	}
-	return Start{TaskARN: t.TaskARN, Cluster: t.Cluster, Time: at}, nil
+	s := Start{TaskARN: t.TaskARN, Cluster: t.Cluster, Time: at, Shown: at}
+	if s.Restarted = t.Restarts(w.Container); s.Restarted != "" {
+		// StartedAtAsOf checked it: the latest start is no earlier than at.
+		s.Shown, _ = t.LatestStartedAt(w.Container)
+	}
+	return s, nil
 }

@@ -85,7 +85,10 @@ type Container struct {
 	Type        string     `json:"Type"`
 	KnownStatus string     `json:"KnownStatus"`
 	CreatedAt   *time.Time `json:"CreatedAt"`
-	StartedAt   *time.Time `json:"StartedAt"`
+	StartedAt   *time.Time `json:"StartedAt"` // the latest start: a restart sets it again
+	// RestartCount is how often ECS restarted the container (a container
+	// restart policy); absent on platforms that predate restarts.
+	RestartCount int `json:"RestartCount"`
 }
 
 // Decode reads a task document.
@@ -101,10 +104,17 @@ func Decode(r io.Reader) (*Task, error) {
 }
 
 // StartedAt is when the bastion's clock starts: the named container's
-// StartedAt, or, with no name, the earliest StartedAt among the started
+// first start, or, with no name, the earliest first start among the started
 // containers of type NORMAL (internal ones such as the pause container don't
 // count). A container that has not started has no time; the task's
-// PullStartedAt is never used, being earlier than any container's start.
+// PullStartedAt is never used for a container that has not restarted,
+// being earlier than any container's start.
+//
+// A restarted container (RestartCount > 0) shows its latest start, not its
+// first: believed, it would start the clock again. Its first start is then
+// not in the document, and the latest bound below it that is counts
+// instead: its CreatedAt (a restart starts the same container again) or
+// the task's PullStartedAt, whichever is later. See Restarts.
 //
 // A StartedAt before its container's CreatedAt or the task's PullStartedAt
 // (when given) cannot be true: the document is not usable yet
@@ -125,7 +135,7 @@ func (t *Task) StartedAt(container string) (time.Time, error) {
 			if err := t.plausible(c); err != nil {
 				return time.Time{}, err
 			}
-			return *c.StartedAt, nil
+			return t.firstStart(c), nil
 		}
 		if !c.normal() || !c.started() {
 			continue
@@ -133,8 +143,8 @@ func (t *Task) StartedAt(container string) (time.Time, error) {
 		if err := t.plausible(c); err != nil {
 			return time.Time{}, err
 		}
-		if earliest.IsZero() || c.StartedAt.Before(earliest) {
-			earliest = *c.StartedAt
+		if at := t.firstStart(c); earliest.IsZero() || at.Before(earliest) {
+			earliest = at
 		}
 	}
 	if container != "" {
@@ -149,6 +159,59 @@ func (t *Task) StartedAt(container string) (time.Time, error) {
 		return time.Time{}, ErrNotStarted
 	}
 	return earliest, nil
+}
+
+// firstStart is c's first start, or for a restarted container the latest
+// bound below it that the document shows.
+func (t *Task) firstStart(c Container) time.Time {
+	if c.RestartCount <= 0 {
+		return *c.StartedAt
+	}
+	var bound time.Time
+	if c.CreatedAt != nil && !c.CreatedAt.IsZero() {
+		bound = *c.CreatedAt
+	}
+	if t.PullStartedAt != nil && t.PullStartedAt.After(bound) {
+		bound = *t.PullStartedAt
+	}
+	if bound.IsZero() || bound.After(*c.StartedAt) {
+		return *c.StartedAt // nothing earlier is shown: the best there is
+	}
+	return bound
+}
+
+// Restarts describes the restarted containers that StartedAt(container)
+// counts, for a log line; empty when none restarted. After a restart, the
+// start StartedAt gives is a bound below the first start, not the first
+// start itself, and LatestStartedAt is the start the document shows.
+func (t *Task) Restarts(container string) string {
+	var parts []string
+	for _, c := range t.Containers {
+		if (container != "" && c.Name != container) || (container == "" && !c.normal()) || !c.started() || c.RestartCount <= 0 {
+			continue
+		}
+		from := "its StartedAt (no earlier time is shown)"
+		switch at := t.firstStart(c); {
+		case c.CreatedAt != nil && at.Equal(*c.CreatedAt):
+			from = "its CreatedAt"
+		case t.PullStartedAt != nil && at.Equal(*t.PullStartedAt):
+			from = "the task's PullStartedAt"
+		}
+		parts = append(parts, fmt.Sprintf("container %q restarted %d times, counted from %s", c.Name, c.RestartCount, from))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// LatestStartedAt is StartedAt as if no container had restarted: the
+// latest start the document shows.
+func (t *Task) LatestStartedAt(container string) (time.Time, error) {
+	shown := *t
+	shown.Containers = make([]Container, len(t.Containers))
+	for i, c := range t.Containers {
+		c.RestartCount = 0
+		shown.Containers[i] = c
+	}
+	return shown.StartedAt(container)
 }
 
 // StartedAtAsOf is StartedAt, refusing as well a start later than now plus

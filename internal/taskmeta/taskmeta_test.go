@@ -289,3 +289,79 @@ func TestNoSuchContainerNamesTheContainers(t *testing.T) {
 		t.Fatalf("empty document: %v, want ErrNotStarted", err)
 	}
 }
+
+// restartedSample is the real v4 Fargate sample as ECS shows it after a
+// container restart policy restarted its container: RestartCount set, a
+// later StartedAt, the same CreatedAt.
+func restartedSample(t *testing.T, restarts int, later time.Duration, edit func(task, container map[string]any)) *Task {
+	t.Helper()
+	raw, err := os.ReadFile("../localaws/taskmetadata/testdata/v4-fargate-task.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	c := doc["Containers"].([]any)[0].(map[string]any)
+	first := mustTime(t, c["StartedAt"].(string))
+	c["StartedAt"] = first.Add(later).Format(time.RFC3339Nano)
+	c["RestartCount"] = restarts
+	if edit != nil {
+		edit(doc, c)
+	}
+	b, _ := json.Marshal(doc)
+	task, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// A restart gives the container a new StartedAt: the clock never starts
+// again. Its first start is no longer shown, and the latest bound below it
+// counts: its CreatedAt, else the task's PullStartedAt.
+func TestRestartedContainerNeverStartsTheClockAgain(t *testing.T) {
+	created := mustTime(t, "2020-10-08T20:47:20.567813946Z") // the sample's CreatedAt = its first StartedAt
+	pull := mustTime(t, "2020-10-08T20:47:16.053330955Z")
+	for _, tc := range []struct {
+		name     string
+		restarts int
+		edit     func(task, container map[string]any)
+		want     time.Time
+		from     string
+	}{
+		{"not restarted: its StartedAt", 0, nil, created.Add(50 * time.Minute), ""},
+		{"restarted: its CreatedAt", 2, nil, created, `container "curl" restarted 2 times, counted from its CreatedAt`},
+		{"restarted, no CreatedAt: the task's PullStartedAt", 1, func(_, c map[string]any) { delete(c, "CreatedAt") }, pull, "counted from the task's PullStartedAt"},
+		{"restarted, nothing earlier shown", 1, func(task, c map[string]any) { delete(c, "CreatedAt"); delete(task, "PullStartedAt") }, created.Add(50 * time.Minute), "counted from its StartedAt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			task := restartedSample(t, tc.restarts, 50*time.Minute, tc.edit)
+			for _, name := range []string{"", "curl"} {
+				got, err := task.StartedAt(name)
+				if err != nil || !got.Equal(tc.want) {
+					t.Fatalf("StartedAt(%q) = %v, %v; want %v", name, got, err, tc.want)
+				}
+				if r := task.Restarts(name); (tc.from == "") != (r == "") || !strings.Contains(r, tc.from) {
+					t.Fatalf("Restarts(%q) = %q, want %q", name, r, tc.from)
+				}
+				if shown, err := task.LatestStartedAt(name); err != nil || !shown.Equal(created.Add(50*time.Minute)) {
+					t.Fatalf("LatestStartedAt(%q) = %v, %v", name, shown, err)
+				}
+			}
+		})
+	}
+	// Two containers, the restarted one created first: the earliest bound wins.
+	task := restartedSample(t, 1, 50*time.Minute, func(task, c map[string]any) {
+		other := map[string]any{"Name": "supervisor", "Type": "NORMAL", "CreatedAt": created.Add(time.Second).Format(time.RFC3339Nano),
+			"StartedAt": created.Add(2 * time.Second).Format(time.RFC3339Nano)}
+		task["Containers"] = append(task["Containers"].([]any), other)
+	})
+	if got, _ := task.StartedAt(""); !got.Equal(created) {
+		t.Fatalf("StartedAt = %v, want the restarted container's CreatedAt %v", got, created)
+	}
+	if got, _ := task.StartedAt("supervisor"); !got.Equal(created.Add(2 * time.Second)) {
+		t.Fatalf("StartedAt(supervisor) = %v: a container that did not restart keeps its own", got)
+	}
+}
