@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -59,6 +60,7 @@ func supervisorLines(t *testing.T, stops, extends []int) (lines []string, thrott
 	var out bytes.Buffer
 	c := &stopclient.Client{
 		URL: srv.URL + "/terminate", ExtendURL: srv.URL + "/extend", Region: "eu-west-1",
+		STS:         &url.URL{Scheme: "https", Host: "sts.eu-west-1.amazonaws.com"},
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", ""),
 		Clock:       clock.System{}, Backoff: backoff.Policy{Base: time.Millisecond, Max: time.Millisecond},
 		Log: logging.New(&out, "json", slog.LevelInfo), // the supervisor's logger, its default format

@@ -58,7 +58,7 @@ func benchWarmHandler(n int) ([]row, error) {
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),
 		Policy: stophandler.Policy{Roles: []string{"AROAZBASTIONTASKROLE1"}, RequireSelf: true, Allowed: allowed},
-		Prover: &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Now: time.Now},
+		Prover: &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Region: "eu-west-1", Now: time.Now},
 		Region: "eu-west-1",
 		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}

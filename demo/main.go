@@ -159,10 +159,11 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
-		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
-		Region: region,
-		MaxTTL: fnMaxTTL,
-		Log:    slog.New(slog.NewJSONHandler(lambdaLog, nil)),
+		Policy:  stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
+		Region:  region,
+		Account: account,
+		MaxTTL:  fnMaxTTL,
+		Log:     slog.New(slog.NewJSONHandler(lambdaLog, nil)),
 	}
 	// STS: the function sends it the supervisor's presigned
 	// GetCallerIdentity and believes only the identity it answers.
@@ -170,10 +171,10 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
 		ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
 	}}
-	stsSrv := httptest.NewServer(&sts.Server{Callers: taskRole, Now: time.Now,
+	stsSrv := httptest.NewServer(&sts.Server{Region: region, Callers: taskRole, Now: time.Now,
 		Observe: func(event string, attrs ...any) { tl.say("STS", "GetCallerIdentity: %s %v", event, attrs) }})
 	defer stsSrv.Close()
-	fn.Prover = &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Now: time.Now}
+	fn.Prover = &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Region: region, Now: time.Now}
 	gw := &apigateway.Gateway{
 		Routes:    []string{"POST /terminate", "POST /extend"},
 		Region:    region,

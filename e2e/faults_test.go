@@ -181,11 +181,11 @@ func runFault(t *testing.T, c faultCase) {
 	fn := &stophandler.Service{
 		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda", ""), Retryer: aws.NopRetryer{}}),
-		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region,
+		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region, Account: account,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
 	var stsCalls counter
-	stsAPI := &sts.Server{Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
+	stsAPI := &sts.Server{Region: region, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
 		Fail: func(*http.Request) (int, string) {
 			if c.sts == nil {
 				return 0, ""
@@ -223,7 +223,7 @@ func runFault(t *testing.T, c faultCase) {
 	})))
 	defer api.Close()
 	stsURL, _ := url.Parse(api.URL)
-	fn.Prover = &stophandler.Prover{Endpoint: stsURL, Now: time.Now}
+	fn.Prover = &stophandler.Prover{Endpoint: stsURL, Region: region, Now: time.Now}
 	defer close(hang) // before api.Close, which waits for handlers
 	apiURL := api.URL
 	if c.refuse {

@@ -95,7 +95,7 @@ func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...stri
 		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
 		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)}, Now: time.Now,
 	}
-	api := httptest.NewServer(withSTS(&sts.Server{Callers: gw.Callers, Now: time.Now}, gw))
+	api := httptest.NewServer(withSTS(&sts.Server{Region: testenv.Region, Callers: gw.Callers, Now: time.Now}, gw))
 	t.Cleanup(api.Close)
 	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
 		"AWS_ENDPOINT_URL_ECS":        ecsEndpoint,
@@ -106,6 +106,7 @@ func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...stri
 		"BASTION_ALLOWED_CLUSTERS":    "bastions",
 		"BASTION_TASK_ROLES":          taskRoleID,
 		"BASTION_MAX_TTL":             maxTTL,
+		"BASTION_ACCOUNT_ID":          testenv.Account,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	gw.Invoke = apigateway.InvokeURL(fn.URL)

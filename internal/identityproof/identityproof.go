@@ -135,21 +135,6 @@ func dnsSuffix(region string) string {
 	return "amazonaws.com" // aws and aws-us-gov
 }
 
-// SameHost reports whether u names the endpoint's host and port (a default
-// port written out is the same port), case-insensitively.
-func SameHost(u, endpoint *url.URL) bool {
-	return u.Scheme == endpoint.Scheme &&
-		strings.EqualFold(hostPort(u), hostPort(endpoint))
-}
-
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
-	}
-	return net.JoinHostPort(u.Hostname(), port)
-}
-
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true

@@ -79,7 +79,7 @@ func verifyProof(r *http.Request, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if !identityproof.SameHost(proof.URL, testSTS) {
+	if proof.URL.Scheme != testSTS.Scheme || proof.URL.Host != testSTS.Host {
 		return errors.New("proof for another host: " + proof.URL.Host)
 	}
 	proof.Host = proof.URL.Host

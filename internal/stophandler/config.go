@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
@@ -16,6 +17,7 @@ import (
 type Config struct {
 	Policy   Policy
 	Region   string        // the function's own: tasks elsewhere are refused
+	Account  string        // the function's own (BASTION_ACCOUNT_ID); empty: the event's
 	MaxTTL   time.Duration // the cap of POST /extend
 	LogLevel slog.Level
 	Function string // the function's name, the metrics' dimension
@@ -35,6 +37,7 @@ type settings struct {
 	Region          string        `env:"AWS_REGION,required,notEmpty"`
 	Function        string        `env:"AWS_LAMBDA_FUNCTION_NAME" envDefault:"terminate"`
 	AcceptUnproven  bool          `env:"BASTION_ACCEPT_UNPROVEN" envDefault:"false"`
+	Account         string        `env:"BASTION_ACCOUNT_ID"`
 	STSEndpoint     string        `env:"AWS_ENDPOINT_URL_STS"`
 }
 
@@ -58,6 +61,9 @@ func Load(environ map[string]string) (Config, error) {
 	if s.MaxTTL <= 0 {
 		bad("BASTION_MAX_TTL", "must be a duration greater than zero, e.g. 12h")
 	}
+	if a := s.Account; a != "" && (len(a) != 12 || strings.Trim(a, "0123456789") != "") {
+		bad("BASTION_ACCOUNT_ID", "want the function's 12-digit account ID")
+	}
 	sts, err := identityproof.Endpoint(s.Region, s.STSEndpoint)
 	if err != nil {
 		bad(identityproof.EndpointVariable, err.Error())
@@ -69,6 +75,7 @@ func Load(environ map[string]string) (Config, error) {
 	return Config{
 		Policy:   Policy{Roles: roles, RequireSelf: s.RequireSelf, Allowed: allowed},
 		Region:   s.Region,
+		Account:  s.Account,
 		MaxTTL:   s.MaxTTL,
 		LogLevel: level,
 		Function: s.Function,

@@ -22,6 +22,9 @@ import (
 type Prover struct {
 	// Endpoint is the only STS a proof may name (identityproof.Endpoint).
 	Endpoint *url.URL
+	// Region is the only region a proof may be signed for: the function's,
+	// which is the regional STS endpoint's (it refuses any other scope).
+	Region string
 	// HTTP sends the proof; nil: a client with Timeout that follows no
 	// redirect (a redirect would take the signed request elsewhere).
 	HTTP *http.Client
@@ -33,6 +36,9 @@ type Prover struct {
 	// supervisors; each such request is logged and counted.
 	AcceptUnproven bool
 }
+
+// queryBytes is what may appear in a proof's raw query.
+const queryBytes = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~%&="
 
 const (
 	// maxProofSkew bounds a proof's X-Amz-Date: STS itself honours one for
@@ -110,11 +116,19 @@ func (p *Prover) check(value string) (*url.URL, *Error) {
 	if err != nil || u.Opaque != "" || u.User != nil || u.Fragment != "" || u.RawFragment != "" {
 		return nil, proofInvalid(nil, "the proof is not a URL")
 	}
-	if !identityproof.SameHost(u, p.Endpoint) {
-		return nil, proofInvalid(nil, "the proof is not for %s", p.Endpoint.Host)
+	// Exactly the endpoint's scheme and host, as the maker writes them: no
+	// case folding, no port spelled out, nothing for a resolver to read
+	// differently.
+	if u.Scheme != p.Endpoint.Scheme || u.Host != p.Endpoint.Host {
+		return nil, proofInvalid(nil, "the proof is not for this function's STS endpoint")
 	}
 	if u.Path != "/" || u.RawPath != "" {
 		return nil, proofInvalid(nil, "the proof's path is not /")
+	}
+	// The v4 signer writes only these bytes in a query; anything else would
+	// be passed to STS as it is.
+	if strings.ContainsFunc(u.RawQuery, func(c rune) bool { return !strings.ContainsRune(queryBytes, c) }) {
+		return nil, proofInvalid(nil, "the proof's query has characters no signer writes")
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -136,6 +150,8 @@ func (p *Prover) check(value string) (*url.URL, *Error) {
 	}
 	if scope := strings.Split(q.Get("X-Amz-Credential"), "/"); len(scope) != 5 || scope[3] != identityproof.SigningName {
 		return nil, proofInvalid(nil, "the proof is not signed for %s", identityproof.SigningName)
+	} else if scope[2] != p.Region {
+		return nil, proofInvalid(nil, "the proof is signed for the region %q, not %s", scope[2], p.Region)
 	}
 	if signed := strings.Split(q.Get("X-Amz-SignedHeaders"), ";"); !slices.Contains(signed, "host") || !slices.Contains(signed, identityproof.BindingHeader) {
 		return nil, proofInvalid(nil, "the proof does not sign host and %s", identityproof.BindingHeader)
@@ -205,6 +221,10 @@ func (p *Prover) ask(ctx context.Context, u *url.URL, binding string) (Identity,
 	cause := fmt.Errorf("STS answered %d %s: %.300q", resp.StatusCode, code, body)
 	// By code, not status: STS throttles with a 400.
 	switch {
+	case code == "RegionDisabledException":
+		// The account has turned this region's STS off: the operator's to
+		// fix, not the caller's; 500, which the supervisor retries.
+		return Identity{}, internalError(cause)
 	case code == "Throttling" || code == "ThrottlingException" || code == "RequestLimitExceeded" ||
 		code == "ServiceUnavailable" || code == "InternalFailure" || code == "InternalError" || resp.StatusCode >= 500:
 		return Identity{}, failed(http.StatusServiceUnavailable, cause, "STS is busy or unavailable; retry")

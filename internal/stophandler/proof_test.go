@@ -139,20 +139,26 @@ func TestProofForAnythingButOurSTSSendsNothing(t *testing.T) {
 	}
 	ours := stsEndpoint()
 	cases := map[string]string{
-		"another host":         edit(func(u *url.URL) { u.Host = strings.TrimPrefix(other.URL, "http://") }),
-		"another port":         edit(func(u *url.URL) { u.Host = ours.Hostname() + ":1" }),
-		"https for http":       edit(func(u *url.URL) { u.Scheme = "https" }),
-		"userinfo":             edit(func(u *url.URL) { u.User = url.User("x") }),
-		"another path":         edit(func(u *url.URL) { u.Path = "/x" }),
-		"extra parameter":      edit(func(u *url.URL) { u.RawQuery += "&RoleArn=x" }),
-		"repeated parameter":   edit(func(u *url.URL) { u.RawQuery += "&Action=GetCallerIdentity" }),
-		"another action":       edit(func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, "GetCallerIdentity", "AssumeRole", 1) }),
-		"binding not signed":   edit(func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, "%3Bx-bastion-ttl-binding", "", 1) }),
-		"not base64url":        identityproof.Version + "!!!",
-		"no version":           strings.TrimPrefix(proofOf(self, userIDOf(self), "terminate", b, time.Now()), identityproof.Version),
-		"oversized":            identityproof.Version + strings.Repeat("A", identityproof.MaxHeaderBytes),
-		"made 6 minutes ago":   proofOf(self, userIDOf(self), "terminate", b, time.Now().Add(-6*time.Minute)),
-		"made 6 minutes ahead": proofOf(self, userIDOf(self), "terminate", b, time.Now().Add(6*time.Minute)),
+		"another host":            edit(func(u *url.URL) { u.Host = strings.TrimPrefix(other.URL, "http://") }),
+		"another port":            edit(func(u *url.URL) { u.Host = ours.Hostname() + ":1" }),
+		"https for http":          edit(func(u *url.URL) { u.Scheme = "https" }),
+		"userinfo":                edit(func(u *url.URL) { u.User = url.User("x") }),
+		"another path":            edit(func(u *url.URL) { u.Path = "/x" }),
+		"extra parameter":         edit(func(u *url.URL) { u.RawQuery += "&RoleArn=x" }),
+		"repeated parameter":      edit(func(u *url.URL) { u.RawQuery += "&Action=GetCallerIdentity" }),
+		"another action":          edit(func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, "GetCallerIdentity", "AssumeRole", 1) }),
+		"binding not signed":      edit(func(u *url.URL) { u.RawQuery = strings.Replace(u.RawQuery, "%3Bx-bastion-ttl-binding", "", 1) }),
+		"not base64url":           identityproof.Version + "!!!",
+		"no version":              strings.TrimPrefix(proofOf(self, userIDOf(self), "terminate", b, time.Now()), identityproof.Version),
+		"oversized":               identityproof.Version + strings.Repeat("A", identityproof.MaxHeaderBytes),
+		"made 6 minutes ago":      proofOf(self, userIDOf(self), "terminate", b, time.Now().Add(-6*time.Minute)),
+		"made 6 minutes ahead":    proofOf(self, userIDOf(self), "terminate", b, time.Now().Add(6*time.Minute)),
+		"port spelled out":        edit(func(u *url.URL) { u.Host = "localhost:" + u.Port() }),
+		"a byte no signer writes": identityproof.Encode(good + "&X-Amz-Signature=x y"),
+		"signed for another region": func() string {
+			p, _ := stopclient.Prove(context.Background(), credsOf(self, userIDOf(self)), stsEndpoint(), "ap-south-1", "POST", "terminate", b, time.Now())
+			return p
+		}(),
 	}
 	for name, p := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -209,6 +215,12 @@ func TestSTSTroubleIs503(t *testing.T) {
 			}
 		})
 	}
+	t.Run("STS turned off in the region is the operator's: 500", func(t *testing.T) {
+		endpoint := failingSTS(t, 403, "RegionDisabledException", 0)
+		if status, code, _, _ := answer(t, proofFor(t, endpoint), func(s *Service) { s.Prover.Endpoint = endpoint }); status != 500 || code != stopapi.CodeInternal {
+			t.Errorf("%d %s", status, code)
+		}
+	})
 	t.Run("other errors refuse the proof", func(t *testing.T) {
 		for _, c := range []string{"InvalidClientTokenId", "ExpiredToken", "SignatureDoesNotMatch", "AccessDenied"} {
 			endpoint := failingSTS(t, 403, c, 0)
@@ -313,4 +325,42 @@ func TestAcceptUnproven(t *testing.T) {
 func testSTSRequests() int {
 	stsEndpoint()
 	return testSTS.server.Requests()
+}
+
+// The real STS refuses a signature scoped to another region; so does the
+// stand-in that judges these tests.
+func TestSTSStandInRefusesAnotherRegion(t *testing.T) {
+	b := []byte(body(taskARN, ""))
+	p, _ := stopclient.Prove(context.Background(), credsOf(self, userIDOf(self)), stsEndpoint(), "ap-south-1", "POST", "terminate", b, time.Now())
+	raw, _ := identityproof.Decode(p)
+	req, _ := http.NewRequest(http.MethodGet, raw, nil)
+	req.Header.Set(identityproof.BindingHeader, identityproof.Binding("POST", "terminate", b))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Fatalf("the stand-in answered %d to a proof scoped to ap-south-1", resp.StatusCode)
+	}
+}
+
+// With the function's account configured, the event's accountId (which a
+// direct invoker writes) cannot move it.
+func TestForgedAccountID(t *testing.T) {
+	const other = "999999999999"
+	arn := "arn:aws:ecs:eu-west-1:" + other + ":task/bastions/" + victimID
+	b := body(arn, "")
+	ev := event("POST", b, "")
+	ev.RequestContext.AccountID = other
+	setProof(&ev, proofOf("arn:aws:sts::"+other+":assumed-role/bastion-extra-role/"+victimID, "AROAZATTACKERROLE999:"+victimID, "terminate", []byte(b), time.Now()))
+	status, _, f, _ := answer(t, ev, func(s *Service) { s.Account = account })
+	if status != 403 || len(f.calls) != 0 {
+		t.Fatalf("%d, %d StopTask calls", status, len(f.calls))
+	}
+	// And without the event naming one, the configured account decides.
+	ev.RequestContext.AccountID = ""
+	if status, _, f, _ := answer(t, ev, func(s *Service) { s.Account = account }); status != 403 || len(f.calls) != 0 {
+		t.Fatalf("no accountId: %d, %d StopTask calls", status, len(f.calls))
+	}
 }

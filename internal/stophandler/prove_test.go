@@ -28,7 +28,7 @@ var testSTS struct {
 
 func stsEndpoint() *url.URL {
 	testSTS.once.Do(func() {
-		testSTS.server = &sts.Server{Now: time.Now}
+		testSTS.server = &sts.Server{Region: region, Now: time.Now}
 		srv := httptest.NewServer(testSTS.server)
 		testSTS.endpoint, _ = url.Parse(srv.URL)
 	})
@@ -71,7 +71,7 @@ func withProof(ev *events.APIGatewayV2HTTPRequest) {
 
 // testProver checks proofs with the tests' STS.
 func testProver() *Prover {
-	return &Prover{Endpoint: stsEndpoint(), Now: time.Now}
+	return &Prover{Endpoint: stsEndpoint(), Region: region, Now: time.Now}
 }
 
 // proven is ev with a proof of the identity it claims, made now: the

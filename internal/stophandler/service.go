@@ -36,8 +36,12 @@ type Service struct {
 	// Prover checks each request's proof of identity with STS: the role
 	// pin and the self rule judge the identity it proves.
 	Prover *Prover
-	Region string        // the function's own region: tasks elsewhere are refused
-	MaxTTL time.Duration // the cap of POST /extend; the bastion cannot lift it
+	Region string // the function's own region: tasks elsewhere are refused
+	// Account is the function's own account (BASTION_ACCOUNT_ID): callers
+	// and tasks of any other are refused. Empty: the event's
+	// requestContext.accountId, which a direct invoker writes.
+	Account string
+	MaxTTL  time.Duration // the cap of POST /extend; the bastion cannot lift it
 	// Function names the function in its metrics: each request's log line
 	// is also an embedded-metric document (package metrics).
 	Function string
@@ -148,10 +152,17 @@ func (s *Service) serve(ctx context.Context, r request) (int, string) {
 	began := time.Now()
 	r.rawBody = bodyBytes(r.body, r.base64)
 	var o outcome
-	switch r.route {
-	case "terminate":
+	switch {
+	case s.Account != "" && r.accountID != "" && r.accountID != s.Account:
+		o.err = reject(http.StatusForbidden, "the request is for another account's API")
+	case s.Account != "":
+		r.accountID = s.Account
+	}
+	switch {
+	case o.err != nil:
+	case r.route == "terminate":
 		o = s.stop(ctx, r)
-	case "extend":
+	case r.route == "extend":
 		o = s.extend(ctx, r)
 	default:
 		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate or POST /extend", r.route)

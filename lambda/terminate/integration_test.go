@@ -29,7 +29,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	bastions := testenv.RunTasks(t, client, "bastions", 3)
 	others := testenv.RunTasks(t, client, "other", 2)
 
-	stsAPI := &sts.Server{Now: time.Now}
+	stsAPI := &sts.Server{Region: testenv.Region, Now: time.Now}
 	stsSrv := httptest.NewServer(stsAPI)
 	defer stsSrv.Close()
 	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "../..", "lambda/terminate"), map[string]string{
@@ -41,6 +41,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		"BASTION_ALLOWED_CLUSTERS":    "bastions",
 		"BASTION_TASK_ROLES":          "bastion-task-role",
 		"BASTION_MAX_TTL":             "4h",
+		"BASTION_ACCOUNT_ID":          testenv.Account,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
 	})
 	// prove gives ev a proof of the identity it claims, as the supervisor

@@ -48,8 +48,9 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 	return &stophandler.Service{
 		ECS:      ecs.NewFromConfig(awsCfg),
 		Policy:   cfg.Policy,
-		Prover:   &stophandler.Prover{Endpoint: cfg.STS, Now: time.Now, AcceptUnproven: cfg.AcceptUnproven},
+		Prover:   &stophandler.Prover{Endpoint: cfg.STS, Region: cfg.Region, Now: time.Now, AcceptUnproven: cfg.AcceptUnproven},
 		Region:   cfg.Region,
+		Account:  cfg.Account,
 		MaxTTL:   cfg.MaxTTL,
 		Function: cfg.Function,
 		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),

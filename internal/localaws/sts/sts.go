@@ -37,6 +37,9 @@ const MaxAge = 15 * time.Minute
 
 // Server answers GetCallerIdentity for its Callers.
 type Server struct {
+	// Region is the region of this regional endpoint: a signature scoped to
+	// any other is refused, as STS does. Empty: any.
+	Region  string
 	Callers []Caller
 	Now     func() time.Time
 	// Fail, when set and returning a status, answers that status with that
@@ -102,6 +105,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.fail(w, r, http.StatusForbidden, "SignatureDoesNotMatch", err.Error())
+		return
+	}
+	if s.Region != "" && signed.Region != s.Region {
+		s.fail(w, r, http.StatusForbidden, "SignatureDoesNotMatch", "Credential should be scoped to a valid region, not '"+signed.Region+"'.")
 		return
 	}
 	if signed.Service != "sts" {
