@@ -98,11 +98,22 @@ func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *Error
 	if err != nil {
 		return Identity{}, proofRefused, err
 	}
-	if r.id.UserARN != "" && r.id.UserARN != id.UserARN || r.id.UserID != "" && r.id.UserID != id.UserID {
+	if r.id.UserARN != "" && r.id.UserARN != id.UserARN || !sameUserID(r.id.UserID, id.UserID) {
 		return Identity{}, proofRefused, proofInvalid(fmt.Errorf("STS says %s (%s), the event %s (%s)", id.UserARN, id.UserID, r.id.UserARN, r.id.UserID),
 			"the proof's identity is not the caller's")
 	}
 	return id, proofVerified, nil
+}
+
+// sameUserID reports whether the event's userId (empty: none) names STS's
+// UserId: the same <RoleId>:<session>, or its role ID alone, as some of API
+// Gateway's own samples show it.
+func sameUserID(event, proven string) bool {
+	if event == "" || event == proven {
+		return true
+	}
+	role, _, ok := strings.Cut(proven, ":")
+	return ok && event == role
 }
 
 // check decodes the proof and accepts only a GetCallerIdentity presigned

@@ -278,6 +278,12 @@ func TestProofAndEventMustAgree(t *testing.T) {
 	if status, code, f, _ := answer(t, ev); status != 403 || code != stopapi.CodeIdentityProofInvalid || len(f.calls) != 0 {
 		t.Fatalf("%d %s, %d StopTask calls", status, code, len(f.calls))
 	}
+	// The role ID alone, as some of API Gateway's samples show userId, is
+	// the same caller.
+	ev.RequestContext.Authorizer.IAM.UserID = pinnedID
+	if status, _, f, _ := answer(t, ev); status != 202 || len(f.calls) != 1 {
+		t.Fatalf("userId as the role ID alone: %d, %d StopTask calls", status, len(f.calls))
+	}
 }
 
 // A REST API delivers headers in the sender's case, single- and
