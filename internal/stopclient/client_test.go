@@ -24,6 +24,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 )
 
 var testCreds = aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"}
@@ -68,24 +69,9 @@ const notFoundByGateway = 4040
 
 var codeOf = map[int]stopapi.Code{400: stopapi.CodeBadRequest, 403: stopapi.CodeForbidden, 404: stopapi.CodeTaskNotFound, 500: stopapi.CodeInternal, 503: stopapi.CodeUnavailable}
 
-// verifyProof checks r's identity proof as the function and STS would:
-// presigned by testCreds for this STS, bound to r's route and body.
+// verifyProof checks r's identity proof as the function and STS would.
 func verifyProof(r *http.Request, body []byte) error {
-	raw, err := identityproof.Decode(r.Header.Get(identityproof.Header))
-	if err != nil {
-		return err
-	}
-	proof, err := http.NewRequest(http.MethodGet, raw, nil)
-	if err != nil {
-		return err
-	}
-	if proof.URL.Scheme != testSTS.Scheme || proof.URL.Host != testSTS.Host {
-		return errors.New("proof for another host: " + proof.URL.Host)
-	}
-	proof.Host = proof.URL.Host
-	proof.Header.Set(identityproof.BindingHeader, identityproof.Binding(r.Method, identityproof.Route(r.URL.Path), body))
-	_, err = sigv4.VerifyPresigned(proof, func(id string) (aws.Credentials, bool) { return testCreds, id == testCreds.AccessKeyID }, time.Now(), 15*time.Minute)
-	return err
+	return sts.CheckProof(r, body, testSTS, testCreds, time.Now())
 }
 
 var testSTS = &url.URL{Scheme: "https", Host: "sts.eu-west-1.amazonaws.com"}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -15,8 +16,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -195,21 +196,6 @@ func runOnce(t *testing.T, env map[string]string, args ...string) (int, string) 
 // test credentials for STS in the API's region (no AWS_ENDPOINT_URL_STS in
 // the tests' environment), bound to r's route and body.
 func checkProof(r *http.Request, body []byte) error {
-	raw, err := identityproof.Decode(r.Header.Get(identityproof.Header))
-	if err != nil {
-		return err
-	}
-	proof, err := http.NewRequest(http.MethodGet, raw, nil)
-	if err != nil {
-		return err
-	}
-	if proof.URL.Host != "sts.eu-west-1.amazonaws.com" || proof.URL.Scheme != "https" {
-		return fmt.Errorf("proof for %s", proof.URL.Host)
-	}
-	proof.Host = proof.URL.Host
-	proof.Header.Set(identityproof.BindingHeader, identityproof.Binding(r.Method, identityproof.Route(r.URL.Path), body))
-	_, err = sigv4.VerifyPresigned(proof, func(id string) (aws.Credentials, bool) {
-		return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
-	}, time.Now(), 5*time.Minute)
-	return err
+	return sts.CheckProof(r, body, &url.URL{Scheme: "https", Host: "sts.eu-west-1.amazonaws.com"},
+		aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, time.Now())
 }

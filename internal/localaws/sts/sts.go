@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 )
 
@@ -199,4 +201,25 @@ func esc(s string) string {
 	var b strings.Builder
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// CheckProof verifies the identity proof r carries as the function and STS
+// would, for a test's API stand-in: made for endpoint, presigned with creds,
+// bound to r's method, route and body.
+func CheckProof(r *http.Request, body []byte, endpoint *url.URL, creds aws.Credentials, now time.Time) error {
+	raw, err := identityproof.Decode(r.Header.Get(identityproof.Header))
+	if err != nil {
+		return err
+	}
+	proof, err := http.NewRequest(http.MethodGet, raw, nil)
+	if err != nil {
+		return err
+	}
+	if proof.URL.Scheme != endpoint.Scheme || proof.URL.Host != endpoint.Host {
+		return fmt.Errorf("proof for %s://%s", proof.URL.Scheme, proof.URL.Host)
+	}
+	proof.Host = proof.URL.Host
+	proof.Header.Set(identityproof.BindingHeader, identityproof.Binding(r.Method, identityproof.Route(r.URL.Path), body))
+	_, err = sigv4.VerifyPresigned(proof, func(id string) (aws.Credentials, bool) { return creds, id == creds.AccessKeyID }, now, 5*time.Minute)
+	return err
 }
