@@ -118,16 +118,8 @@ func TestGoldenRESTEvent(t *testing.T) {
 // API rejects a response with members it does not know), and refuses
 // anything that is not an API Gateway request, doing nothing.
 func TestInvokeBothFormats(t *testing.T) {
-	for name, file := range map[string]string{"2.0": "testdata/apigw-v2-iam-terminate.json", "1.0": "testdata/apigw-rest-iam-terminate.json"} {
-		raw, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if name == "2.0" {
-			raw, _ = json.Marshal(proven(goldenEvent(t)))
-		} else {
-			raw, _ = json.Marshal(provenREST(goldenREST(t)))
-		}
+	// The stored events, each with the proof its caller's supervisor sends.
+	for name, raw := range map[string][]byte{"2.0": mustJSON(proven(goldenEvent(t))), "1.0": mustJSON(provenREST(goldenREST(t)))} {
 		f := &fakeECS{}
 		var log bytes.Buffer
 		out, err := newService(f, &log).Invoke(context.Background(), raw)
@@ -151,4 +143,12 @@ func TestInvokeBothFormats(t *testing.T) {
 			t.Errorf("Invoke(%s) = %v, %v", raw, out, err)
 		}
 	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
