@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,9 +67,7 @@ func (e *extendCommand) run(ctx context.Context, args []string) error {
 		return fmt.Errorf("cannot extend: the answer at %s is not a sidecar's extension", e.addr)
 	}
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(ans)
+		return printJSON(e.stdout, ans)
 	}
 	return printExtended(e.stdout, ans)
 }

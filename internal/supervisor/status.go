@@ -67,9 +67,7 @@ func (s *statusCommand) run(ctx context.Context, args []string) error {
 	}
 	switch {
 	case *asJSON:
-		enc := json.NewEncoder(s.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return printJSON(s.stdout, st)
 	case *short:
 		return printShort(s.stdout, st)
 	default:
@@ -181,6 +179,13 @@ func printStatus(w io.Writer, st controlapi.Status, now time.Time) error {
 		fmt.Fprintf(tw, "warning\t%s\n", st.Warning)
 	}
 	return tw.Flush()
+}
+
+// printJSON is --json's output: indented, for a person reading it too.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // printShort prints one line for a login banner or a prompt:

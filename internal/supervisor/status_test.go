@@ -11,6 +11,8 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -143,5 +145,60 @@ func TestStatusThroughTheV2Address(t *testing.T) {
 	s.meta.endpoint.TaskURL = meta.URL + "/v2/task" // the stand-in for 169.254.170.2
 	if err := s.run(context.Background(), []string{"--short"}); err != nil || !strings.Contains(out.String(), " left, stops at ") {
 		t.Fatalf("status: %v, %q", err, out.String())
+	}
+}
+
+// The status every source builds, at one fixed time, as --json, the text
+// and --short print it. testdata/ pins the schema scripts and the
+// profile.d hook read, and what a person sees: with and without a sidecar,
+// the deadline unknown, the idle limit.
+func TestStatusGolden(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 1, 0, time.UTC)
+	now := t0.Add(47*time.Minute + 20*time.Second)
+	start := taskmeta.Start{TaskARN: testTaskARN, Time: t0}
+	warn := []time.Duration{10 * time.Minute, time.Minute}
+	sidecarStatus := func(ttl time.Duration, answer bool, idle *lifetime.Idle, sessions int) controlapi.Status {
+		l := newLive()
+		l.set(start, lifetime.Lifetime{Start: t0, TTL: time.Hour}, 12*time.Hour)
+		if answer {
+			l.adopt(ttl, 12*time.Hour)
+		}
+		l.sample(idle, sessions)
+		s, ok := l.status(now, warn)
+		if !ok {
+			t.Fatal("no status with the start known")
+		}
+		return s
+	}
+	cfg := config{TTL: time.Hour, WarnBefore: warn, ControlAddr: controlapi.DefaultAddr}
+	expiredCfg := cfg
+	expiredCfg.TTL = 30 * time.Minute
+	for name, s := range map[string]controlapi.Status{
+		"sidecar":              sidecarStatus(2*time.Hour+30*time.Minute, true, nil, 1),
+		"sidecar-unregistered": sidecarStatus(0, false, nil, 0),
+		"sidecar-idle":         sidecarStatus(2*time.Hour, true, &lifetime.Idle{Timeout: 15 * time.Minute, Since: t0.Add(40 * time.Minute)}, 0),
+		"metadata":             statusFromMetadata(start, true, cfg, now),
+		"metadata-expired":     statusFromMetadata(start, true, expiredCfg, now),
+		"metadata-unknown":     statusFromMetadata(start, false, cfg, now),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if s.Source == controlapi.SourceSidecar {
+				if err := s.Validate(); err != nil {
+					t.Fatalf("the sidecar's status breaks the contract: %v", err)
+				}
+			}
+			var j, text, short bytes.Buffer
+			if err := printJSON(&j, s); err != nil {
+				t.Fatal(err)
+			}
+			if err := printStatus(&text, s, now); err != nil {
+				t.Fatal(err)
+			}
+			if err := printShort(&short, s); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "status-"+name+".json", j.Bytes())
+			golden(t, "status-"+name+".txt", append(text.Bytes(), append([]byte("\n$ supervisor status --short\n"), short.Bytes()...)...))
+		})
 	}
 }
