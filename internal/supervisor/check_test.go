@@ -117,6 +117,9 @@ func checkOnce(t *testing.T, env map[string]string, clk clock.Clock) ([]int, str
 		t.Fatal(err)
 	}
 	err = c.run(context.Background())
+	if c.stopper != nil && c.stopper.Log != c.log {
+		t.Error("the check changed its stop client's logger: a copy must carry the decision log")
+	}
 	stream, _ := os.ReadFile(c.containerStdout)
 	return signalled, string(stream), err
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 )
 
 // Every bad input exits 2 with one line naming the variable and its value,
@@ -168,5 +170,14 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		if !bytes.Contains(docs, []byte("`"+name+"`")) {
 			t.Errorf("the docs do not document %s", name)
 		}
+	}
+}
+
+// The default of BASTION_CONTROL_ADDR is the contract's: the profile.d
+// hook and the docs name that address.
+func TestControlAddrDefaultIsTheContracts(t *testing.T) {
+	f, _ := reflect.TypeFor[config]().FieldByName("ControlAddr")
+	if got := f.Tag.Get("envDefault"); got != controlapi.DefaultAddr {
+		t.Fatalf("BASTION_CONTROL_ADDR defaults to %q, the contract to %q", got, controlapi.DefaultAddr)
 	}
 }

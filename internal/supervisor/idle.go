@@ -8,6 +8,9 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 )
 
+// Idle sampling: the sessions that the watch loop and GET /status count,
+// and what the sidecar says about the kinds of session it can see.
+
 // countSessions samples the sessions open now: inbound connections to the
 // idle ports (by default every port something in the task listens on, less
 // the control endpoint's) and ECS Exec workers, where the task's processes

@@ -8,6 +8,9 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 )
 
+// The watch loop: the sidecar's wait from the start to the deadline that
+// applies, with its samples and warnings, and the sleeps it is made of.
+
 // untilDeadline sleeps until the deadline that applies (the TTL's, or with
 // an idle timeout the idle one if earlier) and returns it and the stop
 // reason. With an idle timeout it samples the sessions every
