@@ -55,7 +55,7 @@ type Accepted struct {
 // its own (a wrong path or stage, a bad signature) without a code.
 type Code string
 
-// The error codes of the API; DESIGN.md's table maps each to its status.
+// The error codes of the API, each with the status it comes with.
 const (
 	CodeBadRequest Code = "BadRequest" // 400
 	CodeForbidden  Code = "Forbidden"  // 403: a proven caller that may not act on the task
@@ -67,11 +67,6 @@ const (
 	CodeTooLarge             Code = "TooLarge"         // 413
 	CodeUnavailable          Code = "Unavailable"      // 503: retry
 	CodeInternal             Code = "Internal"         // 500
-
-	// The sidecar's control endpoint answers these too (POST /extend).
-	CodeCapReached  Code = "CapReached"  // 409: the TTL is already at the API's cap
-	CodeExpired     Code = "Expired"     // 409: the deadline has passed, the task is being stopped
-	CodeUnreachable Code = "Unreachable" // 502: the API could not be reached or failed
 )
 
 // ErrorBody is the body of every 4xx and 5xx answer of the function.

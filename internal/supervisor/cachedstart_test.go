@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,45 +43,45 @@ func newCountingMeta(t *testing.T, startedAt time.Time) *countingMeta {
 	return m
 }
 
-// checkApp is the app of a check in process, on clk, logging to the buffer.
-func checkApp(t *testing.T, metaURL, ttl string, clk clock.Clock) (*app, *bytes.Buffer) {
+// checkApp is a check in process, on clk, logging to the buffer; a dry
+// run, since only its start is read here.
+func checkApp(t *testing.T, metaURL, ttl string, clk clock.Clock) (*checker, *bytes.Buffer) {
 	t.Helper()
 	env := map[string]string{
 		"ECS_CONTAINER_METADATA_URI_V4": metaURL + "/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603",
 		"BASTION_TTL":                   ttl,
 		"BASTION_LOG_LEVEL":             "debug",
+		"BASTION_DRY_RUN":               "true",
 		"TMPDIR":                        t.TempDir(),
 	}
 	var logs bytes.Buffer
-	a, err := newApp(env, clk, io.Discard, &logs, false)
+	c, err := newChecker(env, clk, &logs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, &logs
+	return c, &logs
 }
 
-func (a *app) cacheDirPath() string { return startcache.DirPath(getenvOf(a.environ)) }
-
-func (a *app) cacheKey() string { return cacheSource(a.endpoint, a.cfg.Container, hostname()) }
+func (c *checker) cacheKey() string { return cacheSource(c.meta.endpoint, c.cfg.Container, hostname()) }
 
 // plant writes an entry into the app's cache directory, as the
 // supervisor's own user could.
-func plant(t *testing.T, a *app, startedAt, checkedAt time.Time) {
+func plant(t *testing.T, c *checker, startedAt, checkedAt time.Time) {
 	t.Helper()
-	d, err := startcache.OpenDir(a.cacheDirPath())
+	d, err := startcache.OpenDir(c.cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	e := startcache.Entry{Source: a.cacheKey(), TaskARN: testTaskARN, StartedAt: startedAt, CheckedAt: checkedAt}
+	e := startcache.Entry{Source: c.cacheKey(), TaskARN: testTaskARN, StartedAt: startedAt, CheckedAt: checkedAt}
 	if err := d.Save(e); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func mustStart(t *testing.T, a *app) taskmeta.Start {
+func mustStart(t *testing.T, c *checker) taskmeta.Start {
 	t.Helper()
-	s, err := a.cachedStart(context.Background())
+	s, err := c.cachedStart(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +92,10 @@ func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
-	a, _ := checkApp(t, meta.URL, "1h", clk)
+	c, _ := checkApp(t, meta.URL, "1h", clk)
 
 	for i, want := range []int32{1, 1, 1} {
-		if s := mustStart(t, a); !s.Time.Equal(started) || s.TaskARN != testTaskARN {
+		if s := mustStart(t, c); !s.Time.Equal(started) || s.TaskARN != testTaskARN {
 			t.Fatalf("check %d: start %+v", i, s)
 		}
 		if got := meta.calls.Load(); got != want {
@@ -104,11 +105,11 @@ func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
 	}
 	// MaxAge after the confirmation, the metadata is read again.
 	clk.Advance(startcache.MaxAge / 3)
-	mustStart(t, a)
+	mustStart(t, c)
 	if got := meta.calls.Load(); got != 2 {
 		t.Fatalf("%d metadata requests after MaxAge, want 2", got)
 	}
-	fi, err := os.Lstat(a.cacheDirPath())
+	fi, err := os.Lstat(c.cacheDir)
 	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("cache directory %v, %v", fi, err)
 	}
@@ -120,10 +121,10 @@ func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
-	a, logs := checkApp(t, meta.URL, "1h", clk)
-	plant(t, a, started.Add(-2*time.Hour), clk.Now())
+	c, logs := checkApp(t, meta.URL, "1h", clk)
+	plant(t, c, started.Add(-2*time.Hour), clk.Now())
 
-	if s := mustStart(t, a); !s.Time.Equal(started) {
+	if s := mustStart(t, c); !s.Time.Equal(started) {
 		t.Fatalf("start %v, want the metadata's %v: the planted earlier start would stop the bastion early", s.Time, started)
 	}
 	if meta.calls.Load() != 1 || !strings.Contains(logs.String(), "differs from the task metadata") {
@@ -131,7 +132,7 @@ func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
 	}
 	// And the cache now holds the truth.
 	meta.Close()
-	if s := mustStart(t, a); !s.Time.Equal(started) {
+	if s := mustStart(t, c); !s.Time.Equal(started) {
 		t.Fatalf("cached start %v after the correction", s.Time)
 	}
 }
@@ -142,14 +143,14 @@ func TestCachedStartFutureStartIsDiscarded(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
-	a, logs := checkApp(t, meta.URL, "1h", clk)
+	c, logs := checkApp(t, meta.URL, "1h", clk)
 	for _, planted := range []struct{ start, checked time.Time }{
 		{clk.Now().Add(time.Hour), clk.Now().Add(time.Hour)},
 		{clk.Now().Add(taskmeta.ClockErrorBound + time.Millisecond), clk.Now()},
 		{clk.Now(), clk.Now().Add(10 * time.Minute)}, // confirmed "in the future": believed for 10 min more
 	} {
-		plant(t, a, planted.start, planted.checked)
-		if s := mustStart(t, a); !s.Time.Equal(started) {
+		plant(t, c, planted.start, planted.checked)
+		if s := mustStart(t, c); !s.Time.Equal(started) {
 			t.Fatalf("planted %+v: start %v, want the metadata's %v", planted, s.Time, started)
 		}
 	}
@@ -165,13 +166,13 @@ func TestCachedStartLaterThanMetadataIsBounded(t *testing.T) {
 	clk := clock.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond) // expired an hour ago
 	meta := newCountingMeta(t, started)
-	a, logs := checkApp(t, meta.URL, "1h", clk)
+	c, logs := checkApp(t, meta.URL, "1h", clk)
 	plantedAt := clk.Now()
-	plant(t, a, plantedAt.Add(-time.Minute), plantedAt)
+	plant(t, c, plantedAt.Add(-time.Minute), plantedAt)
 
 	var stoppable time.Time
 	for range 100 {
-		s := mustStart(t, a)
+		s := mustStart(t, c)
 		if s.Time.Equal(started) {
 			stoppable = clk.Now()
 			break
@@ -213,16 +214,16 @@ func TestCachedStartRefusesADirectoryNotItsOwn(t *testing.T) {
 			clk := clock.NewFake(time.Now())
 			started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 			meta := newCountingMeta(t, started)
-			a, logs := checkApp(t, meta.URL, "1h", clk)
+			c, logs := checkApp(t, meta.URL, "1h", clk)
 			// The attacker's entry: a start a minute ago, "confirmed" now.
 			own := filepath.Join(t.TempDir(), "own")
 			mustDo(t, os.Mkdir(own, 0o700))
-			planted := filepath.Join(own, startcache.FileName(a.cacheKey()))
-			mustDo(t, os.WriteFile(planted, plantedEntry(t, a.cacheKey(), clk.Now().Add(-time.Minute), clk.Now()), 0o600))
-			prepare(t, a.cacheDirPath(), planted)
+			planted := filepath.Join(own, startcache.FileName(c.cacheKey()))
+			mustDo(t, os.WriteFile(planted, plantedEntry(t, c.cacheKey(), clk.Now().Add(-time.Minute), clk.Now()), 0o600))
+			prepare(t, c.cacheDir, planted)
 
 			for i := range 2 {
-				if s := mustStart(t, a); !s.Time.Equal(started) {
+				if s := mustStart(t, c); !s.Time.Equal(started) {
 					t.Fatalf("check %d: start %v, want the metadata's", i, s.Time)
 				}
 			}
@@ -303,5 +304,61 @@ func mustDo(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The bastion container restarts (a container restart policy): the health
+// check, which lives in it, keeps the first start it saw in its cache
+// directory (a restart keeps the container's files), so the clock does not
+// start again; with nothing remembered, it counts from the container's
+// CreatedAt, a bound below the first start, never from the restart.
+func TestCheckAfterAContainerRestartKeepsTheFirstStart(t *testing.T) {
+	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
+	first := clk.Now().Add(-10 * time.Minute)
+	created := first.Add(-2 * time.Second)
+	var doc atomic.Value
+	doc.Store(restartedDocument(t, created, first, 0))
+	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc.Load().([]byte) }))
+	t.Cleanup(meta.Close)
+	api := newAPIServer(t, 202)
+	env := baseEnv(t, meta, api, "1h")
+	var logs testenv.Buffer
+	check := func(env map[string]string) error {
+		c, err := newChecker(env, clk, &logs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.signal, c.containerStdout = func(int) error { return nil }, ""
+		return c.run(context.Background())
+	}
+	if err := check(env); err != nil {
+		t.Fatalf("check before the restart: %v", err)
+	}
+	clk.Advance(45 * time.Minute)
+	doc.Store(restartedDocument(t, created, first.Add(50*time.Minute), 1)) // restarted 5 minutes ago
+	if err := check(env); err != nil {
+		t.Fatalf("check after the restart, before the first start's deadline: %v", err)
+	}
+	clk.Advance(6 * time.Minute) // first + 1h1m: the restart's start + TTL is 49 minutes away
+	if err := check(env); !errors.Is(err, errExpired) {
+		t.Fatalf("check past the first start's deadline = %v, want expired\n%s", err, logs.String())
+	}
+	hits := api.Hits()
+	if len(hits) != 1 || !strings.Contains(hits[0].req.Reason, "(started "+first.UTC().Format(time.RFC3339)+")") {
+		t.Fatalf("stop requests %+v, want one counting from the first start", hits)
+	}
+	if !strings.Contains(logs.String(), "the clock keeps the first start seen") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+
+	// Nothing remembered (another cache directory): the CreatedAt bound.
+	fresh := maps.Clone(env)
+	fresh["TMPDIR"] = t.TempDir()
+	if err := check(fresh); !errors.Is(err, errExpired) {
+		t.Fatalf("check with nothing remembered = %v, want expired", err)
+	}
+	if hits := api.Hits(); len(hits) != 2 || !strings.Contains(hits[1].req.Reason, "(started "+created.UTC().Format(time.RFC3339)+")") ||
+		!strings.Contains(logs.String(), `container \"curl\" restarted 1 times, counted from its CreatedAt`) {
+		t.Fatalf("stop requests %+v\n%s", hits, logs.String())
 	}
 }

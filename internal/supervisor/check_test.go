@@ -1,19 +1,17 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"maps"
-	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -102,88 +100,140 @@ func TestCheckDryRun(t *testing.T) {
 	}
 }
 
-func TestCheckUnknownContainerExits2(t *testing.T) {
-	t.Parallel()
-	api := newAPIServer(t, 202)
-	env := baseEnv(t, metadataServer(t, time.Now().Add(-time.Hour), 0), api, "10s")
-	env["BASTION_CONTAINER"] = "ssh"
-	code, out := runOnce(t, env, "check")
-	if code != 2 || !strings.Contains(out, `BASTION_CONTAINER="ssh"`) || len(api.Hits()) != 0 {
-		t.Fatalf("exit %d, %d requests:\n%s", code, len(api.Hits()), out)
-	}
-}
-
-// restartedDocument is the real v4 sample for the test task, as the
-// metadata shows it: the container created at created; with restarts > 0,
-// restarted by a container restart policy at startedAt (RestartCount set,
-// CreatedAt kept).
-func restartedDocument(t *testing.T, created, startedAt time.Time, restarts int) []byte {
+// checkOnce runs check in process on clk, the container's PID 1 and stdout
+// swapped for a recorder and a file. It returns the PIDs signalled, what
+// reached the container's log stream, and check's error.
+func checkOnce(t *testing.T, env map[string]string, clk clock.Clock) ([]int, string, error) {
 	t.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(taskmetadata.Document(testTaskARN, testClusterARN, startedAt), &doc); err != nil {
+	var out bytes.Buffer
+	c, err := newChecker(env, clk, &out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	c := doc["Containers"].([]any)[0].(map[string]any)
-	c["CreatedAt"] = created.UTC().Format(time.RFC3339Nano)
-	if restarts > 0 {
-		c["RestartCount"] = restarts
+	var signalled []int
+	c.signal = func(pid int) error { signalled = append(signalled, pid); return nil }
+	c.containerStdout = filepath.Join(t.TempDir(), "pid1-stdout")
+	if err := os.WriteFile(c.containerStdout, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	b, _ := json.Marshal(doc)
-	return b
+	err = c.run(context.Background())
+	if c.stopper != nil && c.stopper.Log != c.log {
+		t.Error("the check changed its stop client's logger: a copy must carry the decision log")
+	}
+	stream, _ := os.ReadFile(c.containerStdout)
+	return signalled, string(stream), err
 }
 
-// The bastion container restarts (a container restart policy): the health
-// check, which lives in it, keeps the first start it saw in its cache
-// directory (a restart keeps the container's files), so the clock does not
-// start again; with nothing remembered, it counts from the container's
-// CreatedAt, a bound below the first start, never from the restart.
-func TestCheckAfterAContainerRestartKeepsTheFirstStart(t *testing.T) {
-	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
-	first := clk.Now().Add(-10 * time.Minute)
-	created := first.Add(-2 * time.Second)
-	var doc atomic.Value
-	doc.Store(restartedDocument(t, created, first, 0))
-	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc.Load().([]byte) }))
-	t.Cleanup(meta.Close)
-	api := newAPIServer(t, 202)
-	env := baseEnv(t, meta, api, "1h")
-	var logs testenv.Buffer
-	check := func(env map[string]string) error {
-		a, err := newApp(env, clk, io.Discard, &logs, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a.signal, a.containerStdout = func(int) error { return nil }, ""
-		return a.check(context.Background())
+func TestCheckFailSafe(t *testing.T) {
+	t.Parallel()
+	const ttl, grace = 10 * time.Second, 5 * time.Second
+	tests := []struct {
+		name       string
+		startedAgo time.Duration
+		failSafe   string
+		status     int
+		wantErr    error
+		signalled  bool
+		inStream   []string
+	}{
+		{"before the deadline: healthy, nothing logged", ttl - 2*time.Second, "exit", 202, nil, false, nil},
+		{"after the deadline, before grace: stop, no signal", ttl + 2*time.Second, "exit", 503, errExpired, false,
+			[]string{"deadline passed, stopping the task", "stop request answered", "stop request failed"}},
+		{"at deadline + grace, API down: SIGTERM to PID 1", ttl + grace + time.Second, "exit", 503, errFailSafe, true,
+			[]string{"deadline passed, stopping the task", "fail-safe: the task still runs at deadline + grace"}},
+		{"at deadline + grace, stop accepted yet still running: SIGTERM", ttl + grace + time.Second, "exit", 202, errFailSafe, true,
+			[]string{"stop accepted", "fail-safe"}},
+		{"fail-safe off", ttl + grace + time.Second, "none", 503, errExpired, false,
+			[]string{"fail-safe disabled"}},
 	}
-	if err := check(env); err != nil {
-		t.Fatalf("check before the restart: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// On a fake clock: the retries of a failing API, and the
+			// check's budget that ends them, take no real time.
+			clk := clock.NewFake(time.Now())
+			began := clk.Now()
+			api := newAPIServer(t, tt.status)
+			api.clock = clk
+			env := baseEnv(t, metadataServer(t, began.Add(-tt.startedAgo), 0), api, ttl.String())
+			env["BASTION_GRACE"] = grace.String()
+			env["BASTION_FAILSAFE"] = tt.failSafe
+			signalled, stream, err := checkOnce(t, env, clk)
+			if took := clk.Now().Sub(began); took > checkBudget {
+				t.Fatalf("check took %v, over its budget of %v", took, checkBudget)
+			}
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("check = %v, want %v", err, tt.wantErr)
+			}
+			if got := len(signalled) == 1 && signalled[0] == 1; got != tt.signalled || len(signalled) > 1 {
+				t.Fatalf("signalled %v, want PID 1 signalled: %v", signalled, tt.signalled)
+			}
+			if tt.inStream == nil && stream != "" {
+				t.Fatalf("a healthy check wrote to the container's log stream:\n%s", stream)
+			}
+			for _, want := range tt.inStream {
+				if !strings.Contains(stream, want) {
+					t.Errorf("container log stream lacks %q:\n%s", want, stream)
+				}
+			}
+		})
 	}
-	clk.Advance(45 * time.Minute)
-	doc.Store(restartedDocument(t, created, first.Add(50*time.Minute), 1)) // restarted 5 minutes ago
-	if err := check(env); err != nil {
-		t.Fatalf("check after the restart, before the first start's deadline: %v", err)
-	}
-	clk.Advance(6 * time.Minute) // first + 1h1m: the restart's start + TTL is 49 minutes away
-	if err := check(env); !errors.Is(err, errExpired) {
-		t.Fatalf("check past the first start's deadline = %v, want expired\n%s", err, logs.String())
-	}
-	hits := api.Hits()
-	if len(hits) != 1 || !strings.Contains(hits[0].req.Reason, "(started "+first.UTC().Format(time.RFC3339)+")") {
-		t.Fatalf("stop requests %+v, want one counting from the first start", hits)
-	}
-	if !strings.Contains(logs.String(), "the clock keeps the first start seen") {
-		t.Fatalf("logs:\n%s", logs.String())
-	}
+}
 
-	// Nothing remembered (another cache directory): the CreatedAt bound.
-	fresh := maps.Clone(env)
-	fresh["TMPDIR"] = t.TempDir()
-	if err := check(fresh); !errors.Is(err, errExpired) {
-		t.Fatalf("check with nothing remembered = %v, want expired", err)
+// TestCheckFailSafeInPIDNamespace runs the real binary as a health check in
+// a PID namespace of its own whose PID 1 stands for the bastion's main
+// process (it handles SIGTERM, as sshd does). Past deadline + grace the check
+// ends it; between the deadline and deadline + grace it does not.
+func TestCheckFailSafeInPIDNamespace(t *testing.T) {
+	t.Parallel()
+	unshare := testenv.Need(t, "unshare", "apt-get install util-linux")
+	if os.Geteuid() != 0 {
+		if os.Getenv(testenv.StrictVar) == "1" {
+			t.Fatal("a PID namespace needs root here; " + testenv.StrictVar + "=1 forbids skipping")
+		}
+		testenv.Skipped(t, "a PID namespace needs root: run make test as root")
 	}
-	if hits := api.Hits(); len(hits) != 2 || !strings.Contains(hits[1].req.Reason, "(started "+created.UTC().Format(time.RFC3339)+")") ||
-		!strings.Contains(logs.String(), `container \"curl\" restarted 1 times, counted from its CreatedAt`) {
-		t.Fatalf("stop requests %+v\n%s", hits, logs.String())
+	// PID 1: runs one health check with its output thrown away, so that any
+	// log line seen here came through /proc/1/fd/1. (In a subshell: dash
+	// would otherwise point its own stdout at /dev/null during the command.)
+	const pid1 = `trap 'echo "PID 1: SIGTERM"; exit 143' TERM
+( exec "$SUPERVISOR" check >/dev/null 2>&1 )
+echo "PID 1: check exited $?"
+sleep 0.3
+echo "PID 1: still running"`
+	for _, tt := range []struct {
+		name       string
+		startedAgo time.Duration
+		wantExit   int
+		want       string
+	}{
+		{"past deadline + grace", 20 * time.Second, 143, "PID 1: SIGTERM"},
+		{"past the deadline only", 12 * time.Second, 0, "PID 1: still running"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := newAPIServer(t, 503)
+			env := baseEnv(t, metadataServer(t, time.Now().Add(-tt.startedAgo), 0), api, "10s")
+			env["BASTION_GRACE"] = "5s"
+			cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "sh", "-c", pid1)
+			cmd.Env = []string{"SUPERVISOR=" + binary, "PATH=/usr/bin:/bin"}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantExit || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("exit %d (want %d), output lacks %q:\n%s", code, tt.wantExit, tt.want, out)
+			}
+			if !strings.Contains(string(out), "deadline passed, stopping the task") {
+				t.Fatalf("the check's decision did not reach PID 1's output:\n%s", out)
+			}
+		})
 	}
 }

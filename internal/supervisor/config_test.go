@@ -1,9 +1,17 @@
 package supervisor
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 )
 
 // Every bad input exits 2 with one line naming the variable and its value,
@@ -72,6 +80,48 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 	}
 }
 
+// A BASTION_CONTAINER the task does not have is a configuration error (exit
+// 2) of every command that reads the start, as soon as the metadata lists
+// the task's containers: not a retry until the fail-safe, and no stop
+// request even past the deadline.
+func TestUnknownContainerExits2(t *testing.T) {
+	t.Parallel()
+	const want = `BASTION_CONTAINER="ssh": the task has no such container; it has: curl`
+	t.Run("watch binary", func(t *testing.T) {
+		t.Parallel()
+		api := newAPIServer(t, 202)
+		env := baseEnv(t, metadataServer(t, time.Now(), 1), api, "1h")
+		env["BASTION_CONTAINER"] = "ssh"
+		p := start(t, env, "watch")
+		if code := p.Wait(t, 5*time.Second); code != 2 {
+			t.Fatalf("exit %d, want 2:\n%s", code, p.Output())
+		}
+		if !strings.Contains(p.Output(), want) || len(api.Hits()) != 0 {
+			t.Fatalf("%d stop requests; output lacks %q:\n%s", len(api.Hits()), want, p.Output())
+		}
+	})
+	t.Run("check binary, past the deadline", func(t *testing.T) {
+		t.Parallel()
+		api := newAPIServer(t, 202)
+		env := baseEnv(t, metadataServer(t, time.Now().Add(-time.Hour), 0), api, "10s")
+		env["BASTION_CONTAINER"] = "ssh"
+		code, out := runOnce(t, env, "check")
+		if code != 2 || !strings.Contains(out, want) || len(api.Hits()) != 0 {
+			t.Fatalf("exit %d (want 2), %d stop requests; output lacks %q:\n%s", code, len(api.Hits()), want, out)
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		t.Parallel()
+		meta := metadataServer(t, time.Now(), 0)
+		env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_CONTAINER": "ssh"}
+		var out, stderr bytes.Buffer
+		err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &stderr})
+		if code := ExitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), want) {
+			t.Fatalf("exit %d, err %v, stderr:\n%s", code, err, stderr.String())
+		}
+	})
+}
+
 func TestLoadConfigDefaults(t *testing.T) {
 	c, err := loadConfig(map[string]string{"BASTION_DRY_RUN": "true"}, true)
 	if err != nil {
@@ -86,5 +136,48 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if _, err := loadConfig(map[string]string{}, false); err != nil {
 		t.Fatalf("status needs no URL: %v", err)
+	}
+}
+
+// The image has no README: --help lists every variable with its default,
+// and the docs document each of them too.
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := Run(context.Background(), []string{"--help"}, Env{Stdout: &out, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	docs, _ := os.ReadFile("../../README.md")
+	more, _ := filepath.Glob("../../docs/*.md")
+	for _, f := range more {
+		b, _ := os.ReadFile(f)
+		docs = append(docs, b...)
+	}
+	ty := reflect.TypeFor[config]()
+	for i := range ty.NumField() {
+		name := ty.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, name+" ") {
+				line = l
+			}
+		}
+		if def := ty.Field(i).Tag.Get("envDefault"); line == "" || (def != "" && !strings.Contains(line, " "+def+" ")) {
+			t.Errorf("--help: %s with default %q missing: %q", name, def, line)
+		}
+		if !bytes.Contains(docs, []byte("`"+name+"`")) {
+			t.Errorf("the docs do not document %s", name)
+		}
+	}
+}
+
+// The default of BASTION_CONTROL_ADDR is the contract's: the profile.d
+// hook and the docs name that address.
+func TestControlAddrDefaultIsTheContracts(t *testing.T) {
+	f, _ := reflect.TypeFor[config]().FieldByName("ControlAddr")
+	if got := f.Tag.Get("envDefault"); got != controlapi.DefaultAddr {
+		t.Fatalf("BASTION_CONTROL_ADDR defaults to %q, the contract to %q", got, controlapi.DefaultAddr)
 	}
 }

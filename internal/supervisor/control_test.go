@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -25,18 +27,18 @@ func TestControlEndpointAndStatus(t *testing.T) {
 	env := baseEnv(t, metadataServer(t, started, 0), api, "1h")
 	env["BASTION_CONTROL_ADDR"] = addr
 	env["BASTION_IDLE_TIMEOUT"] = "2h" // longer than the TTL left: the TTL applies
-	a, err := newApp(env, clock.System{}, io.Discard, io.Discard, true)
+	w, err := newWatcher(env, clock.System{}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.procRoot = procWith(t, true) // one session open
+	w.procRoot = procWith(t, true) // one session open
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = a.watch(ctx) }()
+	go func() { _ = w.run(ctx) }()
 
-	s := awaitStatus(t, addr, func(s Status) bool { return s.Connections == 1 })
-	if s.TaskARN != testTaskARN || !s.StartedAt.Equal(started) || s.TTL != "1h0m0s" || s.Reason != "ttl" ||
-		!s.Deadline.Equal(started.Add(time.Hour)) || s.IdleTimeout != "2h0m0s" || s.IdleDeadline == nil || s.ExtendedTo != nil {
+	s := awaitStatus(t, addr, func(s controlapi.Status) bool { return val(s.Connections) == 1 })
+	if s.TaskARN != testTaskARN || !s.StartedAt.Equal(started) || val(s.TTL) != "1h0m0s" || val(s.Reason) != "ttl" ||
+		!val(s.Deadline).Equal(started.Add(time.Hour)) || val(s.IdleTimeout) != "2h0m0s" || s.IdleDeadline == nil || s.ExtendedTo != nil {
 		t.Fatalf("status %+v", s)
 	}
 	if resp, err := http.Post("http://"+addr+"/status", "application/json", nil); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
@@ -72,34 +74,18 @@ func TestControlCountsSessionsWithoutIdle(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	env := baseEnv(t, metadataServer(t, time.Now(), 0), newAPIServer(t, 202), "1h")
 	env["BASTION_CONTROL_ADDR"] = addr
-	a, err := newApp(env, clock.System{}, io.Discard, io.Discard, true)
+	w, err := newWatcher(env, clock.System{}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.procRoot = procWith(t, true)
+	w.procRoot = procWith(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = a.watch(ctx) }()
-	s := awaitStatus(t, addr, func(Status) bool { return true })
-	if s.Connections != 1 || s.IdleDeadline != nil || s.Reason != "ttl" {
+	go func() { _ = w.run(ctx) }()
+	s := awaitStatus(t, addr, func(controlapi.Status) bool { return true })
+	if val(s.Connections) != 1 || s.IdleDeadline != nil || val(s.Reason) != "ttl" {
 		t.Fatalf("status %+v", s)
 	}
-}
-
-// awaitStatus polls GET /status on addr until an answer satisfies ok.
-func awaitStatus(t *testing.T, addr string, ok func(Status) bool) Status {
-	t.Helper()
-	var s Status
-	testenv.WaitFor(t, 5*time.Second, "the control endpoint", func() bool {
-		resp, err := http.Get("http://" + addr + "/status")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		s = Status{}
-		return resp.StatusCode == 200 && json.NewDecoder(resp.Body).Decode(&s) == nil && ok(s)
-	})
-	return s
 }
 
 // Another process holding the control port changes nothing about the stop.
@@ -113,13 +99,68 @@ func TestControlPortTakenStillStopsOnTime(t *testing.T) {
 	started := clk.Now().Add(-time.Second)
 	api, hits := fakeClockAPI(t, clk, 202)
 	var logs bytes.Buffer
-	a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, "10s", clk, &logs)
-	a.cfg.ControlAddr = squatter.Addr().String()
-	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
+	w := inProcessWatcher(t, metadataServer(t, started, 0).URL, api.URL, "10s", clk, &logs)
+	w.cfg.ControlAddr = squatter.Addr().String()
+	_ = w.run(context.Background()) // nothing stops the task: ends in the fail-safe
 	if got := hits(); len(got) != 1 || !got[0].Equal(started.Add(10*time.Second)) {
 		t.Fatalf("stop requests at %v, want one at the deadline", got)
 	}
 	if !strings.Contains(logs.String(), "control endpoint not served") {
 		t.Fatalf("the taken port was not logged:\n%s", logs.String())
+	}
+}
+
+// Whatever a user on the box sends, a bad request changes nothing and the
+// answer says what is wrong.
+func TestExtendRefusesBadRequests(t *testing.T) {
+	api := newAPIServer(t, 202)
+	addr, _ := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	awaitStatus(t, addr, func(s controlapi.Status) bool { return s.MaxTTL != "" })
+	registered := len(api.Extends())
+	for _, tc := range []struct {
+		name, contentType, body string
+		status                  int
+	}{
+		{"over 1 KiB", "application/json", `{"by":"30m","x":"` + strings.Repeat("x", 1100) + `"}`, 413},
+		{"form post", "application/x-www-form-urlencoded", "by=30m", 415},
+		{"no content type", "", `{"by":"30m"}`, 415},
+		{"not JSON", "application/json", `30m`, 400},
+		{"too short", "application/json", `{"by":"30s"}`, 400},
+		{"negative", "application/json", `{"by":"-1h"}`, 400},
+		{"not a duration", "application/json", `{"by":"forever"}`, 400},
+		{"unknown field", "application/json", `{"by":"30m","ttl":"12h"}`, 400},
+		{"two objects", "application/json", `{"by":"30m"}{"by":"30m"}`, 400},
+		{"huge number", "application/json", `{"by":"` + strings.Repeat("9", 900) + `h"}`, 400},
+		{"overflows", "application/json", `{"by":"2562047h"}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/extend", strings.NewReader(tc.body))
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb stopapi.ErrorBody
+			raw, _ := io.ReadAll(resp.Body)
+			want := stopapi.CodeBadRequest
+			if tc.status == http.StatusRequestEntityTooLarge {
+				want = stopapi.CodeTooLarge
+			}
+			if resp.StatusCode != tc.status || json.Unmarshal(raw, &eb) != nil || eb.Code != want || eb.Error == "" {
+				t.Fatalf("status %d %s, want %d with a %s body", resp.StatusCode, raw, tc.status, want)
+			}
+		})
+	}
+	if s := awaitStatus(t, addr, func(controlapi.Status) bool { return true }); val(s.TTL) != "1h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status after bad requests: %+v", s)
+	}
+	if n := len(api.Extends()); n != registered {
+		t.Fatalf("bad requests reached the API %d times", n-registered)
+	}
+	if _, err := extendCLI(addr, "10s"); err == nil || ExitCode(err, io.Discard) != 2 {
+		t.Fatalf("extend 10s: %v, want a usage error", err)
 	}
 }

@@ -56,8 +56,10 @@ type Env struct {
 	Stdout, Stderr io.Writer
 }
 
-// Run runs one command. Logs go to stdout, except for status, whose output
-// is for a person (or jq) and whose logs go to stderr.
+// Run runs one command, each a type of its own built from the
+// configuration: watch (watch.go), check (check.go), status (status.go),
+// extend (extend.go). Logs go to stdout, except for status and extend, whose
+// output is for a person (or jq) and whose logs go to stderr.
 func Run(ctx context.Context, args []string, env Env) error {
 	stdout, stderr := env.Stdout, env.Stderr
 	clk := env.Clock
@@ -75,31 +77,36 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "help":
 		_, err := fmt.Fprint(stdout, usage, variables(), "\nhttps://github.com/bastion-ttl/bastion-ttl#readme\n")
 		return err
-	}
-	// status and extend print for a person (or jq): their logs go to stderr,
-	// and they send no stop request.
-	forPeople := cmd == "status" || cmd == "extend"
-	logTo := stdout
-	if forPeople {
-		logTo = stderr
-	}
-	a, err := newApp(env.Environ, clk, stdout, logTo, !forPeople)
-	if err != nil {
-		return err
-	}
-	switch cmd {
 	case "watch":
+		w, err := newWatcher(env.Environ, clk, stdout)
+		if err != nil {
+			return err
+		}
 		// Only the sidecar outlives a moment: SIGTERM (ECS stopping the
 		// task) and SIGINT end it cleanly. check dies by default on them.
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 		defer stop()
-		return a.watch(ctx)
+		return w.run(ctx)
 	case "check":
-		return a.check(ctx)
+		c, err := newChecker(env.Environ, clk, stdout)
+		if err != nil {
+			return err
+		}
+		return c.run(ctx)
+	// status and extend print for a person (or jq): their logs go to
+	// stderr, and they send no stop request.
 	case "extend":
-		return a.extendCommand(ctx, args)
+		e, err := newExtendCommand(env.Environ, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		return e.run(ctx, args)
 	default:
-		return a.status(ctx, args)
+		s, err := newStatusCommand(env.Environ, clk, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		return s.run(ctx, args)
 	}
 }
 

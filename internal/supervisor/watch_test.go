@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +44,7 @@ func assertOnTime(t *testing.T, h hit, deadline time.Time) {
 // ends in the fail-safe; the binary tests below keep the signals (SIGTERM
 // after the stop: exit 0) and the exit codes.
 func TestWatchOnAFakeClock(t *testing.T) {
-	const ttl, grace = 10 * time.Second, 2 * time.Minute // watchApp's grace
+	const ttl, grace = 10 * time.Second, 2 * time.Minute // inProcessWatcher's grace
 	tests := []struct {
 		name     string
 		statuses []int
@@ -65,10 +64,10 @@ func TestWatchOnAFakeClock(t *testing.T) {
 			started := clk.Now().Add(-time.Second)
 			deadline := started.Add(ttl)
 			api, hits := fakeClockAPI(t, clk, tt.statuses...)
-			a := watchApp(t, metadataServer(t, started, 0).URL, api.URL, ttl.String(), clk, io.Discard)
+			w := inProcessWatcher(t, metadataServer(t, started, 0).URL, api.URL, ttl.String(), clk, io.Discard)
 
 			done := make(chan error, 1)
-			go func() { done <- a.watch(context.Background()) }()
+			go func() { done <- w.run(context.Background()) }()
 			var err error
 			select {
 			case err = <-done:
@@ -167,83 +166,6 @@ func TestWatchDryRun(t *testing.T) {
 	}
 }
 
-func TestSleepUntilReArmsWhenWallClockIsBehind(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &steppingClock{Fake: clock.NewFake(t0), stepBack: 2 * time.Second}
-	if err := sleepUntil(context.Background(), clk, t0.Add(10*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if clk.Now().Before(t0.Add(10 * time.Second)) {
-		t.Fatalf("returned at %v, before the deadline", clk.Now())
-	}
-	if n := len(clk.Sleeps()); n != 2 {
-		t.Fatalf("%d timers armed, want 2 (one, then one more after the step back)", n)
-	}
-}
-
-// steppingClock steps the wall clock back once, during the first sleep.
-type steppingClock struct {
-	*clock.Fake
-	stepBack time.Duration
-	stepped  bool
-}
-
-func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
-	err := c.Fake.Sleep(ctx, d)
-	if !c.stepped {
-		c.stepped = true
-		c.Fake.Advance(-c.stepBack)
-	}
-	return err
-}
-
-// fakeClockAPI stands in for POST /terminate, answering statuses in turn (the
-// last repeats) and recording the fake clock's time of each request.
-func fakeClockAPI(t *testing.T, clk clock.Clock, statuses ...int) (*httptest.Server, func() []time.Time) {
-	t.Helper()
-	var mu sync.Mutex
-	var at []time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/extend" { // the sidecar registering its TTL
-			grantExtension(w, r, 12*time.Hour)
-			return
-		}
-		mu.Lock()
-		at = append(at, clk.Now())
-		status := statuses[min(len(at), len(statuses))-1]
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_, _ = fmt.Fprintf(w, `{"taskArn":%q,"lastStatus":"RUNNING","desiredStatus":"STOPPED"}`, testTaskARN)
-	}))
-	t.Cleanup(srv.Close)
-	return srv, func() []time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]time.Time(nil), at...)
-	}
-}
-
-// watchApp is the sidecar's app in process, on clk, with the stop API at apiURL.
-func watchApp(t *testing.T, metaURL, apiURL, ttl string, clk clock.Clock, logs io.Writer) *app {
-	t.Helper()
-	env := map[string]string{
-		"ECS_CONTAINER_METADATA_URI_V4": metaURL + "/v4/e9028f8d5d8e4f258373e7b93ce9a3c3-2495160603",
-		"BASTION_TERMINATE_URL":         apiURL + "/terminate",
-		"BASTION_TTL":                   ttl,
-		"BASTION_GRACE":                 "2m",
-		"BASTION_CONTROL_ADDR":          "off",
-		"AWS_ACCESS_KEY_ID":             testKeyID,
-		"AWS_SECRET_ACCESS_KEY":         testSecret,
-		"AWS_REGION":                    "eu-west-1",
-	}
-	a, err := newApp(env, clk, io.Discard, logs, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // TestWatchLateMetadataDelaysTheStopByLessThanASecond: the endpoint answers
 // garbage twice, "not started" three times, and is usable only from just
 // before the sidecar's start + TTL (the latest the deadline can be). Waits
@@ -277,11 +199,11 @@ func TestWatchLateMetadataDelaysTheStopByLessThanASecond(t *testing.T) {
 	}))
 	defer meta.Close()
 	api, hits := fakeClockAPI(t, clk, 202)
-	a := watchApp(t, meta.URL, api.URL, ttl.String(), clk, io.Discard)
+	w := inProcessWatcher(t, meta.URL, api.URL, ttl.String(), clk, io.Discard)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.watch(ctx) }()
+	go func() { done <- w.run(ctx) }()
 	testenv.WaitFor(t, 5*time.Second, "the stop request", func() bool { return len(hits()) > 0 })
 	cancel()
 	// Nothing stops the task here: on the fake clock the wait for ECS ends
@@ -326,9 +248,9 @@ func TestWatchFailSafeIsLoggedAtError(t *testing.T) {
 	meta := metadataServer(t, clk.Now().Add(-11*time.Second), 0)
 	api, hits := fakeClockAPI(t, clk, 403)
 	var logs bytes.Buffer
-	a := watchApp(t, meta.URL, api.URL, "10s", clk, &logs)
+	w := inProcessWatcher(t, meta.URL, api.URL, "10s", clk, &logs)
 
-	err := a.watch(context.Background())
+	err := w.run(context.Background())
 	if !errors.Is(err, errFailSafe) || len(hits()) != 1 {
 		t.Fatalf("watch = %v after %d requests, want the fail-safe after 1", err, len(hits()))
 	}
@@ -357,8 +279,8 @@ func TestWatchAfterARestartNeverStartsTheClockAgain(t *testing.T) {
 	t.Cleanup(meta.Close)
 	api, hits := fakeClockAPI(t, clk, 202)
 	var logs bytes.Buffer
-	a := watchApp(t, meta.URL, api.URL, "10s", clk, &logs)
-	_ = a.watch(context.Background()) // nothing stops the task: ends in the fail-safe
+	w := inProcessWatcher(t, meta.URL, api.URL, "10s", clk, &logs)
+	_ = w.run(context.Background()) // nothing stops the task: ends in the fail-safe
 	if got := hits(); len(got) != 1 || !got[0].Equal(created.Add(10*time.Second)) {
 		t.Fatalf("stop requests at %v, want one at CreatedAt + TTL (%v), not at the restart + TTL", got, created.Add(10*time.Second))
 	}
