@@ -1,6 +1,7 @@
 // Package stopapi is the wire contract of the API a task calls to stop
 // itself (POST /terminate) or to ask for more time (POST /extend): the
-// request and answer bodies, the error codes, the limits and the tag. Its client (package stopclient) and its server (package
+// request and answer bodies, the error codes and the limits (the tag
+// POST /extend writes is package ttltag's). Its client (package stopclient) and its server (package
 // stophandler) both import it; neither imports the other.
 package stopapi
 
@@ -38,10 +39,6 @@ type Extended struct {
 	Capped  bool   `json:"capped"`
 	MaxTTL  string `json:"maxTtl"`
 }
-
-// TTLTag is the task tag that records a bastion's TTL: POST /extend writes
-// it, the sweeper reads it.
-const TTLTag = "bastion-ttl"
 
 // Accepted is the body of a 202 answer.
 type Accepted struct {

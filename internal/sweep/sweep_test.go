@@ -21,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 const (
@@ -43,7 +44,7 @@ func taskARN(cluster string, n int) string {
 func bastion(cluster string, n int, age time.Duration, ttl string) ecsapi.Task {
 	t := ecsapi.Task{ARN: taskARN(cluster, n), ClusterARN: clusterARN(cluster), StartedAt: now.Add(-age)}
 	if ttl != "-" {
-		t.Tags = map[string]string{sweep.Tag: ttl, "team": "ops"}
+		t.Tags = map[string]string{ttltag.Key: ttl, "team": "ops"}
 	}
 	return t
 }
@@ -435,21 +436,6 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 	}
 	if f.status(t, taskARN("later", 100)).DesiredStatus != "RUNNING" {
 		t.Error("the second cluster was swept after the deadline")
-	}
-}
-
-func TestTagTTL(t *testing.T) {
-	limit := 12 * time.Hour
-	for value, want := range map[string]struct {
-		ttl   time.Duration
-		valid bool
-	}{
-		"2h": {2 * time.Hour, true}, "90m": {90 * time.Minute, true}, "12h": {limit, true}, "13h": {limit, true},
-		"1y": {limit, false}, "abc": {limit, false}, "": {limit, false}, "0": {limit, false}, "-5m": {limit, false}, "1h junk": {limit, false},
-	} {
-		if ttl, valid := sweep.TagTTL(value, limit); ttl != want.ttl || valid != want.valid {
-			t.Errorf("TagTTL(%q) = %v, %v; want %v, %v", value, ttl, valid, want.ttl, want.valid)
-		}
 	}
 }
 
