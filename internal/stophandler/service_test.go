@@ -21,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -353,6 +354,7 @@ func TestParseRoles(t *testing.T) {
 // TestSlowECSAnswers503BeforeTheDeadline: a StopTask that hangs must not
 // outlive the invocation; the caller gets a 503 to retry.
 func TestSlowECSAnswers503BeforeTheDeadline(t *testing.T) {
+	testenv.RealTime(t) // the reserve is taken from the context's wall-clock deadline
 	var log bytes.Buffer
 	svc := newService(&fakeECS{}, &log)
 	svc.ECS = hangingECS{}

@@ -21,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // countingMeta serves the task document with startedAt and counts requests.
@@ -88,7 +89,7 @@ func mustStart(t *testing.T, a *app) taskmeta.Start {
 }
 
 func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	a, _ := checkApp(t, meta.URL, "1h", clk)
@@ -117,7 +118,7 @@ func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
 // An earlier start in the cache says "expired": the check reads the
 // metadata before acting on it, so it cannot stop the bastion early.
 func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	a, logs := checkApp(t, meta.URL, "1h", clk)
@@ -139,7 +140,7 @@ func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
 // A start in the future is never believed: the expired task's true start
 // is read and the check stops it.
 func TestCachedStartFutureStartIsDiscarded(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	a, logs := checkApp(t, meta.URL, "1h", clk)
@@ -162,7 +163,7 @@ func TestCachedStartFutureStartIsDiscarded(t *testing.T) {
 // most startcache.MaxAge after the confirmation it claims; then the
 // metadata is read again and the planted start discarded.
 func TestCachedStartLaterThanMetadataIsBounded(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond) // expired an hour ago
 	meta := newCountingMeta(t, started)
 	a, logs := checkApp(t, meta.URL, "1h", clk)
@@ -210,7 +211,7 @@ func TestCachedStartRefusesADirectoryNotItsOwn(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 			meta := newCountingMeta(t, started)
 			a, logs := checkApp(t, meta.URL, "1h", clk)

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 func TestCheckHealthyBeforeDeadlineAndCachesStart(t *testing.T) {
@@ -138,7 +138,7 @@ func restartedDocument(t *testing.T, created, startedAt time.Time, restarts int)
 // start again; with nothing remembered, it counts from the container's
 // CreatedAt, a bound below the first start, never from the restart.
 func TestCheckAfterAContainerRestartKeepsTheFirstStart(t *testing.T) {
-	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
+	clk := clocktest.NewFake(time.Now().Truncate(time.Millisecond))
 	first := clk.Now().Add(-10 * time.Minute)
 	created := first.Add(-2 * time.Second)
 	var doc atomic.Value

@@ -21,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // sidecar runs watch in process with its control endpoint on a free port.
@@ -207,7 +208,7 @@ func TestRestartedSidecarKeepsTheExtension(t *testing.T) {
 
 // hookClock is a fake clock that runs hook before its nth Sleep.
 type hookClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	mu    sync.Mutex
 	n     int
 	hooks map[int]func()
@@ -229,7 +230,7 @@ func (h *hookClock) Sleep(ctx context.Context, d time.Duration) error {
 // deadline has passed, an extension is refused.
 func TestExtensionMovesTheStop(t *testing.T) {
 	addr := testenv.FreeAddr(t)
-	fake := clock.NewFake(time.Now())
+	fake := clocktest.NewFake(time.Now())
 	clk := &hookClock{Fake: fake}
 	started := fake.Now().Add(-time.Second)
 	api, hits := fakeClockAPI(t, fake, 202)

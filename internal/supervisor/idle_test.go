@@ -20,6 +20,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // procWith is a /proc holding one net/tcp table: a listener on 2222 and,
@@ -57,7 +58,7 @@ func TestWatchIdleOnAFakeClock(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			started := clk.Now().Add(-time.Second)
 			api, hits := fakeClockAPI(t, clk, 202)
 			var reasons []string
@@ -158,7 +159,7 @@ func recordReasons(next http.Handler, reasons *[]string) http.Handler {
 // Each mark of BASTION_WARN_BEFORE gives one WARN line as the deadline
 // nears; marks already passed at the start give one line together.
 func TestWatchWarnings(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	api, _ := fakeClockAPI(t, clk, 202)
 	var logs bytes.Buffer
 	started := clk.Now().Add(-55 * time.Minute) // 5m left of 1h: the 10m mark has passed

@@ -15,16 +15,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // scriptedClock is a fake clock that runs each event once a Sleep has
 // taken the time to it or past it: the watch loop samples only after it
 // sleeps, so each event happens between two samples, at the time it names.
 type scriptedClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	mu     sync.Mutex
 	events []scriptedEvent
 }
@@ -185,7 +185,7 @@ func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
 	_, sshd := server(t, 0)
 	dial(t, sshd) // the user, on the port the typo misses
 	typo := unusedPort(t)
-	run := runIdle(t, &scriptedClock{Fake: clock.NewFake(time.Now())}, func(a *app) {
+	run := runIdle(t, &scriptedClock{Fake: clocktest.NewFake(time.Now())}, func(a *app) {
 		a.cfg.idlePorts = map[uint16]bool{typo: true}
 	})
 	run.wantTTL(t)
@@ -206,7 +206,7 @@ func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
 // while that server was not up yet.
 func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
 	port := unusedPort(t)
-	clk := &scriptedClock{Fake: clock.NewFake(time.Now())}
+	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
 	clk.at(t0.Add(20*time.Minute+30*time.Second), func() { server(t, port) })
 	run := runIdle(t, clk, func(a *app) { a.cfg.idlePorts = map[uint16]bool{port: true} })
@@ -229,7 +229,7 @@ func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
 func TestWatchIdleNeverBeforeTheLastCloseAndTheTimeout(t *testing.T) {
 	_, port := server(t, 0)
 	user := dial(t, port)
-	clk := &scriptedClock{Fake: clock.NewFake(time.Now())}
+	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
 	closed := t0.Add(15*time.Minute + 59*time.Second)
 	clk.at(closed, func() { user.Close(); waitInbound(t, port, 0) })
@@ -290,7 +290,7 @@ func TestWatchIdleECSExecSessions(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			root := procs(t, procs(t, "", own), tt.procs)
-			run := runIdle(t, &scriptedClock{Fake: clock.NewFake(time.Now())}, func(a *app) {
+			run := runIdle(t, &scriptedClock{Fake: clocktest.NewFake(time.Now())}, func(a *app) {
 				a.cfg.idlePorts = map[uint16]bool{port: true}
 				a.procRoot = root
 				if tt.exec {
