@@ -52,7 +52,8 @@ type Accepted struct {
 // its own (a wrong path or stage, a bad signature) without a code.
 type Code string
 
-// The error codes of the API; DESIGN.md's table maps each to its status.
+// The error codes of the API, each with the one status it comes with
+// (docs/api.md's table).
 const (
 	CodeBadRequest Code = "BadRequest" // 400
 	CodeForbidden  Code = "Forbidden"  // 403: a proven caller that may not act on the task

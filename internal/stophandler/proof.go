@@ -55,7 +55,7 @@ const (
 
 // proofHeader is the header's value, looked up case-insensitively; more
 // than one value is malformed.
-func proofHeader(headers map[string]string) (string, bool, *Error) {
+func proofHeader(headers map[string]string) (string, bool, *errorAnswer) {
 	var found []string
 	for k, v := range headers {
 		if strings.EqualFold(k, identityproof.Header) {
@@ -76,7 +76,7 @@ func proofHeader(headers map[string]string) (string, bool, *Error) {
 
 // prove returns the identity a request proves, or why it proves none.
 // claimed is the event's identity: when it names one, the two must agree.
-func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *Error) {
+func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *errorAnswer) {
 	if !r.hasProof {
 		if p.AcceptUnproven {
 			return r.id, proofAbsentAccepted, nil
@@ -101,7 +101,7 @@ func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *Error
 
 // check decodes the proof and accepts only a GetCallerIdentity presigned
 // for this function's STS: nothing else is ever sent anywhere.
-func (p *Prover) check(value string) (*url.URL, *Error) {
+func (p *Prover) check(value string) (*url.URL, *errorAnswer) {
 	raw, err := identityproof.Decode(value)
 	if err != nil {
 		return nil, proofInvalid(nil, "%v", err)
@@ -168,7 +168,7 @@ type stsError struct {
 
 // ask sends the proof to STS with the binding this function computed: STS
 // verifies the signature, binding included, and says whose it is.
-func (p *Prover) ask(ctx context.Context, u *url.URL, binding string) (Identity, *Error) {
+func (p *Prover) ask(ctx context.Context, u *url.URL, binding string) (Identity, *errorAnswer) {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = proofTimeout
@@ -227,7 +227,7 @@ func errorCode(body []byte) string {
 	return ""
 }
 
-func proofInvalid(cause error, format string, args ...any) *Error {
+func proofInvalid(cause error, format string, args ...any) *errorAnswer {
 	e := failed(http.StatusForbidden, cause, format, args...)
 	e.Code = stopapi.CodeIdentityProofInvalid
 	return e

@@ -52,7 +52,7 @@ type outcome struct {
 	taskARN string // as soon as it is known
 	done    string // the log's outcome on success: stopped, extended
 	attrs   []any
-	err     *Error
+	err     *errorAnswer
 	cluster string           // once authorized: an allowed cluster, a metrics dimension
 	metrics []metrics.Metric // of a success; a refusal counts its code
 }
@@ -68,8 +68,8 @@ type request struct {
 	id        Identity // as the event tells it: believed only where STS agrees
 	proof     string   // the identity proof header's value
 	hasProof  bool
-	proofErr  *Error // a header that cannot be one proof (repeated)
-	rawBody   []byte // the body as sent, base64 decoded: what the proof is bound to
+	proofErr  *errorAnswer // a header that cannot be one proof (repeated)
+	rawBody   []byte       // the body as sent, base64 decoded: what the proof is bound to
 }
 
 // Handle answers the HTTP API's events (payload format 2.0).
@@ -224,7 +224,7 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 // identify is the caller as its proof of identity shows it, the log's
 // attributes saying how it was proven, and whether it was let through
 // without a proof (BASTION_ACCEPT_UNPROVEN).
-func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *Error) {
+func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *errorAnswer) {
 	if r.proofErr != nil {
 		return Identity{}, []any{"proof", proofRefused}, false, r.proofErr
 	}
@@ -329,7 +329,7 @@ func withReserve(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // classify maps an ECS error to the API's status table.
-func classify(err error) *Error {
+func classify(err error) *errorAnswer {
 	const busy = "ECS is busy or unavailable; retry"
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -240,7 +240,8 @@ func TestStatusTable(t *testing.T) {
 	}
 }
 
-// wantCode is DESIGN.md's table, written out again so a change to either is seen.
+// wantCode is the status table of docs/api.md, written out again so that a
+// change to either the code or the documented contract is seen.
 var wantCode = map[int]stopapi.Code{
 	400: "BadRequest", 403: "Forbidden", 404: "TaskNotFound", 405: "MethodNotAllowed",
 	413: "TooLarge", 503: "Unavailable", 500: "Internal",
@@ -546,7 +547,7 @@ func TestMetricsInTheLogLine(t *testing.T) {
 			var log bytes.Buffer
 			_, _ = newService(&fakeECS{tags: map[string]map[string]string{}}, &log).Handle(context.Background(), proven(tc.ev))
 			line := bytes.TrimSpace(log.Bytes())
-			if err := metrics.Check(line); err != nil {
+			if err := emfcheck.Check(line); err != nil {
 				t.Fatalf("not an EMF document: %v\n%s", err, line)
 			}
 			var doc map[string]any

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
-	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -169,7 +169,7 @@ func TestSweepDecidesEachTask(t *testing.T) {
 	// The summary is also an embedded-metric document: Stopped is the
 	// alarm's metric.
 	raw := strings.Split(strings.TrimSpace(f.logs.String()), "\n")
-	if err := metrics.Check([]byte(raw[len(raw)-1])); err != nil {
+	if err := emfcheck.Check([]byte(raw[len(raw)-1])); err != nil {
 		t.Errorf("the summary is not an EMF document: %v", err)
 	}
 	for k, v := range map[string]float64{"Scanned": 13, "Marked": 12, "Expired": 7, "Stopped": 7, "Failed": 0} {
