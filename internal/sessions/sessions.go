@@ -314,9 +314,9 @@ func sameComm(comm []byte, name string) bool {
 	return string(comm) == name[:min(len(name), commLen)]
 }
 
-// Workers counts the processes named ExecWorker under procRoot (/proc). A
+// countWorkers counts the processes named ExecWorker under procRoot (/proc). A
 // process that ends while being read is skipped.
-func Workers(procRoot string) (int, error) {
+func countWorkers(procRoot string) (int, error) {
 	var p procScan
 	err := p.scan(procRoot)
 	return p.workers, err

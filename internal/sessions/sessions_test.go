@@ -91,7 +91,7 @@ func TestWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := Workers(proc); err != nil || n != 2 {
+	if n, err := countWorkers(proc); err != nil || n != 2 {
 		t.Fatalf("Workers = %d, %v; want 2", n, err)
 	}
 }
@@ -413,7 +413,7 @@ func TestWorkersLive(t *testing.T) {
 	if err := os.WriteFile(worker, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	before, err := Workers("/proc")
+	before, err := countWorkers("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestWorkersLive(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	// Start returns once the exec is done: the process has its name.
-	if n, err := Workers("/proc"); err != nil || n != before+1 {
+	if n, err := countWorkers("/proc"); err != nil || n != before+1 {
 		t.Fatalf("Workers = %d, %v with one worker running; want %d", n, err, before+1)
 	}
 }
