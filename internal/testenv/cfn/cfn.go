@@ -111,7 +111,7 @@ func (r *resolver) eval(conds Template, v any) (any, error) {
 			if p, ok := r.params[arg.(string)]; ok {
 				return p, nil
 			}
-			return nil, fmt.Errorf("Ref %v", arg)
+			return nil, fmt.Errorf("cannot evaluate Ref %v: not a parameter", arg)
 		case "Condition":
 			if err := r.condition(conds, arg.(string)); err != nil {
 				return nil, err
