@@ -10,11 +10,13 @@ import (
 // the test environment), and the supervisor, which starts at every health
 // check, does not link the SDK's config package (its package init alone
 // costs more than a whole check) nor regexp (patterns compiled at package
-// init are paid at every check too).
+// init are paid at every check too). Nor does it link the tag's rule
+// (package ttltag): it reads its TTL from its environment, never from the
+// tag, and the rule reads the tag with the SDK's ECS types.
 func TestProductionBinariesLinkNoSupportCode(t *testing.T) {
 	const module = "github.com/bastion-ttl/bastion-ttl/"
 	denied := map[string][]string{
-		"./supervisor":       {module + "internal/localaws", module + "internal/testenv", "github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/", "regexp"},
+		"./supervisor":       {module + "internal/localaws", module + "internal/testenv", module + "internal/ttltag", "github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/", "regexp"},
 		"./lambda/terminate": {module + "internal/localaws", module + "internal/testenv"},
 		"./lambda/sweep":     {module + "internal/localaws", module + "internal/testenv"},
 		"./cmd/bastion-ttl":  {module + "internal/localaws", module + "internal/testenv"},

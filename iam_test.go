@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
 )
 
 const (
@@ -186,7 +187,7 @@ type templateDocs struct {
 func templatePolicies(t *testing.T, params map[string]string) templateDocs {
 	t.Helper()
 	raw := rawTransformedWith(t, params) // SAM resolves some parameters itself (the private API's Auth)
-	tpl, err := resolved(raw, params)
+	tpl, err := cfn.Resolve(raw, params)
 	if err != nil {
 		t.Fatal(err)
 	}

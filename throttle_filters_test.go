@@ -22,6 +22,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/filterpattern"
 )
 
 // The throttle counts: a metric filter counts what it matches, so each is
@@ -86,24 +87,24 @@ func supervisorLines(t *testing.T, stops, extends []int) (lines []string, thrott
 	return strings.Split(strings.TrimSpace(out.String()), "\n"), throttled
 }
 
-func metricFilter(t *testing.T, tpl object, id string) (pattern string, f *filterPattern) {
+func metricFilter(t *testing.T, tpl object, id string) (pattern string, f *filterpattern.Pattern) {
 	t.Helper()
 	res := resources(tpl, "AWS::Logs::MetricFilter")[id]
 	if res == nil {
 		t.Fatalf("no metric filter %s", id)
 	}
 	pattern, _ = get(res, "Properties", "FilterPattern").(string)
-	f, err := compileFilterPattern(pattern)
+	f, err := filterpattern.Compile(pattern)
 	if err != nil {
 		t.Fatalf("%s: %v", id, err)
 	}
 	return pattern, f
 }
 
-func count(f *filterPattern, lines []string) int {
+func count(f *filterpattern.Pattern, lines []string) int {
 	n := 0
 	for _, l := range lines {
-		if f.matches(l) {
+		if f.Matches(l) {
 			n++
 		}
 	}
@@ -131,8 +132,8 @@ func TestSupervisorThrottledFilterCountsEach429(t *testing.T) {
 			}
 			for _, l := range lines {
 				is429 := strings.Contains(l, `"status":429`)
-				if f.matches(l) != (is429 && strings.Contains(l, `request answered"`)) {
-					t.Errorf("%s: matches = %v for\n%s", pattern, f.matches(l), l)
+				if f.Matches(l) != (is429 && strings.Contains(l, `request answered"`)) {
+					t.Errorf("%s: matches = %v for\n%s", pattern, f.Matches(l), l)
 				}
 			}
 			quiet, _ := supervisorLines(t, []int{503, 202}, []int{200})
@@ -182,11 +183,11 @@ func TestAPIThrottledFilterCountsAccessLog429s(t *testing.T) {
 		return out
 	}
 	throttled := line("429", "-")
-	if !f.matches(throttled) {
+	if !f.Matches(throttled) {
 		t.Errorf("%s does not count the access log's 429:\n%s", pattern, throttled)
 	}
 	for _, l := range []string{line("202", "200"), line("403", "-"), line("500", "500")} {
-		if f.matches(l) {
+		if f.Matches(l) {
 			t.Errorf("%s counts a request that was not throttled:\n%s", pattern, l)
 		}
 	}

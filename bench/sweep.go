@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // benchSweep times a sweep of n running tasks in one cluster (a fifth of
@@ -34,7 +34,7 @@ func benchSweep(n, runs int) (row, error) {
 				Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", ""),
 				Retryer:     sweep.NewRetryer(8, 5*time.Second)}),
 			Clusters: []string{"bastions"}, MaxTTL: 12 * time.Hour, Grace: 2 * time.Minute,
-			Clock: clock.NewFake(now), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+			Clock: clocktest.NewFake(now), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		}
 		began := time.Now()
 		rep, err := sw.Run(context.Background())

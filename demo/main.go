@@ -40,9 +40,9 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
-	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // The task is the metadata sample's: us-west-2, account 111122223333.
@@ -285,12 +285,12 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
 		return nil
 	}
-	if got, want := final.Tags[stopapi.TTLTag], (ttl + extendBy).String(); got != want {
+	if got, want := final.Tags[ttltag.Key], (ttl + extendBy).String(); got != want {
 		return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
 	}
 	fmt.Fprintf(out, "\nThe session kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
 		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n",
-		idleTimeout, final.Tags[stopapi.TTLTag], idleTimeout, final.StoppedReason)
+		idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 // The demo's whole flow, as `make demo` runs it, with a 3 s TTL: on Linux a
 // session, an extension and an idle stop after the first deadline.
 func TestDemo(t *testing.T) {
+	testenv.RealTime(t) // the supervisor's own loop, on the wall clock
 	t.Parallel()
 	if runtime.GOOS != "linux" {
 		testenv.Skipped(t, "the session scenario reads /proc/net/tcp: Linux only")
@@ -44,6 +45,7 @@ func TestDemo(t *testing.T) {
 
 // Where sessions cannot be read, the demo shows the TTL alone.
 func TestDemoTTLOnly(t *testing.T) {
+	testenv.RealTime(t)
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // The whole chain with real processes: the supervisor binary signs a
@@ -70,12 +70,12 @@ func TestEndToEndExtension(t *testing.T) {
 	const ttl = 4 * time.Second
 	sup := startSupervisor(t, meta, api, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
 
-	testenv.WaitFor(t, 3*time.Second, "the TTL's registration in the task's tag", func() bool { return testenv.Tag(t, client, me, stopapi.TTLTag) == "4s" })
+	testenv.WaitFor(t, 3*time.Second, "the TTL's registration in the task's tag", func() bool { return testenv.Tag(t, client, me, ttltag.Key) == "4s" })
 	person := testenv.Start(t, supervisorBin, []string{"BASTION_CONTROL_ADDR=" + control}, "extend", "2m")
 	if code := person.Wait(t, 10*time.Second); code != 0 || !strings.HasPrefix(person.Output(), "extended: TTL 2m4s, ") {
 		t.Fatalf("supervisor extend 2m: exit %d\n%s\nsidecar:\n%s", code, person.Output(), sup.Output())
 	}
-	if got := testenv.Tag(t, client, me, stopapi.TTLTag); got != "2m4s" {
+	if got := testenv.Tag(t, client, me, ttltag.Key); got != "2m4s" {
 		t.Fatalf("tag after the extension %q, want 2m4s", got)
 	}
 	time.Sleep(time.Until(started.Add(ttl + time.Second)))

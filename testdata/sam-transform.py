@@ -1,5 +1,5 @@
 """Prints template.yaml after the SAM transform, as JSON, using the SAM
-translator that cfn-lint carries (no AWS call). Used by deploy_test.go.
+translator that cfn-lint carries (no AWS call). Used by template_test.go.
 
     sam-transform.py TEMPLATE [Name=value ...]
 

@@ -41,12 +41,9 @@ BASTION_LAUNCH_TYPE, BASTION_EXEC and BASTION_SUPERVISOR_CONTAINER, which
 win over the stack. AWS credentials and region: the SDK's usual chain
 (AWS_PROFILE, SSO, environment).`
 
-// The tag the sweeper reads, and startedBy of every task the launcher runs.
-const (
-	TTLTag    = "bastion-ttl"
-	OwnerTag  = "bastion-ttl-owner"
-	StartedBy = "bastion-ttl"
-)
+// StartedBy is startedBy of every task the launcher runs (its tags are
+// package ttltag's).
+const StartedBy = "bastion-ttl"
 
 // ECS is the ECS calls the launcher makes.
 type ECS interface {

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // Bastion is one line of ls.
@@ -37,11 +39,11 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() > 0 {
 		return badf("ls takes no arguments, got %q", fs.Args())
 	}
-	cluster, err := resolveCluster(ctx, env, c)
+	cluster, maxTTL, err := clusterAndCap(ctx, env, c)
 	if err != nil {
 		return err
 	}
-	bastions, err := list(ctx, env, cluster)
+	bastions, err := list(ctx, env, cluster, maxTTL)
 	if err != nil {
 		return err
 	}
@@ -80,21 +82,30 @@ func stamp(t *time.Time) string {
 
 // resolveCluster is the flag's, the environment's or the stack's cluster.
 func resolveCluster(ctx context.Context, env Env, c common) (string, error) {
+	cluster, _, err := clusterAndCap(ctx, env, c)
+	return cluster, err
+}
+
+// clusterAndCap is resolveCluster's cluster, and the stack's cap when the
+// stack was read for it (0: not known).
+func clusterAndCap(ctx context.Context, env Env, c common) (cluster string, maxTTL time.Duration, err error) {
 	if c.cluster != "" {
-		return c.cluster, nil
+		return c.cluster, 0, nil
 	}
 	d, err := stackDefaults(ctx, env, c.stack)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	if err := need(d.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", c.stack, d); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return d.cluster, nil
+	return d.cluster, d.maxTTL, nil
 }
 
-// list is the cluster's running tasks tagged bastion-ttl, oldest first.
-func list(ctx context.Context, env Env, cluster string) ([]Bastion, error) {
+// list is the cluster's running tasks tagged bastion-ttl, oldest first,
+// each with the TTL its tag gives under maxTTL (package ttltag's rule; 0:
+// the cap is not known, and a value that says no TTL gives no deadline).
+func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([]Bastion, error) {
 	var arns []string
 	pages := ecs.NewListTasksPaginator(env.ECS, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: types.DesiredStatusRunning})
 	for pages.HasMorePages() {
@@ -116,13 +127,13 @@ func list(ctx context.Context, env Env, cluster string) ([]Bastion, error) {
 			for _, tag := range t.Tags {
 				tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
 			}
-			ttlValue, marked := tags[TTLTag]
+			ttlValue, marked := tags[ttltag.Key]
 			if !marked {
 				continue
 			}
 			b := Bastion{TaskID: taskID(aws.ToString(t.TaskArn)), TaskARN: aws.ToString(t.TaskArn), StartedBy: aws.ToString(t.StartedBy),
-				Owner: tags[OwnerTag], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
-			if ttl, err := time.ParseDuration(ttlValue); err == nil && t.StartedAt != nil {
+				Owner: tags[ttltag.OwnerKey], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
+			if ttl, _ := ttltag.TTL(ttlValue, maxTTL); ttl > 0 && t.StartedAt != nil {
 				deadline := t.StartedAt.Add(ttl)
 				b.TTL, b.Deadline = ttl.String(), &deadline
 				b.Left = max(deadline.Sub(now), 0).Round(time.Minute).String()

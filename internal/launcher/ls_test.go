@@ -3,7 +3,9 @@ package launcher
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,9 +15,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -30,11 +35,11 @@ func TestLsGolden(t *testing.T) {
 	api := ecsapi.New()
 	api.Add(
 		ecsapi.Task{ARN: task("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"), ClusterARN: cluster, StartedAt: now.Add(-90 * time.Minute),
-			Tags: map[string]string{TTLTag: "2h0m0s", OwnerTag: "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"}},
+			Tags: map[string]string{ttltag.Key: "2h0m0s", ttltag.OwnerKey: "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"}},
 		ecsapi.Task{ARN: task("1a2b3c4d5e6f70819a2b3c4d5e6f7081"), ClusterARN: cluster, StartedAt: now.Add(-10 * time.Minute),
-			Tags: map[string]string{TTLTag: "30m"}},
+			Tags: map[string]string{ttltag.Key: "30m"}},
 		ecsapi.Task{ARN: task("2b3c4d5e6f708192a3b4c5d6e7f80912"), ClusterARN: cluster, StartedAt: now.Add(-5 * time.Hour),
-			Tags: map[string]string{TTLTag: "forever"}},
+			Tags: map[string]string{ttltag.Key: "forever"}},
 		ecsapi.Task{ARN: task("3c4d5e6f708192a3b4c5d6e7f8091223"), ClusterARN: cluster, StartedAt: now.Add(-time.Hour)}, // not a bastion
 	)
 	srv := httptest.NewServer(api)
@@ -59,6 +64,65 @@ func TestLsGolden(t *testing.T) {
 		}
 		if out.String() != string(want) {
 			t.Errorf("%s:\n got:\n%s\nwant:\n%s", name, out.String(), want)
+		}
+	}
+}
+
+// stackWithCap is a stack whose outputs name the cluster and the cap.
+type stackWithCap struct{ cluster, maxTTL string }
+
+func (s stackWithCap) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	return &cloudformation.DescribeStacksOutput{Stacks: []cftypes.Stack{{Outputs: []cftypes.Output{
+		{OutputKey: aws.String("ClusterName"), OutputValue: aws.String(s.cluster)},
+		{OutputKey: aws.String("MaxTTL"), OutputValue: aws.String(s.maxTTL)},
+	}}}}, nil
+}
+
+// ls reads each tag by package ttltag's rule: with the stack's cap known,
+// a TTL above it ends at the cap and a value that says no TTL ("0s",
+// "forever") means the cap, as the sweeper reads them; without the cap
+// (--cluster given) such a value gives no deadline, not one at the start.
+func TestLsDeadlinesFollowTheTagRule(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	start := now.Add(-time.Hour)
+	const cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+	api := ecsapi.New()
+	values := map[string]string{"a": "2h", "b": "13h", "c": "0s", "d": "forever", "e": "-5m"}
+	for id, v := range values {
+		api.Add(ecsapi.Task{ARN: "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + id, ClusterARN: cluster, StartedAt: start, Tags: map[string]string{ttltag.Key: v}})
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stacks: stackWithCap{"bastions", "12h0m0s"},
+		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
+	for _, tt := range []struct {
+		args []string
+		want map[string]string // task ID: TTL shown, deadline or "-"
+	}{
+		{[]string{"ls", "--json"}, map[string]string{"a": "2h0m0s 2026-11-28T13:00:00Z", "b": "12h0m0s 2026-11-28T23:00:00Z",
+			"c": "12h0m0s 2026-11-28T23:00:00Z", "d": "12h0m0s 2026-11-28T23:00:00Z", "e": "12h0m0s 2026-11-28T23:00:00Z"}},
+		{[]string{"ls", "--json", "--cluster", "bastions"}, map[string]string{"a": "2h0m0s 2026-11-28T13:00:00Z", "b": "13h0m0s 2026-11-29T00:00:00Z",
+			"c": "0s -", "d": "forever -", "e": "-5m -"}},
+	} {
+		var out bytes.Buffer
+		env.Stdout, env.Stderr = &out, &out
+		if err := Run(context.Background(), tt.args, env); err != nil {
+			t.Fatalf("%v: %v\n%s", tt.args, err, out.String())
+		}
+		var bastions []Bastion
+		if err := json.Unmarshal(out.Bytes(), &bastions); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, b := range bastions {
+			deadline := "-"
+			if b.Deadline != nil {
+				deadline = b.Deadline.UTC().Format(time.RFC3339)
+			}
+			got[b.TaskID] = b.TTL + " " + deadline
+		}
+		if !maps.Equal(got, tt.want) {
+			t.Errorf("%v:\n got %v\nwant %v", tt.args, got, tt.want)
 		}
 	}
 }

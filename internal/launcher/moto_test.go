@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // motoEnv is an Env whose clients are the real SDK's against moto_server
@@ -92,7 +93,7 @@ func TestRunLsStop(t *testing.T) {
 	if err != nil || aws.ToString(me.UserId) == "" {
 		t.Fatalf("get-caller-identity: %v %+v", err, me)
 	}
-	if tags[TTLTag] != "2h0m0s" || tags[OwnerTag] != aws.ToString(me.UserId) || aws.ToString(task.StartedBy) != StartedBy || taskID(arn) != id {
+	if tags[ttltag.Key] != "2h0m0s" || tags[ttltag.OwnerKey] != aws.ToString(me.UserId) || aws.ToString(task.StartedBy) != StartedBy || taskID(arn) != id {
 		t.Fatalf("task %s: tags %v (owner: want the user ID %q), startedBy %q", arn, tags, aws.ToString(me.UserId), aws.ToString(task.StartedBy))
 	}
 	ov := task.Overrides.ContainerOverrides

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 type runFlags struct {
@@ -107,11 +109,11 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 		StartedBy:      aws.String(StartedBy),
 		// The supervisor's TTL and the sweeper's tag: one value, so they agree.
 		Overrides:            &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env2}}},
-		Tags:                 []types.Tag{{Key: aws.String(TTLTag), Value: aws.String(ttl.String())}},
+		Tags:                 []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl.String())}},
 		EnableExecuteCommand: f.exec,
 	}
 	if who, err := whoCalls(ctx, env); err == nil {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(OwnerTag), Value: aws.String(tagValue(who.userID))})
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(tagValue(who.userID))})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 func stopCommand(ctx context.Context, args []string, env Env) error {
@@ -42,12 +44,8 @@ func stopCommand(ctx context.Context, args []string, env Env) error {
 		return badf("not tasks of %s: %s; nothing stopped", cluster, strings.Join(missing, ", "))
 	}
 	for _, t := range d.Tasks {
-		marked := false
-		for _, tag := range t.Tags {
-			marked = marked || aws.ToString(tag.Key) == TTLTag
-		}
-		if !marked && !*force {
-			return badf("task %s has no %s tag: not a bastion? (--force stops it anyway); nothing stopped", taskID(aws.ToString(t.TaskArn)), TTLTag)
+		if _, marked := ttltag.Find(t.Tags); !marked && !*force {
+			return badf("task %s has no %s tag: not a bastion? (--force stops it anyway); nothing stopped", taskID(aws.ToString(t.TaskArn)), ttltag.Key)
 		}
 	}
 	who, err := whoCalls(ctx, env)

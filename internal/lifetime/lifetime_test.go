@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 var start = time.Date(2026, 11, 24, 10, 0, 0, 123456789, time.UTC)
 
 func TestLifetimeWithFakeClock(t *testing.T) {
 	l := Lifetime{Start: start, TTL: 30 * time.Minute}
-	clk := clock.NewFake(start)
+	clk := clocktest.NewFake(start)
 	ctx := context.Background()
 
 	if want := time.Date(2026, 11, 24, 10, 30, 0, 123456789, time.UTC); !l.Deadline().Equal(want) {

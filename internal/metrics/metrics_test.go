@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -45,7 +47,7 @@ func TestGolden(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, want)
 		}
-		if err := Check(got); err != nil {
+		if err := emfcheck.Check(got); err != nil {
 			t.Errorf("%s is not an EMF document: %v", name, err)
 		}
 	}

@@ -31,24 +31,16 @@ const (
 	stateListen      = 0x0A
 )
 
-// Socket is one line of /proc/net/tcp or tcp6.
-type Socket struct {
+// socket is one line of /proc/net/tcp or tcp6.
+type socket struct {
 	Local, Remote netip.AddrPort
 	State         uint8
 }
 
-// ParseTCP reads a /proc/net/tcp or /proc/net/tcp6 table.
-func ParseTCP(r io.Reader) ([]Socket, error) {
-	table, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("sessions: %w", err)
-	}
-	return appendTable(nil, table)
-}
-
-// appendTable appends the sockets of a table to socks. It allocates
+// appendTable appends the sockets of a /proc/net/tcp or /proc/net/tcp6
+// table to socks. It allocates
 // nothing but socks' growth: a sidecar samples for hours.
-func appendTable(socks []Socket, table []byte) ([]Socket, error) {
+func appendTable(socks []socket, table []byte) ([]socket, error) {
 	_, rest, _ := bytes.Cut(table, []byte("\n")) // the header
 	for len(rest) > 0 {
 		var line []byte
@@ -74,7 +66,7 @@ func appendTable(socks []Socket, table []byte) ([]Socket, error) {
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, fmt.Errorf("sessions: line %q: %w", line, err)
 		}
-		socks = append(socks, Socket{Local: local, Remote: remote, State: uint8(state)})
+		socks = append(socks, socket{Local: local, Remote: remote, State: uint8(state)})
 	}
 	return socks, nil
 }
@@ -131,14 +123,9 @@ func parseHex(s []byte, bits int) (uint64, error) {
 	return v, nil
 }
 
-// ListeningPorts is every port something listens on, less exclude (the
-// supervisor's own control port).
-func ListeningPorts(socks []Socket, exclude ...uint16) map[uint16]bool {
-	return listeningInto(map[uint16]bool{}, socks, exclude)
-}
-
-// listeningInto fills ports, emptied first, as ListeningPorts.
-func listeningInto(ports map[uint16]bool, socks []Socket, exclude []uint16) map[uint16]bool {
+// listeningInto fills ports, emptied first, with every port something
+// listens on, less exclude (the supervisor's own control port).
+func listeningInto(ports map[uint16]bool, socks []socket, exclude []uint16) map[uint16]bool {
 	clear(ports)
 	for _, s := range socks {
 		if s.State == stateListen {
@@ -151,10 +138,10 @@ func listeningInto(ports map[uint16]bool, socks []Socket, exclude []uint16) map[
 	return ports
 }
 
-// Inbound counts the established connections to one of ports: the server
+// inbound counts the established connections to one of ports: the server
 // side of a session. The client side of a connection the box opened has an
 // ephemeral local port, so it is not counted.
-func Inbound(socks []Socket, ports map[uint16]bool) int {
+func inbound(socks []socket, ports map[uint16]bool) int {
 	n := 0
 	for _, s := range socks {
 		if s.State == stateEstablished && ports[s.Local.Port()] {
@@ -201,7 +188,7 @@ type Sampler struct {
 	Exec     bool
 
 	buf        []byte
-	socks      []Socket
+	socks      []socket
 	listening  map[uint16]bool
 	unheard    []uint16
 	procs      procScan
@@ -243,7 +230,7 @@ func (s *Sampler) Count() (Sample, error) {
 		}
 	}
 	slices.Sort(s.unheard)
-	sample := Sample{Sessions: Inbound(s.socks, ports), Unheard: s.unheard}
+	sample := Sample{Sessions: inbound(s.socks, ports), Unheard: s.unheard}
 
 	// Another container's processes matter only with ECS Exec, and are
 	// looked for until one is seen: the bastion container may start after
@@ -327,9 +314,9 @@ func sameComm(comm []byte, name string) bool {
 	return string(comm) == name[:min(len(name), commLen)]
 }
 
-// Workers counts the processes named ExecWorker under procRoot (/proc). A
+// countWorkers counts the processes named ExecWorker under procRoot (/proc). A
 // process that ends while being read is skipped.
-func Workers(procRoot string) (int, error) {
+func countWorkers(procRoot string) (int, error) {
 	var p procScan
 	err := p.scan(procRoot)
 	return p.workers, err

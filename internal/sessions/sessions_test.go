@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -17,14 +16,13 @@ import (
 // with a listener on 127.0.0.1:2222 (IPv4) and on [::]:2223 (dual stack),
 // and three client connections: 127.0.0.1 -> :2222, [::1] -> :2223 and
 // 127.0.0.1 -> :2223 (IPv4-mapped on the IPv6 listener).
-func parseFile(t *testing.T, name string) []Socket {
+func parseFile(t *testing.T, name string) []socket {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
+	table, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	socks, err := ParseTCP(f)
+	socks, err := appendTable(nil, table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,18 +48,18 @@ func TestParseTCP(t *testing.T) {
 
 func TestInboundSessions(t *testing.T) {
 	socks := append(parseFile(t, "tcp"), parseFile(t, "tcp6")...)
-	ports := ListeningPorts(socks)
+	ports := listeningInto(map[uint16]bool{}, socks, nil)
 	if len(ports) != 2 || !ports[2222] || !ports[2223] {
 		t.Fatalf("listening ports %v, want 2222 and 2223", ports)
 	}
 	// Three server sides; the three client sides have ephemeral ports.
-	if n := Inbound(socks, ports); n != 3 {
+	if n := inbound(socks, ports); n != 3 {
 		t.Errorf("%d inbound sessions, want 3", n)
 	}
-	if n := Inbound(socks, ListeningPorts(socks, 2223)); n != 1 {
+	if n := inbound(socks, listeningInto(map[uint16]bool{}, socks, []uint16{2223})); n != 1 {
 		t.Errorf("%d sessions with 2223 excluded, want 1", n)
 	}
-	if n := Inbound(socks, map[uint16]bool{22: true}); n != 0 {
+	if n := inbound(socks, map[uint16]bool{22: true}); n != 0 {
 		t.Errorf("%d sessions on port 22, want 0", n)
 	}
 }
@@ -76,8 +74,8 @@ func TestParseTCPRejectsGarbage(t *testing.T) {
 		"header\n   0: 0100007F0100007F0100007F0100007F0100007F:08AE 00000000:0000 0A 0",
 		"header\n   0: 0100007F:08AE 00000000:0000 10A 0",
 	} {
-		if _, err := ParseTCP(strings.NewReader(bad)); err == nil {
-			t.Errorf("ParseTCP(%q) accepted", bad)
+		if _, err := appendTable(nil, []byte(bad)); err == nil {
+			t.Errorf("appendTable(%q) accepted", bad)
 		}
 	}
 }
@@ -93,7 +91,7 @@ func TestWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := Workers(proc); err != nil || n != 2 {
+	if n, err := countWorkers(proc); err != nil || n != 2 {
 		t.Fatalf("Workers = %d, %v; want 2", n, err)
 	}
 }
@@ -121,19 +119,18 @@ func TestInboundLive(t *testing.T) {
 	}
 	server := <-accepted
 	count := func() int {
-		f, err := os.Open("/proc/net/tcp")
+		table, err := os.ReadFile("/proc/net/tcp")
 		if err != nil {
 			t.Skip("no /proc/net/tcp here")
 		}
-		defer f.Close()
-		socks, err := ParseTCP(f)
+		socks, err := appendTable(nil, table)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ListeningPorts(socks)[port] {
+		if !listeningInto(map[uint16]bool{}, socks, nil)[port] {
 			t.Fatalf("port %d not seen listening", port)
 		}
-		return Inbound(socks, map[uint16]bool{port: true})
+		return inbound(socks, map[uint16]bool{port: true})
 	}
 	if n := count(); n != 1 {
 		t.Fatalf("%d sessions with one client connected, want 1", n)
@@ -185,7 +182,7 @@ func TestSampler(t *testing.T) {
 	}
 
 	table, _ := os.ReadFile(filepath.Join("testdata", "tcp6"))
-	socks := make([]Socket, 0, 16)
+	socks := make([]socket, 0, 16)
 	if allocs := testing.AllocsPerRun(100, func() { socks, _ = appendTable(socks[:0], table) }); allocs != 0 {
 		t.Errorf("parsing a table allocates %v times", allocs)
 	}
@@ -416,7 +413,7 @@ func TestWorkersLive(t *testing.T) {
 	if err := os.WriteFile(worker, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	before, err := Workers("/proc")
+	before, err := countWorkers("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +423,7 @@ func TestWorkersLive(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	// Start returns once the exec is done: the process has its name.
-	if n, err := Workers("/proc"); err != nil || n != before+1 {
+	if n, err := countWorkers("/proc"); err != nil || n != before+1 {
 		t.Fatalf("Workers = %d, %v with one worker running; want %d", n, err, before+1)
 	}
 }

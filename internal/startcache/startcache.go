@@ -2,8 +2,9 @@
 // a check well before the deadline reads a small file instead of asking the
 // metadata endpoint.
 //
-// The cache must not let anyone on the box move the deadline (DESIGN.md,
-// "Trust rules"):
+// The cache must not let anyone on the box move the deadline: the people on
+// a bastion are the ones its TTL is there to end, and a start time they
+// could write would postpone it:
 //
 //   - It lives in a directory of the process's own (Dir): created with mode
 //     0700 by mkdir, which follows no symlink, then opened without following

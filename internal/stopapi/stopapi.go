@@ -1,6 +1,7 @@
 // Package stopapi is the wire contract of the API a task calls to stop
 // itself (POST /terminate) or to ask for more time (POST /extend): the
-// request and answer bodies, the error codes, the limits and the tag. Its client (package stopclient) and its server (package
+// request and answer bodies, the error codes and the limits (the tag
+// POST /extend writes is package ttltag's). Its client (package stopclient) and its server (package
 // stophandler) both import it; neither imports the other.
 package stopapi
 
@@ -39,10 +40,6 @@ type Extended struct {
 	MaxTTL  string `json:"maxTtl"`
 }
 
-// TTLTag is the task tag that records a bastion's TTL: POST /extend writes
-// it, the sweeper reads it.
-const TTLTag = "bastion-ttl"
-
 // Accepted is the body of a 202 answer.
 type Accepted struct {
 	TaskARN       string `json:"taskArn"`
@@ -55,7 +52,8 @@ type Accepted struct {
 // its own (a wrong path or stage, a bad signature) without a code.
 type Code string
 
-// The error codes of the API, each with the status it comes with.
+// The error codes of the API, each with the one status it comes with
+// (docs/api.md's table).
 const (
 	CodeBadRequest Code = "BadRequest" // 400
 	CodeForbidden  Code = "Forbidden"  // 403: a proven caller that may not act on the task

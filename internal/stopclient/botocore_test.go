@@ -19,10 +19,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // botocorePython is a Python that imports botocore (the AWS CLI's, which CI
@@ -61,7 +61,7 @@ func TestSignaturesAgreeWithBotocore(t *testing.T) {
 	c := &Client{
 		URL: api.URL + "/prod/terminate", Region: "eu-west-1", STS: testSTS,
 		Credentials: credentials.NewStaticCredentialsProvider("ASIAEXAMPLEKEY000001", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "IQoJb3JpZ2luX2VjE+/token=="),
-		Clock:       clock.NewFake(at), Log: slog.New(slog.DiscardHandler), UserAgent: "bastion-ttl-supervisor/test",
+		Clock:       clocktest.NewFake(at), Log: slog.New(slog.DiscardHandler), UserAgent: "bastion-ttl-supervisor/test",
 	}
 	if err := c.Stop(context.Background(), stopapi.Request{TaskARN: "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0123456789abcdef0123456789abcdef", Reason: "TTL 30m0s expired"}); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,6 @@
 // Package stopclient is the supervisor's end of the stop API: a SigV4-signed,
-// retrying POST /terminate client, and the checks of its URL.
+// retrying client of POST /terminate (Stop) and POST /extend (Extend), and
+// the checks of its URL.
 package stopclient
 
 import (

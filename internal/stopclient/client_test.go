@@ -25,6 +25,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sigv4"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 var testCreds = aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "test-secret"}
@@ -114,7 +115,7 @@ func TestStop(t *testing.T) {
 			rec := &recorder{statuses: tt.statuses}
 			srv := httptest.NewServer(rec)
 			defer srv.Close()
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			err := newClient(srv.URL+"/terminate", clk).Stop(context.Background(), req)
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Fatalf("Stop = %v, want %v", err, tt.wantErr)
@@ -153,7 +154,7 @@ func TestStopRetriesNetworkErrors(t *testing.T) {
 	srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	c := newClient(url, clk)
 	// The fake clock never waits, so stop after a few attempts through the context.
 	go func() {
@@ -183,7 +184,7 @@ func TestStopFollowsNoRedirect(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, target.URL+"/terminate", status)
 		}))
-		err := newClient(srv.URL+"/terminate", clock.NewFake(time.Now())).Stop(context.Background(), stopapi.Request{TaskARN: "x"})
+		err := newClient(srv.URL+"/terminate", clocktest.NewFake(time.Now())).Stop(context.Background(), stopapi.Request{TaskARN: "x"})
 		srv.Close()
 		var rej *RejectedError
 		if !errors.As(err, &rej) || rej.Status != status {
@@ -233,7 +234,7 @@ func TestExtend(t *testing.T) {
 				_, _ = io.WriteString(w, b)
 			}))
 			defer srv.Close()
-			c := newClient(srv.URL+"/terminate", clock.NewFake(time.Now()))
+			c := newClient(srv.URL+"/terminate", clocktest.NewFake(time.Now()))
 			c.ExtendURL = srv.URL + "/extend"
 			got, err := c.Extend(context.Background(), req)
 			if (err != nil) != tt.wantErr || got != tt.want {

@@ -41,7 +41,7 @@ type Policy struct {
 // authorize checks that the caller may stop t. apiAccount is the account
 // of the API (requestContext.accountId), the function's own: a caller from
 // any other account is refused even if the task were there.
-func (p Policy) authorize(id Identity, apiAccount string, t target) *Error {
+func (p Policy) authorize(id Identity, apiAccount string, t target) *errorAnswer {
 	if id.UserARN == "" {
 		return reject(http.StatusForbidden, "no caller identity; the route must use IAM authorization")
 	}

@@ -1,6 +1,7 @@
-// Package stophandler is the terminate Lambda's logic: it reads a POST
-// /terminate request from API Gateway, lets a task stop only itself, and
-// calls ecs:StopTask.
+// Package stophandler is the terminate Lambda's logic: it reads a
+// POST /terminate or POST /extend request from API Gateway, checks the
+// caller's proof of identity, lets a task act only on itself, and calls
+// ecs:StopTask, or records the extended TTL in the task's bastion-ttl tag.
 package stophandler
 
 import (
@@ -10,25 +11,19 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
-// Error is an answer other than 202: a status, a stable code and a message
-// safe to show the caller. Cause, if any, is logged and never returned.
-type Error struct {
+// errorAnswer is an answer other than 200 or 202: a status, a stable code
+// and a message safe to show the caller. Cause, if any, is logged and never
+// returned. It is not an error value: every path hands it to the answer and
+// the log line, never up a call chain.
+type errorAnswer struct {
 	Status  int
 	Code    stopapi.Code
 	Message string
 	Cause   error
 }
 
-func (e *Error) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Cause)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Message)
-}
-
-func (e *Error) Unwrap() error { return e.Cause }
-
-// codes maps each status the function answers to its code (DESIGN.md's table).
+// codes maps each status the function answers to its code: one code a
+// status, so that a client can decide on either (docs/api.md's table).
 var codes = map[int]stopapi.Code{
 	http.StatusBadRequest:            stopapi.CodeBadRequest,
 	http.StatusForbidden:             stopapi.CodeForbidden,
@@ -39,17 +34,17 @@ var codes = map[int]stopapi.Code{
 	http.StatusInternalServerError:   stopapi.CodeInternal,
 }
 
-func reject(status int, format string, args ...any) *Error {
-	return &Error{Status: status, Code: codes[status], Message: fmt.Sprintf(format, args...)}
+func reject(status int, format string, args ...any) *errorAnswer {
+	return &errorAnswer{Status: status, Code: codes[status], Message: fmt.Sprintf(format, args...)}
 }
 
 // failed is a rejection whose cause is logged, never answered.
-func failed(status int, cause error, format string, args ...any) *Error {
+func failed(status int, cause error, format string, args ...any) *errorAnswer {
 	e := reject(status, format, args...)
 	e.Cause = cause
 	return e
 }
 
-func internalError(cause error) *Error {
+func internalError(cause error) *errorAnswer {
 	return failed(http.StatusInternalServerError, cause, "internal error")
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
-	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // FuzzHandle holds the invariants that matter: StopTask (on /terminate) and
@@ -72,7 +72,7 @@ func FuzzHandle(f *testing.F) {
 			if routeOf(ev) != "extend" || len(fake.calls) > 0 {
 				t.Fatalf("tagged on route %q, or tagged and stopped", route)
 			}
-			if len(in.Tags) != 1 || aws.ToString(in.Tags[0].Key) != stopapi.TTLTag {
+			if len(in.Tags) != 1 || aws.ToString(in.Tags[0].Key) != ttltag.Key {
 				t.Fatalf("tags %v", in.Tags)
 			}
 			if d, err := time.ParseDuration(aws.ToString(in.Tags[0].Value)); err != nil || d <= 0 || d > maxTTL {

@@ -61,7 +61,7 @@ const (
 
 // proofHeader is the header's value, looked up case-insensitively; more
 // than one value is malformed.
-func proofHeader(headers map[string]string) (string, bool, *Error) {
+func proofHeader(headers map[string]string) (string, bool, *errorAnswer) {
 	var found []string
 	for k, v := range headers {
 		if strings.EqualFold(k, identityproof.Header) {
@@ -82,7 +82,7 @@ func proofHeader(headers map[string]string) (string, bool, *Error) {
 
 // prove returns the identity a request proves, or why it proves none.
 // claimed is the event's identity: when it names one, the two must agree.
-func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *Error) {
+func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *errorAnswer) {
 	if !r.hasProof {
 		if p.AcceptUnproven {
 			return r.id, proofAbsentAccepted, nil
@@ -118,7 +118,7 @@ func sameUserID(event, proven string) bool {
 
 // check decodes the proof and accepts only a GetCallerIdentity presigned
 // for this function's STS: nothing else is ever sent anywhere.
-func (p *Prover) check(value string) (*url.URL, *Error) {
+func (p *Prover) check(value string) (*url.URL, *errorAnswer) {
 	raw, err := identityproof.Decode(value)
 	if err != nil {
 		return nil, proofInvalid(nil, "%v", err)
@@ -195,7 +195,7 @@ type stsError struct {
 
 // ask sends the proof to STS with the binding this function computed: STS
 // verifies the signature, binding included, and says whose it is.
-func (p *Prover) ask(ctx context.Context, u *url.URL, binding string) (Identity, *Error) {
+func (p *Prover) ask(ctx context.Context, u *url.URL, binding string) (Identity, *errorAnswer) {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = proofTimeout
@@ -258,7 +258,7 @@ func errorCode(body []byte) string {
 	return ""
 }
 
-func proofInvalid(cause error, format string, args ...any) *Error {
+func proofInvalid(cause error, format string, args ...any) *errorAnswer {
 	e := failed(http.StatusForbidden, cause, format, args...)
 	e.Code = stopapi.CodeIdentityProofInvalid
 	return e

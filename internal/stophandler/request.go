@@ -30,7 +30,7 @@ type target struct {
 }
 
 // parseTerminate validates a POST /terminate request for this function's region.
-func parseTerminate(method, body string, isBase64 bool, region string) (target, *Error) {
+func parseTerminate(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.Request
 	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and reason"); err != nil {
 		return target{}, err
@@ -47,7 +47,7 @@ func parseTerminate(method, body string, isBase64 bool, region string) (target, 
 }
 
 // parseExtend validates a POST /extend request for this function's region.
-func parseExtend(method, body string, isBase64 bool, region string) (target, *Error) {
+func parseExtend(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.ExtendRequest
 	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and ttl"); err != nil {
 		return target{}, err
@@ -71,7 +71,7 @@ func parseExtend(method, body string, isBase64 bool, region string) (target, *Er
 
 // decodeBody checks the method and size and decodes the JSON body into v,
 // refusing unknown fields; fields names them for the error message.
-func decodeBody(method, body string, isBase64 bool, v any, fields string) *Error {
+func decodeBody(method, body string, isBase64 bool, v any, fields string) *errorAnswer {
 	if method != http.MethodPost {
 		return reject(http.StatusMethodNotAllowed, "method %s not allowed; use POST", method)
 	}
@@ -118,7 +118,7 @@ func bodyBytes(body string, isBase64 bool) []byte {
 }
 
 // parseTask checks the task ARN and cluster of a request.
-func parseTask(taskARN, clusterField, region string) (target, *Error) {
+func parseTask(taskARN, clusterField, region string) (target, *errorAnswer) {
 	if taskARN == "" {
 		return target{}, reject(http.StatusBadRequest, "taskArn is required")
 	}
@@ -138,7 +138,7 @@ func parseTask(taskARN, clusterField, region string) (target, *Error) {
 
 // clusterOf is the task's cluster name: from a new-format ARN (a cluster
 // field must then agree), else from the cluster field, required for old ARNs.
-func clusterOf(task ecsarn.Task, field string) (string, *Error) {
+func clusterOf(task ecsarn.Task, field string) (string, *errorAnswer) {
 	if field == "" {
 		if task.Cluster == "" {
 			return "", reject(http.StatusBadRequest, "cluster is required with an old-format taskArn (task/<id>)")
@@ -158,7 +158,7 @@ func clusterOf(task ecsarn.Task, field string) (string, *Error) {
 	return c.Name, nil
 }
 
-func checkReason(r string) *Error {
+func checkReason(r string) *errorAnswer {
 	if n := utf8.RuneCountInString(r); n > stopapi.MaxReasonLen {
 		return reject(http.StatusBadRequest, "reason is %d characters; at most %d", n, stopapi.MaxReasonLen)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // ECS is the ECS calls this function makes.
@@ -55,7 +56,7 @@ type outcome struct {
 	taskARN string // as soon as it is known
 	done    string // the log's outcome on success: stopped, extended
 	attrs   []any
-	err     *Error
+	err     *errorAnswer
 	cluster string           // once authorized: an allowed cluster, a metrics dimension
 	metrics []metrics.Metric // of a success; a refusal counts its code
 }
@@ -71,8 +72,8 @@ type request struct {
 	id        Identity // as the event tells it: believed only where STS agrees
 	proof     string   // the identity proof header's value
 	hasProof  bool
-	proofErr  *Error // a header that cannot be one proof (repeated)
-	rawBody   []byte // the body as sent, base64 decoded: what the proof is bound to
+	proofErr  *errorAnswer // a header that cannot be one proof (repeated)
+	rawBody   []byte       // the body as sent, base64 decoded: what the proof is bound to
 }
 
 // Handle answers the HTTP API's events (payload format 2.0).
@@ -234,7 +235,7 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 // identify is the caller as its proof of identity shows it, the log's
 // attributes saying how it was proven, and whether it was let through
 // without a proof (BASTION_ACCEPT_UNPROVEN).
-func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *Error) {
+func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *errorAnswer) {
 	if r.proofErr != nil {
 		return Identity{}, []any{"proof", proofRefused}, false, r.proofErr
 	}
@@ -271,7 +272,7 @@ func stoppedBy(reason string) string {
 }
 
 // extend validates and authorizes as stop does, then records the task's new
-// TTL in its tag: the larger of the one wanted and the one recorded (a
+// TTL in its tag: the larger of the one wanted and the one the tag gives (a
 // retry, or a sidecar that restarted asking with its own, never shortens
 // it), capped at MaxTTL.
 func (s *Service) extend(ctx context.Context, r request) outcome {
@@ -296,12 +297,18 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	if tagErr != nil {
 		return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
 	}
-	recorded, value := recordedTTL(tags.Tags)
+	value, marked := ttltag.Find(tags.Tags)
+	var recorded time.Duration // no tag: the TTL wanted stands
+	if marked {
+		recorded, _ = ttltag.TTL(value, s.MaxTTL)
+	}
 	ttl := min(max(t.ttl, recorded), s.MaxTTL)
-	if recorded != ttl { // "2h" and "2h0m0s" are one TTL: no call
+	// "2h" and "2h0m0s" are one TTL: no call. A value above the cap, or one
+	// that says no TTL (which means the cap), is written as the TTL it gives.
+	if says, ok := ttltag.Parse(value); !ok || says != ttl {
 		_, tagErr = s.ECS.TagResource(ctx, &ecs.TagResourceInput{
 			ResourceArn: aws.String(arn),
-			Tags:        []types.Tag{{Key: aws.String(stopapi.TTLTag), Value: aws.String(ttl.String())}},
+			Tags:        []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl.String())}},
 		})
 		if tagErr != nil {
 			return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
@@ -314,22 +321,6 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	}
 	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: withUnproven(unproven, ms...),
 		attrs: append(proof, "ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped)}
-}
-
-// recordedTTL is the TTL in the task's tag, 0 when there is none or it is
-// not a positive duration, and the tag's value as it is.
-func recordedTTL(tags []types.Tag) (time.Duration, string) {
-	for _, tag := range tags {
-		if aws.ToString(tag.Key) != stopapi.TTLTag {
-			continue
-		}
-		v := aws.ToString(tag.Value)
-		if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			return d, v
-		}
-		return 0, v
-	}
-	return 0, ""
 }
 
 // stopReserve is the time kept back from the function's deadline: a slow
@@ -349,7 +340,7 @@ func withReserve(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // classify maps an ECS error to the API's status table.
-func classify(err error) *Error {
+func classify(err error) *errorAnswer {
 	const busy = "ECS is busy or unavailable; retry"
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

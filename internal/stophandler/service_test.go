@@ -19,8 +19,10 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 const (
@@ -238,7 +240,8 @@ func TestStatusTable(t *testing.T) {
 	}
 }
 
-// wantCode is DESIGN.md's table, written out again so a change to either is seen.
+// wantCode is the status table of docs/api.md, written out again so that a
+// change to either the code or the documented contract is seen.
 var wantCode = map[int]stopapi.Code{
 	400: "BadRequest", 403: "Forbidden", 404: "TaskNotFound", 405: "MethodNotAllowed",
 	413: "TooLarge", 503: "Unavailable", 500: "Internal",
@@ -352,6 +355,7 @@ func TestParseRoles(t *testing.T) {
 // TestSlowECSAnswers503BeforeTheDeadline: a StopTask that hangs must not
 // outlive the invocation; the caller gets a 503 to retry.
 func TestSlowECSAnswers503BeforeTheDeadline(t *testing.T) {
+	testenv.RealTime(t) // the reserve is taken from the context's wall-clock deadline
 	var log bytes.Buffer
 	svc := newService(&fakeECS{}, &log)
 	svc.ECS = hangingECS{}
@@ -412,14 +416,17 @@ func TestExtend(t *testing.T) {
 		{"capped at the API's maximum", "1h", "48h", "4h0m0s", true, true},
 		{"at the cap already", "4h0m0s", "4h30m", "4h0m0s", true, false},
 		{"a tag above the cap comes down to it", "24h", "1h", "4h0m0s", false, true},
-		{"an unreadable tag is replaced", "forever", "2h", "2h0m0s", false, true},
+		// A value that says no TTL means the cap (package ttltag), and is
+		// written as the cap so that it says so.
+		{"an unreadable tag means the cap", "forever", "2h", "4h0m0s", false, true},
+		{"a zero tag means the cap", "0s", "2h", "4h0m0s", false, true},
 		{"the same TTL written another way is left alone", "2h", "120m", "2h0m0s", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &fakeECS{tags: map[string]map[string]string{taskARN: {"owner": "alice"}}}
 			if tt.recorded != "" {
-				f.tags[taskARN][stopapi.TTLTag] = tt.recorded
+				f.tags[taskARN][ttltag.Key] = tt.recorded
 			}
 			var log bytes.Buffer
 			resp, _ := newService(f, &log).Handle(context.Background(), proven(extendEvent(extendBody(taskARN, tt.wanted), self)))
@@ -436,11 +443,11 @@ func TestExtend(t *testing.T) {
 			if (len(f.tagCalls) > 0) != tt.tagged {
 				t.Fatalf("tagged = %v, want %v", len(f.tagCalls) > 0, tt.tagged)
 			}
-			if d, err := time.ParseDuration(f.tags[taskARN][stopapi.TTLTag]); err != nil || d.String() != tt.ttl || f.tags[taskARN]["owner"] != "alice" {
+			if d, err := time.ParseDuration(f.tags[taskARN][ttltag.Key]); err != nil || d.String() != tt.ttl || f.tags[taskARN]["owner"] != "alice" {
 				t.Fatalf("tags after: %v", f.tags[taskARN])
 			}
 			for _, c := range f.tagCalls {
-				if len(c.Tags) != 1 || aws.ToString(c.Tags[0].Key) != stopapi.TTLTag || aws.ToString(c.ResourceArn) != taskARN {
+				if len(c.Tags) != 1 || aws.ToString(c.Tags[0].Key) != ttltag.Key || aws.ToString(c.ResourceArn) != taskARN {
 					t.Fatalf("TagResource %v %v", aws.ToString(c.ResourceArn), c.Tags)
 				}
 			}
@@ -540,7 +547,7 @@ func TestMetricsInTheLogLine(t *testing.T) {
 			var log bytes.Buffer
 			_, _ = newService(&fakeECS{tags: map[string]map[string]string{}}, &log).Handle(context.Background(), proven(tc.ev))
 			line := bytes.TrimSpace(log.Bytes())
-			if err := metrics.Check(line); err != nil {
+			if err := emfcheck.Check(line); err != nil {
 				t.Fatalf("not an EMF document: %v\n%s", err, line)
 			}
 			var doc map[string]any

@@ -22,6 +22,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/startcache"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // countingMeta serves the task document with startedAt and counts requests.
@@ -89,7 +90,7 @@ func mustStart(t *testing.T, c *checker) taskmeta.Start {
 }
 
 func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	c, _ := checkApp(t, meta.URL, "1h", clk)
@@ -118,7 +119,7 @@ func TestCachedStartAnswersAHealthyCheckAndReconfirms(t *testing.T) {
 // An earlier start in the cache says "expired": the check reads the
 // metadata before acting on it, so it cannot stop the bastion early.
 func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-10 * time.Minute).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	c, logs := checkApp(t, meta.URL, "1h", clk)
@@ -140,7 +141,7 @@ func TestCachedStartEarlierStartDoesNotStopEarly(t *testing.T) {
 // A start in the future is never believed: the expired task's true start
 // is read and the check stops it.
 func TestCachedStartFutureStartIsDiscarded(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 	meta := newCountingMeta(t, started)
 	c, logs := checkApp(t, meta.URL, "1h", clk)
@@ -163,7 +164,7 @@ func TestCachedStartFutureStartIsDiscarded(t *testing.T) {
 // most startcache.MaxAge after the confirmation it claims; then the
 // metadata is read again and the planted start discarded.
 func TestCachedStartLaterThanMetadataIsBounded(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond) // expired an hour ago
 	meta := newCountingMeta(t, started)
 	c, logs := checkApp(t, meta.URL, "1h", clk)
@@ -211,7 +212,7 @@ func TestCachedStartRefusesADirectoryNotItsOwn(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			started := clk.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
 			meta := newCountingMeta(t, started)
 			c, logs := checkApp(t, meta.URL, "1h", clk)
@@ -313,7 +314,7 @@ func mustDo(t *testing.T, err error) {
 // start again; with nothing remembered, it counts from the container's
 // CreatedAt, a bound below the first start, never from the restart.
 func TestCheckAfterAContainerRestartKeepsTheFirstStart(t *testing.T) {
-	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
+	clk := clocktest.NewFake(time.Now().Truncate(time.Millisecond))
 	first := clk.Now().Add(-10 * time.Minute)
 	created := first.Add(-2 * time.Second)
 	var doc atomic.Value

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 func TestCheckHealthyBeforeDeadlineAndCachesStart(t *testing.T) {
@@ -151,7 +152,7 @@ func TestCheckFailSafe(t *testing.T) {
 			t.Parallel()
 			// On a fake clock: the retries of a failing API, and the
 			// check's budget that ends them, take no real time.
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			began := clk.Now()
 			api := newAPIServer(t, tt.status)
 			api.clock = clk

@@ -15,6 +15,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // The sidecar serves its status on the control endpoint, and `supervisor
@@ -95,7 +96,7 @@ func TestControlPortTakenStillStopsOnTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer squatter.Close()
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	started := clk.Now().Add(-time.Second)
 	api, hits := fakeClockAPI(t, clk, 202)
 	var logs bytes.Buffer

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // A person extends twice, the second time past the cap; a third asks
@@ -120,7 +120,7 @@ func TestRestartedSidecarKeepsTheExtension(t *testing.T) {
 
 // hookClock is a fake clock that runs hook before its nth Sleep.
 type hookClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	mu    sync.Mutex
 	n     int
 	hooks map[int]func()
@@ -142,7 +142,7 @@ func (h *hookClock) Sleep(ctx context.Context, d time.Duration) error {
 // deadline has passed, an extension is refused.
 func TestExtensionMovesTheStop(t *testing.T) {
 	addr := testenv.FreeAddr(t)
-	fake := clock.NewFake(time.Now())
+	fake := clocktest.NewFake(time.Now())
 	clk := &hookClock{Fake: fake}
 	started := fake.Now().Add(-time.Second)
 	api, hits := fakeClockAPI(t, fake, 202)

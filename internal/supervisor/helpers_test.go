@@ -26,6 +26,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // binary is the supervisor built once for the tests that run it as ECS would.
@@ -313,13 +314,13 @@ func sidecarOn(t *testing.T, clk clock.Clock, api *apiServer, started time.Time,
 // watch loop's): the sidecar holds before its deadline until the test has
 // seen what it did at start.
 type gatedClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	gate chan struct{}
 	once sync.Once
 }
 
 func newGatedClock(now time.Time) *gatedClock {
-	return &gatedClock{Fake: clock.NewFake(now), gate: make(chan struct{})}
+	return &gatedClock{Fake: clocktest.NewFake(now), gate: make(chan struct{})}
 }
 
 func (c *gatedClock) open() { c.once.Do(func() { close(c.gate) }) }

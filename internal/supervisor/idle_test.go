@@ -19,6 +19,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // On a fake clock: with nobody on the bastion it stops at start + idle
@@ -37,7 +38,7 @@ func TestWatchIdleOnAFakeClock(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			started := clk.Now().Add(-time.Second)
 			api, hits := fakeClockAPI(t, clk, 202)
 			var reasons []string
@@ -120,7 +121,7 @@ func TestWatchIdleWithARealSession(t *testing.T) {
 // taken the time to it or past it: the watch loop samples only after it
 // sleeps, so each event happens between two samples, at the time it names.
 type scriptedClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	mu     sync.Mutex
 	events []scriptedEvent
 }
@@ -281,7 +282,7 @@ func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
 	_, sshd := server(t, 0)
 	dial(t, sshd) // the user, on the port the typo misses
 	typo := unusedPort(t)
-	run := runIdle(t, &scriptedClock{Fake: clock.NewFake(time.Now())}, func(w *watcher) {
+	run := runIdle(t, &scriptedClock{Fake: clocktest.NewFake(time.Now())}, func(w *watcher) {
 		w.cfg.idlePorts = map[uint16]bool{typo: true}
 	})
 	run.wantTTL(t)
@@ -302,7 +303,7 @@ func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
 // while that server was not up yet.
 func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
 	port := unusedPort(t)
-	clk := &scriptedClock{Fake: clock.NewFake(time.Now())}
+	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
 	clk.at(t0.Add(20*time.Minute+30*time.Second), func() { server(t, port) })
 	run := runIdle(t, clk, func(w *watcher) { w.cfg.idlePorts = map[uint16]bool{port: true} })
@@ -325,7 +326,7 @@ func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
 func TestWatchIdleNeverBeforeTheLastCloseAndTheTimeout(t *testing.T) {
 	_, port := server(t, 0)
 	user := dial(t, port)
-	clk := &scriptedClock{Fake: clock.NewFake(time.Now())}
+	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
 	closed := t0.Add(15*time.Minute + 59*time.Second)
 	clk.at(closed, func() { user.Close(); waitInbound(t, port, 0) })
@@ -386,7 +387,7 @@ func TestWatchIdleECSExecSessions(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			root := procs(t, procs(t, "", own), tt.procs)
-			run := runIdle(t, &scriptedClock{Fake: clock.NewFake(time.Now())}, func(w *watcher) {
+			run := runIdle(t, &scriptedClock{Fake: clocktest.NewFake(time.Now())}, func(w *watcher) {
 				w.cfg.idlePorts = map[uint16]bool{port: true}
 				w.procRoot = root
 				if tt.exec {

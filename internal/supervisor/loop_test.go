@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 func TestSleepUntilReArmsWhenWallClockIsBehind(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := &steppingClock{Fake: clock.NewFake(t0), stepBack: 2 * time.Second}
+	clk := &steppingClock{Fake: clocktest.NewFake(t0), stepBack: 2 * time.Second}
 	if err := sleepUntil(context.Background(), clk, t0.Add(10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestSleepUntilReArmsWhenWallClockIsBehind(t *testing.T) {
 
 // steppingClock steps the wall clock back once, during the first sleep.
 type steppingClock struct {
-	*clock.Fake
+	*clocktest.Fake
 	stepBack time.Duration
 	stepped  bool
 }
@@ -44,7 +44,7 @@ func (c *steppingClock) Sleep(ctx context.Context, d time.Duration) error {
 // Each mark of BASTION_WARN_BEFORE gives one WARN line as the deadline
 // nears; marks already passed at the start give one line together.
 func TestWatchWarnings(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	api, _ := fakeClockAPI(t, clk, 202)
 	var logs bytes.Buffer
 	started := clk.Now().Add(-55 * time.Minute) // 5m left of 1h: the 10m mark has passed

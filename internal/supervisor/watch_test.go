@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 // A task started ttl-lead ago: its deadline is lead from now.
@@ -60,7 +60,7 @@ func TestWatchOnAFakeClock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clk := clock.NewFake(time.Now())
+			clk := clocktest.NewFake(time.Now())
 			started := clk.Now().Add(-time.Second)
 			deadline := started.Add(ttl)
 			api, hits := fakeClockAPI(t, clk, tt.statuses...)
@@ -174,7 +174,7 @@ func TestWatchDryRun(t *testing.T) {
 // with a 12 s TTL).
 func TestWatchLateMetadataDelaysTheStopByLessThanASecond(t *testing.T) {
 	const ttl = 12 * time.Second
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	began := clk.Now()
 	started := began.Add(-300 * time.Millisecond) // the container starts before its process
 	deadline, latest := started.Add(ttl), began.Add(ttl)
@@ -242,7 +242,7 @@ func sinceAll(t0 time.Time, ts []time.Time) []time.Duration {
 // TestWatchFailSafeIsLoggedAtError: an operator reads the logs, not the
 // sidecar's stderr.
 func TestWatchFailSafeIsLoggedAtError(t *testing.T) {
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	// Deadline a second ago: deadline + grace, a context deadline on the
 	// real clock, is still ahead.
 	meta := metadataServer(t, clk.Now().Add(-11*time.Second), 0)
@@ -272,7 +272,7 @@ func TestWatchFailSafeIsLoggedAtError(t *testing.T) {
 // container's CreatedAt, a bound below the first start, never from the
 // restart, and says so.
 func TestWatchAfterARestartNeverStartsTheClockAgain(t *testing.T) {
-	clk := clock.NewFake(time.Now().Truncate(time.Millisecond))
+	clk := clocktest.NewFake(time.Now().Truncate(time.Millisecond))
 	created := clk.Now().Add(-5 * time.Second)
 	doc := restartedDocument(t, created, clk.Now().Add(-time.Second), 1)
 	meta := httptest.NewServer(taskmetadata.Handler(func() []byte { return doc }))

@@ -1,7 +1,8 @@
 // Package sweep is the last line of defence: it stops every running task
 // marked with the bastion-ttl tag whose start + TTL + grace has passed,
-// whatever happened to its supervisor. The TTL is the tag's value, capped by
-// a maximum; a value that is not a positive duration means the maximum.
+// whatever happened to its supervisor. The TTL is what the tag gives by
+// package ttltag's rule: its value, capped by a maximum; a value that is
+// not a positive duration means the maximum.
 package sweep
 
 import (
@@ -20,11 +21,8 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
-	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
-
-// Tag marks a bastion; its value is the task's TTL (a Go duration).
-const Tag = stopapi.TTLTag
 
 // ReasonPrefix starts every stop reason the sweeper gives.
 const ReasonPrefix = "bastion-ttl sweeper: "
@@ -224,7 +222,7 @@ func (r *run) failed(cluster, what string, err error) {
 // consider decides about one running task.
 func (r *run) consider(cluster string, task types.Task) {
 	arn := aws.ToString(task.TaskArn)
-	value, marked := tagValue(task.Tags)
+	value, marked := ttltag.Find(task.Tags)
 	r.count(func(rep *Report) {
 		rep.Scanned++
 		if marked {
@@ -241,7 +239,7 @@ func (r *run) consider(cluster string, task types.Task) {
 		r.Log.Info("marked task has no startedAt: not stopped", "task_arn", arn, "last_status", aws.ToString(task.LastStatus))
 		return
 	}
-	ttl, valid := TagTTL(value, r.MaxTTL)
+	ttl, valid := ttltag.TTL(value, r.MaxTTL)
 	if !valid {
 		r.Log.Warn("bastion-ttl tag is not a positive duration: the maximum applies",
 			"task_arn", arn, "value", value, "ttl", ttl.String())
@@ -298,23 +296,4 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 		r.count(func(rep *Report) { rep.Failed++ })
 		r.Log.Error("stop expired bastion failed", append(attrs, "err", err.Error())...)
 	}
-}
-
-// TagTTL is the lifetime a tag value gives: the value if it is a positive
-// duration, capped by limit; anything else means limit, and valid is false.
-func TagTTL(value string, limit time.Duration) (ttl time.Duration, valid bool) {
-	d, err := time.ParseDuration(value)
-	if err != nil || d <= 0 {
-		return limit, false
-	}
-	return min(d, limit), true
-}
-
-func tagValue(tags []types.Tag) (string, bool) {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == Tag {
-			return aws.ToString(t.Value), true
-		}
-	}
-	return "", false
 }

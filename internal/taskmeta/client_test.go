@@ -17,6 +17,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
 func serveFile(t *testing.T, name string) http.HandlerFunc {
@@ -96,7 +97,7 @@ func TestWaiterRetriesUntilStarted(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	w := &Waiter{Client: &Client{URL: srv.URL}, Clock: clk, Backoff: backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}, Log: slog.New(slog.DiscardHandler)}
 	s, err := w.Wait(context.Background())
 	if err != nil {
@@ -167,7 +168,7 @@ func TestWaiterNoSuchContainerIsAConfigurationError(t *testing.T) {
 	good := serveFile(t, "v4-fargate-task.json")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1); good(w, r) }))
 	defer srv.Close()
-	clk := clock.NewFake(time.Now())
+	clk := clocktest.NewFake(time.Now())
 	w := &Waiter{Client: &Client{URL: srv.URL}, Container: "ssh", Clock: clk, Backoff: backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}, Log: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -194,7 +195,7 @@ func TestWaiterRetriesANamedContainerNotStarted(t *testing.T) {
 		_, _ = io.WriteString(w, `{"TaskARN":"a","Containers":[{"Name":"ssh","Type":"NORMAL","StartedAt":"2026-01-01T00:00:05Z"}]}`)
 	}))
 	defer srv.Close()
-	clk := clock.NewFake(mustTime(t, "2026-01-01T00:00:06Z"))
+	clk := clocktest.NewFake(mustTime(t, "2026-01-01T00:00:06Z"))
 	w := &Waiter{Client: &Client{URL: srv.URL}, Container: "ssh", Clock: clk, Backoff: backoff.Policy{Base: 100 * time.Millisecond, Max: time.Second}, Log: slog.New(slog.DiscardHandler)}
 	s, err := w.Wait(context.Background())
 	if err != nil || !s.Time.Equal(mustTime(t, "2026-01-01T00:00:05Z")) || calls.Load() != 3 {
@@ -209,7 +210,7 @@ func TestWaiterRetriesAStartInTheFuture(t *testing.T) {
 		_, _ = io.WriteString(w, `{"TaskARN":"a","Containers":[{"Name":"ssh","Type":"NORMAL","StartedAt":"2026-01-01T00:00:10Z"}]}`)
 	}))
 	defer srv.Close()
-	clk := clock.NewFake(mustTime(t, "2026-01-01T00:00:05Z"))
+	clk := clocktest.NewFake(mustTime(t, "2026-01-01T00:00:05Z"))
 	w := &Waiter{Client: &Client{URL: srv.URL}, Clock: clk, Backoff: backoff.Policy{Base: time.Second, Max: time.Second}, Log: slog.New(slog.DiscardHandler)}
 	s, err := w.Wait(context.Background())
 	if err != nil || !s.Time.Equal(mustTime(t, "2026-01-01T00:00:10Z")) {
@@ -239,7 +240,7 @@ func TestWaiterWaitsAtMostASecondAndNeverPastLatest(t *testing.T) {
 		{"no Latest", 12200 * time.Millisecond, 0, 13200 * time.Millisecond, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := clock.NewFake(t0)
+			clk := clocktest.NewFake(t0)
 			var mu sync.Mutex
 			var asked []time.Duration
 			var calls atomic.Int32

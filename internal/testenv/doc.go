@@ -2,7 +2,13 @@
 // moto_server (the ECS API, through package moto's mending proxy) and the AWS
 // Lambda Runtime Interface Emulator. Where a tool is missing, a test skips
 // with a loud message; with BASTION_TEST_STRICT=1 (set by .ci/run) it fails
-// instead. Under go test -short every test that needs one skips.
+// instead. Under go test -short every test that needs one skips, and so does
+// every test that waits on the wall clock (RealTime).
+//
+// Its subpackages are what tests share besides: moto (the mending proxy),
+// clocktest (the fake clock), cfn (the CloudFormation template evaluator),
+// filterpattern (CloudWatch Logs filter patterns) and emfcheck (the embedded
+// metric format).
 //
 // Test support only: a dependency test fails if the supervisor or a Lambda
 // links it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // A scheduled event from EventBridge, as Lambda delivers it.
@@ -27,7 +28,7 @@ const scheduledEvent = `{
 // sweeper must list, describe with tags, stop nothing, and say why.
 func TestLambdaAgainstMoto(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
-	tag := types.Tag{Key: aws.String(sweep.Tag), Value: aws.String("1s")}
+	tag := types.Tag{Key: aws.String(ttltag.Key), Value: aws.String("1s")}
 	marked := testenv.RunTasks(t, client, "bastions", 3, tag)
 	plain := testenv.RunTasks(t, client, "bastions", 2)
 	elsewhere := testenv.RunTasks(t, client, "other", 2, tag)

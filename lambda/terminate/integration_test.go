@@ -17,9 +17,9 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
-	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // The real bootstrap under the Runtime Interface Emulator, stopping tasks in
@@ -104,7 +104,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 			if e.TaskArn != me || e.TTL != step.want || e.Capped != step.capped {
 				t.Fatalf("ask %s: answer %s, want ttl %s capped %v", step.ask, resp.Body, step.want, step.capped)
 			}
-			if got := testenv.Tag(t, client, me, stopapi.TTLTag); got != step.want {
+			if got := testenv.Tag(t, client, me, ttltag.Key); got != step.want {
 				t.Fatalf("ask %s: tag in moto %q, want %q", step.ask, got, step.want)
 			}
 		}
@@ -129,7 +129,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 			}
 		}
 		for _, arn := range append([]string{victim}, others...) {
-			if got := testenv.Tag(t, client, arn, stopapi.TTLTag); got != "" {
+			if got := testenv.Tag(t, client, arn, ttltag.Key); got != "" {
 				t.Errorf("%s was tagged %q by a refused request", arn, got)
 			}
 		}
@@ -165,7 +165,7 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		if got := testenv.Describe(t, client, "bastions", []string{victim})[victim]; aws.ToString(got.DesiredStatus) != "RUNNING" {
 			t.Fatalf("victim is %s", aws.ToString(got.DesiredStatus))
 		}
-		if got := testenv.Tag(t, client, victim, stopapi.TTLTag); got != "" {
+		if got := testenv.Tag(t, client, victim, ttltag.Key); got != "" {
 			t.Fatalf("victim tagged %q", got)
 		}
 	})

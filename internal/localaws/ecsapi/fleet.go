@@ -3,6 +3,8 @@ package ecsapi
 import (
 	"fmt"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // Fleet is n running tasks in one cluster, as the sweeper's scale test and
@@ -21,12 +23,12 @@ func Fleet(region, account, cluster string, n int, now time.Time) (tasks []Task,
 		}
 		switch i % 5 {
 		case 0:
-			t.Tags = map[string]string{"bastion-ttl": "1h"}
+			t.Tags = map[string]string{ttltag.Key: "1h"}
 			expired = append(expired, t.ARN)
 		case 1:
-			t.Tags = map[string]string{"bastion-ttl": "4h"}
+			t.Tags = map[string]string{ttltag.Key: "4h"}
 		case 2:
-			t.Tags = map[string]string{"bastion-ttl": "forever"}
+			t.Tags = map[string]string{ttltag.Key: "forever"}
 			t.StartedAt = now.Add(-2 * time.Hour)
 		default:
 			t.StartedAt = now.Add(-100 * time.Hour)

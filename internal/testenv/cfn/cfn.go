@@ -1,4 +1,23 @@
-package bastionttl_test
+// Package cfn evaluates a CloudFormation template, as JSON after the SAM
+// transform, the way CloudFormation does at deploy time for given parameter
+// values, so that tests can hold what a stack really creates against what it
+// must be.
+//
+// It evaluates: parameter values (given, else the Default; a
+// CommaDelimitedList split into a list), every condition (Ref to a
+// parameter, Condition, Fn::Equals, Fn::Not, Fn::Join), Fn::If anywhere,
+// AWS::NoValue, and the Condition of resources and outputs. DanglingRefs
+// finds references to what the template does not define.
+//
+// It does not evaluate: Fn::Sub, Fn::GetAtt, Fn::Select, Fn::FindInMap
+// (Mappings), Fn::And and Fn::Or (an error if a condition uses them), Ref to
+// a resource or pseudo parameter; they are left as they are. It checks no
+// Rules assertion, no parameter constraint (AllowedPattern, AllowedValues),
+// no resource property, and runs no transform or macro: the SAM transform
+// comes first (testdata/sam-transform.py, with cfn-lint's translator).
+//
+// Test support only, like the rest of internal/testenv.
+package cfn
 
 import (
 	"fmt"
@@ -7,13 +26,18 @@ import (
 	"strings"
 )
 
-// resolved is the transformed template as CloudFormation deploys it with
-// params (the others at their defaults): conditions evaluated, Fn::If
-// branches taken, AWS::NoValue dropped and resources whose condition is
-// false removed. The SAM transform leaves all that to CloudFormation.
-func resolved(tpl object, params map[string]string) (object, error) {
+// Template is a template, or any JSON object in it, as encoding/json
+// decodes it.
+type Template = map[string]any
+
+// Resolve is tpl as CloudFormation deploys it with params (the others at
+// their defaults): conditions evaluated, Fn::If branches taken,
+// AWS::NoValue dropped, and the resources and outputs whose condition is
+// false removed; the Conditions and Rules sections are left out. tpl is not
+// changed.
+func Resolve(tpl Template, params map[string]string) (Template, error) {
 	r := &resolver{params: map[string]any{}, conds: map[string]bool{}}
-	for name, p := range tpl["Parameters"].(object) {
+	for name, p := range tpl["Parameters"].(Template) {
 		v, ok := params[name]
 		if !ok {
 			v = fmt.Sprint(get(p, "Default"))
@@ -24,26 +48,26 @@ func resolved(tpl object, params map[string]string) (object, error) {
 			r.params[name] = v
 		}
 	}
-	conds, _ := tpl["Conditions"].(object)
+	conds, _ := tpl["Conditions"].(Template)
 	for name := range conds {
 		if err := r.condition(conds, name); err != nil {
 			return nil, err
 		}
 	}
-	out := object{}
+	out := Template{}
 	for k, v := range tpl {
 		if k == "Conditions" || k == "Rules" {
 			continue
 		}
 		out[k], _ = r.walk(v)
 	}
-	resources := out["Resources"].(object)
+	resources := out["Resources"].(Template)
 	for id, res := range resources {
 		if c, ok := get(res, "Condition").(string); ok && !r.conds[c] {
 			delete(resources, id)
 		}
 	}
-	if outs, ok := out["Outputs"].(object); ok {
+	if outs, ok := out["Outputs"].(Template); ok {
 		for id, o := range outs {
 			if c, ok := get(o, "Condition").(string); ok && !r.conds[c] {
 				delete(outs, id)
@@ -58,7 +82,7 @@ type resolver struct {
 	conds  map[string]bool
 }
 
-func (r *resolver) condition(conds object, name string) error {
+func (r *resolver) condition(conds Template, name string) error {
 	if _, done := r.conds[name]; done {
 		return nil
 	}
@@ -75,8 +99,8 @@ func (r *resolver) condition(conds object, name string) error {
 }
 
 // eval evaluates the intrinsics conditions use.
-func (r *resolver) eval(conds object, v any) (any, error) {
-	m, ok := v.(object)
+func (r *resolver) eval(conds Template, v any) (any, error) {
+	m, ok := v.(Template)
 	if !ok || len(m) != 1 {
 		return v, nil
 	}
@@ -87,7 +111,7 @@ func (r *resolver) eval(conds object, v any) (any, error) {
 			if p, ok := r.params[arg.(string)]; ok {
 				return p, nil
 			}
-			return nil, fmt.Errorf("Ref %v", arg)
+			return nil, fmt.Errorf("cannot evaluate Ref %v: not a parameter", arg)
 		case "Condition":
 			if err := r.condition(conds, arg.(string)); err != nil {
 				return nil, err
@@ -126,7 +150,7 @@ func (r *resolver) eval(conds object, v any) (any, error) {
 // value that is AWS::NoValue.
 func (r *resolver) walk(v any) (any, bool) {
 	switch v := v.(type) {
-	case object:
+	case Template:
 		if args, ok := v["Fn::If"].([]any); ok && len(v) == 1 {
 			branch := args[2]
 			if r.conds[args[0].(string)] {
@@ -137,7 +161,7 @@ func (r *resolver) walk(v any) (any, bool) {
 		if v["Ref"] == "AWS::NoValue" && len(v) == 1 {
 			return nil, false
 		}
-		out := object{}
+		out := Template{}
 		for k, e := range v {
 			if w, keep := r.walk(e); keep {
 				out[k] = w
@@ -158,14 +182,16 @@ func (r *resolver) walk(v any) (any, bool) {
 
 var subRef = regexp.MustCompile(`\$\{([^!}][^}]*)\}`)
 
-// danglingRefs lists every Ref, GetAtt and Fn::Sub reference of a
-// resolved template to something it does not define.
-func danglingRefs(tpl object) []string {
+// DanglingRefs lists, sorted, every Ref, Fn::GetAtt and Fn::Sub reference
+// of a resolved template to something it defines neither as a parameter nor
+// as a resource ("Resources.Id -> Name"); pseudo parameters (AWS::...) and
+// Fn::Sub's own variables are defined.
+func DanglingRefs(tpl Template) []string {
 	defined := map[string]bool{}
-	for name := range tpl["Parameters"].(object) {
+	for name := range tpl["Parameters"].(Template) {
 		defined[name] = true
 	}
-	for id := range tpl["Resources"].(object) {
+	for id := range tpl["Resources"].(Template) {
 		defined[id] = true
 	}
 	var bad []string
@@ -178,7 +204,7 @@ func danglingRefs(tpl object) []string {
 	var visit func(v any, where string)
 	visit = func(v any, where string) {
 		switch v := v.(type) {
-		case object:
+		case Template:
 			for k, e := range v {
 				switch k {
 				case "Ref":
@@ -190,9 +216,9 @@ func danglingRefs(tpl object) []string {
 						check(fmt.Sprint(a[0]), where)
 					}
 				case "Fn::Sub":
-					s, vars := e, object{}
+					s, vars := e, Template{}
 					if a, ok := e.([]any); ok {
-						s, vars = a[0], a[1].(object)
+						s, vars = a[0], a[1].(Template)
 						visit(vars, where)
 					}
 					str, _ := s.(string)
@@ -211,10 +237,31 @@ func danglingRefs(tpl object) []string {
 		}
 	}
 	for _, section := range []string{"Resources", "Outputs"} {
-		for id, v := range tpl[section].(object) {
+		for id, v := range tpl[section].(Template) {
 			visit(v, section+"."+id)
 		}
 	}
 	slices.Sort(bad)
 	return bad
+}
+
+func get(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(Template)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func list(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	if v == nil {
+		return nil
+	}
+	return []any{v}
 }

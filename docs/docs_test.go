@@ -1,4 +1,6 @@
-package bastionttl_test
+// Package docs_test checks the documentation: docs/, and the README and
+// the changelog it links from the repository's root.
+package docs_test
 
 import (
 	"os"
@@ -11,8 +13,11 @@ import (
 // Every relative link of the README and docs/ reaches a file, and a heading
 // when it names one: the reference moved to docs/, and links rot first.
 func TestDocsLinks(t *testing.T) {
-	pages, _ := filepath.Glob("docs/*.md")
-	pages = append(pages, "README.md", "CHANGELOG.md")
+	pages, _ := filepath.Glob("*.md")
+	if len(pages) == 0 {
+		t.Fatal("no docs/*.md")
+	}
+	pages = append(pages, "../README.md", "../CHANGELOG.md")
 	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
 	heading := regexp.MustCompile(`(?m)^#+ (.*)$`)
 	anchorsOf := func(path string) map[string]bool {

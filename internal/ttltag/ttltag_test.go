@@ -1,0 +1,83 @@
+package ttltag_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
+)
+
+// TestTTL pins the one rule for every value the readers of the tag once
+// read each their own way. Before it, with the cap at 12h: POST /extend took
+// a value that is not a positive duration as no TTL recorded (the TTL wanted
+// stood); the sweeper took it as the cap; ls showed a deadline from any
+// duration ("0s": the start, "-5m": before it, "13h": past the cap) and none
+// from the rest. Now all of them read what TTL gives.
+func TestTTL(t *testing.T) {
+	const limit = 12 * time.Hour
+	type got struct {
+		ttl   time.Duration
+		valid bool
+	}
+	for _, tt := range []struct {
+		value       string
+		capped      got // with the cap known
+		unknownCap  got // the launcher without the stack
+		parsed      time.Duration
+		parsedValid bool
+	}{
+		{"2h", got{2 * time.Hour, true}, got{2 * time.Hour, true}, 2 * time.Hour, true},
+		{"2h0m0s", got{2 * time.Hour, true}, got{2 * time.Hour, true}, 2 * time.Hour, true},
+		{"90m", got{90 * time.Minute, true}, got{90 * time.Minute, true}, 90 * time.Minute, true},
+		{"1ns", got{time.Nanosecond, true}, got{time.Nanosecond, true}, time.Nanosecond, true},
+		{"12h", got{limit, true}, got{limit, true}, limit, true},
+		{"13h", got{limit, true}, got{13 * time.Hour, true}, 13 * time.Hour, true},
+		{"0s", got{limit, false}, got{0, false}, 0, false},
+		{"0", got{limit, false}, got{0, false}, 0, false},
+		{"-5m", got{limit, false}, got{0, false}, 0, false},
+		{"", got{limit, false}, got{0, false}, 0, false},
+		{"forever", got{limit, false}, got{0, false}, 0, false},
+		{"1y", got{limit, false}, got{0, false}, 0, false},
+		{"abc", got{limit, false}, got{0, false}, 0, false},
+		{"1h junk", got{limit, false}, got{0, false}, 0, false},
+		{" 2h", got{limit, false}, got{0, false}, 0, false},
+	} {
+		if ttl, valid := ttltag.TTL(tt.value, limit); (got{ttl, valid}) != tt.capped {
+			t.Errorf("TTL(%q, %v) = %v, %v; want %v, %v", tt.value, limit, ttl, valid, tt.capped.ttl, tt.capped.valid)
+		}
+		if ttl, valid := ttltag.TTL(tt.value, 0); (got{ttl, valid}) != tt.unknownCap {
+			t.Errorf("TTL(%q, 0) = %v, %v; want %v, %v", tt.value, ttl, valid, tt.unknownCap.ttl, tt.unknownCap.valid)
+		}
+		if d, ok := ttltag.Parse(tt.value); d != tt.parsed || ok != tt.parsedValid {
+			t.Errorf("Parse(%q) = %v, %v; want %v, %v", tt.value, d, ok, tt.parsed, tt.parsedValid)
+		}
+	}
+}
+
+// A task with the tag is a bastion whatever its value, an empty one too;
+// the owner's tag alone does not make one.
+func TestFind(t *testing.T) {
+	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
+	for _, tt := range []struct {
+		tags   []types.Tag
+		value  string
+		marked bool
+	}{
+		{nil, "", false},
+		{[]types.Tag{tag("team", "ops"), tag(ttltag.OwnerKey, "AROA:alice")}, "", false},
+		{[]types.Tag{tag("team", "ops"), tag(ttltag.Key, "2h0m0s")}, "2h0m0s", true},
+		{[]types.Tag{tag(ttltag.Key, "")}, "", true},
+		{[]types.Tag{tag(ttltag.Key, "forever")}, "forever", true},
+		{[]types.Tag{tag("Bastion-TTL", "2h")}, "", false}, // tag keys are case-sensitive
+	} {
+		if value, marked := ttltag.Find(tt.tags); value != tt.value || marked != tt.marked {
+			t.Errorf("Find(%v) = %q, %v; want %q, %v", tt.tags, value, marked, tt.value, tt.marked)
+		}
+	}
+	if ttltag.Key != "bastion-ttl" || ttltag.OwnerKey != "bastion-ttl-owner" {
+		t.Errorf("the keys are %q and %q: running bastions and the shipped policies carry bastion-ttl and bastion-ttl-owner", ttltag.Key, ttltag.OwnerKey)
+	}
+}
