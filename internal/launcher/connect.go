@@ -278,7 +278,11 @@ func listConnections(env Env, path string, cfg Config) error {
 		if c.Cluster != "" {
 			where = "cluster " + c.Cluster
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", name, what, where, c.Description)
+		line := fmt.Sprintf("  %s\t%s\t%s", name, what, where)
+		if c.Description != "" {
+			line += "\t" + c.Description
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }

@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
@@ -398,7 +400,8 @@ func TestConnectReusesOnlyTheCallersOwnBastion(t *testing.T) {
 
 // The stand-in plugin exits once mid-session (a session timeout): connect
 // opens a new session with backoff, and bytes move again. The plugin here
-// is 1.2.497.0, which takes the session as JSON in its first argument.
+// is 1.2.497.0, which takes the session as JSON in its first argument; the
+// connection is a named one of the repository's config file, no flags.
 func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
 	logPath := standInPlugin(t)
 	t.Setenv(ssmplugin.EnvVersion, "1.2.497.0")
@@ -406,7 +409,10 @@ func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
 	r := newRig(t)
 	host, dbPort := database(t)
 	local := freePort(t)
-	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
+	repo := r.env.Connect.WorkDir
+	writeFile(t, filepath.Join(repo, ConfigName), fmt.Sprintf("connections:\n  db:\n    to: %s:%d\n    local-port: %d\n    ttl: 30m\n", host, dbPort, local))
+	r.env.Connect.WorkDir = filepath.Join(repo, "services", "api")
+	c := r.connect(t, "db")
 	c.until(t, "through ", 1)
 	exchange(t, local, "before the drop")
 	c.until(t, "reconnecting in ", 1)
@@ -416,7 +422,7 @@ func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
 	if code := c.exit(t); code != 0 {
 		t.Fatalf("exit %d\n%s", code, c.errs.String())
 	}
-	if !strings.Contains(c.out.String(), "the session ended (the plugin: exit status 1) while the bastion runs: reconnecting in ") {
+	if !strings.Contains(c.out.String(), "the session ended (the plugin: exit status 1) while the bastion runs: reconnecting in ") || !strings.Contains(c.out.String(), "TTL 30m0s") {
 		t.Errorf("the reconnect's line:\n%s", c.out.String())
 	}
 	sessions := r.ssm.Sessions()
@@ -549,5 +555,33 @@ func writeFile(t *testing.T, path, body string) {
 	}
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The warnings before the deadline, on a fake clock: one at each mark, in
+// order, at the mark; a mark already passed is not warned of.
+func TestConnectWarnsBeforeTheDeadline(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		left   time.Duration
+		sleeps []time.Duration
+		want   string
+	}{
+		{"both marks", 25 * time.Minute, []time.Duration{15 * time.Minute, 9 * time.Minute},
+			"warning: the bastion 0123 stops in 10m (at 14:25:00Z)\nwarning: the bastion 0123 stops in 1m (at 14:25:00Z)\n"},
+		{"past the first", 5 * time.Minute, []time.Duration{4 * time.Minute},
+			"warning: the bastion 0123 stops in 1m (at 14:05:00Z)\n"},
+		{"past both", 30 * time.Second, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clock.NewFake(now)
+			var out bytes.Buffer
+			c := &connection{env: Env{Stdout: &out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
+			c.warn(t.Context())
+			if out.String() != tc.want || fmt.Sprint(clk.Sleeps()) != fmt.Sprint(tc.sleeps) {
+				t.Fatalf("said %q after sleeps %v; want %q after %v", out.String(), clk.Sleeps(), tc.want, tc.sleeps)
+			}
+		})
 	}
 }
