@@ -8,7 +8,10 @@
 // bastion extends its TTL with `supervisor extend`, and once the session
 // closes the bastion stops for idleness, after its first TTL deadline.
 // Elsewhere (no /proc/net/tcp to read sessions from) it stops at its TTL.
-// It prints a timeline and exits 0 once the task is STOPPED with its reason.
+// Meanwhile a person at a laptop runs `bastion-ttl connect` (the launcher's,
+// through the stand-in session-manager-plugin in process): it reuses their
+// bastion, forwards a local port through it to a local "database", bytes
+// go through, and connect tells them when the bastion stops. It prints a timeline and exits 0 once the task is STOPPED with its reason.
 //
 //	go run ./demo [-ttl 5s]
 package main
@@ -121,7 +124,12 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 
 	// ECS: the task, running; a StopTask is what ECS then acts on.
 	ecsAPI := ecsapi.New()
-	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
+	// As bastion-ttl connect would start it: tagged with its TTL and its
+	// owner (the person's user ID), with ECS Exec.
+	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started, TaskDefinitionARN: taskDefARN,
+		Containers: []string{"bastion", "supervisor"}, ExecuteCommand: true,
+		Tags: map[string]string{stopapi.TTLTag: ttl.String(), "bastion-ttl-owner": personUserID}})
+	ecsAPI.TaskDefinitions = map[string]map[string]any{"bastion:1": demoTaskDefinition, taskDefARN: demoTaskDefinition}
 	stopped := make(chan ecsapi.Task, 1)
 	ecsAPI.OnStop = func(t ecsapi.Task) { stopped <- t }
 	ecsSrv := httptest.NewServer(ecsAPI)
@@ -248,6 +256,16 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	if people != nil {
 		go people.visit(ctx, started, ttl)
 	}
+	// The person's way in from a laptop: after the extension when there is one.
+	connectAt := started.Add(300 * time.Millisecond)
+	if sessions {
+		connectAt = started.Add(2200 * time.Millisecond)
+	}
+	connected, cleanup, err := connectStep(ctx, tl, ecsSrv.URL, connectAt)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 
 	select {
 	case task := <-stopped:
@@ -279,17 +297,28 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		return fmt.Errorf("task is %s with reason %q, want one starting %q", final.DesiredStatus, final.StoppedReason, want)
 	}
 	tl.say("ECS", "task %s STOPPED", taskID)
+	var seen connectResult
+	select {
+	case seen = <-connected:
+	case <-ctx.Done():
+		return errors.New("bastion-ttl connect did not see the bastion stop")
+	}
+	if !strings.Contains(seen.said, "the bastion "+taskID+" stopped ("+final.StoppedReason+"); the connection is closed") {
+		return fmt.Errorf("bastion-ttl connect ended with %q (%v), want the bastion's stop and its reason", seen.said, seen.err)
+	}
+	tl.say("laptop", "%s", seen.said)
 	if !sessions {
-		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\n",
-			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
+		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\nand the person connected through it was told:\n  %s\n",
+			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason, seen.said)
 		return nil
 	}
 	if got, want := final.Tags[stopapi.TTLTag], (ttl + extendBy).String(); got != want {
 		return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
 	}
 	fmt.Fprintf(out, "\nThe session kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
-		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n",
-		idleTimeout, final.Tags[stopapi.TTLTag], idleTimeout, final.StoppedReason)
+		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n"+
+		"The person connected through it with bastion-ttl connect was told:\n  %s\n",
+		idleTimeout, final.Tags[stopapi.TTLTag], idleTimeout, final.StoppedReason, seen.said)
 	return nil
 }
 

@@ -12,7 +12,9 @@ import (
 )
 
 // The demo's whole flow, as `make demo` runs it, with a 3 s TTL: on Linux a
-// session, an extension and an idle stop after the first deadline.
+// session, an extension and an idle stop after the first deadline, with a
+// person connected through bastion-ttl connect, bytes through it, told
+// when the bastion stops.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS != "linux" {
@@ -35,6 +37,8 @@ func TestDemo(t *testing.T) {
 		"$ supervisor status --short: ", "the first deadline: still running, extended",
 		"warning: the bastion stops in 1s (idle limit)", "API answered 202", "SIGTERM: exit 0",
 		"task " + taskID + " STOPPED", `bastion-ttl: idle 3s: no session since `,
+		"reusing your bastion " + taskID + " in default (stops at ", `answered "pong: select 1"`,
+		"bastion-ttl: the bastion " + taskID + " stopped (bastion-ttl: idle 3s: no session since ",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
@@ -42,7 +46,9 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// Where sessions cannot be read, the demo shows the TTL alone.
+// Where sessions cannot be read, the demo shows the TTL alone: the bastion
+// stops at its deadline while the person is connected through it, and
+// bastion-ttl connect warns before and says so after.
 func TestDemoTTLOnly(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -55,7 +61,10 @@ func TestDemoTTLOnly(t *testing.T) {
 	if took := time.Since(began); took < 3*time.Second {
 		t.Errorf("the task was stopped after %v, before its 3s TTL", took)
 	}
-	for _, want := range []string{"API answered 202", "SIGTERM: exit 0", `bastion-ttl: TTL 3s expired (started `} {
+	for _, want := range []string{"API answered 202", "SIGTERM: exit 0", `bastion-ttl: TTL 3s expired (started `,
+		"$ bastion-ttl connect --to 127.0.0.1:", " through " + taskID + " (stops at ", `answered "pong: select 1"`,
+		"warning: the bastion " + taskID + " stops in 1s",
+		"bastion-ttl: the bastion " + taskID + " stopped (bastion-ttl: TTL 3s expired (started "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
 		}

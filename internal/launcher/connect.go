@@ -47,10 +47,12 @@ type ConnectEnv struct {
 	Clock                  clock.Clock     // the deadline warnings' timers; nil: the system's
 	Reconnect              backoff.Policy  // between reconnects; zero: 1s doubling to 30s
 	WarnBefore             []time.Duration // the warnings' marks before the deadline; nil: 10m and 1m
+	ReuseLeft              time.Duration   // the least time left for a bastion to be reused; 0: 5m
 }
 
-// minLeftToReuse is the least time a bastion must have left to be reused:
-// less, and the session would end before it is of use.
+// minLeftToReuse is the least time a bastion must have left to be reused
+// (ConnectEnv.ReuseLeft may say less): less, and the session would end
+// before it is of use.
 const minLeftToReuse = 5 * time.Minute
 
 // reconnectsInARow is how many sessions in a row may fail fast before
@@ -205,7 +207,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		return usageError{err.Error()}
 	}
 	if err := c.run(ctx); err != nil {
-		if c.started && !errors.Is(err, errBastionStopped) {
+		if c.started && !errors.As(err, new(errBastionStopped)) {
 			return startedThen(c.arn, err)
 		}
 		return err
@@ -301,9 +303,13 @@ func cmp(a, b int) int {
 // someone else, nor one whose tag holds an ARN or a like session name.
 func pickReusable(ctx context.Context, env Env, cluster string, bastions []Bastion, userID string) (*Bastion, types.Task, []string, error) {
 	now := env.Now()
+	least := env.Connect.ReuseLeft
+	if least <= 0 {
+		least = minLeftToReuse
+	}
 	var mine []Bastion
 	for _, b := range bastions {
-		if userID != "" && b.Owner == tagValue(userID) && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= minLeftToReuse {
+		if userID != "" && b.Owner == tagValue(userID) && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
 			mine = append(mine, b)
 		}
 	}
@@ -416,7 +422,11 @@ func execOff(id, why string) error {
 }
 
 // errBastionStopped ends a connection whose bastion stopped.
-var errBastionStopped = errors.New("the bastion stopped")
+type errBastionStopped struct{ id, reason string }
+
+func (e errBastionStopped) Error() string {
+	return fmt.Sprintf("the bastion %s stopped (%s); the connection is closed", e.id, e.reason)
+}
 
 // connection is one connect's sessions to one bastion, until the person
 // leaves or the bastion stops.
@@ -476,7 +486,7 @@ func (c *connection) run(ctx context.Context) error {
 		switch {
 		case errors.Is(err, errInterrupted):
 			return c.leave()
-		case errors.Is(err, errBastionStopped):
+		case errors.As(err, new(errBastionStopped)):
 			return err
 		case errors.Is(err, ErrNoPlugin):
 			return badf("%v: %s", err, pluginInstall)
@@ -679,7 +689,7 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 }
 
 func (c *connection) stoppedErr(reason string) error {
-	return fmt.Errorf("%w: %s stopped (%s); the connection is closed", errBastionStopped, taskID(c.arn), reason)
+	return errBastionStopped{taskID(c.arn), reason}
 }
 
 // warn says when the deadline is near, at each mark before it.

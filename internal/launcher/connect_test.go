@@ -452,7 +452,7 @@ func TestConnectSaysWhenTheBastionStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	code := c.exit(t)
-	want := "bastion-ttl: the bastion stopped: " + taskID(arn) + " stopped (bastion-ttl: TTL 2h0m0s expired); the connection is closed"
+	want := "bastion-ttl: the bastion " + taskID(arn) + " stopped (bastion-ttl: TTL 2h0m0s expired); the connection is closed"
 	if code != 1 || !strings.Contains(c.errs.String(), want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, want, c.out.String(), c.errs.String())
 	}
