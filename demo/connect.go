@@ -168,7 +168,9 @@ func (f lineWriter) Write(p []byte) (int, error) {
 type demoStack struct{}
 
 func (demoStack) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
-	out := func(k, v string) cfntypes.Output { return cfntypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)} }
+	out := func(k, v string) cfntypes.Output {
+		return cfntypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)}
+	}
 	return &cloudformation.DescribeStacksOutput{Stacks: []cfntypes.Stack{{StackName: aws.String("bastion-ttl"),
 		Outputs: []cfntypes.Output{out("ClusterName", "default"), out("TaskDefinition", "bastion:1"), out("MaxTTL", fnMaxTTL.String())}}}}, nil
 }
