@@ -437,7 +437,9 @@ type connection struct {
 	version                            string
 	who                                caller
 	cluster, arn, container, runtimeID string
-	deadline                           time.Time // zero: unknown
+	mu                                 sync.Mutex
+	deadline                           time.Time     // zero: unknown; under mu once connected
+	rearm                              chan struct{} // the deadline moved: warn anew
 	host                               string
 	port, local                        int
 	shell, stop, started               bool
@@ -469,7 +471,14 @@ func left(d time.Duration) string {
 	return s
 }
 
+func (c *connection) stopsAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline
+}
+
 func (c *connection) run(ctx context.Context) error {
+	c.rearm = make(chan struct{}, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go c.warn(wctx)
@@ -590,8 +599,8 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 
 func (c *connection) sayReady() {
 	stops := "stops TTL after its start"
-	if !c.deadline.IsZero() {
-		stops = fmt.Sprintf("stops at %s, %s left", when(c.deadline), left(c.deadline.Sub(c.env.Now())))
+	if d := c.stopsAt(); !d.IsZero() {
+		stops = fmt.Sprintf("stops at %s, %s left", when(d), left(d.Sub(c.env.Now())))
 	}
 	id := taskID(c.arn)
 	switch {
@@ -672,9 +681,11 @@ func (c *connection) watch(ctx context.Context, stopped chan<- string) {
 	}
 }
 
-// gone reports whether the bastion stopped (or is stopping), and why.
+// gone reports whether the bastion stopped (or is stopping), and why. A
+// running one's TTL tag is read too: an extension (or the API's cap)
+// moves the deadline, which connect then tells and warns of anew.
 func (c *connection) gone(ctx context.Context) (string, bool) {
-	out, err := c.env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cluster), Tasks: []string{c.arn}})
+	out, err := c.env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cluster), Tasks: []string{c.arn}, Include: []types.TaskField{types.TaskFieldTags}})
 	if err != nil {
 		return "", false // unknown: the session itself tells
 	}
@@ -685,6 +696,22 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	if aws.ToString(t.DesiredStatus) == "STOPPED" || aws.ToString(t.LastStatus) == "STOPPED" {
 		return or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
 	}
+	for _, tag := range t.Tags {
+		ttl, err := time.ParseDuration(aws.ToString(tag.Value))
+		if aws.ToString(tag.Key) != TTLTag || err != nil || t.StartedAt == nil {
+			continue
+		}
+		if d := t.StartedAt.Add(ttl); !d.Equal(c.stopsAt()) {
+			c.mu.Lock()
+			c.deadline = d
+			c.mu.Unlock()
+			fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", ttl, when(d), left(d.Sub(c.env.Now())))
+			select {
+			case c.rearm <- struct{}{}:
+			default:
+			}
+		}
+	}
 	return "", false
 }
 
@@ -692,9 +719,33 @@ func (c *connection) stoppedErr(reason string) error {
 	return errBastionStopped{taskID(c.arn), reason}
 }
 
-// warn says when the deadline is near, at each mark before it.
+// warn says when the deadline is near, at each mark before it; when the
+// deadline moves, at the marks before the new one.
 func (c *connection) warn(ctx context.Context) {
-	if c.deadline.IsZero() {
+	for {
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-c.rearm:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		c.warnBefore(sctx, c.stopsAt())
+		rearmed := sctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if !rearmed {
+			select {
+			case <-c.rearm:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (c *connection) warnBefore(ctx context.Context, deadline time.Time) {
+	if deadline.IsZero() {
 		return
 	}
 	clk := c.ce.Clock
@@ -707,14 +758,14 @@ func (c *connection) warn(ctx context.Context) {
 	}
 	slices.SortFunc(marks, func(a, b time.Duration) int { return int(b - a) })
 	for _, m := range marks {
-		wait := c.deadline.Add(-m).Sub(clk.Now())
+		wait := deadline.Add(-m).Sub(clk.Now())
 		if wait < 0 {
 			continue // past that mark already: the ready line said what is left
 		}
 		if clk.Sleep(ctx, wait) != nil {
 			return
 		}
-		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), left(c.deadline.Sub(clk.Now())), when(c.deadline))
+		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), left(deadline.Sub(clk.Now())), when(deadline))
 	}
 }
 
@@ -724,8 +775,8 @@ func (c *connection) leave() error {
 	id := taskID(c.arn)
 	if !c.stop {
 		stops := "its TTL"
-		if !c.deadline.IsZero() {
-			stops = when(c.deadline)
+		if d := c.stopsAt(); !d.IsZero() {
+			stops = when(d)
 		}
 		fmt.Fprintf(c.out(), "session ended; the bastion %s keeps running until %s, or its idle timeout (bastion-ttl stop %s ends it now)\n", id, stops, id)
 		return nil

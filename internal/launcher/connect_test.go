@@ -436,8 +436,9 @@ func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
 	}
 }
 
-// The bastion stops (its deadline) while connected: the person is told,
-// with the reason, and connect ends.
+// The bastion is extended, then stops (its deadline) while connected: the
+// person is told of the new deadline, then of the stop with its reason,
+// and connect ends.
 func TestConnectSaysWhenTheBastionStops(t *testing.T) {
 	standInPlugin(t)
 	r := newRig(t)
@@ -447,6 +448,15 @@ func TestConnectSaysWhenTheBastionStops(t *testing.T) {
 	c.until(t, "through ", 1)
 	exchange(t, local, "working")
 	arn := r.running(t)[0]
+	// Someone on the bastion extends it: the tag moves, and connect says so.
+	if _, err := r.ecs.TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(arn),
+		Tags: []types.Tag{{Key: aws.String(TTLTag), Value: aws.String("3h0m0s")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.until(t, "the bastion's TTL is now 3h0m0s: it stops at ", 1)
+	if !strings.Contains(c.out.String(), ", 2h59m left\n") {
+		t.Errorf("the new deadline's time left:\n%s", c.out.String())
+	}
 	if _, err := r.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn),
 		Reason: aws.String("bastion-ttl: TTL 2h0m0s expired")}); err != nil {
 		t.Fatal(err)
@@ -578,10 +588,46 @@ func TestConnectWarnsBeforeTheDeadline(t *testing.T) {
 			clk := clock.NewFake(now)
 			var out bytes.Buffer
 			c := &connection{env: Env{Stdout: &out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
-			c.warn(t.Context())
+			c.warnBefore(t.Context(), c.deadline)
 			if out.String() != tc.want || fmt.Sprint(clk.Sleeps()) != fmt.Sprint(tc.sleeps) {
 				t.Fatalf("said %q after sleeps %v; want %q after %v", out.String(), clk.Sleeps(), tc.want, tc.sleeps)
 			}
 		})
+	}
+}
+
+// When the deadline moves (an extension), the warnings are armed anew
+// against the new one.
+func TestConnectWarnsAnewWhenTheDeadlineMoves(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(now)
+	out := &testenv.Buffer{}
+	c := &connection{env: Env{Stdout: out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(25 * time.Minute), rearm: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { c.warn(ctx); close(done) }()
+	waitLines := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(out.String(), "\n") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("want %d lines:\n%s", n, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitLines(2)
+	c.mu.Lock()
+	c.deadline = clk.Now().Add(time.Hour)
+	moved := c.deadline
+	c.mu.Unlock()
+	c.rearm <- struct{}{}
+	waitLines(4)
+	cancel()
+	<-done
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := "warning: the bastion 0123 stops in 10m (at " + when(moved) + ")"
+	if len(lines) != 4 || lines[2] != want || !strings.HasPrefix(lines[3], "warning: the bastion 0123 stops in 1m (at "+when(moved)) {
+		t.Fatalf("after the move:\n%s\nwant %q and the 1m one", out.String(), want)
 	}
 }
