@@ -548,7 +548,7 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	stdin := c.ce.Stdin
+	stdin := c.ce.Stdin                 // inherited, as the AWS CLI leaves it to the plugin
 	var stdout io.Writer = c.env.Stderr // the plugin's chatter, apart from connect's lines
 	ready := make(chan struct{})
 	if c.shell {
@@ -556,9 +556,6 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 		close(ready)
 	} else {
 		stdout = &readyWriter{w: c.env.Stderr, ready: ready, marker: "Waiting for connections"}
-	}
-	if stdin == nil || !c.shell {
-		stdin = strings.NewReader("")
 	}
 	go func() { done <- c.plugin.Run(pctx, args, extra, stdin, stdout, c.env.Stderr) }()
 	select {
