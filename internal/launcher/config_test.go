@@ -112,6 +112,10 @@ func TestConnectListsConnections(t *testing.T) {
 	}
 	out.Reset()
 	env.Connect.WorkDir = t.TempDir()
+	if code := ExitCode(Run(t.Context(), []string{"connect", "--config", filepath.Join(dir, ConfigName)}, env), &errs); code != 0 || out.String() != want {
+		t.Fatalf("--config alone: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	out.Reset()
 	if code := ExitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 2 || !strings.Contains(errs.String(), "nothing to connect to: pass --to HOST:PORT or --shell") {
 		t.Fatalf("no file: exit %d: %s", code, errs.String())
 	}

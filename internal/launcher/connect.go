@@ -70,7 +70,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 	var f connectFlags
 	fs := newFlags("connect", env, &f.common)
 	f.register(fs, env)
-	fs.StringVar(&f.to, "to", "", "HOST:PORT to forward a local port to, through the bastion (a database, say)")
+	fs.StringVar(&f.to, "to", "", "HOST:PORT to forward a local port to, through the bastion (a database, say); without it (and --shell), the bastion container's first port mapping")
 	fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the remote one)")
 	fs.BoolVar(&f.shell, "shell", false, "an interactive shell in the bastion (ECS Exec) instead of a port forward")
 	fs.BoolVar(&f.stop, "stop", false, "stop the bastion when the session ends (default: leave it to its idle timeout and TTL)")
@@ -92,7 +92,10 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 	}
-	if name == "" && f.to == "" && !f.shell {
+	// Alone (or with only --config) it lists; any other flag asks for a
+	// connection, to the bastion's own port when neither --to nor --shell.
+	onlyConfig := len(set) == 0 || (len(set) == 1 && set["config"])
+	if name == "" && f.to == "" && !f.shell && onlyConfig {
 		return listConnections(env, path, cfg)
 	}
 	var named *Connection

@@ -631,3 +631,42 @@ func TestConnectWarnsAnewWhenTheDeadlineMoves(t *testing.T) {
 		t.Fatalf("after the move:\n%s\nwant %q and the 1m one", out.String(), want)
 	}
 }
+
+// Without --to: the bastion container's first port mapping (2222, its SSH)
+// through AWS-StartPortForwardingSession, to the local port asked for.
+func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
+	logPath := standInPlugin(t)
+	ssh, err := net.Listen("tcp", "127.0.0.1:2222") // the stand-in's task is this machine
+	if err != nil {
+		testenv.Skipped(t, "port 2222 is taken here: "+err.Error())
+	}
+	go func() {
+		for {
+			conn, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
+				}
+			}()
+		}
+	}()
+	defer ssh.Close()
+	r := newRig(t)
+	local := freePort(t)
+	c := r.connect(t, "--local-port", strconv.Itoa(local))
+	c.until(t, "'s port 2222 (stops at ", 1)
+	exchange(t, local, "SSH-2.0-OpenSSH_9.6")
+	c.cancel()
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.errs.String())
+	}
+	l := pluginLog(t, logPath)
+	if len(l) != 1 || l[0].Document != "AWS-StartPortForwardingSession" || fmt.Sprint(l[0].Params) != fmt.Sprintf("map[localPortNumber:[%d] portNumber:[2222]]", local) {
+		t.Fatalf("the plugin was given %+v", l)
+	}
+}

@@ -29,8 +29,8 @@ commands:
         [--subnets a,b] [--security-groups g] [--public-ip] [--exec] [--launch-type FARGATE|EC2]
         [--supervisor-container NAME] [--wait=true]
   connect  reach what is behind your bastion, started if needed: bastion-ttl connect [NAME] [--to HOST:PORT]
-        [--local-port N] [--shell] [--stop] [--config FILE] and run's flags; with no NAME, --to or
-        --shell it lists the connections of the config file (bastion-ttl.yaml)
+        [--local-port N] [--shell] [--stop] [--config FILE] and run's flags (without --to or --shell:
+        the bastion's own port); alone, it lists the connections of the config file (bastion-ttl.yaml)
   ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
   stop  stop bastions: bastion-ttl stop [--cluster C] [--force] TASK...
   version
