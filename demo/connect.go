@@ -36,13 +36,15 @@ const (
 
 // demoTaskDefinition is the bastion's task definition as ECS describes it:
 // the bastion's container (its SSH port) beside the supervisor's.
-var demoTaskDefinition = map[string]any{
-	"taskDefinitionArn": taskDefARN, "family": "bastion", "revision": 1, "status": "ACTIVE",
-	"requiresCompatibilities": []string{"FARGATE"}, "networkMode": "bridge", "pidMode": "task",
-	"containerDefinitions": []map[string]any{
-		{"name": "bastion", "image": "openssh-server", "essential": true, "portMappings": []map[string]any{{"containerPort": 2222}}},
-		{"name": "supervisor", "image": "ghcr.io/bastion-ttl/supervisor:v0.1.0", "essential": true, "command": []string{"watch"}},
-	},
+func demoTaskDefinition(sshPort int) map[string]any {
+	return map[string]any{
+		"taskDefinitionArn": taskDefARN, "family": "bastion", "revision": 1, "status": "ACTIVE",
+		"requiresCompatibilities": []string{"FARGATE"}, "networkMode": "bridge", "pidMode": "task",
+		"containerDefinitions": []map[string]any{
+			{"name": "bastion", "image": "openssh-server", "essential": true, "portMappings": []map[string]any{{"containerPort": sshPort}}},
+			{"name": "supervisor", "image": "ghcr.io/bastion-ttl/supervisor:v0.1.0", "essential": true, "command": []string{"watch"}},
+		},
+	}
 }
 
 // connectResult is how bastion-ttl connect ended, and what it printed last.
@@ -51,15 +53,85 @@ type connectResult struct {
 	said string
 }
 
-// connectStep is the person's way in: at `at`, bastion-ttl connect (the
-// launcher's, with the real SDK against the local ECS and SSM endpoints and
-// the stand-in session-manager-plugin in process) reuses their bastion and
-// forwards a local port through it to a "database", bytes go through, and
-// connect runs until the bastion stops.
-func connectStep(ctx context.Context, tl *timeline, ecsURL string, at time.Time) (<-chan connectResult, func(), error) {
+// laptops run bastion-ttl connect (the launcher's, with the real SDK
+// against the local ECS and SSM endpoints and the stand-in
+// session-manager-plugin in process), as people do from their laptops.
+type laptops struct {
+	tl     *timeline
+	ecsURL string
+	ssmURL string
+	dir    string // no bastion-ttl.yaml: flags say it all
+	close  func()
+}
+
+func openLaptops(tl *timeline, ecsURL string) (*laptops, error) {
+	ssmStandIn := &ssmapi.Server{}
+	ssmSrv := httptest.NewServer(ssmStandIn)
+	ssmStandIn.URL = ssmSrv.URL
+	dir, err := os.MkdirTemp("", "demo-connect")
+	if err != nil {
+		ssmSrv.Close()
+		return nil, err
+	}
+	return &laptops{tl: tl, ecsURL: ecsURL, ssmURL: ssmSrv.URL, dir: dir, close: func() { ssmSrv.Close(); os.RemoveAll(dir) }}, nil
+}
+
+// connect runs `bastion-ttl connect <args> --local-port <free port>` from
+// at on; ready gets the local port once it forwards, done how it ended.
+func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ...string) (ready <-chan int, done <-chan connectResult, err error) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	local := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	creds := credentials.NewStaticCredentialsProvider("AKIDDEMOPERSON000001", "demo-person-secret", "")
+	readyc := make(chan int, 1)
+	var once sync.Once
+	say := lineWriter(func(line string) {
+		if strings.HasPrefix(line, "localhost:") {
+			once.Do(func() { readyc <- local })
+		}
+		l.tl.say(who, "%s", line)
+	})
+	env := launcher.Env{
+		Environ: map[string]string{},
+		Stdout:  say, Stderr: say,
+		Poll:   50 * time.Millisecond,
+		ECS:    ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(l.ecsURL), Credentials: creds}),
+		Stacks: demoStack{}, Caller: demoCaller{},
+		Connect: launcher.ConnectEnv{
+			SSM:         ssm.New(ssm.Options{Region: region, BaseEndpoint: aws.String(l.ssmURL), Credentials: creds}),
+			Plugin:      inProcessPlugin{},
+			Region:      region,
+			SSMEndpoint: l.ssmURL, ECSEndpoint: l.ecsURL,
+			WorkDir:   l.dir,
+			ReuseLeft: time.Second, WarnBefore: []time.Duration{time.Second},
+		},
+	}
+	args = append(args, "--local-port", strconv.Itoa(local), "--ttl", "30m")
+	donec := make(chan connectResult, 1)
+	go func() {
+		select {
+		case <-time.After(time.Until(at)):
+		case <-ctx.Done():
+			donec <- connectResult{err: ctx.Err()}
+			return
+		}
+		l.tl.say(who, "$ bastion-ttl connect %s", strings.Join(args, " "))
+		err := launcher.Run(ctx, append([]string{"connect"}, args...), env)
+		var last bytes.Buffer
+		launcher.ExitCode(err, &last)
+		donec <- connectResult{err: err, said: strings.TrimSpace(last.String())}
+	}()
+	return readyc, donec, nil
+}
+
+// database is a local "database": each line it is sent, it answers "pong: <line>".
+func database() (net.Listener, error) {
 	db, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, fmt.Errorf("the database's listener: %w", err)
+		return nil, fmt.Errorf("the database's listener: %w", err)
 	}
 	go func() {
 		for {
@@ -76,80 +148,30 @@ func connectStep(ctx context.Context, tl *timeline, ecsURL string, at time.Time)
 			}()
 		}
 	}()
-	ssmStandIn := &ssmapi.Server{}
-	ssmSrv := httptest.NewServer(ssmStandIn)
-	ssmStandIn.URL = ssmSrv.URL
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		db.Close()
-		ssmSrv.Close()
-		return nil, nil, err
-	}
-	local := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-	workDir, _ := os.MkdirTemp("", "demo-connect") // no bastion-ttl.yaml: flags say it all
-	cleanup := func() { db.Close(); ssmSrv.Close(); os.RemoveAll(workDir) }
+	return db, nil
+}
 
-	creds := credentials.NewStaticCredentialsProvider("AKIDDEMOPERSON000001", "demo-person-secret", "")
-	ready := make(chan struct{})
-	var once sync.Once
-	say := lineWriter(func(line string) {
-		if strings.HasPrefix(line, "localhost:") {
-			once.Do(func() { close(ready) })
-		}
-		tl.say("bastion-ttl connect", "%s", line)
-	})
-	env := launcher.Env{
-		Environ: map[string]string{},
-		Stdout:  say, Stderr: say,
-		Poll:   50 * time.Millisecond,
-		ECS:    ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsURL), Credentials: creds}),
-		Stacks: demoStack{}, Caller: demoCaller{},
-		Connect: launcher.ConnectEnv{
-			SSM:         ssm.New(ssm.Options{Region: region, BaseEndpoint: aws.String(ssmSrv.URL), Credentials: creds}),
-			Plugin:      inProcessPlugin{},
-			Region:      region,
-			SSMEndpoint: ssmSrv.URL, ECSEndpoint: ecsURL,
-			WorkDir:   workDir,
-			ReuseLeft: time.Second, WarnBefore: []time.Duration{time.Second},
-		},
+// query is the person's psql: one query through the forward, and its answer.
+func query(ctx context.Context, tl *timeline, ready <-chan int, db string) {
+	var local int
+	select {
+	case local = <-ready:
+	case <-ctx.Done():
+		return
 	}
-	to := db.Addr().String()
-	done := make(chan connectResult, 1)
-	go func() {
-		select {
-		case <-time.After(time.Until(at)):
-		case <-ctx.Done():
-			done <- connectResult{err: ctx.Err()}
-			return
-		}
-		tl.say("laptop", "$ bastion-ttl connect --to %s --local-port %d --ttl 30m", to, local)
-		err := launcher.Run(ctx, []string{"connect", "--to", to, "--local-port", strconv.Itoa(local), "--ttl", "30m"}, env)
-		var last bytes.Buffer
-		launcher.ExitCode(err, &last)
-		done <- connectResult{err: err, said: strings.TrimSpace(last.String())}
-	}()
-	go func() {
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return
-		}
-		conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(local))
-		if err != nil {
-			tl.say("laptop", "cannot reach the forwarded port: %v", err)
-			return
-		}
-		defer conn.Close()
-		fmt.Fprintln(conn, "select 1")
-		answer, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil {
-			tl.say("laptop", "no answer through the forward: %v", err)
-			return
-		}
-		tl.say("laptop", "psql on localhost:%d sent %q, the database at %s answered %q", local, "select 1", to, strings.TrimSpace(answer))
-	}()
-	return done, cleanup, nil
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(local))
+	if err != nil {
+		tl.say("laptop", "cannot reach the forwarded port: %v", err)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, "select 1")
+	answer, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		tl.say("laptop", "no answer through the forward: %v", err)
+		return
+	}
+	tl.say("laptop", "psql on localhost:%d sent %q, the database at %s answered %q", local, "select 1", db, strings.TrimSpace(answer))
 }
 
 // lineWriter calls f with each non-empty line written to it.

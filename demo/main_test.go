@@ -12,9 +12,11 @@ import (
 )
 
 // The demo's whole flow, as `make demo` runs it, with a 3 s TTL: on Linux a
-// session, an extension and an idle stop after the first deadline, with a
-// person connected through bastion-ttl connect, bytes through it, told
-// when the bastion stops.
+// session (through bastion-ttl connect's forward of the bastion's port,
+// which keeps it alive past its idle timeout), an extension, and an idle
+// stop after the first deadline, with a second person connected to a
+// database through bastion-ttl connect, bytes through it, told when the
+// bastion stops.
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	if runtime.GOOS != "linux" {
@@ -38,6 +40,8 @@ func TestDemo(t *testing.T) {
 		"warning: the bastion stops in 1s (idle limit)", "API answered 202", "SIGTERM: exit 0",
 		"task " + taskID + " STOPPED", `bastion-ttl: idle 3s: no session since `,
 		"reusing your bastion " + taskID + " in default (stops at ", `answered "pong: select 1"`,
+		// ops logs in through connect's forward of the bastion's own port: that session keeps it alive.
+		"ops: connect", taskID + "'s port ", "ops logs in through localhost:", "the bastion's TTL is now 1m3s: it stops at ",
 		"bastion-ttl: the bastion " + taskID + " stopped (bastion-ttl: idle 3s: no session since ",
 	} {
 		if !strings.Contains(out.String(), want) {
