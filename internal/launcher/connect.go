@@ -701,10 +701,12 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 		if aws.ToString(tag.Key) != TTLTag || err != nil || t.StartedAt == nil {
 			continue
 		}
-		if d := t.StartedAt.Add(ttl); !d.Equal(c.stopsAt()) {
-			c.mu.Lock()
-			c.deadline = d
-			c.mu.Unlock()
+		d := t.StartedAt.Add(ttl)
+		c.mu.Lock()
+		moved := !d.Equal(c.deadline)
+		c.deadline = d
+		c.mu.Unlock()
+		if moved {
 			fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", ttl, when(d), left(d.Sub(c.env.Now())))
 			select {
 			case c.rearm <- struct{}{}:
