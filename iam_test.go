@@ -663,6 +663,14 @@ func launcherCorpus() []simRequest {
 	c.allow(alice, "connect: StartSession on the task", "ssm:StartSession", bastionTask, nil)
 	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSession", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSession", nil)
 	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSessionToRemoteHost", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSessionToRemoteHost", nil)
+	// bastion-ttl connect, beyond the calls above: her own bastion to reuse (ListTasks,
+	// DescribeTasks with its tags, its runtime ID and ECS Exec agent), a start with ECS Exec,
+	// and --stop.
+	c.allow(alice, "connect: ListTasks (a bastion of hers to reuse)", "ecs:ListTasks", "*", inCluster(clusterArn))
+	c.allow(alice, "connect: DescribeTasks (owner tag, runtime ID, ExecuteCommandAgent)", "ecs:DescribeTasks", bastionTask, inCluster(clusterArn))
+	c.allow(alice, "connect: DescribeTaskDefinition (the bastion container's port)", "ecs:DescribeTaskDefinition", "*", nil)
+	c.allow(alice, "connect: RunTask with ECS Exec, tagged as hers", "ecs:RunTask", taskDef, with(run, ctx{"ecs:enable-execute-command": "true"}))
+	c.allow(alice, "connect --stop: StopTask", "ecs:StopTask", bastionTask, inCluster(clusterArn))
 	ownSession := ctx{"ssm:resourceTag/aws:ssmmessages:session-id": aliceID, "ssm:resourceTag/aws:ssmmessages:target-id": "ecs:bastions_0123456789abcdef0123456789abcdef_0123456789abcdef0123456789abcdef-1234567890"}
 	c.allow(alice, "connect: TerminateSession of her own", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)
 	c.allow(alice, "connect: ResumeSession of her own", "ssm:ResumeSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)

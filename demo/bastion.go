@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,9 +55,10 @@ func openBastion(tl *timeline) (*bastion, error) {
 
 func (b *bastion) close() { b.ln.Close() }
 
-// visit is the person's session: logged in from 0.5 s to ttl - 0.5 s,
-// extending the TTL after 1 s and looking at the status after 2 s.
-func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duration) {
+// visit is the person's session, through the port bastion-ttl connect
+// forwards to the bastion's (ready gives it): logged in from 0.5 s to
+// ttl - 0.5 s, extending the TTL after 1 s and looking at the status after 2 s.
+func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duration, ready <-chan int) {
 	at := func(d time.Duration) bool {
 		select {
 		case <-time.After(time.Until(started.Add(d))):
@@ -65,16 +67,22 @@ func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duratio
 			return false
 		}
 	}
+	var local int
+	select {
+	case local = <-ready:
+	case <-ctx.Done():
+		return
+	}
 	if !at(500 * time.Millisecond) {
 		return
 	}
-	conn, err := net.Dial("tcp", b.ln.Addr().String())
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(local))
 	if err != nil {
 		b.tl.say("bastion", "cannot log in: %v", err)
 		return
 	}
 	defer conn.Close()
-	b.tl.say("bastion", "ops logs in: a TCP connection to port %s, ESTABLISHED in /proc/net/tcp", b.port)
+	b.tl.say("bastion", "ops logs in through localhost:%d: the forward's TCP connection to port %s, ESTABLISHED in /proc/net/tcp", local, b.port)
 	if !at(time.Second) {
 		return
 	}

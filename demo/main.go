@@ -8,7 +8,11 @@
 // bastion extends its TTL with `supervisor extend`, and once the session
 // closes the bastion stops for idleness, after its first TTL deadline.
 // Elsewhere (no /proc/net/tcp to read sessions from) it stops at its TTL.
-// It prints a timeline and exits 0 once the task is STOPPED with its reason.
+// People get in with `bastion-ttl connect` (the launcher's, through the
+// stand-in session-manager-plugin in process): ops logs in through its
+// forward of the bastion's own port, and someone else forwards a local port
+// through the bastion to a local "database", bytes go through; connect
+// tells both when the bastion stops. It prints a timeline and exits 0 once the task is STOPPED with its reason.
 //
 //	go run ./demo [-ttl 5s]
 package main
@@ -26,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -121,7 +126,11 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 
 	// ECS: the task, running; a StopTask is what ECS then acts on.
 	ecsAPI := ecsapi.New()
-	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started})
+	// As bastion-ttl connect would start it: tagged with its TTL and its
+	// owner (the person's user ID), with ECS Exec.
+	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started, TaskDefinitionARN: taskDefARN,
+		Containers: []string{"bastion", "supervisor"}, ExecuteCommand: true,
+		Tags: map[string]string{ttltag.Key: ttl.String(), ttltag.OwnerKey: personUserID}})
 	stopped := make(chan ecsapi.Task, 1)
 	ecsAPI.OnStop = func(t ecsapi.Task) { stopped <- t }
 	ecsSrv := httptest.NewServer(ecsAPI)
@@ -246,9 +255,45 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	go func() {
 		exited <- supervisor.Run(supCtx, []string{"watch"}, supervisor.Env{Environ: env, Stdout: supLog, Stderr: supLog})
 	}()
+	sshPort := 2222
 	if people != nil {
-		go people.visit(ctx, started, ttl)
+		sshPort, _ = strconv.Atoi(people.port)
 	}
+	def := demoTaskDefinition(sshPort)
+	ecsAPI.TaskDefinitions = map[string]map[string]any{"bastion:1": def, taskDefARN: def}
+	lt, err := openLaptops(tl, ecsSrv.URL)
+	if err != nil {
+		return err
+	}
+	defer lt.close()
+	db, err := database()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var connects []<-chan connectResult
+	if people != nil {
+		// ops gets in as people do: bastion-ttl connect forwards the
+		// bastion's own port (its SSH), and they log in through it.
+		ready, done, err := lt.connect(ctx, "ops: connect", started.Add(300*time.Millisecond))
+		if err != nil {
+			return err
+		}
+		connects = append(connects, done)
+		go people.visit(ctx, started, ttl, ready)
+	}
+	// And someone reaches the database behind the bastion: after the
+	// extension when there is one.
+	connectAt := started.Add(300 * time.Millisecond)
+	if sessions {
+		connectAt = started.Add(2200 * time.Millisecond)
+	}
+	ready, done, err := lt.connect(ctx, "laptop: connect", connectAt, "--to", db.Addr().String())
+	if err != nil {
+		return err
+	}
+	go query(ctx, tl, ready, db.Addr().String())
+	connects = append(connects, done)
 
 	select {
 	case task := <-stopped:
@@ -280,17 +325,31 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		return fmt.Errorf("task is %s with reason %q, want one starting %q", final.DesiredStatus, final.StoppedReason, want)
 	}
 	tl.say("ECS", "task %s STOPPED", taskID)
+	// Every connect sees the bastion stop, and says so.
+	var seen connectResult
+	for _, done := range connects {
+		select {
+		case seen = <-done:
+		case <-ctx.Done():
+			return errors.New("bastion-ttl connect did not see the bastion stop")
+		}
+		if !strings.Contains(seen.said, "the bastion "+taskID+" stopped ("+final.StoppedReason+"); the connection is closed") {
+			return fmt.Errorf("bastion-ttl connect ended with %q (%v), want the bastion's stop and its reason", seen.said, seen.err)
+		}
+	}
+	tl.say("laptop", "%s", seen.said)
 	if !sessions {
-		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\n",
-			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason)
+		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\nand the person connected through it was told:\n  %s\n",
+			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason, seen.said)
 		return nil
 	}
 	if got, want := final.Tags[ttltag.Key], (ttl + extendBy).String(); got != want {
 		return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
 	}
-	fmt.Fprintf(out, "\nThe session kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
-		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n",
-		idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason)
+	fmt.Fprintf(out, "\nThe session (ops' SSH, through bastion-ttl connect) kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
+		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n"+
+		"The person connected through it with bastion-ttl connect was told:\n  %s\n",
+		idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason, seen.said)
 	return nil
 }
 

@@ -12,7 +12,11 @@ import (
 )
 
 // The demo's whole flow, as `make demo` runs it, with a 3 s TTL: on Linux a
-// session, an extension and an idle stop after the first deadline.
+// session (through bastion-ttl connect's forward of the bastion's port,
+// which keeps it alive past its idle timeout), an extension, and an idle
+// stop after the first deadline, with a second person connected to a
+// database through bastion-ttl connect, bytes through it, told when the
+// bastion stops.
 func TestDemo(t *testing.T) {
 	testenv.RealTime(t) // the supervisor's own loop, on the wall clock
 	t.Parallel()
@@ -36,6 +40,10 @@ func TestDemo(t *testing.T) {
 		"$ supervisor status --short: ", "the first deadline: still running, extended",
 		"warning: the bastion stops in 1s (idle limit)", "API answered 202", "SIGTERM: exit 0",
 		"task " + taskID + " STOPPED", `bastion-ttl: idle 3s: no session since `,
+		"reusing your bastion " + taskID + " in default (stops at ", `answered "pong: select 1"`,
+		// ops logs in through connect's forward of the bastion's own port: that session keeps it alive.
+		"ops: connect", taskID + "'s port ", "ops logs in through localhost:", "the bastion's TTL is now 1m3s: it stops at ",
+		"bastion-ttl: the bastion " + taskID + " stopped (bastion-ttl: idle 3s: no session since ",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
@@ -43,7 +51,9 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// Where sessions cannot be read, the demo shows the TTL alone.
+// Where sessions cannot be read, the demo shows the TTL alone: the bastion
+// stops at its deadline while the person is connected through it, and
+// bastion-ttl connect warns before and says so after.
 func TestDemoTTLOnly(t *testing.T) {
 	testenv.RealTime(t)
 	t.Parallel()
@@ -57,7 +67,10 @@ func TestDemoTTLOnly(t *testing.T) {
 	if took := time.Since(began); took < 3*time.Second {
 		t.Errorf("the task was stopped after %v, before its 3s TTL", took)
 	}
-	for _, want := range []string{"API answered 202", "SIGTERM: exit 0", `bastion-ttl: TTL 3s expired (started `} {
+	for _, want := range []string{"API answered 202", "SIGTERM: exit 0", `bastion-ttl: TTL 3s expired (started `,
+		"$ bastion-ttl connect --to 127.0.0.1:", " through " + taskID + " (stops at ", `answered "pong: select 1"`,
+		"warning: the bastion " + taskID + " stops in 1s",
+		"bastion-ttl: the bastion " + taskID + " stopped (bastion-ttl: TTL 3s expired (started "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
 		}

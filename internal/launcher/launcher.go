@@ -28,6 +28,9 @@ commands:
   run   start a bastion: bastion-ttl run [--ttl 2h] [--max-ttl 12h] [--idle 15m] [--cluster C] [--task-definition TD]
         [--subnets a,b] [--security-groups g] [--public-ip] [--exec] [--launch-type FARGATE|EC2]
         [--supervisor-container NAME] [--wait=true]
+  connect  reach what is behind your bastion, started if needed: bastion-ttl connect [NAME] [--to HOST:PORT]
+        [--local-port N] [--shell] [--stop] [--config FILE] and run's flags (without --to or --shell:
+        the bastion's own port); alone, it lists the connections of the config file (bastion-ttl.yaml)
   ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
   stop  stop bastions: bastion-ttl stop [--cluster C] [--force] TASK...
   version
@@ -53,6 +56,7 @@ type ECS interface {
 	StopTask(context.Context, *ecs.StopTaskInput, ...func(*ecs.Options)) (*ecs.StopTaskOutput, error)
 	DescribeTaskDefinition(context.Context, *ecs.DescribeTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
 	DescribeClusters(context.Context, *ecs.DescribeClustersInput, ...func(*ecs.Options)) (*ecs.DescribeClustersOutput, error)
+	ExecuteCommand(context.Context, *ecs.ExecuteCommandInput, ...func(*ecs.Options)) (*ecs.ExecuteCommandOutput, error)
 }
 
 // Stacks reads the stack's outputs.
@@ -74,6 +78,7 @@ type Env struct {
 	ECS            ECS
 	Stacks         Stacks
 	Caller         Caller
+	Connect        ConnectEnv // what connect needs beyond the others
 }
 
 // usageError is bad input: exit 2, nothing started.
@@ -120,6 +125,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return lsCommand(ctx, args, env)
 	case "stop":
 		return stopCommand(ctx, args, env)
+	case "connect":
+		return connectCommand(ctx, args, env)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(env.Stdout, usage)
 		return err
@@ -127,7 +134,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		_, err := fmt.Fprintln(env.Stdout, "bastion-ttl", buildinfo.Read())
 		return err
 	}
-	return badf("unknown command %q (use run, ls or stop)", cmd)
+	return badf("unknown command %q (use run, connect, ls or stop)", cmd)
 }
 
 // common are the flags every command takes.

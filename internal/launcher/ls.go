@@ -27,6 +27,8 @@ type Bastion struct {
 	Deadline  *time.Time `json:"deadline"`
 	Left      string     `json:"left"`
 	Status    string     `json:"status"`
+	// ConnectReuses marks the bastion that `bastion-ttl connect` by the caller would reuse.
+	ConnectReuses bool `json:"connectReuses,omitempty"`
 }
 
 func lsCommand(ctx context.Context, args []string, env Env) error {
@@ -47,6 +49,7 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	reuse := markReuse(ctx, env, cluster, bastions)
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -70,7 +73,11 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), or(b.Left, "-"), b.Status)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || reuse == "" {
+		return err
+	}
+	_, err = fmt.Fprintln(env.Stdout, reuse)
+	return err
 }
 
 func stamp(t *time.Time) string {

@@ -24,7 +24,16 @@ import (
 // give the defaults, a cluster, and the bastion's task definition.
 func motoEnv(t *testing.T) (Env, *ecs.Client) {
 	t.Helper()
-	endpoint, client := testenv.MotoECS(t)
+	return motoEnvBehind(t, func(endpoint string) string { return endpoint })
+}
+
+// motoEnvBehind is motoEnv with every call sent to front(moto's endpoint)
+// instead: a layer that adds what moto lacks.
+func motoEnvBehind(t *testing.T, front func(string) string) (Env, *ecs.Client) {
+	t.Helper()
+	endpoint, _ := testenv.MotoECS(t)
+	endpoint = front(endpoint)
+	client := testenv.ECSClient(endpoint)
 	creds := credentials.NewStaticCredentialsProvider("AKIDTEST", "test", "")
 	cfn := cloudformation.New(cloudformation.Options{Region: testenv.Region, BaseEndpoint: aws.String(endpoint), Credentials: creds})
 	caller := sts.New(sts.Options{Region: testenv.Region, BaseEndpoint: aws.String(endpoint), Credentials: creds})

@@ -3,6 +3,7 @@ package launcher
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -25,6 +26,44 @@ type runFlags struct {
 func runCommand(ctx context.Context, args []string, env Env) error {
 	var f runFlags
 	fs := newFlags("run", env, &f.common)
+	f.register(fs, env)
+	fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return badf("run takes no arguments, got %q", fs.Args())
+	}
+	p, err := planLaunch(ctx, env, f)
+	if err != nil {
+		return err
+	}
+	arn, err := p.start(ctx, env)
+	if err != nil || !f.wait {
+		return err
+	}
+	// From here a bastion runs: a failure says so, and is not bad input.
+	if err := waitRunning(ctx, env, p.cluster, arn, p.ttl, p.def, p.sup); err != nil {
+		return startedThen(arn, err)
+	}
+	return nil
+}
+
+// startedThen is a failure after a start: it names the task, which keeps
+// its TTL, and is not bad input.
+func startedThen(arn string, err error) error {
+	if errors.Is(err, errInterrupted) {
+		return err
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		err = errors.New(ue.msg)
+	}
+	return fmt.Errorf("%s started (it keeps its TTL), then: %w", taskID(arn), err)
+}
+
+// register adds run's flags, which connect takes too.
+func (f *runFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&f.taskDefinition, "task-definition", env.Environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
 	fs.StringVar(&f.ttl, "ttl", "2h", "how long the bastion lives")
 	fs.StringVar(&f.maxTTL, "max-ttl", env.Environ["BASTION_MAX_TTL"], "the stack's MaxTTL, to check --ttl against when the stack cannot be read")
@@ -35,39 +74,49 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	fs.BoolVar(&f.exec, "exec", env.Environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
 	fs.StringVar(&f.launchType, "launch-type", env.Environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
 	fs.StringVar(&f.supervisor, "supervisor-container", env.Environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
-	fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return badf("run takes no arguments, got %q", fs.Args())
-	}
+}
+
+// launch is a checked RunTask, ready to start.
+type launch struct {
+	in          *ecs.RunTaskInput
+	cluster     string
+	ttl         time.Duration
+	maxTTL      time.Duration // the cap the TTL was checked against
+	idle        string
+	def         *types.TaskDefinition
+	sup         *string
+	healthCheck bool
+}
+
+// planLaunch checks everything a start needs, and starts nothing: bad
+// input is found before any task runs.
+func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	ttl, err := time.ParseDuration(f.ttl)
 	if err != nil || ttl <= 0 {
-		return badf("--ttl %q is not a positive duration such as 2h or 90m", f.ttl)
+		return nil, badf("--ttl %q is not a positive duration such as 2h or 90m", f.ttl)
 	}
 	// The stack gives what flags and the environment leave out; with both
 	// the cluster and the task definition given, it is asked only for the
 	// cap.
 	d, err := stackDefaults(ctx, env, f.stack)
 	if err != nil && (f.cluster == "" || f.taskDefinition == "") {
-		return err
+		return nil, err
 	}
 	stackErr := err
 	f.cluster = or(f.cluster, d.cluster)
 	f.taskDefinition = or(f.taskDefinition, d.taskDefinition)
 	if err := need(f.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", f.stack, d); err != nil {
-		return err
+		return nil, err
 	}
 	if err := need(f.taskDefinition, "task-definition", "BASTION_TASK_DEFINITION", "TaskDefinition", f.stack, d); err != nil {
-		return err
+		return nil, err
 	}
 	maxTTL, note, err := capToCheck(d, stackErr, f.stack, f.maxTTL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ttl > maxTTL {
-		return badf("--ttl %s is above the stack's cap, MaxTTL %s: the sweeper would stop the bastion at the cap", ttl, maxTTL)
+		return nil, badf("--ttl %s is above the stack's cap, MaxTTL %s: the sweeper would stop the bastion at the cap", ttl, maxTTL)
 	}
 	if note != "" {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
@@ -75,31 +124,31 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	idle := or(f.idle, d.idleTimeout)
 	if idle != "" {
 		if i, err := time.ParseDuration(idle); (err != nil && idle != "0") || (err == nil && i != 0 && i < time.Second) || i < 0 {
-			return badf("--idle %q is not 0 (off) or a duration of at least 1s, such as 15m", idle)
+			return nil, badf("--idle %q is not 0 (off) or a duration of at least 1s, such as 15m", idle)
 		}
 	}
 	cl, err := describeCluster(ctx, env, f.cluster)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	td, err := env.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(f.taskDefinition)})
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "ClientException" {
-			return badf("task definition %q not found: register one (examples/sidecar-task-definition.json) or pass --task-definition", f.taskDefinition)
+			return nil, badf("task definition %q not found: register one (examples/sidecar-task-definition.json) or pass --task-definition", f.taskDefinition)
 		}
-		return awsError("the task definition "+f.taskDefinition, err)
+		return nil, awsError("the task definition "+f.taskDefinition, err)
 	}
 	def := td.TaskDefinition
 	if def.Status == types.TaskDefinitionStatusInactive {
-		return badf("task definition %s is INACTIVE (deregistered): register it again or pass another", aws.ToString(def.TaskDefinitionArn))
+		return nil, badf("task definition %s is INACTIVE (deregistered): register it again or pass another", aws.ToString(def.TaskDefinitionArn))
 	}
 	sup, healthCheck, err := supervisorContainer(def, f.supervisor)
 	if err != nil {
-		return badf("task definition %s: %v", f.taskDefinition, err)
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
 	if err := restartPolicyDefeatsFailSafe(def, aws.ToString(sup), healthCheck); err != nil {
-		return badf("task definition %s: %v", f.taskDefinition, err)
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
 	env2 := overrides(ttl, maxTTL, idle, healthCheck)
 	in := &ecs.RunTaskInput{
@@ -115,7 +164,7 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	if who, err := whoCalls(ctx, env); err == nil {
 		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(tagValue(who.userID))})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
-		return err
+		return nil, err
 	}
 	switch strings.ToUpper(f.launchType) {
 	case "":
@@ -130,12 +179,12 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 	case "EC2":
 		in.LaunchType = types.LaunchTypeEc2
 	default:
-		return badf("--launch-type %q: use FARGATE or EC2", f.launchType)
+		return nil, badf("--launch-type %q: use FARGATE or EC2", f.launchType)
 	}
 	if def.NetworkMode == types.NetworkModeAwsvpc {
 		subnets, groups := or2(splitList(f.subnets), d.subnets), or2(splitList(f.securityGroups), d.securityGroups)
 		if len(subnets) == 0 {
-			return badf("task definition %s uses awsvpc: pass --subnets (or set BASTION_SUBNETS, or the stack's Subnets output)", f.taskDefinition)
+			return nil, badf("task definition %s uses awsvpc: pass --subnets (or set BASTION_SUBNETS, or the stack's Subnets output)", f.taskDefinition)
 		}
 		assign := types.AssignPublicIpDisabled
 		if f.publicIP {
@@ -145,46 +194,38 @@ func runCommand(ctx context.Context, args []string, env Env) error {
 			Subnets: subnets, SecurityGroups: groups, AssignPublicIp: assign,
 		}}
 	}
+	return &launch{in: in, cluster: f.cluster, ttl: ttl, maxTTL: maxTTL, idle: idle, def: def, sup: sup, healthCheck: healthCheck}, nil
+}
+
+// start runs the task and says so; it returns the task's ARN.
+func (l *launch) start(ctx context.Context, env Env) (string, error) {
+	in, ttl, idle := l.in, l.ttl, l.idle
 	out, err := env.ECS.RunTask(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil { // Ctrl-C: the request may have reached ECS
-			return fmt.Errorf("%w during run-task: a bastion may have started; bastion-ttl ls shows it", errInterrupted)
+			return "", fmt.Errorf("%w during run-task: a bastion may have started; bastion-ttl ls shows it", errInterrupted)
 		}
-		return awsError("run-task", err)
+		return "", awsError("run-task", err)
 	}
 	if len(out.Failures) > 0 || len(out.Tasks) == 0 {
 		var why []string
 		for _, fl := range out.Failures {
 			why = append(why, aws.ToString(fl.Reason)+" "+aws.ToString(fl.Detail))
 		}
-		return fmt.Errorf("run-task started nothing: %s", strings.Join(why, "; "))
+		return "", fmt.Errorf("run-task started nothing: %s", strings.Join(why, "; "))
 	}
 	task := out.Tasks[0]
 	arn := aws.ToString(task.TaskArn)
-	fmt.Fprintf(env.Stdout, "started %s in %s: TTL %s", taskID(arn), f.cluster, ttl)
+	fmt.Fprintf(env.Stdout, "started %s in %s: TTL %s", taskID(arn), l.cluster, ttl)
 	switch {
-	case healthCheck:
+	case l.healthCheck:
 	case idle == "0" || idle == "0s":
 		fmt.Fprint(env.Stdout, ", no idle timeout")
 	case idle != "":
 		fmt.Fprintf(env.Stdout, ", idle timeout %s", idle)
 	}
 	fmt.Fprintln(env.Stdout)
-	if !f.wait {
-		return nil
-	}
-	// From here a bastion runs: a failure says so, and is not bad input.
-	if err := waitRunning(ctx, env, f.cluster, arn, ttl, def, sup); err != nil {
-		if errors.Is(err, errInterrupted) {
-			return err
-		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			err = errors.New(ue.msg)
-		}
-		return fmt.Errorf("%s started, then: %w", taskID(arn), err)
-	}
-	return nil
+	return arn, nil
 }
 
 func or2(a, b []string) []string {

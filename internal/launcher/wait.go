@@ -18,6 +18,15 @@ const maxWait = 10 * time.Minute
 // its address and how to connect; a task that stops instead gives its
 // reason. Interrupted, it leaves the task running: it has its TTL.
 func waitRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Duration, def *types.TaskDefinition, sup *string) error {
+	t, err := waitUntilRunning(ctx, env, cluster, arn, ttl)
+	if err == nil {
+		printConnect(env, cluster, t, ttl, def, sup)
+	}
+	return err
+}
+
+// waitUntilRunning shows the task's progress until it runs, and returns it.
+func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Duration) (types.Task, error) {
 	poll := env.Poll
 	if poll <= 0 {
 		poll = 3 * time.Second
@@ -27,7 +36,7 @@ func waitRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Dur
 	for {
 		out, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{arn}})
 		if err != nil && ctx.Err() == nil {
-			return awsError("describe-tasks", err)
+			return types.Task{}, awsError("describe-tasks", err)
 		}
 		if err == nil && len(out.Tasks) == 1 {
 			t := out.Tasks[0]
@@ -39,19 +48,18 @@ func waitRunning(ctx context.Context, env Env, cluster, arn string, ttl time.Dur
 			desired := aws.ToString(t.DesiredStatus)
 			switch {
 			case desired == "STOPPED" || status == "STOPPED" || status == "DEPROVISIONING" || status == "STOPPING" || status == "DEACTIVATING":
-				return fmt.Errorf("the task stopped before it ran: %s", stopReasons(t))
+				return t, fmt.Errorf("the task stopped before it ran: %s", stopReasons(t))
 			case status == "RUNNING":
-				printConnect(env, cluster, t, ttl, def, sup)
-				return nil
+				return t, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: stopped waiting; the task %s keeps running and stops at its TTL (%s after it starts)", errInterrupted, taskID(arn), ttl)
+			return types.Task{}, fmt.Errorf("%w: stopped waiting; the task %s keeps running and stops at its TTL (%s after it starts)", errInterrupted, taskID(arn), ttl)
 		case <-time.After(poll):
 		}
 		if env.Now().Sub(began) > maxWait {
-			return fmt.Errorf("the task %s is still %s after %s; it keeps its TTL: bastion-ttl ls shows it", taskID(arn), last, maxWait)
+			return types.Task{}, fmt.Errorf("the task %s is still %s after %s; it keeps its TTL: bastion-ttl ls shows it", taskID(arn), last, maxWait)
 		}
 	}
 }
@@ -78,8 +86,30 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 	if ip != "" {
 		fmt.Fprintf(env.Stdout, "private IP %s\n", ip)
 	}
-	// The bastion's container: one beside the supervisor's, else the
-	// supervisor's own (the health-check variant has one container).
+	bastion, port := bastionContainer(def, sup)
+	fmt.Fprintln(env.Stdout, "connect:")
+	if t.EnableExecuteCommand {
+		fmt.Fprintf(env.Stdout, "  aws ecs execute-command --cluster %s --task %s --container %s --interactive --command /bin/sh\n", cluster, id, bastion)
+		// A port forwarded through the task's SSM agent, then ssh to localhost.
+		for _, c := range t.Containers {
+			if aws.ToString(c.Name) == bastion && aws.ToString(c.RuntimeId) != "" && port != 0 {
+				fmt.Fprintf(env.Stdout, "  aws ssm start-session --target ecs:%s_%s_%s --document-name AWS-StartPortForwardingSession --parameters portNumber=%d,localPortNumber=%d\n",
+					clusterName(cluster), id, aws.ToString(c.RuntimeId), port, port)
+			}
+		}
+	}
+	if ip != "" && port != 0 {
+		fmt.Fprintf(env.Stdout, "  ssh -p %d <user>@%s\n", port, ip)
+	}
+	if !t.EnableExecuteCommand && (ip == "" || port == 0) {
+		fmt.Fprintln(env.Stdout, "  (no ECS Exec, and no private IP and port reported: see the task in the console)")
+	}
+}
+
+// bastionContainer is the bastion's container and its first port mapping:
+// one beside the supervisor's, else the supervisor's own (the health-check
+// variant has one container).
+func bastionContainer(def *types.TaskDefinition, sup *string) (string, int32) {
 	bastion, port := "", int32(0)
 	var containers []types.ContainerDefinition
 	if def != nil {
@@ -100,23 +130,7 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 			}
 		}
 	}
-	fmt.Fprintln(env.Stdout, "connect:")
-	if t.EnableExecuteCommand {
-		fmt.Fprintf(env.Stdout, "  aws ecs execute-command --cluster %s --task %s --container %s --interactive --command /bin/sh\n", cluster, id, bastion)
-		// A port forwarded through the task's SSM agent, then ssh to localhost.
-		for _, c := range t.Containers {
-			if aws.ToString(c.Name) == bastion && aws.ToString(c.RuntimeId) != "" && port != 0 {
-				fmt.Fprintf(env.Stdout, "  aws ssm start-session --target ecs:%s_%s_%s --document-name AWS-StartPortForwardingSession --parameters portNumber=%d,localPortNumber=%d\n",
-					clusterName(cluster), id, aws.ToString(c.RuntimeId), port, port)
-			}
-		}
-	}
-	if ip != "" && port != 0 {
-		fmt.Fprintf(env.Stdout, "  ssh -p %d <user>@%s\n", port, ip)
-	}
-	if !t.EnableExecuteCommand && (ip == "" || port == 0) {
-		fmt.Fprintln(env.Stdout, "  (no ECS Exec, and no private IP and port reported: see the task in the console)")
-	}
+	return bastion, port
 }
 
 func privateIP(t types.Task) string {

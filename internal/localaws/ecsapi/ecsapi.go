@@ -1,6 +1,7 @@
 // Package ecsapi is a small in-memory ECS endpoint speaking the ECS JSON
 // protocol (awsJson1.1) for the calls bastion-ttl makes: ListTasks,
-// DescribeTasks, StopTask, ListTagsForResource and TagResource (of tasks). The real SDK client talks to it over HTTP, so
+// DescribeTasks, StopTask, ListTagsForResource and TagResource (of tasks),
+// and for the launcher's connect DescribeClusters and DescribeTaskDefinition. The real SDK client talks to it over HTTP, so
 // the SDK's serialization and retryer are exercised. The demo, the sweeper's
 // tests and its scale benchmark use it; faults (throttling, server errors,
 // latency) are injected per call.
@@ -33,6 +34,13 @@ type Task struct {
 	// DescribeFailure, when set, is the reason DescribeTasks gives in its
 	// failures instead of describing the task (e.g. ACCESS_DENIED).
 	DescribeFailure string
+	// TaskDefinitionARN and Containers (names) are described when set.
+	TaskDefinitionARN string
+	Containers        []string
+	// ExecuteCommand is a task run with ECS Exec: described with
+	// enableExecuteCommand, and each container's runtime ID and a RUNNING
+	// ExecuteCommandAgent.
+	ExecuteCommand bool
 }
 
 // Fault is what Inject makes a call answer instead of its result.
@@ -55,6 +63,9 @@ type Server struct {
 	// OnStop, when set, is called (without the lock) after each accepted
 	// StopTask has been answered.
 	OnStop func(Task)
+	// TaskDefinitions are what DescribeTaskDefinition answers, by the
+	// name it is asked for (family, family:revision or ARN), as ECS's JSON.
+	TaskDefinitions map[string]map[string]any
 }
 
 // New returns an empty endpoint.
@@ -184,6 +195,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr = s.listTags(body)
 	case "TagResource":
 		out, aerr = s.tagResource(body)
+	case "DescribeClusters":
+		out, aerr = s.describeClusters(body)
+	case "DescribeTaskDefinition":
+		name, _ := body["taskDefinition"].(string)
+		if def, ok := s.TaskDefinitions[name]; ok {
+			out = map[string]any{"taskDefinition": def}
+		} else {
+			aerr = &apiError{http.StatusBadRequest, "ClientException", "Unable to describe task definition."}
+		}
 	default:
 		aerr = &apiError{http.StatusBadRequest, "UnknownOperationException", action + " is not supported here"}
 	}
@@ -283,6 +303,26 @@ func (s *Server) describeTasks(body map[string]any) (any, *apiError) {
 	return map[string]any{"tasks": tasks, "failures": failures}, nil
 }
 
+// describeClusters knows the clusters its tasks are in, all ACTIVE.
+func (s *Server) describeClusters(body map[string]any) (any, *apiError) {
+	names, _ := body["clusters"].([]any)
+	clusters, failures := []map[string]any{}, []map[string]any{}
+	for _, n := range names {
+		found := ""
+		for _, t := range s.tasks {
+			if clusterMatches(n, t.ClusterARN) {
+				found = t.ClusterARN
+			}
+		}
+		if found == "" {
+			failures = append(failures, map[string]any{"arn": n, "reason": "MISSING"})
+			continue
+		}
+		clusters = append(clusters, map[string]any{"clusterArn": found, "clusterName": found[strings.LastIndexByte(found, '/')+1:], "status": "ACTIVE"})
+	}
+	return map[string]any{"clusters": clusters, "failures": failures}, nil
+}
+
 func (s *Server) stopTask(body map[string]any) (any, *Task, *apiError) {
 	ref, _ := body["task"].(string)
 	t := s.find(body["cluster"], ref)
@@ -361,6 +401,23 @@ func (t *Task) wire(withTags bool) map[string]any {
 	}
 	if t.StoppedReason != "" {
 		m["stoppedReason"] = t.StoppedReason
+	}
+	if t.TaskDefinitionARN != "" {
+		m["taskDefinitionArn"] = t.TaskDefinitionARN
+	}
+	if t.ExecuteCommand {
+		m["enableExecuteCommand"] = true
+	}
+	if len(t.Containers) > 0 {
+		var cs []map[string]any
+		for _, name := range t.Containers {
+			c := map[string]any{"name": name, "lastStatus": t.LastStatus, "runtimeId": RuntimeID(t.ARN, name)}
+			if t.ExecuteCommand {
+				c["managedAgents"] = []map[string]any{{"name": "ExecuteCommandAgent", "lastStatus": "RUNNING"}}
+			}
+			cs = append(cs, c)
+		}
+		m["containers"] = cs
 	}
 	if withTags {
 		tags := []map[string]string{}

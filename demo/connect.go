@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
+)
+
+// The person at the laptop, who runs bastion-ttl connect.
+const (
+	personARN    = "arn:aws:sts::111122223333:assumed-role/developers/ops"
+	personUserID = "AROADEMODEVELOPERS01:ops"
+	taskDefARN   = "arn:aws:ecs:us-west-2:111122223333:task-definition/bastion:1"
+)
+
+// demoTaskDefinition is the bastion's task definition as ECS describes it:
+// the bastion's container (its SSH port) beside the supervisor's.
+func demoTaskDefinition(sshPort int) map[string]any {
+	return map[string]any{
+		"taskDefinitionArn": taskDefARN, "family": "bastion", "revision": 1, "status": "ACTIVE",
+		"requiresCompatibilities": []string{"FARGATE"}, "networkMode": "bridge", "pidMode": "task",
+		"containerDefinitions": []map[string]any{
+			{"name": "bastion", "image": "openssh-server", "essential": true, "portMappings": []map[string]any{{"containerPort": sshPort}}},
+			{"name": "supervisor", "image": "ghcr.io/bastion-ttl/supervisor:v0.1.0", "essential": true, "command": []string{"watch"}},
+		},
+	}
+}
+
+// connectResult is how bastion-ttl connect ended, and what it printed last.
+type connectResult struct {
+	err  error
+	said string
+}
+
+// laptops run bastion-ttl connect (the launcher's, with the real SDK
+// against the local ECS and SSM endpoints and the stand-in
+// session-manager-plugin in process), as people do from their laptops.
+type laptops struct {
+	tl     *timeline
+	ecsURL string
+	ssmURL string
+	dir    string // no bastion-ttl.yaml: flags say it all
+	close  func()
+}
+
+func openLaptops(tl *timeline, ecsURL string) (*laptops, error) {
+	ssmStandIn := &ssmapi.Server{}
+	ssmSrv := httptest.NewServer(ssmStandIn)
+	ssmStandIn.URL = ssmSrv.URL
+	dir, err := os.MkdirTemp("", "demo-connect")
+	if err != nil {
+		ssmSrv.Close()
+		return nil, err
+	}
+	return &laptops{tl: tl, ecsURL: ecsURL, ssmURL: ssmSrv.URL, dir: dir, close: func() { ssmSrv.Close(); os.RemoveAll(dir) }}, nil
+}
+
+// connect runs `bastion-ttl connect <args> --local-port <free port>` from
+// at on; ready gets the local port once it forwards, done how it ended.
+func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ...string) (ready <-chan int, done <-chan connectResult, err error) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	local := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	creds := credentials.NewStaticCredentialsProvider("AKIDDEMOPERSON000001", "demo-person-secret", "")
+	readyc := make(chan int, 1)
+	var once sync.Once
+	say := lineWriter(func(line string) {
+		if strings.HasPrefix(line, "localhost:") {
+			once.Do(func() { readyc <- local })
+		}
+		l.tl.say(who, "%s", line)
+	})
+	env := launcher.Env{
+		Environ: map[string]string{},
+		Stdout:  say, Stderr: say,
+		Poll:   50 * time.Millisecond,
+		ECS:    ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(l.ecsURL), Credentials: creds}),
+		Stacks: demoStack{}, Caller: demoCaller{},
+		Connect: launcher.ConnectEnv{
+			SSM:         ssm.New(ssm.Options{Region: region, BaseEndpoint: aws.String(l.ssmURL), Credentials: creds}),
+			Plugin:      inProcessPlugin{},
+			Region:      region,
+			SSMEndpoint: l.ssmURL, ECSEndpoint: l.ecsURL,
+			WorkDir:   l.dir,
+			ReuseLeft: time.Second, WarnBefore: []time.Duration{time.Second},
+		},
+	}
+	args = append(args, "--local-port", strconv.Itoa(local), "--ttl", "30m")
+	donec := make(chan connectResult, 1)
+	go func() {
+		select {
+		case <-time.After(time.Until(at)):
+		case <-ctx.Done():
+			donec <- connectResult{err: ctx.Err()}
+			return
+		}
+		l.tl.say(who, "$ bastion-ttl connect %s", strings.Join(args, " "))
+		err := launcher.Run(ctx, append([]string{"connect"}, args...), env)
+		var last bytes.Buffer
+		launcher.ExitCode(err, &last)
+		donec <- connectResult{err: err, said: strings.TrimSpace(last.String())}
+	}()
+	return readyc, donec, nil
+}
+
+// database is a local "database": each line it is sent, it answers "pong: <line>".
+func database() (net.Listener, error) {
+	db, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("the database's listener: %w", err)
+	}
+	go func() {
+		for {
+			conn, err := db.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
+				}
+			}()
+		}
+	}()
+	return db, nil
+}
+
+// query is the person's psql: one query through the forward, and its answer.
+func query(ctx context.Context, tl *timeline, ready <-chan int, db string) {
+	var local int
+	select {
+	case local = <-ready:
+	case <-ctx.Done():
+		return
+	}
+	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(local))
+	if err != nil {
+		tl.say("laptop", "cannot reach the forwarded port: %v", err)
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintln(conn, "select 1")
+	answer, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		tl.say("laptop", "no answer through the forward: %v", err)
+		return
+	}
+	tl.say("laptop", "psql on localhost:%d sent %q, the database at %s answered %q", local, "select 1", db, strings.TrimSpace(answer))
+}
+
+// lineWriter calls f with each non-empty line written to it.
+type lineWriter func(string)
+
+func (f lineWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(string(p), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			f(line)
+		}
+	}
+	return len(p), nil
+}
+
+// demoStack is the deployed stack's outputs, as CloudFormation would give them.
+type demoStack struct{}
+
+func (demoStack) DescribeStacks(context.Context, *cloudformation.DescribeStacksInput, ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
+	out := func(k, v string) cfntypes.Output {
+		return cfntypes.Output{OutputKey: aws.String(k), OutputValue: aws.String(v)}
+	}
+	return &cloudformation.DescribeStacksOutput{Stacks: []cfntypes.Stack{{StackName: aws.String("bastion-ttl"),
+		Outputs: []cfntypes.Output{out("ClusterName", "default"), out("TaskDefinition", "bastion:1"), out("MaxTTL", fnMaxTTL.String())}}}}, nil
+}
+
+// demoCaller is who the person is, as STS would answer.
+type demoCaller struct{}
+
+func (demoCaller) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
+	return &sts.GetCallerIdentityOutput{Arn: aws.String(personARN), UserId: aws.String(personUserID), Account: aws.String(account)}, nil
+}
+
+// inProcessPlugin runs the stand-in session-manager-plugin in this process,
+// with only the environment connect gives it.
+type inProcessPlugin struct{}
+
+func (inProcessPlugin) Version(context.Context) (string, error) { return ssmplugin.DefaultVersion, nil }
+
+func (inProcessPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	if code := ssmplugin.Run(ctx, args, func(k string) string { return vars[k] }, stdin, stdout, stderr); code != 0 {
+		return fmt.Errorf("exit status %d", code)
+	}
+	return nil
+}

@@ -1,0 +1,673 @@
+package launcher
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
+)
+
+var (
+	pluginOnce sync.Once
+	pluginDir  string
+	pluginErr  error
+)
+
+// standInPlugin builds the stand-in session-manager-plugin (once) and puts
+// its directory first on PATH, as an installed plugin is; the test's
+// log of what it was given is returned.
+func standInPlugin(t *testing.T) (logPath string) {
+	t.Helper()
+	testenv.RealTime(t)
+	pluginOnce.Do(func() {
+		pluginDir, pluginErr = os.MkdirTemp("", "plugin")
+		if pluginErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(pluginDir, PluginName), "./internal/localaws/ssmplugin/session-manager-plugin")
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			pluginErr = fmt.Errorf("build the stand-in plugin: %v\n%s", err, out)
+		}
+	})
+	if pluginErr != nil {
+		t.Fatal(pluginErr)
+	}
+	t.Setenv("PATH", pluginDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	logPath = filepath.Join(t.TempDir(), "plugin.log")
+	t.Setenv(ssmplugin.EnvLog, logPath)
+	t.Setenv(ssmplugin.EnvVersion, "")
+	t.Setenv(ssmplugin.EnvExitOnce, "")
+	return logPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pluginDir != "" {
+		os.RemoveAll(pluginDir)
+	}
+	os.Exit(code)
+}
+
+// rig is moto behind the ECS Exec layer, the SSM stand-in, and an Env for
+// connect against them.
+type rig struct {
+	env    Env
+	ecs    *ecs.Client
+	layer  *ecsapi.ExecLayer
+	ssm    *ssmapi.Server
+	ecsURL string
+	me     string // the caller's user ID
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{ssm: &ssmapi.Server{}}
+	ssmSrv := httptest.NewServer(r.ssm)
+	t.Cleanup(ssmSrv.Close)
+	r.ssm.URL = ssmSrv.URL
+	r.layer = &ecsapi.ExecLayer{Now: time.Now, Open: func(target string) (string, string, string) {
+		s := r.ssm.Open(target, "", nil)
+		return s.ID, r.ssm.StreamURL(s.ID), s.Token
+	}}
+	env, client := motoEnvBehind(t, func(endpoint string) string {
+		u, _ := url.Parse(endpoint)
+		r.layer.Next = httputil.NewSingleHostReverseProxy(u)
+		srv := httptest.NewServer(r.layer)
+		t.Cleanup(srv.Close)
+		r.ecsURL = srv.URL
+		return srv.URL
+	})
+	// SSM connects only to a task that runs, as the agent in it answers.
+	r.ssm.CheckTarget = func(target string) error {
+		id := strings.Split(strings.TrimPrefix(target, "ecs:bastions_"), "_")[0]
+		d, err := client.DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Cluster: aws.String("bastions"), Tasks: []string{id}})
+		if err != nil || len(d.Tasks) != 1 || aws.ToString(d.Tasks[0].DesiredStatus) != "RUNNING" {
+			return errors.New("the task does not run")
+		}
+		return nil
+	}
+	env.Connect = ConnectEnv{
+		SSM:         ssm.New(ssm.Options{Region: testenv.Region, BaseEndpoint: aws.String(ssmSrv.URL), Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test", "")}),
+		Region:      testenv.Region,
+		SSMEndpoint: ssmSrv.URL, ECSEndpoint: r.ecsURL,
+		WorkDir:   t.TempDir(),
+		Reconnect: backoff.Policy{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+	}
+	env.Stdout, env.Stderr = io.Discard, io.Discard
+	r.env, r.ecs = env, client
+	me, err := env.Caller.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.me = aws.ToString(me.UserId)
+	return r
+}
+
+// bastion runs a bastion as someone's (owner tag value), with or without ECS Exec.
+func (r *rig) bastion(t *testing.T, owner, ttl string, exec bool) string {
+	t.Helper()
+	tags := []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl)}}
+	if owner != "" {
+		tags = append(tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(owner)})
+	}
+	out, err := r.ecs.RunTask(context.Background(), &ecs.RunTaskInput{Cluster: aws.String("bastions"), TaskDefinition: aws.String("bastion"),
+		StartedBy: aws.String(StartedBy), Tags: tags, EnableExecuteCommand: exec, LaunchType: types.LaunchTypeFargate})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("run-task: %v", err)
+	}
+	return aws.ToString(out.Tasks[0].TaskArn)
+}
+
+func (r *rig) running(t *testing.T) []string {
+	t.Helper()
+	l, err := r.ecs.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions"), DesiredStatus: types.DesiredStatusRunning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.TaskArns
+}
+
+// connecting is a connect running in the background, as a person's terminal has it.
+type connecting struct {
+	out, errs *testenv.Buffer
+	cancel    context.CancelFunc // Ctrl-C
+	done      chan int
+}
+
+func (r *rig) connect(t *testing.T, args ...string) *connecting {
+	t.Helper()
+	c := &connecting{out: &testenv.Buffer{}, errs: &testenv.Buffer{}, done: make(chan int, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	t.Cleanup(cancel)
+	env := r.env
+	env.Stdout, env.Stderr = c.out, c.errs
+	go func() {
+		err := Run(ctx, append([]string{"connect"}, args...), env)
+		c.done <- ExitCode(err, c.errs)
+	}()
+	return c
+}
+
+// until waits for want in stdout, or fails with what was said.
+func (c *connecting) until(t *testing.T, want string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(c.out.String(), want) < n {
+		select {
+		case code := <-c.done:
+			c.done <- code
+			t.Fatalf("connect exited %d before saying %q:\n%s\nstderr:\n%s", code, want, c.out.String(), c.errs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect did not say %q:\n%s\nstderr:\n%s", want, c.out.String(), c.errs.String())
+		}
+	}
+}
+
+func (c *connecting) exit(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-c.done:
+		return code
+	case <-time.After(30 * time.Second):
+		t.Fatalf("connect did not exit:\n%s\nstderr:\n%s", c.out.String(), c.errs.String())
+	}
+	return -1
+}
+
+// database is a local TCP server that answers each line with "pong: <line>".
+func database(t *testing.T) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
+				}
+			}()
+		}
+	}()
+	return "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
+}
+
+// exchange sends a line through the forwarded local port and reads the answer.
+func exchange(t *testing.T, local int, line string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(local), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial the forwarded port: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(conn, line)
+	got, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || got != "pong: "+line+"\n" {
+		t.Fatalf("through the forward: %q, %v; want the database's pong", got, err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	_, p, _ := net.SplitHostPort(testenv.FreeAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func pluginLog(t *testing.T, path string) []ssmplugin.Started {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the plugin's log: %v", err)
+	}
+	var out []ssmplugin.Started
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var s ssmplugin.Started
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// The whole path from a laptop: connect starts a bastion (none of the
+// caller's runs), waits for it, forwards a local port through the stand-in
+// plugin to a real TCP server, bytes move both ways; Ctrl-C ends the
+// session, exits 0 and leaves the bastion running.
+func TestConnectStartsForwardsAndLeaves(t *testing.T) {
+	logPath := standInPlugin(t)
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local), "--ttl", "1h")
+	c.until(t, fmt.Sprintf("localhost:%d -> %s:%d through ", local, host, dbPort), 1)
+	exchange(t, local, "select 1")
+	exchange(t, local, "select 2")
+	out := c.out.String()
+	tasks := r.running(t)
+	if len(tasks) != 1 || !strings.Contains(out, "started "+taskID(tasks[0])+" in bastions: TTL 1h0m0s") || !strings.Contains(out, "RUNNING") ||
+		!strings.Contains(out, "59m left)") {
+		t.Fatalf("tasks %v; connect said:\n%s", tasks, out)
+	}
+	arn := tasks[0]
+	c.cancel() // Ctrl-C
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("Ctrl-C: exit %d, want 0\n%s%s", code, c.out.String(), c.errs.String())
+	}
+	if !strings.Contains(c.out.String(), "session ended; the bastion "+taskID(arn)+" keeps running until ") {
+		t.Fatalf("after Ctrl-C:\n%s", c.out.String())
+	}
+	if got := testenv.Describe(t, r.ecs, "bastions", []string{arn})[arn]; aws.ToString(got.DesiredStatus) != "RUNNING" || !got.EnableExecuteCommand {
+		t.Fatalf("the bastion after Ctrl-C: %s, exec %v: want it left running, with ECS Exec", aws.ToString(got.DesiredStatus), got.EnableExecuteCommand)
+	}
+	sessions := r.ssm.Sessions()
+	if len(sessions) != 1 || !sessions[0].Terminated || r.ssm.Calls()["TerminateSession"] != 1 {
+		t.Fatalf("sessions %+v: want one, terminated", sessions)
+	}
+	// What the plugin was given, as the AWS CLI gives it to a plugin newer than 1.2.497.0.
+	logged := pluginLog(t, logPath)
+	want := fmt.Sprintf("ecs:bastions_%s_%s", taskID(arn), ecsapi.RuntimeID(arn, "bastion"))
+	if len(logged) != 1 {
+		t.Fatalf("plugin starts %+v", logged)
+	}
+	l := logged[0]
+	if l.Form != "env" || l.SessionID != sessions[0].ID || l.Region != testenv.Region || l.Operation != "StartSession" || l.Endpoint != r.env.Connect.SSMEndpoint ||
+		l.Target != want || l.Document != "AWS-StartPortForwardingSessionToRemoteHost" ||
+		fmt.Sprint(l.Params) != fmt.Sprintf("map[host:[%s] localPortNumber:[%d] portNumber:[%d]]", host, local, dbPort) {
+		t.Fatalf("the plugin was given %+v; want target %s", l, want)
+	}
+}
+
+// A second connect reuses the caller's own bastion; nobody else's, nor one
+// too near its end, nor one without ECS Exec, is ever reused; ls says which
+// one connect would take. --stop stops it at the end.
+func TestConnectReusesOnlyTheCallersOwnBastion(t *testing.T) {
+	logPath := standInPlugin(t)
+	r := newRig(t)
+	host, dbPort := database(t)
+	session := r.me[strings.LastIndexByte(r.me, ':')+1:]
+	others := map[string]string{
+		"bob's":                         r.bastion(t, "AROAEXAMPLEDEVELOPER1:bob", "4h0m0s", true),
+		"another role, same session":    r.bastion(t, "AROAOTHERROLE0000001:"+session, "4h0m0s", true),
+		"the caller's ARN, not user ID": r.bastion(t, "arn:aws:sts::123456789012:user/"+session, "4h0m0s", true),
+		"a prefix of the user ID":       r.bastion(t, r.me[:len(r.me)-1], "4h0m0s", true),
+		"untagged owner":                r.bastion(t, "", "4h0m0s", true),
+		"own, 2m left":                  r.bastion(t, r.me, "2m0s", true),
+		"own, without ECS Exec":         r.bastion(t, r.me, "4h0m0s", false),
+	}
+	local := freePort(t)
+	to := fmt.Sprintf("%s:%d", host, dbPort)
+	c := r.connect(t, "--to", to, "--local-port", strconv.Itoa(local))
+	c.until(t, "through ", 1)
+	exchange(t, local, "first")
+	c.cancel()
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.errs.String())
+	}
+	var mine string
+	for _, arn := range r.running(t) {
+		found := false
+		for _, o := range others {
+			found = found || o == arn
+		}
+		if !found {
+			if mine != "" {
+				t.Fatalf("two bastions started: %s, %s", mine, arn)
+			}
+			mine = arn
+		}
+	}
+	if mine == "" || !strings.Contains(c.out.String(), "started "+taskID(mine)) {
+		t.Fatalf("connect reused one of %v:\n%s", others, c.out.String())
+	}
+	if !strings.Contains(c.errs.String(), "note: your bastion "+taskID(others["own, without ECS Exec"])+" has no ECS Exec") {
+		t.Errorf("no note about the caller's bastion without ECS Exec:\n%s", c.errs.String())
+	}
+
+	out, errs, code := runCLI(r.env, "ls")
+	if code != 0 || !strings.Contains(out, "bastion-ttl connect would reuse "+taskID(mine)+" (yours, ") {
+		t.Fatalf("ls: exit %d\n%s%s", code, out, errs)
+	}
+
+	c = r.connect(t, "--to", to, "--local-port", strconv.Itoa(local), "--stop")
+	c.until(t, "through "+taskID(mine), 1)
+	exchange(t, local, "second")
+	if !strings.Contains(c.out.String(), "reusing your bastion "+taskID(mine)+" in bastions (stops at ") || strings.Contains(c.out.String(), "started ") {
+		t.Fatalf("second connect:\n%s", c.out.String())
+	}
+	c.cancel()
+	if code := c.exit(t); code != 0 || !strings.Contains(c.out.String(), "session ended; stopping "+taskID(mine)) {
+		t.Fatalf("--stop: exit %d\n%s%s", code, c.out.String(), c.errs.String())
+	}
+	got := testenv.Describe(t, r.ecs, "bastions", []string{mine})[mine]
+	if aws.ToString(got.DesiredStatus) != "STOPPED" || !strings.HasSuffix(aws.ToString(got.StoppedReason), "(connect --stop)") {
+		t.Fatalf("--stop left %s (%q)", aws.ToString(got.DesiredStatus), aws.ToString(got.StoppedReason))
+	}
+	for name, arn := range others {
+		if got := testenv.Describe(t, r.ecs, "bastions", []string{arn})[arn]; aws.ToString(got.DesiredStatus) != "RUNNING" {
+			t.Errorf("%s bastion was stopped", name)
+		}
+	}
+	for _, l := range pluginLog(t, logPath) {
+		if !strings.Contains(l.Target, taskID(mine)) {
+			t.Errorf("a session to another bastion: %+v", l)
+		}
+	}
+}
+
+// The stand-in plugin exits once mid-session (a session timeout): connect
+// opens a new session with backoff, and bytes move again. The plugin here
+// is 1.2.497.0, which takes the session as JSON in its first argument; the
+// connection is a named one of the repository's config file, no flags.
+func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
+	logPath := standInPlugin(t)
+	t.Setenv(ssmplugin.EnvVersion, "1.2.497.0")
+	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	repo := r.env.Connect.WorkDir
+	writeFile(t, filepath.Join(repo, ConfigName), fmt.Sprintf("connections:\n  db:\n    to: %s:%d\n    local-port: %d\n    ttl: 30m\n", host, dbPort, local))
+	r.env.Connect.WorkDir = filepath.Join(repo, "services", "api")
+	c := r.connect(t, "db")
+	c.until(t, "through ", 1)
+	exchange(t, local, "before the drop")
+	c.until(t, "reconnecting in ", 1)
+	c.until(t, "through ", 2)
+	exchange(t, local, "after the drop")
+	c.cancel()
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.errs.String())
+	}
+	if !strings.Contains(c.out.String(), "the session ended (the plugin: exit status 1) while the bastion runs: reconnecting in ") || !strings.Contains(c.out.String(), "TTL 30m0s") {
+		t.Errorf("the reconnect's line:\n%s", c.out.String())
+	}
+	sessions := r.ssm.Sessions()
+	if r.ssm.Calls()["StartSession"] != 2 || len(sessions) != 2 || !sessions[0].Terminated || !sessions[1].Terminated {
+		t.Fatalf("sessions %+v, calls %v: want two, both terminated", sessions, r.ssm.Calls())
+	}
+	for _, l := range pluginLog(t, logPath) {
+		if l.Form != "json" {
+			t.Errorf("plugin 1.2.497.0 was given the %s form: %+v", l.Form, l)
+		}
+	}
+}
+
+// The bastion is extended, then stops (its deadline) while connected: the
+// person is told of the new deadline, then of the stop with its reason,
+// and connect ends.
+func TestConnectSaysWhenTheBastionStops(t *testing.T) {
+	standInPlugin(t)
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
+	c.until(t, "through ", 1)
+	exchange(t, local, "working")
+	arn := r.running(t)[0]
+	// Someone on the bastion extends it: the tag moves, and connect says so.
+	if _, err := r.ecs.TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(arn),
+		Tags: []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String("3h0m0s")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.until(t, "the bastion's TTL is now 3h0m0s: it stops at ", 1)
+	if !strings.Contains(c.out.String(), ", 2h59m left\n") {
+		t.Errorf("the new deadline's time left:\n%s", c.out.String())
+	}
+	if _, err := r.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn),
+		Reason: aws.String("bastion-ttl: TTL 2h0m0s expired")}); err != nil {
+		t.Fatal(err)
+	}
+	code := c.exit(t)
+	want := "bastion-ttl: the bastion " + taskID(arn) + " stopped (bastion-ttl: TTL 2h0m0s expired); the connection is closed"
+	if code != 1 || !strings.Contains(c.errs.String(), want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, want, c.out.String(), c.errs.String())
+	}
+	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(local), time.Second); err == nil {
+		t.Error("the local port still listens after the bastion stopped")
+	}
+}
+
+// --shell: ECS Exec's session (ecs:ExecuteCommand), handed to the plugin
+// with the request {"Target": ...} and ECS's endpoint.
+func TestConnectShell(t *testing.T) {
+	logPath := standInPlugin(t)
+	r := newRig(t)
+	r.env.Connect.Stdin = strings.NewReader("echo hello from the laptop\n")
+	c := r.connect(t, "--shell")
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, c.out.String(), c.errs.String())
+	}
+	arn := r.running(t)[0]
+	if !strings.Contains(c.out.String(), "echo hello from the laptop") || !strings.Contains(c.errs.String(), "shell in "+taskID(arn)+", container bastion (stops at ") {
+		t.Fatalf("the shell:\n%s\nstderr:\n%s", c.out.String(), c.errs.String())
+	}
+	l := pluginLog(t, logPath)
+	if len(l) != 1 || l[0].Document != "" || l[0].Endpoint != r.ecsURL || l[0].Target != fmt.Sprintf("ecs:bastions_%s_%s", taskID(arn), ecsapi.RuntimeID(arn, "bastion")) || l[0].Params != nil {
+		t.Fatalf("the plugin was given %+v", l)
+	}
+	if r.ssm.Calls()["StartSession"] != 0 || len(r.ssm.Sessions()) != 1 {
+		t.Fatalf("a shell is ECS Exec's session, not StartSession's: %v", r.ssm.Calls())
+	}
+}
+
+// A bastion whose ECS Exec agent never runs: connect says which task it
+// started, that it keeps its TTL, and how to fix the task definition.
+func TestConnectWithoutECSExecSaysHowToFix(t *testing.T) {
+	standInPlugin(t)
+	r := newRig(t)
+	r.layer.NoAgent = true
+	out, errs, code := runCLI(r.env, "connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)))
+	arn := r.running(t)
+	if code != 1 || len(arn) != 1 || !strings.Contains(errs, taskID(arn[0])+" started (it keeps its TTL), then: the bastion "+taskID(arn[0])+" cannot be connected to through ECS Exec: its container bastion has no ExecuteCommandAgent") ||
+		!strings.Contains(errs, "ssmmessages:CreateControlChannel") || !strings.Contains(errs, "pidMode task") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Bad input: one line, exit 2, nothing started.
+func TestConnectBadInputStartsNothing(t *testing.T) {
+	standInPlugin(t)
+	r := newRig(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	cfg := filepath.Join(r.env.Connect.WorkDir, ConfigName)
+	writeFile(t, cfg, "connections:\n  db:\n    to: db.internal:5432\n  elsewhere:\n    stack: bastion-ttl\n    cluster: other\n    to: db.internal:5432\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown connection", []string{"nope"}, `no connection "nope" in ` + cfg + " (it has: db, elsewhere)"},
+		{"--to not host:port", []string{"--to", "db.internal"}, `--to "db.internal" is not HOST:PORT`},
+		{"--to with a bad port", []string{"--to", "db.internal:99999"}, `port "99999" is not 1-65535`},
+		{"local port in use", []string{"--to", "db.internal:5432", "--local-port", busyPort}, "local port " + busyPort + " is in use by pid " + strconv.Itoa(os.Getpid()) + " ("},
+		{"cluster neither --cluster nor the stack's", []string{"elsewhere"}, "connection elsewhere: cluster other is not the stack bastion-ttl's ClusterName output (bastions)"},
+		{"cluster that does not exist", []string{"--to", "db.internal:5432", "--cluster", "nope"}, `cluster "nope" does not exist`},
+		{"ttl above the cap", []string{"db", "--ttl", "13h"}, "above the stack's cap, MaxTTL 12h0m0s"},
+		{"shell and to", []string{"--shell", "--to", "db.internal:5432"}, "--shell and --to"},
+		{"two names", []string{"db", "elsewhere"}, "connect takes one connection name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := runCLI(r.env, append([]string{"connect"}, tc.args...)...)
+			if code != 2 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+				t.Fatalf("exit %d, want 2 and one line with %q:\n%s%s", code, tc.want, out, errs)
+			}
+		})
+	}
+	t.Run("plugin missing", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		_, errs, code := runCLI(r.env, "connect", "db")
+		if code != 2 || !strings.Contains(errs, "session-manager-plugin is not on PATH: install AWS's Session Manager plugin: https://docs.aws.amazon.com/") ||
+			!strings.HasSuffix(strings.TrimSpace(errs), "nothing started") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+	})
+	if got := r.running(t); len(got) != 0 {
+		t.Fatalf("bad input started %v", got)
+	}
+	if r.ssm.Calls()["StartSession"] != 0 {
+		t.Fatal("bad input opened a session")
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The warnings before the deadline, on a fake clock: one at each mark, in
+// order, at the mark; a mark already passed is not warned of.
+func TestConnectWarnsBeforeTheDeadline(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		left   time.Duration
+		sleeps []time.Duration
+		want   string
+	}{
+		{"both marks", 25 * time.Minute, []time.Duration{15 * time.Minute, 9 * time.Minute},
+			"warning: the bastion 0123 stops in 10m (at 14:25:00Z)\nwarning: the bastion 0123 stops in 1m (at 14:25:00Z)\n"},
+		{"past the first", 5 * time.Minute, []time.Duration{4 * time.Minute},
+			"warning: the bastion 0123 stops in 1m (at 14:05:00Z)\n"},
+		{"past both", 30 * time.Second, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.NewFake(now)
+			var out bytes.Buffer
+			c := &connection{env: Env{Stdout: &out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
+			c.warnBefore(t.Context(), c.deadline)
+			if out.String() != tc.want || fmt.Sprint(clk.Sleeps()) != fmt.Sprint(tc.sleeps) {
+				t.Fatalf("said %q after sleeps %v; want %q after %v", out.String(), clk.Sleeps(), tc.want, tc.sleeps)
+			}
+		})
+	}
+}
+
+// When the deadline moves (an extension), the warnings are armed anew
+// against the new one.
+func TestConnectWarnsAnewWhenTheDeadlineMoves(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	clk := clocktest.NewFake(now)
+	out := &testenv.Buffer{}
+	c := &connection{env: Env{Stdout: out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(25 * time.Minute), rearm: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { c.warn(ctx); close(done) }()
+	waitLines := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(out.String(), "\n") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("want %d lines:\n%s", n, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitLines(2)
+	c.mu.Lock()
+	c.deadline = clk.Now().Add(time.Hour)
+	moved := c.deadline
+	c.mu.Unlock()
+	c.rearm <- struct{}{}
+	waitLines(4)
+	cancel()
+	<-done
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := "warning: the bastion 0123 stops in 10m (at " + when(moved) + ")"
+	if len(lines) != 4 || lines[2] != want || !strings.HasPrefix(lines[3], "warning: the bastion 0123 stops in 1m (at "+when(moved)) {
+		t.Fatalf("after the move:\n%s\nwant %q and the 1m one", out.String(), want)
+	}
+}
+
+// Without --to: the bastion container's first port mapping (2222, its SSH)
+// through AWS-StartPortForwardingSession, to the local port asked for.
+func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
+	logPath := standInPlugin(t)
+	ssh, err := net.Listen("tcp", "127.0.0.1:2222") // the stand-in's task is this machine
+	if err != nil {
+		testenv.Skipped(t, "port 2222 is taken here: "+err.Error())
+	}
+	go func() {
+		for {
+			conn, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
+				}
+			}()
+		}
+	}()
+	defer ssh.Close()
+	r := newRig(t)
+	local := freePort(t)
+	c := r.connect(t, "--local-port", strconv.Itoa(local))
+	c.until(t, "'s port 2222 (stops at ", 1)
+	exchange(t, local, "SSH-2.0-OpenSSH_9.6")
+	c.cancel()
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.errs.String())
+	}
+	l := pluginLog(t, logPath)
+	if len(l) != 1 || l[0].Document != "AWS-StartPortForwardingSession" || fmt.Sprint(l[0].Params) != fmt.Sprintf("map[localPortNumber:[%d] portNumber:[2222]]", local) {
+		t.Fatalf("the plugin was given %+v", l)
+	}
+}
