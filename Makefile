@@ -18,7 +18,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo build-TerminateFunction build-SweepFunction
+.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo build-TerminateFunction build-SweepFunction build-TaskRolesFunction
 
 all: lint test build
 
@@ -36,6 +36,8 @@ build-TerminateFunction:
 	$(call lambda,terminate)
 build-SweepFunction:
 	$(call lambda,sweep)
+build-TaskRolesFunction:
+	$(call lambda,taskroles)
 
 define lambda
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)

@@ -34,7 +34,9 @@ type Handler struct {
 	HTTP *http.Client
 	// Reserve is kept before the invocation's deadline to send the answer.
 	Reserve time.Duration
-	Log     *slog.Logger
+	// Patience is how long a GetRole answered AccessDenied is asked again.
+	Patience time.Duration
+	Log      *slog.Logger
 }
 
 // Handle answers one request. Its error says only that the answer could
@@ -89,7 +91,7 @@ func (h *Handler) act(ctx context.Context, e cfn.Event) (physical string, data m
 	if len(names) == 0 {
 		return physical, nil, errors.New("RoleNames lists no role")
 	}
-	ids, err := Resolve(ctx, h.IAM, names)
+	ids, err := Resolve(ctx, h.IAM, names, h.Patience)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("IAM did not answer in time: %w", err)

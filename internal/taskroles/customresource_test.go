@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,6 +179,20 @@ func TestHandlerFailsTheDeploymentNamingTheRole(t *testing.T) {
 	a := f.handle(t, f.event(cfn.RequestUpdate, "bastion-ttl-task-roles-0123456789abcdef", "shared-role"), 5*time.Second)
 	if a.Status != cfn.StatusFailed || a.PhysicalResourceID != "bastion-ttl-task-roles-0123456789abcdef" {
 		t.Errorf("failed update: %+v", a)
+	}
+}
+
+// The function's grant, made seconds before its first run, may not have
+// reached all of IAM: AccessDenied is asked again for a while.
+func TestHandlerWaitsForItsGrant(t *testing.T) {
+	f := newFixture(t)
+	f.iam.Put(iamapi.Role{Name: "ops-bastion", ID: "AROAEXAMPLEOPSBASTION1", Trust: ecsTrust})
+	var calls atomic.Int32
+	f.iam.Readable = func(string) bool { return calls.Add(1) > 2 }
+	f.handler.Patience = 5 * time.Second
+	a := f.handle(t, f.event(cfn.RequestCreate, "", "ops-bastion"), 10*time.Second)
+	if a.Status != cfn.StatusSuccess || calls.Load() != 3 {
+		t.Errorf("answer %+v after %d GetRole calls", a, calls.Load())
 	}
 }
 

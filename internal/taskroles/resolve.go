@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
 )
 
 // MaxRoles is how many role names the template grants iam:GetRole on: one
@@ -31,7 +33,9 @@ var (
 
 // Resolve returns the unique ID of each named role, in order, after
 // checking that only ECS tasks may assume it. Every error names the role.
-func Resolve(ctx context.Context, api IAM, names []string) ([]string, error) {
+// AccessDenied is asked again for up to patience: the function's own grant,
+// made seconds before, may not have reached all of IAM yet.
+func Resolve(ctx context.Context, api IAM, names []string, patience time.Duration) ([]string, error) {
 	if len(names) > MaxRoles {
 		return nil, fmt.Errorf("%d extra task roles given; the template lets the resolver read at most %d", len(names), MaxRoles)
 	}
@@ -40,7 +44,7 @@ func Resolve(ctx context.Context, api IAM, names []string) ([]string, error) {
 		if !roleName.MatchString(name) {
 			return nil, fmt.Errorf("%q is not a role name (give names, not ARNs or paths)", name)
 		}
-		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		out, err := getRole(ctx, api, name, patience)
 		var missing *types.NoSuchEntityException
 		switch {
 		case errors.As(err, &missing):
@@ -60,6 +64,24 @@ func Resolve(ctx context.Context, api IAM, names []string) ([]string, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
+}
+
+func getRole(ctx context.Context, api IAM, name string, patience time.Duration) (*iam.GetRoleOutput, error) {
+	give := time.Now().Add(patience)
+	wait := 500 * time.Millisecond
+	for {
+		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+		var api smithy.APIError
+		if err == nil || !errors.As(err, &api) || api.ErrorCode() != "AccessDenied" || time.Now().Add(wait).After(give) {
+			return out, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return out, err
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
 }
 
 // Names reads the custom resource's RoleNames property: the list

@@ -59,6 +59,8 @@ func setup(ctx context.Context, environ map[string]string) (*taskroles.Handler, 
 		IAM:     iam.NewFromConfig(awsCfg),
 		HTTP:    taskroles.NewHTTPClient(),
 		Reserve: reserve,
-		Log:     logging.New(os.Stdout, "json", level),
+		// The function's GetRole grant is made just before its first run.
+		Patience: 30 * time.Second,
+		Log:      logging.New(os.Stdout, "json", level),
 	}, nil
 }
