@@ -42,7 +42,7 @@ func Resolve(ctx context.Context, api IAM, names []string, patience time.Duratio
 	ids := make([]string, 0, len(names))
 	for _, name := range names {
 		if !roleName.MatchString(name) {
-			return nil, fmt.Errorf("%q is not a role name (give names, not ARNs or paths)", name)
+			return nil, fmt.Errorf("%q is not a role name: give names, not ARNs or paths", name)
 		}
 		out, err := getRole(ctx, api, name, patience)
 		var missing *types.NoSuchEntityException
@@ -56,7 +56,7 @@ func Resolve(ctx context.Context, api IAM, names []string, patience time.Duratio
 		}
 		id := aws.ToString(out.Role.RoleId)
 		if !roleID.MatchString(id) {
-			return nil, fmt.Errorf("role %s: IAM answered the role ID %q, not AROA...", name, id)
+			return nil, fmt.Errorf("role %s: IAM answered the role ID %q, not one starting AROA", name, id)
 		}
 		if err := CheckTrust(name, aws.ToString(out.Role.AssumeRolePolicyDocument)); err != nil {
 			return nil, err
