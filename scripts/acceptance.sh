@@ -54,6 +54,8 @@ fi
 export AWS_REGION=$REGION AWS_DEFAULT_REGION=$REGION AWS_PAGER=""
 SUPERVISOR_IMAGE=${SUPERVISOR_IMAGE:-$(jq -r '.containerDefinitions[] | select(.name == "supervisor") | .image' examples/sidecar-task-definition.json)}
 KEYS_URL=${KEYS_URL:-https://github.com/github.keys}
+example_grace=$(jq -r '.containerDefinitions[].environment[]? | select(.name == "BASTION_GRACE") | .value' examples/sidecar-task-definition.json)
+[ "$example_grace" = 2m ] || { echo "acceptance: the example's BASTION_GRACE is '$example_grace'; the checks assume 2m" >&2; exit 2; }
 work=$(mktemp -d)
 began=$(date +%s)
 
