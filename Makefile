@@ -18,7 +18,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo build-TerminateFunction build-SweepFunction
+.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo acceptance build-TerminateFunction build-SweepFunction build-TaskRolesFunction
 
 all: lint test build
 
@@ -36,6 +36,8 @@ build-TerminateFunction:
 	$(call lambda,terminate)
 build-SweepFunction:
 	$(call lambda,sweep)
+build-TaskRolesFunction:
+	$(call lambda,taskroles)
 
 define lambda
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)
@@ -79,6 +81,11 @@ lint:
 release-check:
 	$(GO) run $(GORELEASER) release --snapshot --clean --skip=publish,sign
 	./scripts/release-check.sh
+
+## acceptance: the acceptance test on a real AWS account, with your credentials (docs/acceptance.md; about
+## 15 minutes, cents); PLAN=1 prints every AWS call it would make and makes none
+acceptance:
+	./scripts/acceptance.sh $(if $(filter 1,$(PLAN)),--plan)
 
 ## image-test: build the Dockerfile with buildah (amd64 and arm64) and check the image
 image-test:

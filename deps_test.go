@@ -19,6 +19,7 @@ func TestProductionBinariesLinkNoSupportCode(t *testing.T) {
 		"./supervisor":       {module + "internal/localaws", module + "internal/testenv", module + "internal/ttltag", "github.com/aws/aws-sdk-go-v2/config", "github.com/aws/aws-sdk-go-v2/service/", "regexp"},
 		"./lambda/terminate": {module + "internal/localaws", module + "internal/testenv"},
 		"./lambda/sweep":     {module + "internal/localaws", module + "internal/testenv"},
+		"./lambda/taskroles": {module + "internal/localaws", module + "internal/testenv"},
 		"./cmd/bastion-ttl":  {module + "internal/localaws", module + "internal/testenv"},
 	}
 	for pkg, deny := range denied {

@@ -49,6 +49,10 @@ var physical = map[string]string{
 	"SweepFunctionSweep.Arn": "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
 	"TerminateLogGroup.Arn":  "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
 	"SweepLogGroup.Arn":      "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
+	"TaskRolesFunctionRole":  "bastion-ttl-TaskRolesFunctionRole-S1T2U3",
+	"TaskRolesFunction":      "bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesFunction.Arn":  "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesLogGroup.Arn":  "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/task-roles:*",
 }
 
 // simRequest is one request put to the simulator, and the decision it must get.
@@ -158,6 +162,7 @@ func TestIAMTemplateDecisions(t *testing.T) {
 		"public+alarm-topic": {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
 		"private":            privateAPI,
 		"private+extra-role": {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
+		"public+extra-roles": {"ApiEndpoint": "public", "ExtraTaskRoleNames": "ops-bastion,db-bastion"},
 	}
 	total := 0
 	for name, params := range settings {
@@ -349,6 +354,17 @@ func (c concretizer) value(v any) (any, error) {
 						parts = append(parts, fmt.Sprint(it))
 					}
 					return strings.Join(parts, fmt.Sprint(a[0])), nil
+				case "Fn::Select":
+					a := list(arg)
+					items, err := c.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					i, ok := a[0].(float64)
+					if l := list(items); ok && int(i) < len(l) {
+						return l[int(i)], nil
+					}
+					return nil, fmt.Errorf("Fn::Select %v of %v", a[0], items)
 				case "Fn::Split":
 					a := list(arg)
 					s, err := c.value(a[1])
@@ -548,6 +564,9 @@ func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
 		c.add("Denied", principal{arn: "arn:aws:sts::444455556666:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C/0123456789abcdef0123456789abcdef", identity: []string{anyInvoke}},
 			"private API: another account's caller", "execute-api:Invoke", apiRoute(api, stage, "POST", "terminate"), viaVpce, rp)
 		docs.policies[anyInvoke] = object{"Version": "2012-10-17", "Statement": []any{object{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}}}
+	}
+	if params["ExtraTaskRoleNames"] != "" {
+		taskRolesCorpus(&c, docs, params)
 	}
 	for _, extra := range strings.Split(params["ExtraTaskRoleNames"], ",") {
 		if extra == "" {

@@ -17,6 +17,7 @@ import (
 var sarSupported = []string{
 	"AWS::ApiGateway::Deployment", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage",
 	"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
+	"AWS::CloudFormation::CustomResource",
 	"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard",
 	"AWS::Events::Rule",
 	"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",

@@ -198,8 +198,8 @@ func TestTemplateTerminatePinsTheTaskRole(t *testing.T) {
 	pin := list(get(fn, "Properties", "Environment", "Variables", "BASTION_TASK_ROLES", "Fn::If"))
 	roleID := getAtt("BastionTaskRole", "RoleId")
 	if len(pin) != 3 || pin[0] != "HasExtraTaskRoles" || !same(pin[2], roleID) ||
-		!strings.Contains(jsonOf(pin[1]), jsonOf(roleID)) || !strings.Contains(jsonOf(pin[1]), jsonOf(ref("ExtraTaskRoleNames"))) {
-		t.Errorf("BASTION_TASK_ROLES = %s, want the task role's RoleId, plus ExtraTaskRoleNames when given", jsonOf(pin))
+		!strings.Contains(jsonOf(pin[1]), jsonOf(roleID)) || !strings.Contains(jsonOf(pin[1]), jsonOf(getAtt("ExtraTaskRoleIds", "RoleIds"))) {
+		t.Errorf("BASTION_TASK_ROLES = %s, want the task role's RoleId, plus the extra roles' IDs when given", jsonOf(pin))
 	}
 	if got := get(tpl, "Parameters", "ExtraTaskRoleNames", "Default"); got != "" {
 		t.Errorf("ExtraTaskRoleNames default %v, want empty", got)

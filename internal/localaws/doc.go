@@ -1,8 +1,9 @@
 // Package localaws holds local stand-ins for the AWS endpoints bastion-ttl
 // talks to, shared by the demo, the benchmarks and the tests: an API Gateway
 // route with IAM authorization (apigateway), SigV4 verification (sigv4),
-// STS's GetCallerIdentity for presigned identity proofs (sts), an
-// in-memory ECS endpoint (ecsapi) and task metadata documents (taskmetadata).
+// STS's GetCallerIdentity for presigned identity proofs (sts), IAM's GetRole
+// (iamapi), an in-memory ECS endpoint (ecsapi) and task metadata documents
+// (taskmetadata).
 //
 // None of it is production code: a dependency test fails if the supervisor or
 // a Lambda links any package under this one.

@@ -84,3 +84,28 @@ func Load(environ map[string]string) (Config, error) {
 		AcceptUnproven: s.AcceptUnproven,
 	}, errors.Join(errs...)
 }
+
+// RolesByName returns the entries of p.Roles that are role names, not
+// unique role IDs.
+func (p Policy) RolesByName() []string {
+	var names []string
+	for _, r := range p.Roles {
+		if !roleID.MatchString(r) {
+			names = append(names, r)
+		}
+	}
+	return names
+}
+
+// WarnRolesByName says, once at cold start, that BASTION_TASK_ROLES trusts
+// roles by name: the template passes unique IDs, a deployment made by hand
+// may still give names, and those are weaker.
+func WarnRolesByName(log *slog.Logger, p Policy) {
+	names := p.RolesByName()
+	if len(names) == 0 {
+		return
+	}
+	log.Warn("BASTION_TASK_ROLES names roles instead of giving their unique IDs: a role deleted and created again under the same name is trusted, "+
+		"and so is one whose trust policy admits more than ecs-tasks.amazonaws.com; give each role's RoleId (aws iam get-role --role-name NAME --query Role.RoleId), as the template does",
+		"roles", strings.Join(names, ","))
+}

@@ -29,6 +29,7 @@ func main() {
 	}
 	b := buildinfo.Read()
 	svc.Log.Info("starting", "version", b.Version, "commit", b.Commit, "go", b.Go, "sts", svc.Prover.Endpoint.String())
+	stophandler.WarnRolesByName(svc.Log, svc.Policy)
 	if svc.Prover.AcceptUnproven {
 		svc.Log.Warn("BASTION_ACCEPT_UNPROVEN is on: requests without a proof of identity are let through on the event's identity; turn it off once every bastion runs a supervisor that sends one")
 	}

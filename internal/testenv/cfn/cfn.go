@@ -134,12 +134,33 @@ func (r *resolver) eval(conds Template, v any) (any, error) {
 			}
 			var parts []string
 			for _, it := range list(items) {
-				parts = append(parts, fmt.Sprint(it))
+				v, err := r.eval(conds, it)
+				if err != nil {
+					return nil, err
+				}
+				parts = append(parts, fmt.Sprint(v))
 			}
 			if ss, ok := items.([]string); ok {
 				parts = ss
 			}
 			return strings.Join(parts, args[0].(string)), nil
+		case "Fn::Split":
+			s, err := r.eval(conds, args[1])
+			if err != nil {
+				return nil, err
+			}
+			return strings.Split(fmt.Sprint(s), args[0].(string)), nil
+		case "Fn::Select":
+			l, err := r.eval(conds, args[1])
+			if err != nil {
+				return nil, err
+			}
+			i, ok := args[0].(float64)
+			items, isList := l.([]string)
+			if !ok || !isList || int(i) >= len(items) {
+				return nil, fmt.Errorf("Fn::Select %v of %v", args[0], l)
+			}
+			return items[int(i)], nil
 		}
 		return nil, fmt.Errorf("cannot evaluate %s", fn)
 	}
