@@ -158,11 +158,12 @@ func checkDecisions(t *testing.T, policies map[string]any, reqs []simRequest) {
 // public and the private API, with and without AlarmTopicArn.
 func TestIAMTemplateDecisions(t *testing.T) {
 	settings := map[string]map[string]string{
-		"public":             {"ApiEndpoint": "public"},
-		"public+alarm-topic": {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
-		"private":            privateAPI,
-		"private+extra-role": {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
-		"public+extra-roles": {"ApiEndpoint": "public", "ExtraTaskRoleNames": "ops-bastion,db-bastion"},
+		"public":              {"ApiEndpoint": "public"},
+		"public+alarm-topic":  {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
+		"private":             privateAPI,
+		"private+extra-role":  {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
+		"public+extra-roles":  {"ApiEndpoint": "public", "ExtraTaskRoleNames": "ops-bastion,db-bastion"},
+		"public, no ECS Exec": {"ApiEndpoint": "public", "ExecuteCommand": "false"},
 	}
 	total := 0
 	for name, params := range settings {
@@ -576,6 +577,17 @@ func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
 		c.add("Allowed", own, "bastion with the role "+extra+": POST /terminate", "execute-api:Invoke", apiRoute(api, stage, "POST", "terminate"), viaVpce, rp)
 		c.add("Denied", own, "bastion with the role "+extra+": StopTask itself directly", "ecs:StopTask", bastionTask, inCluster(clusterArn), "")
 	}
+	// ECS Exec's channels, opened by the SSM agent in the task: with the
+	// parameter (the default) only.
+	execWant := "Allowed"
+	if params["ExecuteCommand"] == "false" {
+		execWant = "Denied"
+	}
+	for _, a := range []string{"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"} {
+		c.add(execWant, task, "bastion: ECS Exec's "+a, a, "*", nil, "")
+	}
+	c.deny(task, "bastion: ssm:StartSession itself (only the launcher's policy opens sessions)", "ssm:StartSession", bastionTask, nil)
+	c.deny(task, "bastion: ecs:ExecuteCommand", "ecs:ExecuteCommand", bastionTask, inCluster(clusterArn))
 	c.deny(task, "bastion: StopTask itself directly", "ecs:StopTask", bastionTask, inCluster(clusterArn))
 	c.deny(task, "bastion: TagResource itself", "ecs:TagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}, "aws:RequestTag/bastion-ttl": "12h"})
 	c.deny(task, "bastion: RunTask", "ecs:RunTask", "arn:aws:ecs:eu-west-1:111122223333:task-definition/bastion:1", inCluster(clusterArn))

@@ -80,7 +80,11 @@ func TestTemplateGrantsNoWildcards(t *testing.T) {
 					continue
 				}
 				// Only reads that IAM cannot scope by resource may use "*",
-				// and then only with the ecs:cluster condition.
+				// and then only with the ecs:cluster condition; and ECS Exec's
+				// channels, which have no resource type at all.
+				if ecsExecChannels[action] {
+					continue
+				}
 				if !strings.HasPrefix(action, "ecs:") || isECSWrite(action) || get(s.body, "Condition", "ArnEquals", "ecs:cluster") == nil {
 					t.Errorf(`%s: %s on resource "*": %s`, s.where, action, jsonOf(s.body))
 				}
@@ -184,10 +188,24 @@ func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
 	// The public setting's routes (TestTemplatePrivateAPI checks the private's).
 	policy = resources(transformed(t), "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
 	stmts := list(get(policy, "Properties", "PolicyDocument", "Statement"))
-	want := []any{object{"Sid": "InvokeTerminateAndExtend", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARNs}}
-	if !same(stmts, want) {
-		t.Errorf("BastionTaskPolicy = %s\nwant the single permission %s", jsonOf(stmts), jsonOf(want))
+	invoke := object{"Sid": "InvokeTerminateAndExtend", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": routeARNs}
+	channels := object{"Sid": "EcsExecSessionChannels", "Effect": "Allow", "Resource": "*",
+		"Action": []any{"ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"}}
+	if want := []any{invoke, channels}; !same(stmts, want) {
+		t.Errorf("BastionTaskPolicy = %s\nwant the route and ECS Exec's channels %s", jsonOf(stmts), jsonOf(want))
 	}
+	// Without ECS Exec, the route alone.
+	policy = resources(transformedFor(t, map[string]string{"ExecuteCommand": "false"}), "AWS::IAM::ManagedPolicy")["BastionTaskPolicy"]
+	if stmts, want := list(get(policy, "Properties", "PolicyDocument", "Statement")), []any{invoke}; !same(stmts, want) {
+		t.Errorf("ExecuteCommand=false: BastionTaskPolicy = %s\nwant the single permission %s", jsonOf(stmts), jsonOf(want))
+	}
+}
+
+// ecsExecChannels are the task role's ECS Exec actions: the SSM agent opens
+// the session's channels with them; IAM offers no resource to scope them to.
+var ecsExecChannels = map[string]bool{
+	"ssmmessages:CreateControlChannel": true, "ssmmessages:CreateDataChannel": true,
+	"ssmmessages:OpenControlChannel": true, "ssmmessages:OpenDataChannel": true,
 }
 
 // The function pins the caller's role to the stack's task role, by its unique
