@@ -63,8 +63,8 @@ test:
 	BASTION_TEST_SKIPS=$(CURDIR)/bin/skipped.txt $(GO) test -race -count=1 ./...; status=$$?; ./scripts/skipped.sh bin/skipped.txt; exit $$status
 
 ## test-short: the fast loop for every edit: skips what needs moto, the emulator, the CLI tools or real time.
-## Measured (warm build cache, `time make test-short`, 2 cores shared, load 5 to 6): 27 to 29 s wall, 17.5 CPU-seconds;
-## internal/supervisor's own tests take 17 to 20 s of it alone, the other packages 1.5 s at most each
+## Measured 2026-12-01 (warm build cache, `/usr/bin/time make test-short`, 2 cores): 12.8 and 13.1 s wall
+## (19 CPU-seconds) with the machine idle; 27 to 29 s at a load of 5 to 6 from other builds.
 test-short:
 	$(GO) test -short -count=1 ./...
 
