@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
 )
@@ -133,21 +134,7 @@ func database() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the database's listener: %w", err)
 	}
-	go func() {
-		for {
-			conn, err := db.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				sc := bufio.NewScanner(conn)
-				for sc.Scan() {
-					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
+	go pong.Serve(db)
 	return db, nil
 }
 

@@ -30,6 +30,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -216,21 +217,7 @@ func database(t *testing.T) (host string, port int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				sc := bufio.NewScanner(conn)
-				for sc.Scan() {
-					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
+	go pong.Serve(ln)
 	return "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
 }
 
@@ -641,21 +628,7 @@ func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
 	if err != nil {
 		testenv.Skipped(t, "port 2222 is taken here: "+err.Error())
 	}
-	go func() {
-		for {
-			conn, err := ssh.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				sc := bufio.NewScanner(conn)
-				for sc.Scan() {
-					fmt.Fprintf(conn, "pong: %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
+	go pong.Serve(ssh)
 	defer ssh.Close()
 	r := newRig(t)
 	local := freePort(t)
