@@ -29,14 +29,18 @@ func TestSetupBadConfig(t *testing.T) {
 	tests := map[string]struct {
 		key, value, want string
 	}{
-		"no clusters":       {"BASTION_ALLOWED_CLUSTERS", "", "BASTION_ALLOWED_CLUSTERS"},
-		"bad cluster":       {"BASTION_ALLOWED_CLUSTERS", "a/b", `BASTION_ALLOWED_CLUSTERS="a/b"`},
-		"only commas":       {"BASTION_ALLOWED_CLUSTERS", ",,", "BASTION_ALLOWED_CLUSTERS"},
-		"no task roles":     {"BASTION_TASK_ROLES", "", "BASTION_TASK_ROLES"},
-		"task roles commas": {"BASTION_TASK_ROLES", " , ", "BASTION_TASK_ROLES"},
-		"task role ARN":     {"BASTION_TASK_ROLES", "arn:aws:iam::123456789012:role/x", `BASTION_TASK_ROLES="arn:aws:iam::123456789012:role/x"`},
-		"bad require self":  {"BASTION_REQUIRE_SELF", "sure", `BASTION_REQUIRE_SELF="sure"`},
-		"no region":         {"AWS_REGION", "", "AWS_REGION"},
+		"no clusters":             {"BASTION_ALLOWED_CLUSTERS", "", "BASTION_ALLOWED_CLUSTERS"},
+		"bad cluster":             {"BASTION_ALLOWED_CLUSTERS", "a/b", `BASTION_ALLOWED_CLUSTERS="a/b"`},
+		"only commas":             {"BASTION_ALLOWED_CLUSTERS", ",,", "BASTION_ALLOWED_CLUSTERS"},
+		"no task roles":           {"BASTION_TASK_ROLES", "", "BASTION_TASK_ROLES"},
+		"task roles commas":       {"BASTION_TASK_ROLES", " , ", "BASTION_TASK_ROLES"},
+		"task role ARN":           {"BASTION_TASK_ROLES", "arn:aws:iam::123456789012:role/x", `BASTION_TASK_ROLES="arn:aws:iam::123456789012:role/x"`},
+		"bad require self":        {"BASTION_REQUIRE_SELF", "sure", `BASTION_REQUIRE_SELF="sure"`},
+		"no region":               {"AWS_REGION", "", "AWS_REGION"},
+		"account not 12 digits":   {"BASTION_ACCOUNT_ID", "12345", `BASTION_ACCOUNT_ID="12345"`},
+		"STS over http elsewhere": {"AWS_ENDPOINT_URL_STS", "http://sts.example.com", `AWS_ENDPOINT_URL_STS="http://sts.example.com"`},
+		"STS with a path":         {"AWS_ENDPOINT_URL_STS", "https://sts.eu-west-1.amazonaws.com/x", "AWS_ENDPOINT_URL_STS"},
+		"bad accept unproven":     {"BASTION_ACCEPT_UNPROVEN", "maybe", `BASTION_ACCEPT_UNPROVEN="maybe"`},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
