@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -42,6 +44,12 @@ type Handler struct {
 // Handle answers one request. Its error says only that the answer could
 // not be delivered (Lambda then retries the invocation).
 func (h *Handler) Handle(ctx context.Context, e cfn.Event) error {
+	// Whoever may invoke the function writes the event: answer only at a
+	// URL CloudFormation could have given, and do nothing for any other.
+	if err := checkResponseURL(e.ResponseURL); err != nil {
+		h.Log.Error("request refused: not CloudFormation's response URL", "request", e.RequestType, "err", err)
+		return err
+	}
 	r := cfn.NewResponse(&e)
 	work, cancel := ctx, context.CancelFunc(func() {})
 	if deadline, ok := ctx.Deadline(); ok {
@@ -127,6 +135,23 @@ func (h *Handler) send(ctx context.Context, url string, r *cfn.Response) error {
 		}
 	}
 	return fmt.Errorf("taskroles: put answer: %w", last)
+}
+
+// checkResponseURL accepts CloudFormation's presigned S3 URLs (https, an
+// amazonaws.com host) and, for tests, http to a loopback host.
+func checkResponseURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil {
+		return errors.New("taskroles: the response URL is not a URL")
+	}
+	host := u.Hostname()
+	switch {
+	case u.Scheme == "https" && (strings.HasSuffix(host, ".amazonaws.com") || strings.HasSuffix(host, ".amazonaws.com.cn")):
+		return nil
+	case (u.Scheme == "http" || u.Scheme == "https") && (host == "localhost" || net.ParseIP(host).IsLoopback()):
+		return nil
+	}
+	return fmt.Errorf("taskroles: the response URL's host %q is not CloudFormation's (https, amazonaws.com)", host)
 }
 
 func (h *Handler) put(ctx context.Context, url string, body []byte) error {

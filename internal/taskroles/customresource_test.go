@@ -249,3 +249,23 @@ func TestHandlerRetriesTheAnswer(t *testing.T) {
 		t.Errorf("IAM asked %v", f.iam.Asked())
 	}
 }
+
+// Whoever may invoke the function writes the event: with a response URL
+// CloudFormation never gives, nothing is asked of IAM and nothing sent.
+func TestHandlerRefusesAForeignResponseURL(t *testing.T) {
+	f := newFixture(t)
+	f.iam.Put(iamapi.Role{Name: "ops-bastion", ID: "AROAEXAMPLEOPSBASTION1", Trust: ecsTrust})
+	for _, u := range []string{"https://attacker.example/x", "http://cloudformation.s3.amazonaws.com/x", "https://user@x.amazonaws.com.attacker.example/", "not a url\x00"} {
+		e := f.event(cfn.RequestCreate, "", "ops-bastion")
+		e.ResponseURL = u
+		if err := f.handler.Handle(context.Background(), e); err == nil {
+			t.Errorf("%q: no error", u)
+		}
+	}
+	if n := len(f.iam.Asked()); n != 0 || len(f.out.answers()) != 0 {
+		t.Fatalf("%d IAM requests, %d answers sent", n, len(f.out.answers()))
+	}
+	if err := checkResponseURL("https://cloudformation-custom-resource-response-euwest1.s3-eu-west-1.amazonaws.com/arn%3Aaws?X-Amz-Signature=s"); err != nil {
+		t.Fatalf("CloudFormation's own URL refused: %v", err)
+	}
+}
