@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -16,20 +13,17 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
-	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 const (
-	benchTaskID  = "0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
-	benchTaskARN = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + benchTaskID
+	benchTaskID     = "0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+	benchTaskARN    = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + benchTaskID
+	benchClusterARN = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
 )
 
 func stopEvent() events.APIGatewayV2HTTPRequest {
@@ -42,26 +36,28 @@ func stopEvent() events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// benchWarmHandler times the warm handler in process: the real SDK client
-// signing and sending StopTask to a local ECS endpoint.
-func benchWarmHandler(n int) ([]row, error) {
-	ecsEndpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		_, _ = io.WriteString(w, `{"task":{"taskArn":"`+benchTaskARN+`","lastStatus":"RUNNING","desiredStatus":"STOPPED"}}`)
-	}))
-	defer ecsEndpoint.Close()
-	stsSrv := httptest.NewServer(benchSTS())
-	defer stsSrv.Close()
-	allowed, _ := ecsarn.ParseClusters([]string{"bastions"})
-	svc := &stophandler.Service{
-		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(ecsEndpoint.URL),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench", "")}),
-		Policy: stophandler.Policy{Roles: []string{"AROAZBASTIONTASKROLE1"}, RequireSelf: true, Allowed: allowed},
-		Prover: &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Region: "eu-west-1", Now: time.Now},
-		Region: "eu-west-1",
-		Log:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+// benchConfig is the local stack the function benchmarks run: the bench
+// task's role session is the caller STS knows.
+func benchConfig() stack.Config {
+	return stack.Config{
+		Region: "eu-west-1", Account: "123456789012", Clusters: []string{"bastions"}, TaskRoles: []string{"AROAZBASTIONTASKROLE1"},
+		Callers: []sts.Caller{stack.TaskCaller("123456789012", "bastion", "AROAZBASTIONTASKROLE1", benchTaskARN, benchCreds)},
 	}
+}
+
+// benchWarmHandler times the warm handler in process: the real SDK client
+// signing and sending StopTask to the local ECS, the proof checked by the
+// local STS (which verifies its signature, as STS does).
+func benchWarmHandler(n int) ([]row, error) {
+	c := benchConfig()
+	c.ECS = ecsapi.New()
+	c.ECS.Add(ecsapi.Task{ARN: benchTaskARN, ClusterARN: benchClusterARN, StartedAt: time.Now()})
+	st, err := stack.Start(c)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	svc := st.Function
 	// timeIt runs the handler n times (after 50 that warm the connection
 	// pools) on the events ev makes, which are made outside the timing.
 	timeIt := func(ev func() events.APIGatewayV2HTTPRequest) ([]time.Duration, error) {
@@ -80,7 +76,7 @@ func benchWarmHandler(n int) ([]row, error) {
 		slices.Sort(times)
 		return times, nil
 	}
-	proven, err := timeIt(func() events.APIGatewayV2HTTPRequest { return withProof(stopEvent(), stsSrv.URL) })
+	proven, err := timeIt(func() events.APIGatewayV2HTTPRequest { return withProof(stopEvent(), st.STSURL) })
 	if err != nil {
 		return nil, err
 	}
@@ -92,9 +88,9 @@ func benchWarmHandler(n int) ([]row, error) {
 	median, p99 := proven[len(proven)/2], proven[len(proven)*99/100]
 	added := proven[len(proven)/2] - unproven[len(unproven)/2]
 	return []row{
-		{fmt.Sprintf("terminate handler, warm, in process, real SDK to a local ECS endpoint, proof checked with a local STS: median (p99) of %d", n),
+		{fmt.Sprintf("terminate handler, warm, in process, real SDK to the local ECS, proof checked by the local STS: median (p99) of %d", n),
 			fmt.Sprintf("%.2f ms (%.2f ms)", ms(median), ms(p99)), "<= 5 ms", verdict(median <= 5*time.Millisecond)},
-		{"... of which the proof of identity (the same without one, BASTION_ACCEPT_UNPROVEN): its checks and one STS round trip on loopback; in AWS add STS's own latency",
+		{"... of which the proof of identity (the same without one, BASTION_ACCEPT_UNPROVEN): its checks and one STS round trip on loopback, the local STS verifying the signature; in AWS add STS's own latency",
 			fmt.Sprintf("%.2f ms (without: %.2f ms)", ms(added), ms(unproven[len(unproven)/2])), "", ""},
 	}, nil
 }
@@ -106,7 +102,7 @@ var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 	var inits []float64
 	for range runs {
-		addr, cmd, out, err := startEmulator(rie, bootstrap, "http://127.0.0.1:9")
+		addr, cmd, out, err := startEmulator(rie, bootstrap, benchConfig().Env("http://127.0.0.1:9", ""))
 		if err != nil {
 			return row{}, err
 		}
@@ -136,21 +132,14 @@ func benchColdStart(rie, bootstrap string, runs int) (row, error) {
 		fmt.Sprintf("%.1f ms (%.1f ms)", median, inits[len(inits)-1]), "<= 50 ms", verdict(median <= 50)}, nil
 }
 
-// startEmulator runs the terminate bootstrap under the emulator, its ECS
-// endpoint at ecsURL, and returns the emulator's address.
-func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.Cmd, *bytes.Buffer, error) {
-	addr, err := testenv.FreePort()
-	if err != nil {
-		return "", nil, nil, err
-	}
-	apiAddr, err := testenv.FreePort()
+// startEmulator runs the terminate bootstrap under the emulator with env
+// and returns the emulator's address.
+func startEmulator(rie, bootstrap string, env map[string]string) (string, *exec.Cmd, *bytes.Buffer, error) {
+	cmd, addr, err := testenv.EmulatorCommand(rie, bootstrap, env)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	out := &bytes.Buffer{}
-	cmd := exec.Command(rie, testenv.EmulatorArgs(addr, apiAddr, bootstrap)...)
-	cmd.Env = append([]string{"AWS_REGION=eu-west-1", "BASTION_ALLOWED_CLUSTERS=bastions", "BASTION_TASK_ROLES=AROAZBASTIONTASKROLE1", "AWS_ACCESS_KEY_ID=AKIDBENCH",
-		"AWS_SECRET_ACCESS_KEY=bench", "AWS_ENDPOINT_URL_ECS=" + ecsURL}, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return "", nil, nil, err
@@ -162,28 +151,35 @@ func startEmulator(rie, bootstrap, ecsURL string, env ...string) (string, *exec.
 // the emulator (the round trip through its invoke API), StopTask answered
 // by a local ECS endpoint.
 func benchWarmEmulator(rie, bootstrap string, n int) (row, error) {
-	ecsAPI := ecsapi.New()
-	ecsAPI.Add(ecsapi.Task{ARN: benchTaskARN, ClusterARN: "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions", StartedAt: time.Now()})
-	ecsSrv := httptest.NewServer(ecsAPI)
-	defer ecsSrv.Close()
-	stsSrv := httptest.NewServer(benchSTS())
-	defer stsSrv.Close()
-	addr, cmd, out, err := startEmulator(rie, bootstrap, ecsSrv.URL, "BASTION_LOG_LEVEL=warn", "AWS_ENDPOINT_URL_STS="+stsSrv.URL)
+	c := benchConfig()
+	c.ECS = ecsapi.New()
+	c.ECS.Add(ecsapi.Task{ARN: benchTaskARN, ClusterARN: benchClusterARN, StartedAt: time.Now()})
+	var out *bytes.Buffer
+	var cmd *exec.Cmd
+	c.Bootstrap = func(env map[string]string) (string, error) {
+		env["BASTION_LOG_LEVEL"] = "warn"
+		var addr string
+		var err error
+		addr, cmd, out, err = startEmulator(rie, bootstrap, env)
+		return testenv.InvokeURL(addr), err
+	}
+	st, err := stack.Start(c)
 	if err != nil {
 		return row{}, err
 	}
+	defer st.Close()
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	invoke := apigateway.InvokeURL(testenv.InvokeURL(addr))
+	invoke := st.Gateway.Invoke
 	var times []time.Duration
 	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := invoke(context.Background(), withProof(stopEvent(), stsSrv.URL)); err == nil {
+		if _, err := invoke(context.Background(), withProof(stopEvent(), st.STSURL)); err == nil {
 			break
 		} else if time.Now().After(end) {
 			return row{}, fmt.Errorf("emulator not answering: %v\n%s", err, out.String())
 		}
 	}
 	for i := range n + 20 {
-		ev := withProof(stopEvent(), stsSrv.URL)
+		ev := withProof(stopEvent(), st.STSURL)
 		began := time.Now()
 		resp, err := invoke(context.Background(), ev)
 		if err != nil || resp.StatusCode != http.StatusAccepted {

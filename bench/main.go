@@ -29,7 +29,7 @@ func main() {
 	lagRuns := flag.Int("lag-runs", 7, "deadlines to measure the stop request's lag on")
 	terminateLocal := flag.String("terminate", "bin/terminate-local/bootstrap", "the terminate bootstrap for this machine, run under the emulator")
 	terminateARM := flag.String("terminate-arm64", "bin/terminate-arm64/bootstrap", "the terminate bootstrap as deployed (arm64)")
-	only := flag.String("only", "", "sessions: only the session-sampling rows")
+	only := flag.String("only", "", "sessions: only the session-sampling rows; terminate: only the terminate function's")
 	sandbox := flag.Bool("sessions-in-sandbox", false, "internal: the session rows, run inside the task-like sandbox")
 	samples := flag.Int("samples", 36_000, "internal: session samples in process")
 	flag.Parse()
@@ -40,8 +40,17 @@ func main() {
 		}
 		return
 	}
-	if *only == "sessions" {
-		rows, err := benchSessions(*supervisor, *idle)
+	if *only != "" {
+		var rows []row
+		var err error
+		switch *only {
+		case "sessions":
+			rows, err = benchSessions(*supervisor, *idle)
+		case "terminate":
+			rows, err = benchTerminate(*terminateLocal, *terminateARM)
+		default:
+			err = fmt.Errorf("-only=%s: use sessions or terminate", *only)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -56,6 +65,37 @@ func main() {
 }
 
 type row struct{ what, value, target, verdict string }
+
+// benchTerminate is the terminate function's rows: warm in process and under
+// the emulator, the proof, the cold start and the bootstrap's size.
+func benchTerminate(terminateLocal, terminateARM string) ([]row, error) {
+	warm, err := benchWarmHandler(2000)
+	if err != nil {
+		return nil, err
+	}
+	rie, err := testenv.FindTool("aws-lambda-rie") // make tools installs it
+	if err != nil {
+		return nil, err
+	}
+	cold, err := benchColdStart(rie, terminateLocal, 9)
+	if err != nil {
+		return nil, err
+	}
+	warmRIE, err := benchWarmEmulator(rie, terminateLocal, 500)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(terminateARM)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := benchProve(2000)
+	if err != nil {
+		return nil, err
+	}
+	rows := append([]row{warmRIE}, warm...)
+	return append(rows, proof, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)}), nil
+}
 
 func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLocal, terminateARM string) error {
 	var rows []row
@@ -93,33 +133,11 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 	}
 	rows = append(rows, row{"supervisor binary, static, stripped (linux/" + runtime.GOARCH + ")", mib(st.Size()), "<= 10 MB", verdict(float64(st.Size()) <= 10e6)})
 
-	warm, err := benchWarmHandler(2000)
+	terminate, err := benchTerminate(terminateLocal, terminateARM)
 	if err != nil {
 		return err
 	}
-	rie, err := testenv.FindTool("aws-lambda-rie") // make tools installs it
-	if err != nil {
-		return err
-	}
-	cold, err := benchColdStart(rie, terminateLocal, 9)
-	if err != nil {
-		return err
-	}
-	warmRIE, err := benchWarmEmulator(rie, terminateLocal, 500)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, warmRIE)
-	st, err = os.Stat(terminateARM)
-	if err != nil {
-		return err
-	}
-	proof, err := benchProve(2000)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, warm...)
-	rows = append(rows, proof, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)})
+	rows = append(rows, terminate...)
 
 	sw, err := benchSweep(10_000, 5)
 	if err != nil {

@@ -18,15 +18,6 @@ import (
 
 var benchCreds = aws.Credentials{AccessKeyID: "ASIABENCHTASKROLE001", SecretAccessKey: "bench", SessionToken: strings.Repeat("t", 800)}
 
-// benchSTS answers every GetCallerIdentity at once with the bench task's
-// session, checking nothing: what is timed is the function's own work.
-func benchSTS() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"GetCallerIdentityResponse":{"GetCallerIdentityResult":{"Account":"123456789012","Arn":"arn:aws:sts::123456789012:assumed-role/bastion/%s","UserId":"AROAZBASTIONTASKROLE1:%s"},"ResponseMetadata":{"RequestId":"r"}}}`, benchTaskID, benchTaskID)
-	})
-}
-
 // withProof gives ev the proof a supervisor makes, for the STS at stsURL.
 func withProof(ev events.APIGatewayV2HTTPRequest, stsURL string) events.APIGatewayV2HTTPRequest {
 	p, err := stopclient.Prove(context.Background(), benchCreds, mustURL(stsURL), "eu-west-1", http.MethodPost, "terminate", []byte(ev.Body), time.Now())

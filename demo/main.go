@@ -24,10 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -35,17 +33,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
-	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -58,7 +51,6 @@ const (
 	taskARN    = taskmetadata.SampleTaskARN
 	taskID     = "e9028f8d5d8e4f258373e7b93ce9a3c3"
 	// What ECS hands the task for its task role: a session named after the task.
-	sessionARN  = "arn:aws:sts::111122223333:assumed-role/bastion-ttl-BastionTaskRole/" + taskID
 	taskRoleID  = "AROAZBASTIONTASKROLE1" // the role's unique ID, which the stack pins
 	accessKeyID = "ASIADEMOTASKROLE0001"
 	secretKey   = "demo-task-role-secret"
@@ -133,8 +125,6 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		Tags: map[string]string{ttltag.Key: ttl.String(), ttltag.OwnerKey: personUserID}})
 	stopped := make(chan ecsapi.Task, 1)
 	ecsAPI.OnStop = func(t ecsapi.Task) { stopped <- t }
-	ecsSrv := httptest.NewServer(ecsAPI)
-	defer ecsSrv.Close()
 	tl.say("ECS", "task %s RUNNING (cluster default)", taskID)
 
 	// The task's own endpoints: metadata v4 and container credentials.
@@ -164,41 +154,25 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		}
 	})
-	allowed, _ := ecsarn.ParseClusters([]string{"default"})
-	fn := &stophandler.Service{
-		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDDEMOLAMBDAROLE01", "demo-lambda-secret", "")}),
-		Policy:  stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed},
-		Region:  region,
-		Account: account,
-		MaxTTL:  fnMaxTTL,
-		Log:     slog.New(slog.NewJSONHandler(lambdaLog, nil)),
-	}
 	// STS: the function sends it the supervisor's presigned
-	// GetCallerIdentity and believes only the identity it answers.
-	taskRole := []apigateway.Caller{{
-		Credentials: aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token},
-		ARN:         sessionARN, UserID: taskRoleID + ":" + taskID, AccountID: account,
-	}}
-	stsSrv := httptest.NewServer(&sts.Server{Region: region, Callers: taskRole, Now: time.Now,
-		Observe: func(event string, attrs ...any) { tl.say("STS", "GetCallerIdentity: %s %v", event, attrs) }})
-	defer stsSrv.Close()
-	fn.Prover = &stophandler.Prover{Endpoint: mustURL(stsSrv.URL), Region: region, Now: time.Now}
-	gw := &apigateway.Gateway{
-		Routes:    []string{"POST /terminate", "POST /extend"},
-		Region:    region,
-		AccountID: account,
-		Callers:   taskRole,
-		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-			return fn.Handle(ctx, ev)
+	// GetCallerIdentity and believes only the identity it answers. API
+	// Gateway knows the same role session.
+	taskRole := stack.TaskCaller(account, "bastion-ttl-BastionTaskRole", taskRoleID, taskARN,
+		aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token})
+	local, err := stack.Start(stack.Config{
+		Region: region, Account: account, Clusters: []string{"default"}, TaskRoles: []string{taskRoleID},
+		Callers: []sts.Caller{taskRole}, MaxTTL: fnMaxTTL, ECS: ecsAPI, Log: lambdaLog,
+		Observe: func(part, event string, attrs ...any) {
+			if part == "STS" {
+				event = "GetCallerIdentity: " + event
+			}
+			tl.say(part, "%s %v", event, attrs)
 		},
-		Now: time.Now,
-		Observe: func(event string, attrs ...any) {
-			tl.say("API Gateway", "%s %v", event, attrs)
-		},
+	})
+	if err != nil {
+		return err
 	}
-	gwSrv := httptest.NewServer(gw)
-	defer gwSrv.Close()
+	defer local.Close()
 
 	// The supervisor, as the sidecar: `supervisor watch`.
 	accepted := make(chan struct{})
@@ -227,8 +201,8 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	})
 	env := map[string]string{
 		"ECS_CONTAINER_METADATA_URI_V4":      metaSrv.URL + "/v4/" + taskID + "-1",
-		"BASTION_TERMINATE_URL":              gwSrv.URL + "/terminate",
-		"AWS_ENDPOINT_URL_STS":               stsSrv.URL,
+		"BASTION_TERMINATE_URL":              local.APIURL + "/terminate",
+		"AWS_ENDPOINT_URL_STS":               local.STSURL,
 		"BASTION_TTL":                        ttl.String(),
 		"BASTION_GRACE":                      "10s",
 		"BASTION_CONTROL_ADDR":               "off",
@@ -238,7 +212,6 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	}
 	var people *bastion
 	if sessions {
-		var err error
 		if people, err = openBastion(tl); err != nil {
 			return err
 		}
@@ -261,7 +234,7 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	}
 	def := demoTaskDefinition(sshPort)
 	ecsAPI.TaskDefinitions = map[string]map[string]any{"bastion:1": def, taskDefARN: def}
-	lt, err := openLaptops(tl, ecsSrv.URL)
+	lt, err := openLaptops(tl, local.ECSURL)
 	if err != nil {
 		return err
 	}
@@ -351,12 +324,4 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		"The person connected through it with bastion-ttl connect was told:\n  %s\n",
 		idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason, seen.said)
 	return nil
-}
-
-func mustURL(raw string) *url.URL {
-	u, err := url.Parse(raw)
-	if err != nil {
-		panic(err)
-	}
-	return u
 }

@@ -20,12 +20,12 @@ func TestEndToEnd(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
 	tasks := testenv.RunTasks(t, client, "bastions", 2)
 	me, other := tasks[0], tasks[1]
-	fn, api := startChain(t, endpoint, me, "12h")
+	fn, st := startChain(t, endpoint, me, 12*time.Hour)
 	started := time.Now()
 	meta := metadataOf(t, me, started)
 	const ttl, grace = 2 * time.Second, 5 * time.Second
 	deadline := started.Add(ttl)
-	sup := startSupervisor(t, meta, api, ttl, grace, testenv.Region)
+	sup := startSupervisor(t, meta, st.APIURL, st.STSURL, ttl, grace, testenv.Region)
 
 	var stoppedAt time.Time
 	for time.Now().Before(deadline.Add(grace)) {
@@ -63,12 +63,12 @@ func TestEndToEnd(t *testing.T) {
 func TestEndToEndExtension(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
 	me := testenv.RunTasks(t, client, "bastions", 1)[0]
-	fn, api := startChain(t, endpoint, me, "1h")
+	fn, st := startChain(t, endpoint, me, time.Hour)
 	started := time.Now()
 	meta := metadataOf(t, me, started)
 	control := testenv.FreeAddr(t)
 	const ttl = 4 * time.Second
-	sup := startSupervisor(t, meta, api, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
+	sup := startSupervisor(t, meta, st.APIURL, st.STSURL, ttl, 5*time.Second, testenv.Region, "BASTION_CONTROL_ADDR="+control)
 
 	testenv.WaitFor(t, 3*time.Second, "the TTL's registration in the task's tag", func() bool { return testenv.Tag(t, client, me, ttltag.Key) == "4s" })
 	person := testenv.Start(t, supervisorBin, []string{"BASTION_CONTROL_ADDR=" + control}, "extend", "2m")
@@ -94,11 +94,11 @@ func TestEndToEndExtension(t *testing.T) {
 func TestEndToEndPrivateAPI(t *testing.T) {
 	endpoint, client := testenv.MotoECS(t)
 	me := testenv.RunTasks(t, client, "bastions", 1)[0]
-	fn, api := startChain(t, endpoint, me, "12h", "prod")
+	fn, st := startChain(t, endpoint, me, 12*time.Hour, "prod")
 	started := time.Now()
 	meta := metadataOf(t, me, started)
 	const ttl, grace = 2 * time.Second, 5 * time.Second
-	sup := startSupervisor(t, meta, api, ttl, grace, testenv.Region)
+	sup := startSupervisor(t, meta, st.APIURL, st.STSURL, ttl, grace, testenv.Region)
 	deadline := started.Add(ttl)
 	testenv.WaitFor(t, ttl+grace, "the task STOPPED", func() bool {
 		return aws.ToString(testenv.Describe(t, client, "bastions", []string{me})[me].DesiredStatus) == "STOPPED"

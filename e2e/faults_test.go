@@ -4,26 +4,20 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
-	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
 
 // Outcomes: how the bastion ended.
@@ -172,39 +166,33 @@ func runFault(t *testing.T, c faultCase) {
 		}
 		return nil
 	})
-	ecsSrv := httptest.NewServer(ecsAPI)
-	defer ecsSrv.Close()
 
-	// The terminate function; its ECS client does not retry, so ECS's
-	// answer reaches the supervisor as the function's status.
-	allowed, _ := ecsarn.ParseClusters([]string{"default"})
-	fn := &stophandler.Service{
-		ECS: ecs.New(ecs.Options{Region: region, BaseEndpoint: aws.String(ecsSrv.URL),
-			Credentials: credentials.NewStaticCredentialsProvider("AKIDLAMBDA", "lambda", ""), Retryer: aws.NopRetryer{}}),
-		Policy: stophandler.Policy{Roles: []string{taskRoleID}, RequireSelf: true, Allowed: allowed}, Region: region, Account: account,
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	}
-	var stsCalls counter
-	stsAPI := &sts.Server{Region: region, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
-		Fail: func(*http.Request) (int, string) {
+	// The stack: the terminate function in process (its ECS client does not
+	// retry, so ECS's answer reaches the supervisor as the function's
+	// status), STS and the API, each with its fault.
+	var stsCalls, invocations counter
+	st := startStack(t, stack.Config{
+		Region: region, Account: account, Clusters: []string{"default"}, TaskRoles: []string{taskRoleID},
+		Callers: []sts.Caller{caller(account, taskARN)}, ECS: ecsAPI,
+		STSFail: func(*http.Request) (int, string) {
 			if c.sts == nil {
 				return 0, ""
 			}
 			return c.sts(stsCalls.next())
-		}}
-	var invocations counter
-	gw := &apigateway.Gateway{
-		Routes: []string{"POST /terminate", "POST /extend"}, Region: region, AccountID: account, Callers: []apigateway.Caller{caller(account, taskARN)}, Now: time.Now,
-		Invoke: func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-			if c.lambdaFails != nil && c.lambdaFails(invocations.next()) {
-				return events.APIGatewayV2HTTPResponse{}, errors.New("Runtime.ExitError")
-			}
-			return fn.Handle(ctx, ev)
 		},
-	}
+		Invoke: func(next apigateway.Invoker) apigateway.Invoker {
+			return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+				if c.lambdaFails != nil && c.lambdaFails(invocations.next()) {
+					return events.APIGatewayV2HTTPResponse{}, errors.New("Runtime.ExitError")
+				}
+				return next(ctx, ev)
+			}
+		},
+	})
+	// In front of the gateway, the API's own faults.
 	var requests counter
 	hang := make(chan struct{})
-	api := httptest.NewServer(withSTS(stsAPI, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.api != nil {
 			switch s := c.api(requests.next()); {
 			case s < 0:
@@ -219,11 +207,9 @@ func runFault(t *testing.T, c faultCase) {
 				return
 			}
 		}
-		gw.ServeHTTP(w, r)
-	})))
+		st.Gateway.ServeHTTP(w, r)
+	}))
 	defer api.Close()
-	stsURL, _ := url.Parse(api.URL)
-	fn.Prover = &stophandler.Prover{Endpoint: stsURL, Region: region, Now: time.Now}
 	defer close(hang) // before api.Close, which waits for handlers
 	apiURL := api.URL
 	if c.refuse {
@@ -249,7 +235,7 @@ func runFault(t *testing.T, c faultCase) {
 	defer meta.Close()
 
 	deadline := started.Add(ttl)
-	sup := startSupervisor(t, meta.URL, apiURL, ttl, grace, region)
+	sup := startSupervisor(t, meta.URL, apiURL, st.STSURL, ttl, grace, region)
 	if c.sigterm != 0 {
 		time.Sleep(time.Until(deadline.Add(c.sigterm)))
 	}

@@ -6,18 +6,15 @@
 package e2e
 
 import (
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -33,20 +30,14 @@ const (
 	secret     = "e2e-task-role-secret"
 )
 
-// caller is the task's role session as API Gateway reports it.
-func caller(account, taskARN string) apigateway.Caller {
-	id := taskARN[strings.LastIndex(taskARN, "/")+1:]
-	return apigateway.Caller{
-		Credentials: aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret},
-		ARN:         "arn:aws:sts::" + account + ":assumed-role/bastion-task-role/" + id,
-		UserID:      taskRoleID + ":" + id,
-		AccountID:   account,
-	}
+// caller is the task's role session as STS and API Gateway report it.
+func caller(account, taskARN string) sts.Caller {
+	return stack.TaskCaller(account, "bastion-task-role", taskRoleID, taskARN, aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret})
 }
 
-// startSupervisor runs `supervisor watch` as the sidecar would run; extra
-// environment entries come last and win.
-func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Duration, region string, extra ...string) *testenv.Process {
+// startSupervisor runs `supervisor watch` as the sidecar would run, with
+// the stack's API and STS; extra environment entries come last and win.
+func startSupervisor(t *testing.T, metaURL, apiURL, stsURL string, ttl, grace time.Duration, region string, extra ...string) *testenv.Process {
 	t.Helper()
 	return testenv.Start(t, supervisorBin, append([]string{
 		"ECS_CONTAINER_METADATA_URI_V4=" + metaURL + "/v4/0123456789abcdef-1",
@@ -57,66 +48,41 @@ func startSupervisor(t *testing.T, metaURL, apiURL string, ttl, grace time.Durat
 		"AWS_ACCESS_KEY_ID=" + keyID,
 		"AWS_SECRET_ACCESS_KEY=" + secret,
 		"AWS_REGION=" + region,
-		"AWS_ENDPOINT_URL_STS=" + stsOf(apiURL),
+		"AWS_ENDPOINT_URL_STS=" + stsURL,
 		"TMPDIR=" + t.TempDir(),
 	}, extra...), "watch")
 }
 
-// withSTS serves STS's GetCallerIdentity at / beside the API's routes: one
-// local server stands for both hosts, so the supervisor proves its identity
-// to the STS the function asks (stsOf the API's URL).
-func withSTS(s *sts.Server, api http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" {
-			s.ServeHTTP(w, r)
-			return
-		}
-		api.ServeHTTP(w, r)
-	})
-}
-
-// stsOf is the STS endpoint beside an API's URL (withSTS).
-func stsOf(apiURL string) string {
-	u, err := url.Parse(apiURL)
-	if err != nil {
-		return apiURL
-	}
-	return u.Scheme + "://" + u.Host
-}
-
-// startChain starts the terminate bootstrap under the emulator against the
-// ECS endpoint, and the API Gateway stand-in in front of it with the task's
-// role session as the caller: the public HTTP API, or with stage set the
-// private REST API's stage. It returns the function and the API's base URL
-// (the stage's, for a REST API).
-func startChain(t *testing.T, ecsEndpoint, taskARN, maxTTL string, stage ...string) (*testenv.Lambda, string) {
+// startStack starts the local stack for t, stopped at its cleanup.
+func startStack(t *testing.T, c stack.Config) *stack.Stack {
 	t.Helper()
-	gw := &apigateway.Gateway{
-		Routes: []string{"POST /terminate", "POST /extend"}, Region: testenv.Region, AccountID: testenv.Account,
-		Callers: []apigateway.Caller{caller(testenv.Account, taskARN)}, Now: time.Now,
+	st, err := stack.Start(c)
+	if err != nil {
+		t.Fatal(err)
 	}
-	api := httptest.NewServer(withSTS(&sts.Server{Region: testenv.Region, Callers: gw.Callers, Now: time.Now}, gw))
-	t.Cleanup(api.Close)
-	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), map[string]string{
-		"AWS_ENDPOINT_URL_ECS":        ecsEndpoint,
-		"AWS_ENDPOINT_URL_STS":        api.URL,
-		"AWS_REGION":                  testenv.Region,
-		"AWS_ACCESS_KEY_ID":           "AKIDLAMBDA",
-		"AWS_SECRET_ACCESS_KEY":       "lambda",
-		"BASTION_ALLOWED_CLUSTERS":    "bastions",
-		"BASTION_TASK_ROLES":          taskRoleID,
-		"BASTION_MAX_TTL":             maxTTL,
-		"BASTION_ACCOUNT_ID":          testenv.Account,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-	})
-	gw.Invoke = apigateway.InvokeURL(fn.URL)
+	t.Cleanup(st.Close)
+	return st
+}
+
+// startChain starts the local stack with the terminate bootstrap under the
+// emulator, against the ECS endpoint, with the task's role session as the
+// caller: the public HTTP API, or with stage set the private REST API's
+// stage. It returns the function and the stack.
+func startChain(t *testing.T, ecsEndpoint, taskARN string, maxTTL time.Duration, stage ...string) (*testenv.Lambda, *stack.Stack) {
+	t.Helper()
+	var fn *testenv.Lambda
+	c := stack.Config{
+		Region: testenv.Region, Account: testenv.Account, Clusters: []string{"bastions"}, TaskRoles: []string{taskRoleID},
+		Callers: []sts.Caller{caller(testenv.Account, taskARN)}, MaxTTL: maxTTL, ECSEndpoint: ecsEndpoint,
+		Bootstrap: func(env map[string]string) (string, error) {
+			fn = testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), env)
+			return fn.URL, nil
+		},
+	}
 	if len(stage) > 0 {
-		gw.Stage, gw.Invoke = stage[0], apigateway.RESTInvokeURL(fn.URL, stage[0])
+		c.Stage = stage[0]
 	}
-	if gw.Stage != "" {
-		return fn, api.URL + "/" + gw.Stage
-	}
-	return fn, api.URL
+	return fn, startStack(t, c)
 }
 
 // metadataOf serves the task's metadata, its container started at started

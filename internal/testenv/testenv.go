@@ -92,11 +92,19 @@ type Process struct {
 
 // Start starts name with exactly env; the test's cleanup kills it.
 func Start(t testing.TB, name string, env []string, args ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	return StartCommand(t, cmd)
+}
+
+// StartCommand starts cmd, its output kept; the test's cleanup kills it.
+func StartCommand(t testing.TB, cmd *exec.Cmd) *Process {
 	RealTime(t)
 	t.Helper()
-	p := &Process{Cmd: exec.Command(name, args...), out: &Buffer{}, done: make(chan struct{})}
-	p.Cmd.Env = env
+	p := &Process{Cmd: cmd, out: &Buffer{}, done: make(chan struct{})}
 	p.Cmd.Stdout, p.Cmd.Stderr = p.out, p.out
+	name := cmd.Path
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -235,12 +243,11 @@ type Lambda struct {
 func StartLambda(t testing.TB, bootstrap string, env map[string]string) *Lambda {
 	t.Helper()
 	rie := Need(t, "aws-lambda-rie", "make tools")
-	addr, apiAddr := FreeAddr(t), FreeAddr(t)
-	var environ []string
-	for k, v := range env {
-		environ = append(environ, k+"="+v)
+	cmd, addr, err := EmulatorCommand(rie, bootstrap, env)
+	if err != nil {
+		t.Fatal(err)
 	}
-	p := Start(t, rie, environ, EmulatorArgs(addr, apiAddr, bootstrap)...)
+	p := StartCommand(t, cmd)
 	waitTCP(t, addr, 15*time.Second, p)
 	return &Lambda{Process: p, URL: InvokeURL(addr)}
 }

@@ -37,10 +37,23 @@ func FreePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// EmulatorArgs are the Runtime Interface Emulator's arguments to serve
-// bootstrap's invoke API at addr (the runtime API at apiAddr).
-func EmulatorArgs(addr, apiAddr, bootstrap string) []string {
-	return []string{"--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap}
+// EmulatorCommand is the command that runs bootstrap under the Runtime
+// Interface Emulator rie with exactly env, and the address it will serve
+// the Lambda invoke API at (InvokeURL).
+func EmulatorCommand(rie, bootstrap string, env map[string]string) (*exec.Cmd, string, error) {
+	addr, err := FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	apiAddr, err := FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd, addr, nil
 }
 
 // InvokeURL is the emulator's invoke URL when it serves at addr.

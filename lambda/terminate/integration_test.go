@@ -16,6 +16,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -32,18 +33,11 @@ func TestLambdaAgainstMoto(t *testing.T) {
 	stsAPI := &sts.Server{Region: testenv.Region, Now: time.Now}
 	stsSrv := httptest.NewServer(stsAPI)
 	defer stsSrv.Close()
-	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "../..", "lambda/terminate"), map[string]string{
-		"AWS_ENDPOINT_URL_ECS":        endpoint,
-		"AWS_ENDPOINT_URL_STS":        stsSrv.URL,
-		"AWS_REGION":                  testenv.Region,
-		"AWS_ACCESS_KEY_ID":           "AKIDTEST",
-		"AWS_SECRET_ACCESS_KEY":       "test",
-		"BASTION_ALLOWED_CLUSTERS":    "bastions",
-		"BASTION_TASK_ROLES":          "bastion-task-role",
-		"BASTION_MAX_TTL":             "4h",
-		"BASTION_ACCOUNT_ID":          testenv.Account,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-	})
+	// The environment the local stack gives the function, its role pinned
+	// by name (the WARN path of a stack deployed by hand).
+	env := stack.Config{Region: testenv.Region, Account: testenv.Account, Clusters: []string{"bastions"},
+		TaskRoles: []string{"bastion-task-role"}, MaxTTL: 4 * time.Hour}.Env(endpoint, stsSrv.URL)
+	fn := testenv.StartLambda(t, testenv.BuildLambda(t, "../..", "lambda/terminate"), env)
 	// prove gives ev a proof of the identity it claims, as the supervisor
 	// would make it with that identity's credentials.
 	stsURL, _ := url.Parse(stsSrv.URL)

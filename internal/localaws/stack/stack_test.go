@@ -1,0 +1,137 @@
+package stack_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
+	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
+)
+
+const (
+	region  = "eu-west-1"
+	account = "123456789012"
+	me      = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+	victim  = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/11111111111111111111111111111111"
+	cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+	roleID  = "AROAZBASTIONTASKROLE1"
+)
+
+var creds = aws.Credentials{AccessKeyID: "ASIASTACKTEST0000001", SecretAccessKey: "stack-test-secret", SessionToken: "token"}
+
+func config() stack.Config {
+	return stack.Config{
+		Region: region, Account: account, Clusters: []string{"bastions"}, TaskRoles: []string{roleID},
+		Callers: []sts.Caller{stack.TaskCaller(account, "bastion-task-role", roleID, me, creds)}, MaxTTL: time.Hour,
+	}
+}
+
+// client is the supervisor's stop client for the stack's API and STS.
+func client(st *stack.Stack) *stopclient.Client {
+	stsURL, _ := url.Parse(st.STSURL)
+	return &stopclient.Client{
+		URL: st.APIURL + "/terminate", ExtendURL: st.APIURL + "/extend", Region: region, STS: stsURL,
+		Credentials: credentials.StaticCredentialsProvider{Value: creds},
+		Clock:       clock.System{}, Backoff: backoff.Policy{Base: time.Millisecond, Max: time.Millisecond},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// The stack is the chain the supervisor meets: a signed request with its
+// proof passes the gateway, STS and the function, and the task stops; the
+// function's policy is the one Env gives it, so another task is refused.
+func TestStackStopsTheCallerOnly(t *testing.T) {
+	for _, stage := range []string{"", "prod"} {
+		t.Run("stage "+stage, func(t *testing.T) {
+			c := config()
+			c.Stage = stage
+			c.ECS = ecsapi.New()
+			c.ECS.Add(ecsapi.Task{ARN: me, ClusterARN: cluster, StartedAt: time.Now()},
+				ecsapi.Task{ARN: victim, ClusterARN: cluster, StartedAt: time.Now()})
+			st, err := stack.Start(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+
+			err = client(st).Stop(ctx, stopapi.Request{TaskARN: victim, Reason: "not mine"})
+			if rej := (*stopclient.RejectedError)(nil); !errors.As(err, &rej) || rej.Status != 403 {
+				t.Fatalf("stopping another task: %v, want a 403", err)
+			}
+			if err := client(st).Stop(ctx, stopapi.Request{TaskARN: me, Reason: "TTL 1s expired"}); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := st.ECS.Task(me)
+			if got.DesiredStatus != "STOPPED" || got.StoppedReason != stophandler.ReasonPrefix+"TTL 1s expired" {
+				t.Fatalf("task %s, reason %q", got.DesiredStatus, got.StoppedReason)
+			}
+			if v, _ := st.ECS.Task(victim); v.DesiredStatus == "STOPPED" {
+				t.Fatal("the other task was stopped")
+			}
+			if st.STS.Requests() != 2 {
+				t.Fatalf("STS saw %d proofs, want 2", st.STS.Requests())
+			}
+		})
+	}
+}
+
+// The cap the stack is configured with is the function's.
+func TestStackCapsExtensions(t *testing.T) {
+	c := config()
+	c.ECS = ecsapi.New()
+	c.ECS.Add(ecsapi.Task{ARN: me, ClusterARN: cluster, StartedAt: time.Now()})
+	st, err := stack.Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	e, err := client(st).Extend(ctx, stopapi.ExtendRequest{TaskARN: me, TTL: "3h"})
+	if err != nil || !e.Capped || e.TTL != "1h0m0s" {
+		t.Fatalf("extend 3h: %+v %v, want capped at 1h", e, err)
+	}
+	if got, _ := st.ECS.Task(me); got.Tags[ttltag.Key] != "1h0m0s" {
+		t.Fatalf("tag %q", got.Tags[ttltag.Key])
+	}
+}
+
+// Env is a configuration the function accepts, and holds what it was given.
+func TestEnvIsTheFunctionsConfiguration(t *testing.T) {
+	env := config().Env("http://127.0.0.1:1", "http://127.0.0.1:2")
+	cfg, err := stophandler.Load(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != region || cfg.Account != account || cfg.MaxTTL != time.Hour || cfg.STS.String() != "http://127.0.0.1:2" {
+		t.Fatalf("config %+v", cfg)
+	}
+	if env["AWS_ENDPOINT_URL_ECS"] != "http://127.0.0.1:1" {
+		t.Fatalf("ECS endpoint %q", env["AWS_ENDPOINT_URL_ECS"])
+	}
+}
+
+func TestStartNeedsTheStacksIdentity(t *testing.T) {
+	c := config()
+	c.TaskRoles = nil
+	if _, err := stack.Start(c); err == nil {
+		t.Fatal("started without task roles")
+	}
+}
