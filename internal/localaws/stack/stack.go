@@ -74,7 +74,7 @@ type Stack struct {
 	STS      *sts.Server
 	STSURL   string
 	Gateway  *apigateway.Gateway
-	APIURL   string              // the API's base URL: the stage's for a REST API
+	APIURL   string               // the API's base URL: the stage's for a REST API
 	Function *stophandler.Service // nil with Config.Bootstrap
 
 	servers []*httptest.Server
