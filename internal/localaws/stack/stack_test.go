@@ -41,6 +41,21 @@ func config() stack.Config {
 	}
 }
 
+// start starts c with the tasks in the in-memory ECS.
+func start(t *testing.T, c stack.Config, tasks ...string) *stack.Stack {
+	t.Helper()
+	c.ECS = ecsapi.New()
+	for _, arn := range tasks {
+		c.ECS.Add(ecsapi.Task{ARN: arn, ClusterARN: cluster, StartedAt: time.Now()})
+	}
+	st, err := stack.Start(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
 // client is the supervisor's stop client for the stack's API and STS.
 func client(st *stack.Stack) *stopclient.Client {
 	stsURL, _ := url.Parse(st.STSURL)
@@ -60,18 +75,11 @@ func TestStackStopsTheCallerOnly(t *testing.T) {
 		t.Run("stage "+stage, func(t *testing.T) {
 			c := config()
 			c.Stage = stage
-			c.ECS = ecsapi.New()
-			c.ECS.Add(ecsapi.Task{ARN: me, ClusterARN: cluster, StartedAt: time.Now()},
-				ecsapi.Task{ARN: victim, ClusterARN: cluster, StartedAt: time.Now()})
-			st, err := stack.Start(c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := start(t, c, me, victim)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 
-			err = client(st).Stop(ctx, stopapi.Request{TaskARN: victim, Reason: "not mine"})
+			err := client(st).Stop(ctx, stopapi.Request{TaskARN: victim, Reason: "not mine"})
 			if rej := (*stopclient.RejectedError)(nil); !errors.As(err, &rej) || rej.Status != 403 {
 				t.Fatalf("stopping another task: %v, want a 403", err)
 			}
@@ -94,14 +102,7 @@ func TestStackStopsTheCallerOnly(t *testing.T) {
 
 // The cap the stack is configured with is the function's.
 func TestStackCapsExtensions(t *testing.T) {
-	c := config()
-	c.ECS = ecsapi.New()
-	c.ECS.Add(ecsapi.Task{ARN: me, ClusterARN: cluster, StartedAt: time.Now()})
-	st, err := stack.Start(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := start(t, config(), me)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e, err := client(st).Extend(ctx, stopapi.ExtendRequest{TaskARN: me, TTL: "3h"})
