@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/loopback"
 )
 
 // testdata/tcp and tcp6 were captured in a network namespace of their own
@@ -221,37 +222,6 @@ func FuzzParseTCP(f *testing.F) {
 	})
 }
 
-// freePort is a loopback port nothing listens on now.
-func freePort(t *testing.T) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
-// listen accepts on 127.0.0.1:port until the test ends.
-func listen(t *testing.T, port uint16) net.Listener {
-	t.Helper()
-	l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return l
-}
-
 // waitSessions samples until want sessions show (the kernel lists an
 // accepted connection at once; the accept goroutine may lag a little).
 func waitSessions(t *testing.T, s *Sampler, want int) Sample {
@@ -279,20 +249,16 @@ func TestSamplerUnheardPortLive(t *testing.T) {
 	if _, err := os.Stat("/proc/self/net/tcp"); err != nil {
 		t.Skip("no /proc/net/tcp here")
 	}
-	typo, late := freePort(t), freePort(t)
-	busy := listen(t, freePort(t))
-	client, err := net.Dial("tcp4", busy.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	typo, late := loopback.FreePort(t), loopback.FreePort(t)
+	_, busy := loopback.Listen(t, 0)
+	loopback.Dial(t, busy)
 
 	s := &Sampler{ProcRoot: "/proc", Ports: map[uint16]bool{typo: true, late: true}}
 	got := waitSessions(t, s, 0) // the session on the busy port is not watched
 	if want := slices.Sorted(slices.Values([]uint16{typo, late})); !slices.Equal(got.Unheard, want) || !got.InUse() {
 		t.Fatalf("sample %+v, want %v unheard and in use", got, want)
 	}
-	l := listen(t, late)
+	loopback.Listen(t, late)
 	got = waitSessions(t, s, 0)
 	if !slices.Equal(got.Unheard, []uint16{typo}) || !got.InUse() {
 		t.Fatalf("once %d listens: %+v, want only %d unheard, still in use", late, got, typo)
@@ -301,10 +267,7 @@ func TestSamplerUnheardPortLive(t *testing.T) {
 	if got = waitSessions(t, s, 0); len(got.Unheard) != 0 || got.InUse() {
 		t.Fatalf("%d listening, no client: %+v, want idle", late, got)
 	}
-	c, err := net.Dial("tcp4", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loopback.Dial(t, late)
 	if got = waitSessions(t, s, 1); !got.InUse() {
 		t.Fatalf("a client on %d: %+v, want in use", late, got)
 	}
@@ -351,8 +314,7 @@ func addProcs(t *testing.T, root string, procs map[string][2]string) {
 // unlike the supervisor's), the workers are counted and it can be idle.
 func TestSamplerExecVisibility(t *testing.T) {
 	const sidecar, bastion = "0::/ecs/task/sidecar", "0::/ecs/task/bastion"
-	l := listen(t, freePort(t))
-	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	_, port := loopback.Listen(t, 0)
 	proc := fakeProcs(t, map[string][2]string{"self": {"supervisor", sidecar}, "1": {"supervisor", sidecar}})
 
 	if got, err := (&Sampler{ProcRoot: proc, Ports: map[uint16]bool{port: true}}).Count(); err != nil || got.InUse() || got.Exec {

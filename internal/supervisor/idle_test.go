@@ -20,6 +20,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/loopback"
 )
 
 // On a fake clock: with nobody on the bastion it stops at start + idle
@@ -153,47 +154,11 @@ func (c *scriptedClock) Sleep(ctx context.Context, d time.Duration) error {
 	return err
 }
 
-// server listens on 127.0.0.1:port (0: any) and holds what it accepts
-// until the client goes.
-func server(t *testing.T, port uint16) (net.Listener, uint16) {
-	t.Helper()
-	l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	return l, uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
-// unusedPort is a loopback port nothing listens on now.
-func unusedPort(t *testing.T) uint16 {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return uint16(l.Addr().(*net.TCPAddr).Port)
-}
-
 // dial connects a real client to port and waits until the kernel's table
 // shows the session.
 func dial(t *testing.T, port uint16) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := loopback.Dial(t, port)
 	waitInbound(t, port, 1)
 	return c
 }
@@ -279,9 +244,9 @@ func (r idleRun) wantTTL(t *testing.T) {
 // naming the port and what does listen. Before, it stopped for idleness at
 // start + the idle timeout with the user logged in.
 func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
-	_, sshd := server(t, 0)
+	_, sshd := loopback.Listen(t, 0)
 	dial(t, sshd) // the user, on the port the typo misses
-	typo := unusedPort(t)
+	typo := loopback.FreePort(t)
 	run := runIdle(t, &scriptedClock{Fake: clocktest.NewFake(time.Now())}, func(w *watcher) {
 		w.cfg.idlePorts = map[uint16]bool{typo: true}
 	})
@@ -302,10 +267,10 @@ func TestWatchIdlePortTypoKeepsABusyBastion(t *testing.T) {
 // there, so the idle stop comes at +31m. Before, it came at start + 10m
 // while that server was not up yet.
 func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
-	port := unusedPort(t)
+	port := loopback.FreePort(t)
 	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
-	clk.at(t0.Add(20*time.Minute+30*time.Second), func() { server(t, port) })
+	clk.at(t0.Add(20*time.Minute+30*time.Second), func() { loopback.Listen(t, port) })
 	run := runIdle(t, clk, func(w *watcher) { w.cfg.idlePorts = map[uint16]bool{port: true} })
 	// The first sample is at t0, one second after the container's start.
 	if want := time.Second + 21*time.Minute + sightIdle; run.at != want || !strings.HasPrefix(run.reason, "idle 10m0s: no session since ") {
@@ -324,7 +289,7 @@ func TestWatchIdleLateServerCountedFromTheSampleThatSeesIt(t *testing.T) {
 // the close + 10m, and at most one sample later. Before, it came 59 s
 // early: 10m after the last sample that saw the session.
 func TestWatchIdleNeverBeforeTheLastCloseAndTheTimeout(t *testing.T) {
-	_, port := server(t, 0)
+	_, port := loopback.Listen(t, 0)
 	user := dial(t, port)
 	clk := &scriptedClock{Fake: clocktest.NewFake(time.Now())}
 	t0 := clk.Now()
@@ -371,7 +336,7 @@ func procs(t *testing.T, root string, ps map[string][2]string) string {
 // idle port, nobody on it. Before: an idle stop at start + 10m in every case.
 func TestWatchIdleECSExecSessions(t *testing.T) {
 	const sidecar, bastion = "0::/ecs/t/sidecar", "0::/ecs/t/bastion"
-	_, port := server(t, 0)
+	_, port := loopback.Listen(t, 0)
 	own := map[string][2]string{"self": {"supervisor", sidecar}, "1": {"supervisor", sidecar}}
 	for _, tt := range []struct {
 		name  string
