@@ -120,25 +120,12 @@ func resources(tpl object, typ string) map[string]object {
 	}
 	return found
 }
-func get(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(object)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-func list(v any) []any {
-	if l, ok := v.([]any); ok {
-		return l
-	}
-	if v == nil {
-		return nil
-	}
-	return []any{v}
-}
+
+var (
+	get  = cfn.Get
+	list = cfn.List
+)
+
 func ref(name string) any          { return object{"Ref": name} }
 func getAtt(name, attr string) any { return object{"Fn::GetAtt": []any{name, attr}} }
 func sub(s string) any             { return object{"Fn::Sub": s} }

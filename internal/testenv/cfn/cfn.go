@@ -40,9 +40,9 @@ func Resolve(tpl Template, params map[string]string) (Template, error) {
 	for name, p := range tpl["Parameters"].(Template) {
 		v, ok := params[name]
 		if !ok {
-			v = fmt.Sprint(get(p, "Default"))
+			v = fmt.Sprint(Get(p, "Default"))
 		}
-		if get(p, "Type") == "CommaDelimitedList" {
+		if Get(p, "Type") == "CommaDelimitedList" {
 			r.params[name] = strings.Split(v, ",")
 		} else {
 			r.params[name] = v
@@ -63,13 +63,13 @@ func Resolve(tpl Template, params map[string]string) (Template, error) {
 	}
 	resources := out["Resources"].(Template)
 	for id, res := range resources {
-		if c, ok := get(res, "Condition").(string); ok && !r.conds[c] {
+		if c, ok := Get(res, "Condition").(string); ok && !r.conds[c] {
 			delete(resources, id)
 		}
 	}
 	if outs, ok := out["Outputs"].(Template); ok {
 		for id, o := range outs {
-			if c, ok := get(o, "Condition").(string); ok && !r.conds[c] {
+			if c, ok := Get(o, "Condition").(string); ok && !r.conds[c] {
 				delete(outs, id)
 			}
 		}
@@ -105,7 +105,7 @@ func (r *resolver) eval(conds Template, v any) (any, error) {
 		return v, nil
 	}
 	for fn, arg := range m {
-		args := list(arg)
+		args := List(arg)
 		switch fn {
 		case "Ref":
 			if p, ok := r.params[arg.(string)]; ok {
@@ -133,7 +133,7 @@ func (r *resolver) eval(conds Template, v any) (any, error) {
 				return nil, err
 			}
 			var parts []string
-			for _, it := range list(items) {
+			for _, it := range List(items) {
 				v, err := r.eval(conds, it)
 				if err != nil {
 					return nil, err
@@ -233,7 +233,7 @@ func DanglingRefs(tpl Template) []string {
 						check(s, where)
 					}
 				case "Fn::GetAtt":
-					if a := list(e); len(a) > 0 {
+					if a := List(e); len(a) > 0 {
 						check(fmt.Sprint(a[0]), where)
 					}
 				case "Fn::Sub":
@@ -266,7 +266,8 @@ func DanglingRefs(tpl Template) []string {
 	return bad
 }
 
-func get(v any, path ...string) any {
+// Get follows path through nested maps of a template; nil where it ends.
+func Get(v any, path ...string) any {
 	for _, k := range path {
 		m, ok := v.(Template)
 		if !ok {
@@ -277,7 +278,9 @@ func get(v any, path ...string) any {
 	return v
 }
 
-func list(v any) []any {
+// List is v as a list: a lone value is a list of one, nil an empty one
+// (CloudFormation accepts either where a list is meant).
+func List(v any) []any {
 	if l, ok := v.([]any); ok {
 		return l
 	}
