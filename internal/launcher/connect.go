@@ -562,39 +562,34 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 		stdout = &readyWriter{w: c.env.Stderr, ready: ready, marker: "Waiting for connections"}
 	}
 	go func() { done <- c.plugin.Run(pctx, args, extra, stdin, stdout, c.env.Stderr) }()
-	select {
-	case <-ready:
-		c.sayReady()
-	case <-time.After(10 * time.Second):
-		c.sayReady()
-	case e := <-done:
-		return e, nil
-	case <-ctx.Done():
-		cancel()
-		<-done
-		return nil, errInterrupted
-	case reason := <-stopped:
-		cancel()
-		<-done
-		return nil, c.stoppedErr(reason)
-	}
-	select {
-	case e := <-done:
-		if errors.Is(e, ErrNoPlugin) {
-			return nil, e
-		}
-		if ctx.Err() != nil {
+	// Before the plugin is ready (or 10 s have passed) its exit is the
+	// session's answer; after, a missing plugin and an interrupt are ours.
+	wait := time.After(10 * time.Second)
+	for {
+		select {
+		case <-ready:
+			c.sayReady()
+			ready, wait = nil, nil
+		case <-wait:
+			c.sayReady()
+			ready, wait = nil, nil
+		case e := <-done:
+			if ready == nil && errors.Is(e, ErrNoPlugin) {
+				return nil, e
+			}
+			if ready == nil && ctx.Err() != nil {
+				return nil, errInterrupted
+			}
+			return e, nil
+		case <-ctx.Done():
+			cancel()
+			<-done
 			return nil, errInterrupted
+		case reason := <-stopped:
+			cancel()
+			<-done
+			return nil, c.stoppedErr(reason)
 		}
-		return e, nil
-	case <-ctx.Done():
-		cancel()
-		<-done
-		return nil, errInterrupted
-	case reason := <-stopped:
-		cancel()
-		<-done
-		return nil, c.stoppedErr(reason)
 	}
 }
 
