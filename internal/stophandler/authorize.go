@@ -16,6 +16,10 @@ var sessionARN = regexp.MustCompile(`^arn:(aws(?:-[a-z]+)*):sts::([0-9]{12}):ass
 // userId <RoleId>:<session> of an assumed-role session.
 var roleID = regexp.MustCompile(`^AROA[A-Z0-9]{12,124}$`)
 
+// An IAM user's ARN (arn:<partition>:iam::<account>:user/<path/name>): a
+// person's or a program's long-term identity, never a task's.
+var userARN = regexp.MustCompile(`^arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:user/`)
+
 // roleName is what IAM allows in a role name.
 var roleName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
@@ -46,6 +50,9 @@ func (p Policy) authorize(id Identity, apiAccount string, t target) *errorAnswer
 		return reject(http.StatusForbidden, "no caller identity; the route must use IAM authorization")
 	}
 	m := sessionARN.FindStringSubmatch(id.UserARN)
+	if m == nil && userARN.MatchString(id.UserARN) {
+		return reject(http.StatusForbidden, "caller is an IAM user, not an assumed-role session (a task role)")
+	}
 	if m == nil {
 		return reject(http.StatusForbidden, "caller is not an assumed-role session (a task role)")
 	}
@@ -66,12 +73,14 @@ func (p Policy) authorize(id Identity, apiAccount string, t target) *errorAnswer
 }
 
 // rolePinned reports whether the session's role is one of p.Roles: by name,
-// or by unique ID from userID, whose session part must be the ARN's.
+// or by unique ID from userID, whose session part, when it has one, must be
+// the ARN's (STS always gives one; an event's userId may be the role ID
+// alone, as sameUserID allows).
 func (p Policy) rolePinned(role, session, userID string) bool {
-	idRole, idSession, hasID := strings.Cut(userID, ":")
+	idRole, idSession, hasSession := strings.Cut(userID, ":")
 	for _, r := range p.Roles {
 		if roleID.MatchString(r) {
-			if hasID && idRole == r && idSession == session {
+			if idRole == r && (!hasSession || idSession == session) {
 				return true
 			}
 		} else if r == role {

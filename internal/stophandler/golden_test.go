@@ -12,8 +12,11 @@ import (
 )
 
 // goldenEvent decodes the stored API Gateway HTTP API (payload 2.0) event of
-// a task role calling POST /terminate, in the shape of aws-lambda-go's
-// events/testdata/apigw-v2-request-iam.json.
+// a task role calling POST /terminate: an event an HTTP API with IAM
+// authorization gave its function, as captured and published in
+// applicationdesignframework/applicationdesignframework.github.io
+// (examples/iam-session-broker/README.md), with the route, body, caller,
+// account and host made a bastion's; testdata/README.md lists every change.
 func goldenEvent(t *testing.T) events.APIGatewayV2HTTPRequest {
 	t.Helper()
 	b, err := os.ReadFile("testdata/apigw-v2-iam-terminate.json")
@@ -62,8 +65,11 @@ func TestGoldenEvent(t *testing.T) {
 }
 
 // goldenREST decodes the stored REST API (payload 1.0) event of the same
-// call through a private API, in the shape of aws-lambda-go's
-// events/testdata/apigw-request.json with IAM auth.
+// call through a private API: an event a private REST API with IAM
+// authorization gave its function through a VPC endpoint, as recorded in
+// jcjorel/clonesquad-ec2-pet-autoscaler
+// (tests/interact/event-api-gw-reschedule-now.json), made a bastion's call
+// in the same way; testdata/README.md lists every change.
 func goldenREST(t *testing.T) events.APIGatewayProxyRequest {
 	t.Helper()
 	b, err := os.ReadFile("testdata/apigw-rest-iam-terminate.json")

@@ -106,8 +106,9 @@ func (p *Prover) prove(ctx context.Context, r request) (Identity, string, *error
 }
 
 // sameUserID reports whether the event's userId (empty: none) names STS's
-// UserId: the same <RoleId>:<session>, or its role ID alone, as some of API
-// Gateway's own samples show it.
+// UserId: the same <RoleId>:<session>, or its role ID alone. Captured events
+// of a role's session give the former; the role ID alone is in the sample
+// events of aws-lambda-go and Powertools (see testdata/README.md).
 func sameUserID(event, proven string) bool {
 	if event == "" || event == proven {
 		return true

@@ -70,6 +70,7 @@ type request struct {
 	accountID string // the API's own account
 	requestID string
 	id        Identity // as the event tells it: believed only where STS agrees
+	cognito   bool     // the event names a Cognito identity: never a task, refused on its word
 	proof     string   // the identity proof header's value
 	hasProof  bool
 	proofErr  *errorAnswer // a header that cannot be one proof (repeated)
@@ -82,6 +83,8 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		accountID: ev.RequestContext.AccountID, requestID: ev.RequestContext.RequestID}
 	if a := ev.RequestContext.Authorizer; a != nil && a.IAM != nil {
 		r.id = Identity{UserARN: a.IAM.UserARN, UserID: a.IAM.UserID}
+		c := a.IAM.CognitoIdentity
+		r.cognito = c.IdentityID != "" || c.IdentityPoolID != "" || len(c.AMR) > 0
 	}
 	// The route key's path ("POST /terminate"), or the path for a catch-all route.
 	p := ev.RawPath
@@ -101,6 +104,10 @@ func (s *Service) HandleREST(ctx context.Context, ev events.APIGatewayProxyReque
 	r := request{method: ev.HTTPMethod, body: ev.Body, base64: ev.IsBase64Encoded,
 		accountID: ev.RequestContext.AccountID, requestID: ev.RequestContext.RequestID,
 		id: Identity{UserARN: ev.RequestContext.Identity.UserArn, UserID: ev.RequestContext.Identity.User}}
+	if id := ev.RequestContext.Identity; id.CognitoIdentityID != "" || id.CognitoIdentityPoolID != "" ||
+		id.CognitoAuthenticationType != "" || id.CognitoAuthenticationProvider != "" {
+		r.cognito = true
+	}
 	p := ev.Resource // "/terminate", whatever the stage or a custom domain's base path
 	if p == "" {
 		p = ev.Path
@@ -236,6 +243,10 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 // attributes saying how it was proven, and whether it was let through
 // without a proof (BASTION_ACCEPT_UNPROVEN).
 func (s *Service) identify(ctx context.Context, r request) (Identity, []any, bool, *errorAnswer) {
+	if r.cognito {
+		// Refusing on the event's word is safe: it can only say no.
+		return Identity{}, nil, false, reject(http.StatusForbidden, "caller is a Cognito identity, not an assumed-role session of a task role")
+	}
 	if r.proofErr != nil {
 		return Identity{}, []any{"proof", proofRefused}, false, r.proofErr
 	}

@@ -305,6 +305,10 @@ func TestAuthorizationRules(t *testing.T) {
 		{"role named like the pinned ID's role, other ID", strict, withID(self, "AROAZSOMEOTHERROLE99:"+taskID), account, tgt(taskARN, ""), false},
 		{"pinned ID, session in userId differs", strict, withID(self, pinnedID+":"+strings.Repeat("f", 32)), account, tgt(taskARN, ""), false},
 		{"pinned ID, no userId", strict, withID(self, ""), account, tgt(taskARN, ""), false},
+		// An event's userId, judged when BASTION_ACCEPT_UNPROVEN lets it through.
+		{"pinned ID, userId the role ID alone", strict, withID(self, pinnedID), account, tgt(taskARN, ""), true},
+		{"another role's ID alone", strict, withID(self, "AROAZSOMEOTHERROLE99"), account, tgt(taskARN, ""), false},
+		{"pinned ID alone, another task's session", strict, withID(other, pinnedID), account, tgt(taskARN, ""), false},
 		{"pinned role name from another account", strict, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/" + taskID), account, tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), false},
 		{"task and caller in an account not the API's", strict, id("arn:aws:sts::210987654321:assumed-role/bastion-extra-role/" + taskID), "210987654321", tgt("arn:aws:ecs:eu-west-1:210987654321:task/bastions/"+taskID, ""), true},
 		{"no API account", strict, id(self), "", tgt(taskARN, ""), false},
