@@ -94,6 +94,7 @@ func TestIdentityShapes(t *testing.T) {
 		pool       = "arn:aws:sts::123456789012:assumed-role/bastion-app-CognitoAuthRole/CognitoIdentityCredentials"
 		poolUserID = "AROAZEXAMPLEPOOLROLE1:CognitoIdentityCredentials"
 	)
+	otherTask := Identity{UserARN: "arn:aws:sts::123456789012:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C4D5E6F/11111111111111111111111111111111", UserID: pinnedID + ":11111111111111111111111111111111"}
 	fullID := Identity{UserARN: "arn:aws:sts::123456789012:assumed-role/bastion-ttl-BastionTaskRole-1A2B3C4D5E6F/" + taskID, UserID: pinnedID + ":" + taskID}
 	cognitoV2 := map[string]any{
 		"amr": []any{"authenticated", "cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
@@ -139,6 +140,14 @@ func TestIdentityShapes(t *testing.T) {
 		{name: "2.0: no authorizer (a route without IAM auth), no proof", fixture: "v2", edit: func(ev jsonEvent) {
 			delete(object(ev, "requestContext"), "authorizer")
 		}, status: 403, says: "no X-Bastion-Ttl-Identity header"},
+		// The proof is the authentication: a route left without IAM auth
+		// still stops only the task whose credentials made the proof.
+		{name: "2.0: no authorizer, the task's own proof", fixture: "v2", edit: func(ev jsonEvent) {
+			delete(object(ev, "requestContext"), "authorizer")
+		}, proveAs: &fullID, status: 202},
+		{name: "2.0: no authorizer, another task's proof", fixture: "v2", edit: func(ev jsonEvent) {
+			delete(object(ev, "requestContext"), "authorizer")
+		}, proveAs: &otherTask, status: 403, says: "only its own task"},
 
 		// REST API, payload 1.0: requestContext.identity.
 		{name: "1.0: a task role's session through a VPC endpoint", fixture: "rest", status: 202},
