@@ -55,11 +55,14 @@ var Throttled = Fault{Status: http.StatusBadRequest, Code: "ThrottlingException"
 
 // Server is the endpoint. Its zero value is not usable: use New.
 type Server struct {
-	mu     sync.Mutex
-	tasks  map[string]*Task
-	order  []string // task ARNs in insertion order, for stable pages
-	calls  map[string]int
-	inject func(action string, body map[string]any) *Fault
+	mu    sync.Mutex
+	tasks map[string]*Task
+	// clusters are the ARNs of the clusters that exist: those of the tasks
+	// added, and those added empty (AddCluster).
+	clusters map[string]bool
+	order    []string // task ARNs in insertion order, for stable pages
+	calls    map[string]int
+	inject   func(action string, body map[string]any) *Fault
 	// OnStop, when set, is called (without the lock) after each accepted
 	// StopTask has been answered.
 	OnStop func(Task)
@@ -70,7 +73,17 @@ type Server struct {
 
 // New returns an empty endpoint.
 func New() *Server {
-	return &Server{tasks: map[string]*Task{}, calls: map[string]int{}}
+	return &Server{tasks: map[string]*Task{}, clusters: map[string]bool{}, calls: map[string]int{}}
+}
+
+// AddCluster makes clusters exist without tasks, by ARN. A call naming a
+// cluster that does not exist answers ClusterNotFoundException, as ECS does.
+func (s *Server) AddCluster(arns ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, arn := range arns {
+		s.clusters[arn] = true
+	}
 }
 
 // Add adds tasks.
@@ -88,6 +101,7 @@ func (s *Server) Add(tasks ...Task) {
 		if _, ok := s.tasks[t.ARN]; !ok {
 			s.order = append(s.order, t.ARN)
 		}
+		s.clusters[t.ClusterARN] = true
 		s.tasks[t.ARN] = &t
 	}
 }
@@ -230,6 +244,19 @@ func invalid(format string, args ...any) *apiError {
 	return &apiError{http.StatusBadRequest, "InvalidParameterException", fmt.Sprintf(format, args...)}
 }
 
+var clusterNotFound = &apiError{http.StatusBadRequest, "ClusterNotFoundException", "Cluster not found."}
+
+// cluster is the ARN of the cluster a request names (name or ARN, default
+// "default"), "" if it does not exist.
+func (s *Server) cluster(requested any) string {
+	for arn := range s.clusters {
+		if clusterMatches(requested, arn) {
+			return arn
+		}
+	}
+	return ""
+}
+
 // clusterMatches reports whether the request's cluster (name or ARN, default
 // "default") names clusterARN.
 func clusterMatches(requested any, clusterARN string) bool {
@@ -247,6 +274,9 @@ func (s *Server) listTasks(body map[string]any) (any, *apiError) {
 			return nil, invalid("maxResults must be between 1 and 100")
 		}
 		limit = int(v)
+	}
+	if s.cluster(body["cluster"]) == "" {
+		return nil, clusterNotFound
 	}
 	desired, _ := body["desiredStatus"].(string)
 	if desired == "" {
@@ -283,6 +313,9 @@ func (s *Server) describeTasks(body map[string]any) (any, *apiError) {
 	if len(ids) == 0 || len(ids) > 100 {
 		return nil, invalid("tasks must hold 1 to 100 tasks, got %d", len(ids))
 	}
+	if s.cluster(body["cluster"]) == "" {
+		return nil, clusterNotFound
+	}
 	include, _ := body["include"].([]any)
 	withTags := slices.Contains(include, any("TAGS"))
 	tasks := []map[string]any{}
@@ -303,17 +336,12 @@ func (s *Server) describeTasks(body map[string]any) (any, *apiError) {
 	return map[string]any{"tasks": tasks, "failures": failures}, nil
 }
 
-// describeClusters knows the clusters its tasks are in, all ACTIVE.
+// describeClusters describes the clusters that exist, all ACTIVE.
 func (s *Server) describeClusters(body map[string]any) (any, *apiError) {
 	names, _ := body["clusters"].([]any)
 	clusters, failures := []map[string]any{}, []map[string]any{}
 	for _, n := range names {
-		found := ""
-		for _, t := range s.tasks {
-			if clusterMatches(n, t.ClusterARN) {
-				found = t.ClusterARN
-			}
-		}
+		found := s.cluster(n)
 		if found == "" {
 			failures = append(failures, map[string]any{"arn": n, "reason": "MISSING"})
 			continue
@@ -324,6 +352,9 @@ func (s *Server) describeClusters(body map[string]any) (any, *apiError) {
 }
 
 func (s *Server) stopTask(body map[string]any) (any, *Task, *apiError) {
+	if s.cluster(body["cluster"]) == "" {
+		return nil, nil, clusterNotFound
+	}
 	ref, _ := body["task"].(string)
 	t := s.find(body["cluster"], ref)
 	if t == nil {
