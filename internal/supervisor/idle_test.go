@@ -70,30 +70,14 @@ func TestWatchIdleOnAFakeClock(t *testing.T) {
 func TestWatchIdleWithARealSession(t *testing.T) {
 	testenv.RealTime(t)
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, port := loopback.Listen(t, 0)
+	client := loopback.Dial(t, port)
 	const idle = 2 * time.Second
 	api := newAPIServer(t, 202)
 	env := baseEnv(t, metadataServer(t, time.Now(), 0), api, "1m")
 	env["BASTION_IDLE_TIMEOUT"] = idle.String()
 	// Only this test's port: other tests' servers share the namespace.
-	env["BASTION_IDLE_PORTS"] = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	env["BASTION_IDLE_PORTS"] = strconv.Itoa(int(port))
 	w, err := newWatcher(env, clock.System{}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
