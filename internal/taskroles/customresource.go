@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 )
 
 // RoleIDsAttribute is the attribute (Fn::GetAtt) holding the comma-separated IDs.
@@ -38,7 +39,16 @@ type Handler struct {
 	Reserve time.Duration
 	// Patience is how long a GetRole answered AccessDenied is asked again.
 	Patience time.Duration
-	Log      *slog.Logger
+	// Clock times the waits between attempts; nil: the system's.
+	Clock clock.Clock
+	Log   *slog.Logger
+}
+
+func (h *Handler) clock() clock.Clock {
+	if h.Clock == nil {
+		return clock.System{}
+	}
+	return h.Clock
 }
 
 // Handle answers one request. Its error says only that the answer could
@@ -99,7 +109,7 @@ func (h *Handler) act(ctx context.Context, e cfn.Event) (physical string, data m
 	if len(names) == 0 {
 		return physical, nil, errors.New("RoleNames lists no role")
 	}
-	ids, err := Resolve(ctx, h.IAM, names, h.Patience)
+	ids, err := Resolve(ctx, h.IAM, names, h.Patience, h.clock())
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("IAM did not answer in time: %w", err)
@@ -124,10 +134,8 @@ func (h *Handler) send(ctx context.Context, url string, r *cfn.Response) error {
 	var last error
 	for attempt := range 3 {
 		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
-			case <-ctx.Done():
-				return fmt.Errorf("taskroles: put answer: %w (last: %v)", ctx.Err(), last)
+			if err := h.clock().Sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+				return fmt.Errorf("taskroles: put answer: %w (last: %v)", err, last)
 			}
 		}
 		if last = h.put(ctx, url, body); last == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 )
 
 // MaxRoles is how many role names the template grants iam:GetRole on: one
@@ -34,8 +35,8 @@ var (
 // Resolve returns the unique ID of each named role, in order, after
 // checking that only ECS tasks may assume it. Every error names the role.
 // AccessDenied is asked again for up to patience: the function's own grant,
-// made seconds before, may not have reached all of IAM yet.
-func Resolve(ctx context.Context, api IAM, names []string, patience time.Duration) ([]string, error) {
+// made seconds before, may not have reached all of IAM yet (waiting on clk).
+func Resolve(ctx context.Context, api IAM, names []string, patience time.Duration, clk clock.Clock) ([]string, error) {
 	if len(names) > MaxRoles {
 		return nil, fmt.Errorf("%d extra task roles given; the template lets the resolver read at most %d", len(names), MaxRoles)
 	}
@@ -44,7 +45,7 @@ func Resolve(ctx context.Context, api IAM, names []string, patience time.Duratio
 		if !roleName.MatchString(name) {
 			return nil, fmt.Errorf("%q is not a role name: give names, not ARNs or paths", name)
 		}
-		out, err := getRole(ctx, api, name, patience)
+		out, err := getRole(ctx, api, name, patience, clk)
 		var missing *types.NoSuchEntityException
 		switch {
 		case errors.As(err, &missing):
@@ -66,18 +67,16 @@ func Resolve(ctx context.Context, api IAM, names []string, patience time.Duratio
 	return ids, nil
 }
 
-func getRole(ctx context.Context, api IAM, name string, patience time.Duration) (*iam.GetRoleOutput, error) {
-	give := time.Now().Add(patience)
+func getRole(ctx context.Context, api IAM, name string, patience time.Duration, clk clock.Clock) (*iam.GetRoleOutput, error) {
+	give := clk.Now().Add(patience)
 	wait := 500 * time.Millisecond
 	for {
 		out, err := api.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		var api smithy.APIError
-		if err == nil || !errors.As(err, &api) || api.ErrorCode() != "AccessDenied" || time.Now().Add(wait).After(give) {
+		if err == nil || !errors.As(err, &api) || api.ErrorCode() != "AccessDenied" || clk.Now().Add(wait).After(give) {
 			return out, err
 		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		if clk.Sleep(ctx, wait) != nil {
 			return out, err
 		}
 		wait = min(2*wait, 4*time.Second)
