@@ -63,7 +63,7 @@ test:
 	BASTION_TEST_SKIPS=$(CURDIR)/bin/skipped.txt $(GO) test -race -count=1 ./...; status=$$?; ./scripts/skipped.sh bin/skipped.txt; exit $$status
 
 ## test-short: the fast loop for every edit: skips what needs moto, the emulator, the CLI tools or real time.
-## Measured 2026-12-01 (warm build cache, `/usr/bin/time make test-short`, 2 cores): 12.8 and 13.1 s wall
+## Measured 2026-12-01 (warm build cache, `/usr/bin/time make test-short`, 2 cores): 13.0 and 13.6 s wall
 ## (19 CPU-seconds) with the machine idle; 27 to 29 s at a load of 5 to 6 from other builds.
 test-short:
 	$(GO) test -short -count=1 ./...
