@@ -49,6 +49,21 @@ type Service struct {
 	Log      *slog.Logger
 }
 
+// New is the Service that cfg describes, stopping tasks with client and
+// logging to log: what the Lambda's main runs, and the local stack too.
+func New(cfg Config, client ECS, log *slog.Logger) *Service {
+	return &Service{
+		ECS:      client,
+		Policy:   cfg.Policy,
+		Prover:   &Prover{Endpoint: cfg.STS, Region: cfg.Region, Now: time.Now, AcceptUnproven: cfg.AcceptUnproven},
+		Region:   cfg.Region,
+		Account:  cfg.Account,
+		MaxTTL:   cfg.MaxTTL,
+		Function: cfg.Function,
+		Log:      log,
+	}
+}
+
 // outcome is what a request came to, for the log line.
 type outcome struct {
 	status  int

@@ -50,6 +50,7 @@ func EmulatorCommand(rie, bootstrap string, env map[string]string) (*exec.Cmd, s
 		return nil, "", err
 	}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)
+	cmd.Env = []string{} // exactly env: a nil Env would inherit this process's (its AWS credentials)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -46,14 +45,5 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return &stophandler.Service{
-		ECS:      ecs.NewFromConfig(awsCfg),
-		Policy:   cfg.Policy,
-		Prover:   &stophandler.Prover{Endpoint: cfg.STS, Region: cfg.Region, Now: time.Now, AcceptUnproven: cfg.AcceptUnproven},
-		Region:   cfg.Region,
-		Account:  cfg.Account,
-		MaxTTL:   cfg.MaxTTL,
-		Function: cfg.Function,
-		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),
-	}, nil
+	return stophandler.New(cfg, ecs.NewFromConfig(awsCfg), logging.New(os.Stdout, "json", cfg.LogLevel)), nil
 }

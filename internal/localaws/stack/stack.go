@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
+	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
 
@@ -86,6 +86,12 @@ func Start(c Config) (*Stack, error) {
 		return nil, errors.New("stack: Region, Account, Clusters and TaskRoles are required")
 	}
 	s := &Stack{ECSURL: c.ECSEndpoint}
+	started := false
+	defer func() {
+		if !started { // an error, or a Bootstrap that ended its goroutine (t.Fatal)
+			s.Close()
+		}
+	}()
 	if s.ECSURL == "" {
 		s.ECS = c.ECS
 		if s.ECS == nil {
@@ -107,7 +113,6 @@ func Start(c Config) (*Stack, error) {
 	if c.Bootstrap != nil {
 		url, err := c.Bootstrap(env)
 		if err != nil {
-			s.Close()
 			return nil, err
 		}
 		invoke = apigateway.InvokeURL(url)
@@ -117,7 +122,6 @@ func Start(c Config) (*Stack, error) {
 	} else {
 		fn, err := inProcess(env, c.Log)
 		if err != nil {
-			s.Close()
 			return nil, err
 		}
 		s.Function = fn
@@ -135,6 +139,7 @@ func Start(c Config) (*Stack, error) {
 	if c.Stage != "" {
 		s.APIURL += "/" + c.Stage
 	}
+	started = true
 	return s, nil
 }
 
@@ -164,8 +169,9 @@ const (
 	functionSecret = "local-terminate-function-secret"
 )
 
-// inProcess builds the function from env as its main does, with an ECS
-// client that never retries: ECS's answer (a throttle, a 503) reaches the
+// inProcess builds the function from env as its main does
+// (stophandler.Load, stophandler.New), but with an ECS client that never
+// retries: ECS's answer (a throttle, a 503) reaches the
 // caller as the function's status, which the fault tests rely on.
 func inProcess(env map[string]string, log io.Writer) (*stophandler.Service, error) {
 	cfg, err := stophandler.Load(env)
@@ -175,16 +181,9 @@ func inProcess(env map[string]string, log io.Writer) (*stophandler.Service, erro
 	if log == nil {
 		log = io.Discard
 	}
-	return &stophandler.Service{
-		ECS: ecs.New(ecs.Options{Region: cfg.Region, BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_ECS"]),
-			Credentials: credentials.NewStaticCredentialsProvider(functionKeyID, functionSecret, ""), Retryer: aws.NopRetryer{}}),
-		Policy:  cfg.Policy,
-		Prover:  &stophandler.Prover{Endpoint: cfg.STS, Region: cfg.Region, Now: time.Now},
-		Region:  cfg.Region,
-		Account: cfg.Account,
-		MaxTTL:  cfg.MaxTTL,
-		Log:     slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: cfg.LogLevel})),
-	}, nil
+	client := ecs.New(ecs.Options{Region: cfg.Region, BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_ECS"]),
+		Credentials: credentials.NewStaticCredentialsProvider(functionKeyID, functionSecret, ""), Retryer: aws.NopRetryer{}})
+	return stophandler.New(cfg, client, logging.New(log, "json", cfg.LogLevel)), nil
 }
 
 func (s *Stack) serve(h http.Handler) string {
