@@ -562,8 +562,9 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 		stdout = &readyWriter{w: c.env.Stderr, ready: ready, marker: "Waiting for connections"}
 	}
 	go func() { done <- c.plugin.Run(pctx, args, extra, stdin, stdout, c.env.Stderr) }()
-	// Before the plugin is ready (or 10 s have passed) its exit is the
-	// session's answer; after, a missing plugin and an interrupt are ours.
+	// A missing plugin is ours, whenever it shows; an interrupt is ours once
+	// the plugin was ready (or 10 s have passed): before, its exit is the
+	// session's answer.
 	wait := time.After(10 * time.Second)
 	for {
 		select {
@@ -574,7 +575,7 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 			c.sayReady()
 			ready, wait = nil, nil
 		case e := <-done:
-			if ready == nil && errors.Is(e, ErrNoPlugin) {
+			if errors.Is(e, ErrNoPlugin) {
 				return nil, e
 			}
 			if ready == nil && ctx.Err() != nil {

@@ -386,6 +386,34 @@ func TestConnectReusesOnlyTheCallersOwnBastion(t *testing.T) {
 	}
 }
 
+// A plugin that goes from PATH while connected (uninstalled, a PATH that
+// changed) ends connect at the next session with the install line, saying
+// the bastion it started keeps its TTL (exit 1: not bad input, something
+// was started), not with reconnect after reconnect.
+func TestConnectEndsWhenThePluginGoes(t *testing.T) {
+	standInPlugin(t)
+	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
+	c.until(t, "through ", 1)
+	t.Setenv("PATH", t.TempDir())
+	exchange(t, local, "the last one") // the stand-in exits once this connection closes
+	code := c.exit(t)
+	if code != 1 || !strings.Contains(c.errs.String(), "started (it keeps its TTL), then: session-manager-plugin is not on PATH: install AWS's Session Manager plugin") {
+		t.Fatalf("exit %d, want 1 with the install line:\n%s\nstderr:\n%s", code, c.out.String(), c.errs.String())
+	}
+	if n := strings.Count(c.out.String(), "reconnecting in "); n != 1 {
+		t.Errorf("%d reconnects, want the one that found no plugin:\n%s", n, c.out.String())
+	}
+	for _, s := range r.ssm.Sessions() {
+		if !s.Terminated {
+			t.Errorf("session %+v left open", s)
+		}
+	}
+}
+
 // The stand-in plugin exits once mid-session (a session timeout): connect
 // opens a new session with backoff, and bytes move again. The plugin here
 // is 1.2.497.0, which takes the session as JSON in its first argument; the
