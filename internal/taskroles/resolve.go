@@ -35,8 +35,12 @@ var (
 // Resolve returns the unique ID of each named role, in order, after
 // checking that only ECS tasks may assume it. Every error names the role.
 // AccessDenied is asked again for up to patience: the function's own grant,
-// made seconds before, may not have reached all of IAM yet (waiting on clk).
+// made seconds before, may not have reached all of IAM yet (waiting on clk;
+// nil: the system's).
 func Resolve(ctx context.Context, api IAM, names []string, patience time.Duration, clk clock.Clock) ([]string, error) {
+	if clk == nil {
+		clk = clock.System{}
+	}
 	if len(names) > MaxRoles {
 		return nil, fmt.Errorf("%d extra task roles given; the template lets the resolver read at most %d", len(names), MaxRoles)
 	}
