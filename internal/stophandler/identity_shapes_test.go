@@ -102,7 +102,7 @@ func TestIdentityShapes(t *testing.T) {
 		"identityId":     "eu-west-1:66666666-7777-8888-9999-000000000000",
 		"identityPoolId": "eu-west-1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
 	}
-	tests := []struct {
+	type shape struct {
 		name    string
 		fixture string
 		edit    func(jsonEvent)
@@ -111,7 +111,8 @@ func TestIdentityShapes(t *testing.T) {
 		status  int
 		says    string // in the answer's error
 		noSTS   bool   // refused before any proof is sent to STS
-	}{
+	}
+	tests := []shape{
 		// HTTP API, payload 2.0: requestContext.authorizer.iam.
 		{name: "2.0: a task role's session, userId <RoleId>:<session>", fixture: "v2", status: 202},
 		{name: "2.0: principalOrgId null", fixture: "v2", edit: func(ev jsonEvent) { iamOf(ev)["principalOrgId"] = nil }, status: 202},
@@ -179,6 +180,18 @@ func TestIdentityShapes(t *testing.T) {
 				iamOf(ev)[k] = nil
 			}
 		}, status: 403, says: "no X-Bastion-Ttl-Identity header"},
+	}
+	// Any one Cognito member is enough to refuse: each alone, on an event
+	// that otherwise names the task's own session.
+	for _, k := range []string{"identityId", "identityPoolId", "amr"} {
+		tests = append(tests, shape{name: "2.0: cognitoIdentity with only " + k, fixture: "v2", edit: func(ev jsonEvent) {
+			iamOf(ev)["cognitoIdentity"] = map[string]any{k: cognitoV2[k]}
+		}, status: 403, says: "Cognito", noSTS: true})
+	}
+	for _, k := range []string{"cognitoIdentityId", "cognitoIdentityPoolId", "cognitoAuthenticationType", "cognitoAuthenticationProvider"} {
+		tests = append(tests, shape{name: "1.0: only " + k, fixture: "rest", edit: func(ev jsonEvent) {
+			iamOf(ev)[k] = "eu-west-1:66666666-7777-8888-9999-000000000000"
+		}, status: 403, says: "Cognito", noSTS: true})
 	}
 	files := map[string]string{"v2": "testdata/apigw-v2-iam-terminate.json", "rest": "testdata/apigw-rest-iam-terminate.json"}
 	for _, tt := range tests {

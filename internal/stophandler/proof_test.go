@@ -321,6 +321,18 @@ func TestAcceptUnproven(t *testing.T) {
 	if status, _, f, _ := answer(t, event("POST", body(victimARN, ""), self), accept); status != 403 || len(f.calls) != 0 {
 		t.Fatalf("another task: %d", status)
 	}
+	// A userId that is the role ID alone (the libraries' sample events)
+	// meets a pin by ID; the session, from the ARN, must still be the task's.
+	roleOnly := event("POST", body(taskARN, ""), self)
+	roleOnly.RequestContext.Authorizer.IAM.UserID = pinnedID
+	if status, _, f, _ := answer(t, roleOnly, accept); status != 202 || len(f.calls) != 1 {
+		t.Fatalf("userId the pinned role ID alone: %d", status)
+	}
+	roleOnly = event("POST", body(victimARN, ""), self)
+	roleOnly.RequestContext.Authorizer.IAM.UserID = pinnedID
+	if status, _, f, _ := answer(t, roleOnly, accept); status != 403 || len(f.calls) != 0 {
+		t.Fatalf("userId the role ID alone, another task: %d", status)
+	}
 	ev := event("POST", body(taskARN, ""), self)
 	setProof(&ev, proofOf(self, userIDOf(self), "extend", []byte(body(taskARN, "")), time.Now()))
 	if status, code, _, _ := answer(t, ev, accept); status != 403 || code != stopapi.CodeIdentityProofInvalid {
