@@ -1,18 +1,24 @@
-// Package apigateway is a local stand-in for an API Gateway HTTP API route with
-// AWS_IAM authorization, for the demo and the end-to-end tests: it verifies
-// the request's SigV4 signature, builds the payload format 2.0 event with the
-// caller's IAM identity, invokes the function (in process, or the real
-// bootstrap under the Lambda Runtime Interface Emulator) and turns its answer
-// into the HTTP response, as API Gateway does.
+// Package apigateway is a local stand-in for an API Gateway HTTP API route
+// with AWS_IAM authorization (or, with Gateway.Stage, a private REST API's),
+// for the demo and the end-to-end tests: it verifies the request's SigV4
+// signature, builds the payload format 2.0 event (or 1.0) with the caller's
+// IAM identity and the members API Gateway fills, invokes the function (in
+// process, or the real bootstrap under the Lambda Runtime Interface
+// Emulator) and turns its answer into the HTTP response, as API Gateway
+// does.
 package apigateway
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -44,10 +50,13 @@ type Gateway struct {
 	// Observe, when set, hears what the gateway did ("signature verified",
 	// "signature rejected", "function error"...), for the demo's timeline.
 	Observe func(event string, attrs ...any)
-	// Stage, when set, makes this a REST API's stage: its URLs start
-	// /<Stage>, and the routes are matched on what follows (pair it with
-	// RESTInvokeURL, which delivers payload 1.0).
+	// Stage, when set, makes this a private REST API's stage, reached
+	// through an interface VPC endpoint: its URLs start /<Stage>, and the
+	// routes are matched on what follows (pair it with RESTInvokeURL or
+	// REST, which deliver payload 1.0 with the endpoint's headers).
 	Stage string
+	// APIID is the API's ID (requestContext.apiId); empty: a1b2c3d4e5.
+	APIID string
 }
 
 func (g *Gateway) observe(event string, attrs ...any) {
@@ -88,29 +97,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	caller := g.caller(signed.AccessKeyID)
 	g.observe("signature verified", "caller", caller.ARN)
 
-	ev := events.APIGatewayV2HTTPRequest{
-		Version:        "2.0",
-		RouteKey:       route,
-		RawPath:        path,
-		RawQueryString: r.URL.RawQuery,
-		Headers:        map[string]string{},
-		Body:           string(body),
+	ev := g.event(r, route, path, body, signed.AccessKeyID, caller)
+	ctx := r.Context()
+	if g.Stage != "" {
+		ctx = context.WithValue(ctx, sentHeaderKey{}, sentHeader(r))
 	}
-	for k, v := range r.Header {
-		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",")
-	}
-	rc := &ev.RequestContext
-	rc.RouteKey, rc.AccountID, rc.Stage, rc.DomainName = ev.RouteKey, g.AccountID, "$default", r.Host
-	rc.RequestID = fmt.Sprintf("demo-%d", g.Now().UnixNano())
-	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: path, Protocol: r.Proto, SourceIP: r.RemoteAddr, UserAgent: r.UserAgent()}
-	rc.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
-			AccessKey: signed.AccessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
-			UserID: caller.UserID, CallerID: caller.UserID,
-		},
-	}
-
-	resp, err := g.Invoke(r.Context(), ev)
+	resp, err := g.Invoke(ctx, ev)
 	if err != nil {
 		g.observe("function error", "err", err.Error())
 		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
@@ -125,6 +117,82 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, resp.Body)
+}
+
+// event is the payload 2.0 event for r, with what API Gateway adds: the
+// forwarding and trace headers, the request's instant (time, timeEpoch),
+// the API's ID and domain.
+func (g *Gateway) event(r *http.Request, route, path string, body []byte, accessKeyID string, caller Caller) events.APIGatewayV2HTTPRequest {
+	now := g.Now().UTC()
+	sourceIP := clientAddress(r)
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:        "2.0",
+		RouteKey:       route,
+		RawPath:        path,
+		RawQueryString: r.URL.RawQuery,
+		Headers:        map[string]string{"host": r.Host},
+		Body:           string(body),
+	}
+	for k, v := range r.Header {
+		ev.Headers[strings.ToLower(k)] = strings.Join(v, ",") // as API Gateway joins a repeated header
+	}
+	// The API is HTTPS only, on 443: the stand-in's plain HTTP stands in for it.
+	ev.Headers["x-forwarded-for"], ev.Headers["x-forwarded-port"], ev.Headers["x-forwarded-proto"] = sourceIP, "443", "https"
+	ev.Headers["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), randomHex(12))
+
+	rc := &ev.RequestContext
+	rc.RouteKey, rc.AccountID, rc.Stage = ev.RouteKey, g.AccountID, "$default"
+	rc.APIID, rc.DomainName, rc.DomainPrefix = g.apiID(), r.Host, domainPrefix(r.Host)
+	rc.RequestID = requestID()
+	rc.Time, rc.TimeEpoch = now.Format(timeLayout), now.UnixMilli()
+	rc.HTTP = events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: r.Method, Path: path, Protocol: r.Proto, SourceIP: sourceIP, UserAgent: r.UserAgent()}
+	rc.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+		IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			AccessKey: accessKeyID, AccountID: caller.AccountID, UserARN: caller.ARN,
+			UserID: caller.UserID, CallerID: caller.UserID,
+		},
+	}
+	return ev
+}
+
+// timeLayout is requestContext.time's (and 1.0's requestTime's) form.
+const timeLayout = "02/Jan/2006:15:04:05 -0700"
+
+func (g *Gateway) apiID() string {
+	if g.APIID == "" {
+		return "a1b2c3d4e5"
+	}
+	return g.APIID
+}
+
+// clientAddress is the caller's IP address, without its port.
+func clientAddress(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// domainPrefix is the first label of host (for an execute-api name, the API ID).
+func domainPrefix(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	prefix, _, _ := strings.Cut(host, ".")
+	return prefix
+}
+
+// requestID is an ID of the form API Gateway gives a request ("Bq3xYhX0joEEMdA=").
+func requestID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (g *Gateway) lookup(id string) (aws.Credentials, bool) {
@@ -163,7 +231,7 @@ func InvokeURL(url string) Invoker {
 // request as payload 1.0 (ToREST), and must answer in that format's shape.
 func RESTInvokeURL(url, stage string) Invoker {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		return invoke(ctx, url, ToREST(ev, stage))
+		return invoke(ctx, url, restEvent(ctx, ev, stage))
 	}
 }
 

@@ -11,7 +11,6 @@
 package stack
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -127,7 +125,7 @@ func Start(c Config) (*Stack, error) {
 		s.Function = fn
 		invoke = fn.Handle
 		if c.Stage != "" {
-			invoke = viaREST(fn, c.Stage)
+			invoke = apigateway.REST(fn.HandleREST, c.Stage)
 		}
 	}
 	if c.Invoke != nil {
@@ -209,13 +207,5 @@ func TaskCaller(account, roleName, roleID, taskARN string, creds aws.Credentials
 		ARN:         "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + id,
 		UserID:      roleID + ":" + id,
 		AccountID:   account,
-	}
-}
-
-// viaREST hands the in-process function the REST API's payload 1.0.
-func viaREST(fn *stophandler.Service, stage string) apigateway.Invoker {
-	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		resp, err := fn.HandleREST(ctx, apigateway.ToREST(ev, stage))
-		return events.APIGatewayV2HTTPResponse{StatusCode: resp.StatusCode, Headers: resp.Headers, Body: resp.Body}, err
 	}
 }
