@@ -552,8 +552,8 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	stdin := c.ce.Stdin                 // inherited, as the AWS CLI leaves it to the plugin
-	var stdout io.Writer = c.env.Stderr // the plugin's chatter, apart from connect's lines
+	stdin := c.ce.Stdin    // inherited, as the AWS CLI leaves it to the plugin
+	stdout := c.env.Stderr // the plugin's chatter, apart from connect's lines
 	ready := make(chan struct{})
 	if c.shell {
 		stdout = c.env.Stdout

@@ -22,7 +22,7 @@ import (
 // TargetPrefix starts the X-Amz-Target header of every SSM call.
 const TargetPrefix = "AmazonSSM."
 
-// The documents a port forward may use.
+// Documents are the documents a port forward may use.
 var Documents = []string{"AWS-StartPortForwardingSession", "AWS-StartPortForwardingSessionToRemoteHost"}
 
 // An ECS target names the cluster (never its ARN), the task ID and the
