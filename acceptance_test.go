@@ -22,8 +22,6 @@ var acceptancePlan = []string{
 	"aws ec2 describe-subnets",
 	"aws ec2 create-security-group",
 	"aws ecs create-cluster",
-	"aws iam create-role",
-	"aws iam put-role-policy",
 	"aws s3api create-bucket",
 	"sam build",
 	"sam deploy --stack-name bastion-ttl-acc-plan",
@@ -35,7 +33,13 @@ var acceptancePlan = []string{
 	"aws ecs run-task --cluster bastion-ttl-acc-plan",
 	"aws ecs tag-resource",
 	"aws ecs describe-tasks",
-	"go run ./cmd/bastion-ttl run --stack bastion-ttl-acc-plan --cluster bastion-ttl-acc-plan --task-definition",
+	"aws iam create-role --role-name bastion-ttl-acc-plan-launcher",
+	"aws iam attach-role-policy --role-name bastion-ttl-acc-plan-launcher --policy-arn arn:aws:iam::111122223333:policy/bastion-ttl-acc-plan-launcher",
+	"retry 6 aws sts assume-role --role-arn arn:aws:iam::111122223333:role/bastion-ttl-acc-plan-launcher",
+	// The bastion started, and a stop refused, with the launcher role's credentials alone.
+	"as_launcher go run ./cmd/bastion-ttl run --stack bastion-ttl-acc-plan --cluster bastion-ttl-acc-plan --task-definition",
+	"as_launcher aws ecs stop-task --cluster bastion-ttl-acc-plan --task",
+	"aws ecs describe-tasks", // the unsupervised task still runs
 	"aws iam get-role",
 	"aws lambda invoke --function-name bastion-ttl-acc-plan-TerminateFunction",
 	"aws ecs describe-tasks", // still running
@@ -44,6 +48,8 @@ var acceptancePlan = []string{
 	"aws ecs describe-tasks",
 	"aws ecs stop-task",
 	"aws ecs wait tasks-stopped",
+	"aws iam detach-role-policy --role-name bastion-ttl-acc-plan-launcher",
+	"aws iam delete-role --role-name bastion-ttl-acc-plan-launcher",
 	"aws ecs stop-task",
 	"aws ecs wait tasks-stopped",
 	"aws ecs deregister-task-definition",
@@ -51,8 +57,6 @@ var acceptancePlan = []string{
 	"aws cloudformation delete-stack --stack-name bastion-ttl-acc-plan",
 	"aws cloudformation wait stack-delete-complete",
 	"aws s3 rb",
-	"aws iam delete-role-policy",
-	"aws iam delete-role",
 	"aws ecs delete-cluster",
 	"aws ec2 delete-security-group",
 }

@@ -30,29 +30,35 @@ const (
 	simStack     = "bastion-ttl"
 	simCluster   = "bastions"
 	simTopic     = "arn:aws:sns:eu-west-1:111122223333:bastion-alarms"
+	simStackID   = "arn:aws:cloudformation:eu-west-1:111122223333:stack/bastion-ttl/6a8e1c90-0f1e-11f0-9b6c-0a1b2c3d4e5f"
 	simDir       = "testdata/iam-simulate"
 )
 
 // The physical names CloudFormation would give the resources the IAM
 // documents name.
 var physical = map[string]string{
-	"TerminateApi":           "a1b2c3d4e5",
-	"PrivateApi":             "p6q7r8s9t0",
-	"BastionTaskRole":        "bastion-ttl-BastionTaskRole-1A2B3C",
-	"BastionTaskRole.Arn":    "arn:aws:iam::111122223333:role/bastion-ttl-BastionTaskRole-1A2B3C",
-	"TerminateFunctionRole":  "bastion-ttl-TerminateFunctionRole-4D5E6F",
-	"SweepFunctionRole":      "bastion-ttl-SweepFunctionRole-7G8H9I",
-	"TerminateFunction":      "bastion-ttl-TerminateFunction-J1K2L3",
-	"TerminateFunction.Arn":  "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TerminateFunction-J1K2L3",
-	"SweepFunction":          "bastion-ttl-SweepFunction-M4N5O6",
-	"SweepFunction.Arn":      "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-SweepFunction-M4N5O6",
-	"SweepFunctionSweep.Arn": "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
-	"TerminateLogGroup.Arn":  "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
-	"SweepLogGroup.Arn":      "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
-	"TaskRolesFunctionRole":  "bastion-ttl-TaskRolesFunctionRole-S1T2U3",
-	"TaskRolesFunction":      "bastion-ttl-TaskRolesFunction-V4W5X6",
-	"TaskRolesFunction.Arn":  "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TaskRolesFunction-V4W5X6",
-	"TaskRolesLogGroup.Arn":  "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/task-roles:*",
+	"TerminateApi":             "a1b2c3d4e5",
+	"PrivateApi":               "p6q7r8s9t0",
+	"BastionTaskRole":          "bastion-ttl-BastionTaskRole-1A2B3C",
+	"BastionTaskRole.Arn":      "arn:aws:iam::111122223333:role/bastion-ttl-BastionTaskRole-1A2B3C",
+	"TerminateFunctionRole":    "bastion-ttl-TerminateFunctionRole-4D5E6F",
+	"SweepFunctionRole":        "bastion-ttl-SweepFunctionRole-7G8H9I",
+	"TerminateFunction":        "bastion-ttl-TerminateFunction-J1K2L3",
+	"TerminateFunction.Arn":    "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TerminateFunction-J1K2L3",
+	"SweepFunction":            "bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunction.Arn":        "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunctionSweep.Arn":   "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
+	"TerminateLogGroup.Arn":    "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
+	"SweepLogGroup.Arn":        "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
+	"TaskRolesFunctionRole":    "bastion-ttl-TaskRolesFunctionRole-S1T2U3",
+	"TaskRolesFunction":        "bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesFunction.Arn":    "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesLogGroup.Arn":    "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/task-roles:*",
+	"BastionLogGroup.Arn":      "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/bastion-ttl:*",
+	"BastionExecutionRole":     "bastion-ttl-BastionExecutionRole-7X8Y9Z",
+	"BastionExecutionRole.Arn": "arn:aws:iam::111122223333:role/bastion-ttl-BastionExecutionRole-7X8Y9Z",
+	"LauncherPolicy":           "arn:aws:iam::111122223333:policy/bastion-ttl-launcher",
+	"OperatorPolicy":           "arn:aws:iam::111122223333:policy/bastion-ttl-operator",
 }
 
 // simRequest is one request put to the simulator, and the decision it must get.
@@ -158,12 +164,13 @@ func checkDecisions(t *testing.T, policies map[string]any, reqs []simRequest) {
 // public and the private API, with and without AlarmTopicArn.
 func TestIAMTemplateDecisions(t *testing.T) {
 	settings := map[string]map[string]string{
-		"public":              {"ApiEndpoint": "public"},
-		"public+alarm-topic":  {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
-		"private":             privateAPI,
-		"private+extra-role":  {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
-		"public+extra-roles":  {"ApiEndpoint": "public", "ExtraTaskRoleNames": "ops-bastion,db-bastion"},
-		"public, no ECS Exec": {"ApiEndpoint": "public", "ExecuteCommand": "false"},
+		"public":                       {"ApiEndpoint": "public"},
+		"public+alarm-topic":           {"ApiEndpoint": "public", "AlarmTopicArn": simTopic},
+		"private":                      privateAPI,
+		"private+extra-role":           {"ApiEndpoint": "private", "VpcEndpointIds": privateAPI["VpcEndpointIds"], "ExtraTaskRoleNames": "my-bastion-role"},
+		"public+extra-roles":           {"ApiEndpoint": "public", "ExtraTaskRoleNames": "ops-bastion,db-bastion"},
+		"public, no ECS Exec":          {"ApiEndpoint": "public", "ExecuteCommand": "false"},
+		"public+families+repositories": {"ApiEndpoint": "public", "BastionFamilies": "bastion-ssh,db-tunnel", "BastionImageRepositoryArns": simRepositories},
 	}
 	total := 0
 	for name, params := range settings {
@@ -300,7 +307,8 @@ func physicalARN(name string) string {
 type concretizer struct{ names map[string]any }
 
 func newConcretizer(raw object, params map[string]string) concretizer {
-	names := map[string]any{"AWS::Partition": "aws", "AWS::Region": simRegion, "AWS::AccountId": simAccount, "AWS::StackName": simStack, "AWS::URLSuffix": "amazonaws.com"}
+	names := map[string]any{"AWS::Partition": "aws", "AWS::Region": simRegion, "AWS::AccountId": simAccount, "AWS::StackName": simStack, "AWS::URLSuffix": "amazonaws.com",
+		"AWS::StackId": simStackID}
 	for name, p := range raw["Parameters"].(object) {
 		v, ok := params[name]
 		if !ok {
@@ -569,6 +577,7 @@ func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
 	if params["ExtraTaskRoleNames"] != "" {
 		taskRolesCorpus(&c, docs, params)
 	}
+	peopleCorpus(&c, docs, params)
 	for _, extra := range strings.Split(params["ExtraTaskRoleNames"], ",") {
 		if extra == "" {
 			continue
@@ -615,132 +624,6 @@ func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
 	c.add("Allowed", events, "invoke: the sweep schedule", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": physical["SweepFunctionSweep.Arn"]}, sweepFn)
 	c.add("Denied", events, "invoke: another rule, the sweeper", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": "arn:aws:events:eu-west-1:111122223333:rule/other"}, sweepFn)
 	c.add("Denied", apigw, "invoke: API Gateway, the sweeper", "lambda:InvokeFunction", physical["SweepFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "terminate")}, sweepFn)
-	return c.reqs
-}
-
-// launcherPolicy is examples/launcher-policy.json filled in as the README says.
-func launcherPolicy(t *testing.T, path string) any {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	filled := strings.NewReplacer("REGION", simRegion, "ACCOUNT", simAccount, "CLUSTER", simCluster, "STACK", simStack,
-		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", "arn:aws:iam::111122223333:role/ecsTaskExecutionRole").Replace(string(b))
-	var doc any
-	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return doc
-}
-
-// The person who runs bastion-ttl, holding examples/launcher-policy.json:
-// a launch is allowed, as is every call ls, stop and the connect lines
-// make; an untagged task, a forged owner, retagging a running task and
-// anything outside the cluster are not.
-func TestIAMLauncherPolicyDecisions(t *testing.T) {
-	policies := map[string]any{"launcher": launcherPolicy(t, "examples/launcher-policy.json")}
-	checkDecisions(t, policies, launcherCorpus())
-}
-
-const aliceID = "AROAEXAMPLEDEVELOPER1:alice"
-
-func launcherCorpus() []simRequest {
-	var c corpus
-	alice := principal{arn: "arn:aws:sts::111122223333:assumed-role/developers/alice", identity: []string{"launcher"}, context: ctx{"aws:userid": aliceID}}
-	taskDef := "arn:aws:ecs:eu-west-1:111122223333:task-definition/bastion:3"
-	tags := func(kv ...string) ctx {
-		c := ctx{}
-		var keys []string
-		for i := 0; i < len(kv); i += 2 {
-			keys = append(keys, kv[i])
-			c["aws:RequestTag/"+kv[i]] = kv[i+1]
-		}
-		if len(keys) > 0 {
-			c["aws:TagKeys"] = keys
-		}
-		return c
-	}
-	with := func(base ctx, more ctx) ctx {
-		out := ctx{}
-		for k, v := range base {
-			out[k] = v
-		}
-		for k, v := range more {
-			out[k] = v
-		}
-		return out
-	}
-	launchTags := tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID)
-	run := with(launchTags, ctx{"ecs:cluster": clusterArn, "ecs:enable-execute-command": "false"})
-	onCreate := with(launchTags, ctx{"ecs:CreateAction": "RunTask"})
-
-	// bastion-ttl run, call by call.
-	c.allow(alice, "launch: DescribeStacks (the stack's defaults)", "cloudformation:DescribeStacks", "arn:aws:cloudformation:eu-west-1:111122223333:stack/bastion-ttl/6a8e1c90-0f1e-11f0-9b6c-0a1b2c3d4e5f", nil)
-	c.allow(alice, "launch: DescribeClusters", "ecs:DescribeClusters", clusterArn, nil)
-	c.allow(alice, "launch: DescribeTaskDefinition", "ecs:DescribeTaskDefinition", "*", nil)
-	c.allow(alice, "launch: RunTask with the TTL and owner tags", "ecs:RunTask", taskDef, run)
-	c.allow(alice, "launch: RunTask with ECS Exec", "ecs:RunTask", taskDef, with(run, ctx{"ecs:enable-execute-command": "true"}))
-	c.allow(alice, "launch: TagResource as RunTask creates the task", "ecs:TagResource", bastionTask, onCreate)
-	c.allow(alice, "launch: PassRole the task role to ECS tasks", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-	c.allow(alice, "launch: PassRole the execution role to ECS tasks", "iam:PassRole", "arn:aws:iam::111122223333:role/ecsTaskExecutionRole", ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-	c.allow(alice, "launch: DescribeTasks (wait until it runs)", "ecs:DescribeTasks", bastionTask, inCluster(clusterArn))
-	// ls and stop.
-	c.allow(alice, "ls: ListTasks of the cluster", "ecs:ListTasks", "*", inCluster(clusterArn))
-	c.allow(alice, "stop: StopTask in the cluster", "ecs:StopTask", bastionTask, inCluster(clusterArn))
-	// The connect lines: ECS Exec, and SSM port forwarding to the task or through it.
-	c.allow(alice, "connect: ExecuteCommand on the cluster", "ecs:ExecuteCommand", clusterArn, ctx{"ecs:cluster": clusterArn, "ecs:task": bastionTask, "ecs:container-name": "bastion"})
-	c.allow(alice, "connect: ExecuteCommand on the task", "ecs:ExecuteCommand", bastionTask, ctx{"ecs:cluster": clusterArn, "ecs:task": bastionTask, "ecs:container-name": "bastion"})
-	c.allow(alice, "connect: StartSession on the task", "ssm:StartSession", bastionTask, nil)
-	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSession", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSession", nil)
-	c.allow(alice, "connect: StartSession AWS-StartPortForwardingSessionToRemoteHost", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartPortForwardingSessionToRemoteHost", nil)
-	// bastion-ttl connect, beyond the calls above: her own bastion to reuse (ListTasks,
-	// DescribeTasks with its tags, its runtime ID and ECS Exec agent), a start with ECS Exec,
-	// and --stop.
-	c.allow(alice, "connect: ListTasks (a bastion of hers to reuse)", "ecs:ListTasks", "*", inCluster(clusterArn))
-	c.allow(alice, "connect: DescribeTasks (owner tag, runtime ID, ExecuteCommandAgent)", "ecs:DescribeTasks", bastionTask, inCluster(clusterArn))
-	c.allow(alice, "connect: DescribeTaskDefinition (the bastion container's port)", "ecs:DescribeTaskDefinition", "*", nil)
-	c.allow(alice, "connect: RunTask with ECS Exec, tagged as hers", "ecs:RunTask", taskDef, with(run, ctx{"ecs:enable-execute-command": "true"}))
-	c.allow(alice, "connect --stop: StopTask", "ecs:StopTask", bastionTask, inCluster(clusterArn))
-	ownSession := ctx{"ssm:resourceTag/aws:ssmmessages:session-id": aliceID, "ssm:resourceTag/aws:ssmmessages:target-id": "ecs:bastions_0123456789abcdef0123456789abcdef_0123456789abcdef0123456789abcdef-1234567890"}
-	c.allow(alice, "connect: TerminateSession of her own", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)
-	c.allow(alice, "connect: ResumeSession of her own", "ssm:ResumeSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b8", ownSession)
-
-	// A bastion the sweeper would not see, or that says it is someone else's.
-	c.deny(alice, "RunTask untagged", "ecs:RunTask", taskDef, ctx{"ecs:cluster": clusterArn, "ecs:enable-execute-command": "false"})
-	c.deny(alice, "RunTask with the owner tag alone", "ecs:RunTask", taskDef, with(tags("bastion-ttl-owner", aliceID), inCluster(clusterArn)))
-	c.deny(alice, "RunTask with the TTL tag alone", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s"), inCluster(clusterArn)))
-	c.deny(alice, "RunTask with another's owner value", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "AROAEXAMPLEDEVELOPER1:bob"), inCluster(clusterArn)))
-	c.deny(alice, "RunTask with an ARN as owner", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "arn:aws:sts::111122223333:assumed-role/developers/alice"), inCluster(clusterArn)))
-	c.deny(alice, "RunTask with another tag key", "ecs:RunTask", taskDef, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID, "team", "x"), inCluster(clusterArn)))
-	c.deny(alice, "RunTask in another cluster", "ecs:RunTask", taskDef, with(launchTags, inCluster(otherClusterArn)))
-	c.deny(alice, "TagResource on create with another's owner value", "ecs:TagResource", bastionTask, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", "AROAEXAMPLEDEVELOPER1:bob"), ctx{"ecs:CreateAction": "RunTask"}))
-	c.deny(alice, "TagResource on create without the TTL tag", "ecs:TagResource", bastionTask, with(tags("bastion-ttl-owner", aliceID), ctx{"ecs:CreateAction": "RunTask"}))
-	c.deny(alice, "TagResource on create of another key", "ecs:TagResource", bastionTask, with(tags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID, "team", "x"), ctx{"ecs:CreateAction": "RunTask"}))
-	c.deny(alice, "TagResource on create in another cluster", "ecs:TagResource", otherTask, onCreate)
-	c.deny(alice, "TagResource on create by another action", "ecs:TagResource", bastionTask, with(launchTags, ctx{"ecs:CreateAction": "CreateService"}))
-	// Retagging a running bastion: shorten someone's to 1s, or lengthen one's own past its TTL.
-	c.deny(alice, "TagResource bastion-ttl on a running task", "ecs:TagResource", bastionTask, tags("bastion-ttl", "1s"))
-	c.deny(alice, "TagResource both tags on a running task", "ecs:TagResource", bastionTask, launchTags)
-	c.deny(alice, "UntagResource bastion-ttl", "ecs:UntagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}})
-	// Roles, and the rest of the account.
-	c.deny(alice, "PassRole another role", "iam:PassRole", "arn:aws:iam::111122223333:role/admin", ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
-	c.deny(alice, "PassRole the task role to Lambda", "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "lambda.amazonaws.com"})
-	c.deny(alice, "StopTask in another cluster", "ecs:StopTask", otherTask, inCluster(otherClusterArn))
-	c.deny(alice, "StopTask in another account", "ecs:StopTask", foreignTask, inCluster(foreignCluster))
-	c.deny(alice, "DescribeTasks in another cluster", "ecs:DescribeTasks", otherTask, inCluster(otherClusterArn))
-	c.deny(alice, "ListTasks of another cluster", "ecs:ListTasks", "*", inCluster(otherClusterArn))
-	c.deny(alice, "DescribeClusters of another cluster", "ecs:DescribeClusters", otherClusterArn, nil)
-	c.deny(alice, "ExecuteCommand in another cluster", "ecs:ExecuteCommand", otherTask, ctx{"ecs:cluster": otherClusterArn, "ecs:task": otherTask, "ecs:container-name": "app"})
-	c.deny(alice, "StartSession on another cluster's task", "ssm:StartSession", otherTask, nil)
-	c.deny(alice, "StartSession AWS-StartSSHSession", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/AWS-StartSSHSession", nil)
-	c.deny(alice, "StartSession SSM-SessionManagerRunShell", "ssm:StartSession", "arn:aws:ssm:eu-west-1:111122223333:document/SSM-SessionManagerRunShell", nil)
-	c.deny(alice, "StartSession on an instance", "ssm:StartSession", "arn:aws:ec2:eu-west-1:111122223333:instance/i-0123456789abcdef0", nil)
-	c.deny(alice, "TerminateSession of someone else's", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/bob-0a1b2c3d4e5f6a7b8",
-		ctx{"ssm:resourceTag/aws:ssmmessages:session-id": "AROAEXAMPLEDEVELOPER1:bob", "ssm:resourceTag/aws:ssmmessages:target-id": ownSession["ssm:resourceTag/aws:ssmmessages:target-id"]})
-	c.deny(alice, "TerminateSession of her own outside the cluster", "ssm:TerminateSession", "arn:aws:ssm:eu-west-1:111122223333:session/alice-0a1b2c3d4e5f6a7b9",
-		ctx{"ssm:resourceTag/aws:ssmmessages:session-id": aliceID, "ssm:resourceTag/aws:ssmmessages:target-id": "i-0123456789abcdef0"})
-	c.deny(alice, "DescribeStacks of another stack", "cloudformation:DescribeStacks", "arn:aws:cloudformation:eu-west-1:111122223333:stack/prod/6a8e1c90-0f1e-11f0-9b6c-0a1b2c3d4e5f", nil)
 	return c.reqs
 }
 

@@ -96,7 +96,8 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		// The getting started path's step 3, as the README runs it.
 		cmd := exec.Command("bash", "fill-task-definition.sh")
 		cmd.Env = append(env, "PATH="+pathWith(aws), "ROLE_ARN=arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B",
-			"TERMINATE_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate", "LOG_GROUP=/ecs/bastion-ttl", "KEYS_URL=https://github.com/ops.keys", "MAX_TTL=8h")
+			"TERMINATE_URL=https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate", "LOG_GROUP=/ecs/bastion-ttl", "KEYS_URL=https://github.com/ops.keys", "MAX_TTL=8h",
+			"EXECUTION_ROLE_ARN=arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-1A2B")
 		fillEnv := cmd.Env
 		filled, err := cmd.Output()
 		if err != nil {
@@ -104,7 +105,7 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		}
 		for _, want := range []string{`"taskRoleArn": "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-1A2B"`,
 			`"value": "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/terminate"`, `"awslogs-group": "/ecs/bastion-ttl"`,
-			`"awslogs-region": "eu-west-1"`, `"value": "https://github.com/ops.keys"`, `"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"`,
+			`"awslogs-region": "eu-west-1"`, `"value": "https://github.com/ops.keys"`, `"executionRoleArn": "arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-1A2B"`,
 			"\"name\": \"BASTION_MAX_TTL\",\n          \"value\": \"8h\""} {
 			if !strings.Contains(string(filled), want) {
 				t.Errorf("filled task definition lacks %s", want)
@@ -205,9 +206,9 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		filled := strings.NewReplacer("REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl",
+		filled := strings.NewReplacer("REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl", "FAMILY", "bastion-ssh",
 			"TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-EXAMPLE",
-			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/ecsTaskExecutionRole").Replace(string(b))
+			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-EXAMPLE").Replace(string(b))
 		path := filepath.Join(t.TempDir(), "policy.json")
 		if err := os.WriteFile(path, []byte(filled), 0o644); err != nil {
 			t.Fatal(err)

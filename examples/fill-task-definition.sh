@@ -2,16 +2,20 @@
 # Prints examples/sidecar-task-definition.json (or TASK_DEFINITION) with your
 # values, for
 #   aws ecs register-task-definition --cli-input-json file://<it>
-# ROLE_ARN, TERMINATE_URL, LOG_GROUP and MAX_TTL are the stack's outputs
-# BastionTaskRoleArn, TerminateUrl, BastionLogGroupName and MaxTTL; KEYS_URL
-# serves your public SSH keys (https://github.com/<you>.keys).
+# ROLE_ARN, EXECUTION_ROLE_ARN, TERMINATE_URL, LOG_GROUP and MAX_TTL are the
+# stack's outputs BastionTaskRoleArn, BastionExecutionRoleArn, TerminateUrl,
+# BastionLogGroupName and MaxTTL; KEYS_URL serves your public SSH keys
+# (https://github.com/<you>.keys).
 set -euo pipefail
 : "${ROLE_ARN:?the output BastionTaskRoleArn of the stack}" "${TERMINATE_URL:?the output TerminateUrl}" "${LOG_GROUP:?the output BastionLogGroupName}"
+# The stack's own: the launcher policy lets people pass no other (not the
+# account's general ecsTaskExecutionRole, whose rights a task role override
+# would hand them).
+: "${EXECUTION_ROLE_ARN:?the output BastionExecutionRoleArn of the stack}"
 : "${MAX_TTL:?the output MaxTTL (the supervisor believes no TTL above it)}"
 : "${KEYS_URL:?a URL serving your public SSH keys}"
 TASK_DEFINITION=${TASK_DEFINITION:-$(dirname "$0")/sidecar-task-definition.json}
 REGION=${REGION:-${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region)}}}
-EXECUTION_ROLE_ARN=${EXECUTION_ROLE_ARN:-arn:aws:iam::$(aws sts get-caller-identity --query Account --output text):role/ecsTaskExecutionRole}
 # A restart policy on the supervisor's container turns its fail-safe exit
 # (1, or 2 for a configuration error) into a restart: the task would not stop.
 restarting=$(jq -r '.containerDefinitions[]

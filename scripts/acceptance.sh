@@ -206,17 +206,17 @@ undo+=("aws ecs delete-cluster --cluster $NAME")
 pass "cluster $NAME"
 checkpoint
 
-step execution-role
-trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
-exec_role=$(call "arn:aws:iam::111122223333:role/$NAME-exec" aws iam create-role --role-name "$NAME-exec" --assume-role-policy-document "$trust" --query Role.Arn --output text)
-undo+=("aws iam delete-role --role-name $NAME-exec")
-# What the bastion's execution needs: its logs, in the stack's log group.
-# (Its images are public: no registry rights.)
-logs="{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[\"logs:CreateLogStream\",\"logs:PutLogEvents\"],\"Resource\":\"arn:$partition:logs:$REGION:$account:log-group:/ecs/$NAME:*\"}]}"
-call "" aws iam put-role-policy --role-name "$NAME-exec" --policy-name bastion-logs --policy-document "$logs" >/dev/null
-undo+=("aws iam delete-role-policy --role-name $NAME-exec --policy-name bastion-logs")
-pass "execution role $exec_role"
-checkpoint
+# The stack makes the bastions' execution role; moto has no stack, so the
+# run against it makes one of its own.
+exec_role=""
+if [ "$mode" = moto ]; then
+	step execution-role
+	trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+	exec_role=$(call "arn:aws:iam::111122223333:role/$NAME-exec" aws iam create-role --role-name "$NAME-exec" --assume-role-policy-document "$trust" --query Role.Arn --output text)
+	undo+=("aws iam delete-role --role-name $NAME-exec")
+	pass "execution role $exec_role"
+	checkpoint
+fi
 
 step artifacts-bucket
 bucket="$NAME-$account"
@@ -236,17 +236,18 @@ terminate_fn="" sweep_fn="" task_role_name=""
 if real_only "sam build and sam deploy" "CloudFormation with the SAM transform"; then
 	undo+=("aws cloudformation delete-stack --stack-name $NAME && aws cloudformation wait stack-delete-complete --stack-name $NAME")
 	call "" sam build >&2
-	call "" sam deploy --stack-name "$NAME" --s3-bucket "$bucket" --capabilities CAPABILITY_IAM \
+	call "" sam deploy --stack-name "$NAME" --s3-bucket "$bucket" --capabilities CAPABILITY_NAMED_IAM \
 		--no-confirm-changeset --no-fail-on-empty-changeset \
 		--parameter-overrides "ClusterName=$NAME" MaxTTL=1h "SweepSchedule=rate(1 minute)" LogRetentionInDays=1 \
-		"BastionSubnets=$subnets" "BastionSecurityGroups=$sg" >&2
-	outputs=$(call '[{"OutputKey":"BastionTaskRoleArn","OutputValue":"arn:aws:iam::111122223333:role/'"$NAME"'-BastionTaskRole-A1B2C3"},{"OutputKey":"TerminateUrl","OutputValue":"https://a1b2c3d4e5.execute-api.'"$REGION"'.amazonaws.com/terminate"},{"OutputKey":"BastionLogGroupName","OutputValue":"/ecs/'"$NAME"'"},{"OutputKey":"MaxTTL","OutputValue":"1h"}]' \
+		"BastionSubnets=$subnets" "BastionSecurityGroups=$sg" "BastionFamilies=$NAME-bastion" >&2
+	outputs=$(call '[{"OutputKey":"BastionTaskRoleArn","OutputValue":"arn:aws:iam::111122223333:role/'"$NAME"'-BastionTaskRole-A1B2C3"},{"OutputKey":"TerminateUrl","OutputValue":"https://a1b2c3d4e5.execute-api.'"$REGION"'.amazonaws.com/terminate"},{"OutputKey":"BastionLogGroupName","OutputValue":"/ecs/'"$NAME"'"},{"OutputKey":"MaxTTL","OutputValue":"1h"},{"OutputKey":"BastionExecutionRoleArn","OutputValue":"arn:aws:iam::111122223333:role/'"$NAME"'-BastionExecutionRole-D4E5F6"},{"OutputKey":"LauncherPolicyArn","OutputValue":"arn:aws:iam::111122223333:policy/'"$NAME"'-launcher"}]' \
 		aws cloudformation describe-stacks --stack-name "$NAME" --query 'Stacks[0].Outputs' --output json)
 	output() { jq -r --arg k "$1" '.[] | select(.OutputKey == $k) | .OutputValue' <<<"$outputs"; }
 	task_role_arn=$(output BastionTaskRoleArn) terminate_url=$(output TerminateUrl) log_group=$(output BastionLogGroupName) max_ttl=$(output MaxTTL)
+	exec_role=$(output BastionExecutionRoleArn) launcher_policy=$(output LauncherPolicyArn)
 	terminate_fn=$(call "$NAME-TerminateFunction-J1K2L3" aws cloudformation describe-stack-resource --stack-name "$NAME" --logical-resource-id TerminateFunction --query StackResourceDetail.PhysicalResourceId --output text)
 	sweep_fn=$(call "$NAME-SweepFunction-M4N5O6" aws cloudformation describe-stack-resource --stack-name "$NAME" --logical-resource-id SweepFunction --query StackResourceDetail.PhysicalResourceId --output text)
-	[ -n "$task_role_arn" ] && [ -n "$terminate_fn" ] && [ -n "$sweep_fn" ] || fail "the stack's outputs: $outputs"
+	[ -n "$task_role_arn" ] && [ -n "$exec_role" ] && [ -n "$launcher_policy" ] && [ -n "$terminate_fn" ] && [ -n "$sweep_fn" ] || fail "the stack's outputs: $outputs"
 	pass "stack $NAME: terminate $terminate_fn, sweep $sweep_fn"
 fi
 task_role_name=${task_role_arn##*/}
@@ -304,15 +305,46 @@ wait_stopped() {
 }
 
 if real_only "the bastion, the forged invoke and the sweep" "Fargate task that runs a supervisor, nor Lambda"; then
+	step launcher
+	# A person who holds the stack's LauncherPolicy and nothing else: the
+	# bastion below is started with that role's credentials alone.
+	trust="{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"arn:$partition:iam::$account:root\"},\"Action\":\"sts:AssumeRole\"}]}"
+	launcher_role=$(call "arn:aws:iam::111122223333:role/$NAME-launcher" aws iam create-role --role-name "$NAME-launcher" --assume-role-policy-document "$trust" --query Role.Arn --output text)
+	undo+=("aws iam delete-role --role-name $NAME-launcher")
+	call "" aws iam attach-role-policy --role-name "$NAME-launcher" --policy-arn "$launcher_policy"
+	undo+=("aws iam detach-role-policy --role-name $NAME-launcher --policy-arn $launcher_policy")
+	# A role made seconds before is not assumable everywhere at once.
+	creds=$(call "ASIAEXAMPLELAUNCHER secret token" retry 6 aws sts assume-role --role-arn "$launcher_role" --role-session-name acceptance-launcher \
+		--query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text)
+	read -r launcher_key launcher_secret launcher_token <<<"$creds"
+	# A function, so that what call prints names it and not the secrets.
+	as_launcher() { env -u AWS_PROFILE AWS_ACCESS_KEY_ID="$launcher_key" AWS_SECRET_ACCESS_KEY="$launcher_secret" AWS_SESSION_TOKEN="$launcher_token" "$@"; }
+	pass "launcher role $launcher_role, holding $launcher_policy only"
+	checkpoint
+
 	step bastion
-	started=$(call "started 0123456789abcdef0123456789abcdef in $NAME: TTL $TTL" go run ./cmd/bastion-ttl run --stack "$NAME" --cluster "$NAME" \
+	started=$(call "started 0123456789abcdef0123456789abcdef in $NAME: TTL $TTL" as_launcher go run ./cmd/bastion-ttl run --stack "$NAME" --cluster "$NAME" \
 		--task-definition "$bastion_td" --ttl "$TTL" --subnets "$subnets" --security-groups "$sg" --public-ip)
-	[ "$mode" = plan ] && say "  (the launcher: cloudformation describe-stacks, ecs describe-clusters, ecs describe-task-definition, ecs run-task with its tags, ecs describe-tasks until RUNNING)"
+	[ "$mode" = plan ] && say "  (the launcher, as the launcher role: cloudformation describe-stacks, ecs describe-clusters, ecs describe-task-definition, ecs run-task with its tags, ecs describe-tasks until RUNNING)"
 	bastion_id=$(sed -n 's/^started \([0-9a-f]\{32\}\) .*/\1/p' <<<"$started" | head -1)
 	[ -n "$bastion_id" ] || fail "the launcher said: $started"
 	bastion="arn:$partition:ecs:$REGION:$account:task/$NAME/$bastion_id"
 	undo+=("stop_task $bastion")
 	pass "bastion $bastion_id, TTL $TTL"
+	checkpoint
+
+	step launcher-reaches-only-its-own
+	# The unsupervised task is not the launcher's: IAM must refuse its stop.
+	if [ "$mode" = plan ]; then
+		call "" as_launcher aws ecs stop-task --cluster "$NAME" --task "$orphan" --reason "bastion-ttl acceptance: must be refused"
+		say "  (must fail with AccessDeniedException)"
+	elif refused=$(as_launcher aws ecs stop-task --cluster "$NAME" --task "$orphan" --reason "bastion-ttl acceptance: must be refused" 2>&1); then
+		fail "the launcher role stopped a task that is not its own"
+	else
+		[[ $refused == *AccessDenied* ]] || fail "stop-task of a task not the launcher's failed otherwise than AccessDenied: $refused"
+	fi
+	[ "$(describe "$orphan" desiredStatus)" = RUNNING ] || fail "the unsupervised task is no longer RUNNING after the launcher's refused stop"
+	pass "the launcher role may not stop a task that is not its own (AccessDenied)"
 	checkpoint
 
 	step forged-invoke
