@@ -2,7 +2,8 @@
 // which the people on a bastion and their scripts (supervisor status, the
 // profile.d hook, curl) rely on: GET /status and POST /extend on a loopback
 // address, plain HTTP. It holds the request and answer types, the schema
-// version, the error codes, the limits and the checks of both. Its server
+// version, the error codes, the limits and the checks of both, and which
+// requests the server answers at all (CheckLocal). Its server
 // (package supervisor, the sidecar) and its client (package controlclient)
 // both import it; neither imports the other.
 package controlapi
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 	"unicode"
@@ -190,6 +192,59 @@ func DecodeExtendRequest(body []byte) (time.Duration, error) {
 	return ParseBy(req.By)
 }
 
+// LoopbackName reports whether host (no port, no brackets) is one of the
+// names the endpoint answers to: 127.0.0.1, localhost or ::1. localhost is
+// matched without case, as hostnames are (RFC 4343); a rebinding page
+// cannot use that, its Host is its own name. Otherwise the match is exact:
+// 127.0.0.2 or "localhost." reach loopback too, but no client sends them,
+// and each exception is one more name to reason about.
+func LoopbackName(host string) bool {
+	return host == "127.0.0.1" || host == "::1" || strings.EqualFold(host, "localhost")
+}
+
+// CheckLocal refuses a request that a web page could have sent: one whose
+// Host is not LoopbackName's with any port or none (a forward of the
+// control port arrives with the laptop's own port), and any request
+// carrying Origin, which browsers add and command-line clients do not.
+// Through a forwarded port, a page whose name it rebinds to 127.0.0.1
+// (DNS rebinding) would otherwise read /status and POST /extend: its Host
+// is its own name. The error says why, in one line, for a person; the
+// server answers it 403 CodeForbidden on every route.
+func CheckLocal(r *http.Request) error {
+	if _, ok := r.Header["Origin"]; ok {
+		return errors.New("a request with an Origin header is a web page's: the control endpoint answers only local clients (supervisor status, curl)")
+	}
+	if !LoopbackName(hostOf(r.Host)) {
+		// Cut and quoted: the text reaches a person's terminal.
+		return fmt.Errorf("the Host header %.64q does not name 127.0.0.1, localhost or [::1]", r.Host)
+	}
+	return nil
+}
+
+// hostOf is a Host header's host without its port (digits, maybe none)
+// and without an IPv6 literal's brackets; "" for an IPv6 literal without
+// brackets or a port that is not digits.
+func hostOf(hostport string) string {
+	host := hostport
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.Contains(hostport[i:], "]") {
+		port := hostport[i+1:]
+		if len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+			return ""
+		}
+		host = hostport[:i]
+	}
+	if inner, ok := strings.CutPrefix(host, "["); ok {
+		if inner, ok = strings.CutSuffix(inner, "]"); ok && strings.Contains(inner, ":") {
+			return inner
+		}
+		return ""
+	}
+	if strings.ContainsAny(host, ":]") {
+		return ""
+	}
+	return host
+}
+
 // Code is the machine-readable kind of an error answer; scripts decide on
 // it. These are the endpoint's own, whatever the stop API's are.
 type Code string
@@ -202,6 +257,7 @@ const (
 	CodeExpired     Code = "Expired"     // 409: the deadline has passed, the task is being stopped
 	CodeUnreachable Code = "Unreachable" // 502: the API failed, refused, or gave an answer refused
 	CodeUnavailable Code = "Unavailable" // 503: start not known yet, another extension in progress, dry run: retry
+	CodeForbidden   Code = "Forbidden"   // 403: CheckLocal refused the request
 )
 
 // ErrorBody is the body of every error answer.

@@ -3,6 +3,7 @@ package controlapi
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -140,5 +141,81 @@ func TestErrorBodyPrintable(t *testing.T) {
 func TestExtendAnswerTimeoutCoversTheServer(t *testing.T) {
 	if ExtendAnswerTimeout <= ExtendQueueWait+ExtendBudget {
 		t.Fatalf("ExtendAnswerTimeout %v, under the queue %v and the budget %v", ExtendAnswerTimeout, ExtendQueueWait, ExtendBudget)
+	}
+}
+
+// CheckLocal answers only requests addressed to loopback by a client that
+// is not a web page: a page that rebinds its name to 127.0.0.1 sends its
+// own name as Host, and a browser adds Origin to what a page sends.
+func TestCheckLocal(t *testing.T) {
+	for _, tc := range []struct {
+		host, origin string
+		withOrigin   bool
+		answered     bool
+	}{
+		{host: "127.0.0.1:8311", answered: true},
+		{host: "127.0.0.1", answered: true},
+		{host: "localhost", answered: true},
+		{host: "localhost:1234", answered: true}, // a forward: the laptop's port
+		{host: "LOCALHOST:1234", answered: true}, // names have no case
+		{host: "LocalHost", answered: true},
+		{host: "[::1]:8311", answered: true},
+		{host: "[::1]", answered: true},
+		{host: "localhost:", answered: true}, // an empty port is a valid Host
+		{host: "127.0.0.1.evil.example"},
+		{host: "127.0.0.1.evil.example:8311"},
+		{host: "localhost.evil.example"},
+		{host: "evil.example:8311"},
+		{host: "evil.example"},
+		{host: ""},
+		{host: "127.0.0.2"},
+		{host: "127.0.0.2:8311"},
+		{host: "127.1"},
+		{host: "2130706433"},
+		{host: "[::ffff:127.0.0.1]"},
+		{host: "[::ffff:127.0.0.1]:8311"},
+		{host: "0.0.0.0"},
+		{host: "0.0.0.0:8311"},
+		{host: "localhost."},
+		{host: "localhost.:8311"},
+		{host: "127.0.0.1."},
+		{host: "::1"}, // an IPv6 literal needs its brackets
+		{host: "::1:8311"},
+		{host: "[127.0.0.1]"},     // brackets hold IPv6 only
+		{host: "[::1%25lo]:8311"}, // a zone is another name
+		{host: "127.0.0.1:http"},  // a port is digits
+		{host: "127.0.0.1:8311:8311"},
+		{host: "127.0.0.1:123456"},
+		{host: "localhost@evil.example"},
+		{host: "127.0.0.1:8311", origin: "http://evil.example:8311", withOrigin: true},
+		{host: "127.0.0.1:8311", origin: "null", withOrigin: true}, // sandboxed frames, file: pages
+		{host: "127.0.0.1:8311", origin: "", withOrigin: true},
+		{host: "localhost:8311", origin: "http://localhost:8311", withOrigin: true}, // any value
+		{host: "evil.example:8311", origin: "http://evil.example:8311", withOrigin: true},
+	} {
+		r := httptest.NewRequest("GET", StatusPath, nil)
+		r.Host = tc.host
+		if tc.withOrigin {
+			r.Header["Origin"] = []string{tc.origin}
+		}
+		err := CheckLocal(r)
+		if answered := err == nil; answered != tc.answered {
+			t.Errorf("Host %q, Origin %q (sent: %v): answered %v (%v), want %v", tc.host, tc.origin, tc.withOrigin, answered, err, tc.answered)
+			continue
+		}
+		if err != nil && !(ErrorBody{Code: CodeForbidden, Error: err.Error()}).Printable() {
+			t.Errorf("Host %q: the refusal %q cannot be shown to a person", tc.host, err)
+		}
+	}
+}
+
+// The refusal quotes a Host cut short and escaped: it is one printable line
+// whatever the request carried.
+func TestCheckLocalRefusalIsOneLine(t *testing.T) {
+	r := httptest.NewRequest("GET", StatusPath, nil)
+	r.Host = "\u202e\x1b[2J" + strings.Repeat("a", 400)
+	err := CheckLocal(r)
+	if err == nil || !(ErrorBody{Code: CodeForbidden, Error: err.Error()}).Printable() {
+		t.Fatalf("refusal %q", err)
 	}
 }

@@ -149,3 +149,22 @@ func TestExtend(t *testing.T) {
 		}
 	})
 }
+
+// Both requests pass the server's check of who may ask (controlapi.CheckLocal):
+// the client sends the address it was given as Host, and no Origin.
+func TestRequestsPassCheckLocal(t *testing.T) {
+	var req http.Request
+	c := serve(t, 200, string(sidecarStatus(t)), &req)
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := controlapi.CheckLocal(&req); err != nil || req.Host != c.Addr {
+		t.Fatalf("GET /status with Host %q: %v", req.Host, err)
+	}
+	if _, err := c.Extend(context.Background(), 30*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := controlapi.CheckLocal(&req); err != nil || req.Method != http.MethodPost {
+		t.Fatalf("%s %s with Host %q: %v", req.Method, req.URL.Path, req.Host, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
@@ -22,13 +23,15 @@ const controlOff = "off"
 
 // loopbackPort checks that addr is a loopback host:port (the endpoint is
 // for the task's own containers, never the network) and returns the port.
+// The host is one the endpoint answers as Host (controlapi.LoopbackName):
+// supervisor status and extend send the address they are given.
 func loopbackPort(addr string) (uint16, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return 0, errors.New("not a host:port")
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return 0, errors.New("not a loopback address")
+	if !controlapi.LoopbackName(host) {
+		return 0, errors.New("not 127.0.0.1, localhost or [::1]")
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || n == 0 {

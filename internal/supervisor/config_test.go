@@ -40,6 +40,7 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"grace too short", map[string]string{"BASTION_GRACE": "4s"}, []string{"check"}, `BASTION_GRACE="4s"`},
 		{"fail-safe bad", map[string]string{"BASTION_FAILSAFE": "reboot"}, []string{"check"}, `BASTION_FAILSAFE="reboot"`},
 		{"control address not loopback", map[string]string{"BASTION_CONTROL_ADDR": "0.0.0.0:8311"}, nil, `BASTION_CONTROL_ADDR="0.0.0.0:8311"`},
+		{"control address loopback the endpoint does not answer as Host", map[string]string{"BASTION_CONTROL_ADDR": "127.0.0.2:8311"}, nil, `BASTION_CONTROL_ADDR="127.0.0.2:8311": not 127.0.0.1, localhost or [::1]`},
 		{"control address no port", map[string]string{"BASTION_CONTROL_ADDR": "127.0.0.1"}, nil, `BASTION_CONTROL_ADDR="127.0.0.1"`},
 		{"idle timeout negative", map[string]string{"BASTION_IDLE_TIMEOUT": "-1m"}, nil, `BASTION_IDLE_TIMEOUT="-1m"`},
 		{"idle ports bad", map[string]string{"BASTION_IDLE_PORTS": "22,ssh"}, nil, `BASTION_IDLE_PORTS="22,ssh"`},

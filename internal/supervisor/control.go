@@ -48,7 +48,7 @@ func (w *watcher) serveControl(ctx context.Context, state *live) {
 		status, body := w.serveExtend(ctx, r, state)
 		answer(rw, status, body)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: controlapi.ExtendAnswerTimeout}
+	srv := &http.Server{Handler: onlyLocal(mux), ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: controlapi.ExtendAnswerTimeout}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()
@@ -59,6 +59,18 @@ func (w *watcher) serveControl(ctx context.Context, state *live) {
 		}
 	}()
 	w.log.Info("control endpoint listening", "addr", l.Addr().String())
+}
+
+// onlyLocal answers 403 to every request controlapi.CheckLocal refuses,
+// before any route sees it: a route added later is covered too.
+func onlyLocal(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if err := controlapi.CheckLocal(r); err != nil {
+			answer(rw, http.StatusForbidden, controlapi.ErrorBody{Code: controlapi.CodeForbidden, Error: err.Error()})
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
 }
 
 func answer(rw http.ResponseWriter, status int, body any) {

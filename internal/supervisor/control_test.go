@@ -165,3 +165,73 @@ func TestExtendRefusesBadRequests(t *testing.T) {
 		t.Fatalf("extend 10s: %v, want a usage error", err)
 	}
 }
+
+// A web page that rebinds its name to 127.0.0.1 reaches a forwarded control
+// port with its own name as Host, and its browser adds Origin: the sidecar
+// answers 403 on every route, shows no status and asks the API nothing.
+// The same requests addressed to loopback, with no Origin, are served.
+func TestControlRefusesWebPages(t *testing.T) {
+	api := newAPIServer(t, 202)
+	addr, _ := sidecar(t, api, time.Now().Add(-time.Minute), "1h", nil)
+	awaitStatus(t, addr, func(s controlapi.Status) bool { return s.MaxTTL != "" })
+	registered := len(api.Extends())
+	send := func(t *testing.T, method, path, host, origin string) (int, []byte) {
+		t.Helper()
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(`{"by":"30m"}`)
+		}
+		req, _ := http.NewRequest(method, "http://"+addr+path, body)
+		req.Header.Set("Content-Type", controlapi.ContentType)
+		req.Host = host
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, raw
+	}
+
+	for _, tc := range []struct{ name, method, path, host, origin string }{
+		{"status, a rebound name", http.MethodGet, controlapi.StatusPath, "evil.example:8311", ""},
+		{"status, a rebound name with the page's Origin", http.MethodGet, controlapi.StatusPath, "evil.example:8311", "http://evil.example:8311"},
+		{"status, Origin null", http.MethodGet, controlapi.StatusPath, addr, "null"},
+		{"extend, a rebound name", http.MethodPost, controlapi.ExtendPath, "evil.example:8311", ""},
+		{"extend, Origin", http.MethodPost, controlapi.ExtendPath, addr, "http://evil.example:8311"},
+		{"a route that does not exist", http.MethodGet, "/debug", "evil.example:8311", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, raw := send(t, tc.method, tc.path, tc.host, tc.origin)
+			var eb controlapi.ErrorBody
+			if status != http.StatusForbidden || json.Unmarshal(raw, &eb) != nil || eb.Code != controlapi.CodeForbidden || !eb.Printable() {
+				t.Fatalf("%d %s, want 403 with a Forbidden body", status, raw)
+			}
+			if bytes.Contains(raw, []byte(testTaskARN)) {
+				t.Fatalf("the refusal shows the status: %s", raw)
+			}
+		})
+	}
+	if n := len(api.Extends()) - registered; n != 0 {
+		t.Fatalf("refused requests asked the API for %d extensions", n)
+	}
+	if s := awaitStatus(t, addr, func(controlapi.Status) bool { return true }); val(s.TTL) != "1h0m0s" || s.ExtendedTo != nil {
+		t.Fatalf("status after refused requests: %+v", s)
+	}
+
+	_, port, _ := net.SplitHostPort(addr)
+	for _, host := range []string{addr, "localhost:" + port, "[::1]:" + port, "localhost:1234"} { // the last: a forward's local port
+		status, raw := send(t, http.MethodGet, controlapi.StatusPath, host, "")
+		if status != http.StatusOK || !bytes.Contains(raw, []byte(testTaskARN)) {
+			t.Fatalf("GET /status, Host %s: %d %s", host, status, raw)
+		}
+	}
+	status, raw := send(t, http.MethodPost, controlapi.ExtendPath, "localhost:1234", "")
+	var ans controlapi.Extended
+	if status != http.StatusOK || json.Unmarshal(raw, &ans) != nil || val(ans.TTL) != "1h30m0s" || len(api.Extends()) != registered+1 {
+		t.Fatalf("POST /extend through a forward: %d %s; the API asked %d times", status, raw, len(api.Extends())-registered)
+	}
+}
