@@ -530,7 +530,8 @@ func testUnmended(t *testing.T, b backend) {
 
 // testExecLayer puts ExecLayer in front of moto, as the launcher's connect
 // tests do, and pins what it adds: what DescribeTasks shows of a task run
-// with ECS Exec, and ExecuteCommand, which moto does not serve.
+// with ECS Exec, and ExecuteCommand, which moto does not serve; and what it
+// keeps: RunTask's containerOverrides.
 func testExecLayer(t *testing.T, b backend) {
 	next, err := url.Parse(b.endpoint)
 	if err != nil {
@@ -612,6 +613,47 @@ func testExecLayer(t *testing.T, b backend) {
 	if got := sessions(); len(got) != 1 {
 		t.Errorf("sessions opened to %q, want only the first", got)
 	}
+
+	// RunTask's containerOverrides: moto keeps them, and neither the
+	// mending proxy nor the layer drops them, so a test can see that an
+	// override reached ECS (lambda/sweep's overridden supervisors).
+	override := types.ContainerOverride{Name: aws.String("ssh"), Command: []string{"sleep", "infinity"},
+		Environment: []types.KeyValuePair{{Name: aws.String("BASTION_DRY_RUN"), Value: aws.String("true")}}}
+	run, err := c.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String("execlayer"), TaskDefinition: aws.String("bastion"),
+		LaunchType: types.LaunchTypeFargate, Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{override}}})
+	if err != nil || len(run.Tasks) != 1 {
+		t.Fatalf("run-task with overrides: %v", err)
+	}
+	const want = `ssh: command ["sleep" "infinity"] environment ["BASTION_DRY_RUN=true"]`
+	if got := overridesLine(run.Tasks[0].Overrides); got != want {
+		t.Errorf("run-task answered overrides %s, want %s", got, want)
+	}
+	overridden := aws.ToString(run.Tasks[0].TaskArn)
+	for through, client := range map[string]*ecs.Client{"the layer": c, "the mending proxy": b.ecs} {
+		d, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String("execlayer"), Tasks: []string{overridden}})
+		if err != nil || len(d.Tasks) != 1 {
+			t.Fatalf("describe-tasks through %s: %v", through, err)
+		}
+		if got := overridesLine(d.Tasks[0].Overrides); got != want {
+			t.Errorf("described through %s: overrides %s, want %s", through, got, want)
+		}
+	}
+}
+
+// overridesLine says a task's container overrides: name, command, environment.
+func overridesLine(o *types.TaskOverride) string {
+	if o == nil {
+		return "none"
+	}
+	var lines []string
+	for _, c := range o.ContainerOverrides {
+		var env []string
+		for _, kv := range c.Environment {
+			env = append(env, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
+		}
+		lines = append(lines, fmt.Sprintf("%s: command %q environment %q", aws.ToString(c.Name), c.Command, env))
+	}
+	return strings.Join(lines, "; ")
 }
 
 // code is an error as the project tells errors apart: the API error code,
