@@ -49,6 +49,7 @@ func run(ctx context.Context) error {
 	}
 	wd, _ := os.Getwd()
 	userDir, _ := os.UserConfigDir()
+	home, _ := os.UserHomeDir()
 	return launcher.Run(ctx, args, launcher.Env{
 		Environ: envconfig.Environ(os.Environ()),
 		Stdout:  os.Stdout,
@@ -70,6 +71,7 @@ func run(ctx context.Context) error {
 			Stdin:         os.Stdin,
 			WorkDir:       wd,
 			UserConfigDir: userDir,
+			HomeDir:       home,
 		},
 	})
 }

@@ -18,10 +18,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// ConfigName is the config file's name, in a repository (the nearest
-// ancestor directory that has one) or in the user's config directory
-// (<config dir>/bastion-ttl/bastion-ttl.yaml). The nearer wins; they are
-// not merged.
+// ConfigName is the config file's name. Two are read: the repository's,
+// the nearest one from the working directory up to the repository's root
+// (or $HOME), and the user's own, <config dir>/bastion-ttl/bastion-ttl.yaml.
+// A connection of the repository's shadows the user's of the same name.
+// Each must be the user's and written by no one else (readConfig).
 const ConfigName = "bastion-ttl.yaml"
 
 // Config is the config file: named connections a team can share.
@@ -46,55 +47,197 @@ type Connection struct {
 
 var connectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// findConfig is the config file to read: named (it must exist), else the
-// nearest bastion-ttl.yaml from dir up, else the user's; "" when none.
-func findConfig(named, dir, userDir string) (string, error) {
-	if named != "" {
-		if _, err := os.Stat(named); err != nil {
-			return "", badf("--config %s: %v", named, errors.Unwrap(err))
-		}
-		return named, nil
-	}
-	for d := dir; d != ""; {
-		p := filepath.Join(d, ConfigName)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			break
-		}
-		d = parent
-	}
-	if userDir != "" {
-		p := filepath.Join(userDir, "bastion-ttl", ConfigName)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", nil
+// Where a config file comes from, as the listing and the notes say it.
+const (
+	fromRepository = "repository"
+	fromYours      = "yours"
+	fromFlag       = "--config"
+)
+
+// configFile is one config file read.
+type configFile struct {
+	path, from string
+	info       os.FileInfo // the open file's, to tell two names of one file apart
+	Config
 }
 
-// loadConfig reads and checks a config file: an unknown field, a bad value
-// or a bad name is an error that names the file, and the line where YAML
-// can say it.
-func loadConfig(path string) (Config, error) {
-	var c Config
-	b, err := os.ReadFile(path)
+// configFiles are the files connect reads, the one that wins first.
+type configFiles []configFile
+
+// readConfigs reads the file --config names, alone; else the repository's
+// (findConfig) and the user's own, the repository's first.
+func readConfigs(named string, ce ConnectEnv) (configFiles, error) {
+	if named != "" {
+		if _, err := os.Stat(named); err != nil {
+			return nil, badf("--config %s: %v", named, errors.Unwrap(err))
+		}
+		f, err := readConfig(named, fromFlag)
+		if err != nil {
+			return nil, err
+		}
+		return configFiles{f}, nil
+	}
+	var files configFiles
+	if p := findConfig(ce.WorkDir, ce.HomeDir); p != "" {
+		f, err := readConfig(p, fromRepository)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	if ce.UserConfigDir == "" {
+		return files, nil
+	}
+	p := filepath.Join(ce.UserConfigDir, "bastion-ttl", ConfigName)
+	if _, err := os.Stat(p); err != nil {
+		return files, nil
+	}
+	f, err := readConfig(p, fromYours)
 	if err != nil {
-		return c, badf("%s: %v", path, errors.Unwrap(err))
+		return nil, err
+	}
+	if len(files) == 1 && os.SameFile(files[0].info, f.info) {
+		return configFiles{f}, nil // the search found the user's own file
+	}
+	return append(files, f), nil
+}
+
+// findConfig is the nearest bastion-ttl.yaml from dir up to the search's
+// top (searchTop); "" when there is none.
+func findConfig(dir, home string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	top := searchTop(dir, home)
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, ConfigName)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if d == top || filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+// searchTop is the highest directory the search reads: the first one from
+// dir up that is a repository's root (it holds .git, a directory, or a file
+// in a worktree, of the user's: git refuses a repository of someone else's
+// too) or home. When neither is met (dir is outside every repository and
+// outside home, /tmp/x say), it is dir itself: nothing marks where the
+// user's own directories end, and every one above may be shared, which is
+// how a file planted in one redirected a connection.
+func searchTop(dir, home string) string {
+	var homeInfo os.FileInfo
+	if home != "" {
+		homeInfo, _ = os.Stat(home)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if g, err := os.Lstat(filepath.Join(d, ".git")); err == nil && ownedByUser(g) {
+			return d
+		}
+		if homeInfo != nil {
+			if fi, err := os.Stat(d); err == nil && os.SameFile(fi, homeInfo) {
+				return d
+			}
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
+}
+
+// maxConfigSize bounds what is read of a config file.
+const maxConfigSize = 1 << 20
+
+// readConfig reads and checks a config file. The file must be the user's
+// and writable by no one else (checkTrust), as judged on the file opened,
+// so that a file swapped in after a look is not read either. An unknown
+// field, a bad value or a bad name is an error that names the file, and
+// the line where YAML can say it.
+func readConfig(path, from string) (configFile, error) {
+	f := configFile{path: path, from: from}
+	file, err := openConfig(path)
+	if err != nil {
+		return f, badf("%s: %v", path, errors.Unwrap(err))
+	}
+	defer file.Close()
+	if f.info, err = file.Stat(); err != nil {
+		return f, badf("%s: %v", path, errors.Unwrap(err))
+	}
+	if !f.info.Mode().IsRegular() {
+		return f, badf("refused %s: not a regular file (%s)", path, f.info.Mode().Type())
+	}
+	if err := checkTrust(path, f.info); err != nil {
+		return f, badf("refused %s: %v", path, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(file, maxConfigSize+1))
+	if err != nil {
+		return f, badf("%s: %v", path, errors.Unwrap(err))
+	}
+	if len(b) > maxConfigSize {
+		return f, badf("%s: larger than %d bytes: not a config file", path, maxConfigSize)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return c, badf("%s: %s", path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n ", ";"))
+	if err := dec.Decode(&f.Config); err != nil && !errors.Is(err, io.EOF) {
+		return f, badf("%s: %s", path, strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n ", ";"))
 	}
-	for _, name := range slices.Sorted(maps.Keys(c.Connections)) {
-		if err := c.Connections[name].check(name); err != nil {
-			return c, badf("%s: %v", path, err)
+	for _, name := range slices.Sorted(maps.Keys(f.Connections)) {
+		if err := f.Connections[name].check(name); err != nil {
+			return f, badf("%s: %v", path, err)
 		}
 	}
-	return c, nil
+	return f, nil
+}
+
+// connection is the connection of that name, the file it comes from, and
+// the file whose connection of the same name it shadows (nil: none).
+func (fs configFiles) connection(name string) (c Connection, from, shadowed *configFile, ok bool) {
+	for i := range fs {
+		got, has := fs[i].Connections[name]
+		switch {
+		case !has:
+		case from == nil:
+			c, from, ok = got, &fs[i], true
+		case shadowed == nil:
+			shadowed = &fs[i]
+		}
+	}
+	return c, from, shadowed, ok
+}
+
+// names is every connection's name, from every file, sorted, once each.
+func (fs configFiles) names() []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, slices.Collect(maps.Keys(f.Connections))...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// paths is the files' paths, "A or B".
+func (fs configFiles) paths() string {
+	var ps []string
+	for _, f := range fs {
+		ps = append(ps, f.path)
+	}
+	return strings.Join(ps, " or ")
+}
+
+// unknown is the error for a name no file has.
+func (fs configFiles) unknown(name, userDir string) error {
+	switch len(fs) {
+	case 0:
+		return badf("no connection %q: no %s here or above (up to the repository's root or your home directory), nor in %s (--config names one)",
+			name, ConfigName, filepath.Join(or(userDir, "<config dir>"), "bastion-ttl"))
+	}
+	has := or(strings.Join(fs.names(), ", "), "none")
+	if len(fs) == 1 {
+		return badf("no connection %q in %s (it has: %s)", name, fs.paths(), has)
+	}
+	return badf("no connection %q in %s (they have: %s)", name, fs.paths(), has)
 }
 
 func (c Connection) check(name string) error {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -45,6 +44,7 @@ type ConnectEnv struct {
 	// WorkDir is where the search for bastion-ttl.yaml starts, upwards;
 	// UserConfigDir the user's config directory (os.UserConfigDir).
 	WorkDir, UserConfigDir string
+	HomeDir                string          // os.UserHomeDir: the search goes no higher
 	Clock                  clock.Clock     // the deadline warnings' timers; nil: the system's
 	Reconnect              backoff.Policy  // between reconnects; zero: 1s doubling to 30s
 	WarnBefore             []time.Duration // the warnings' marks before the deadline; nil: 10m and 1m
@@ -75,7 +75,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 	fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the remote one)")
 	fs.BoolVar(&f.shell, "shell", false, "an interactive shell in the bastion (ECS Exec) instead of a port forward")
 	fs.BoolVar(&f.stop, "stop", false, "stop the bastion when the session ends (default: leave it to its idle timeout and TTL)")
-	fs.StringVar(&f.config, "config", env.Environ["BASTION_CONFIG"], "the config file of named connections (default: the nearest "+ConfigName+", else the user's)")
+	fs.StringVar(&f.config, "config", env.Environ["BASTION_CONFIG"], "the config file of named connections, read alone (default: the repository's "+ConfigName+" and the user's)")
 	name, err := parseConnect(fs, args)
 	if err != nil {
 		return err
@@ -83,30 +83,24 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	ce := env.Connect
-	path, err := findConfig(f.config, ce.WorkDir, ce.UserConfigDir)
+	files, err := readConfigs(f.config, ce)
 	if err != nil {
 		return err
-	}
-	var cfg Config
-	if path != "" {
-		if cfg, err = loadConfig(path); err != nil {
-			return err
-		}
 	}
 	// Alone (or with only --config) it lists; any other flag asks for a
 	// connection, to the bastion's own port when neither --to nor --shell.
 	onlyConfig := len(set) == 0 || (len(set) == 1 && set["config"])
 	if name == "" && f.to == "" && !f.shell && onlyConfig {
-		return listConnections(env, path, cfg)
+		return listConnections(env, files)
 	}
 	var named *Connection
 	if name != "" {
-		c, ok := cfg.Connections[name]
+		c, from, shadowed, ok := files.connection(name)
 		if !ok {
-			if path == "" {
-				return badf("no connection %q: no %s here or above, nor in %s (--config names one)", name, ConfigName, filepath.Join(or(ce.UserConfigDir, "<config dir>"), "bastion-ttl"))
-			}
-			return badf("no connection %q in %s (it has: %s)", name, path, strings.Join(slices.Sorted(maps.Keys(cfg.Connections)), ", "))
+			return files.unknown(name, ce.UserConfigDir)
+		}
+		if shadowed != nil {
+			fmt.Fprintf(env.Stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", name, whose(from.from), from.path, whose(shadowed.from), shadowed.path)
 		}
 		named = &c
 		f.apply(c, set)
@@ -259,38 +253,65 @@ func (f *connectFlags) apply(c Connection, set map[string]bool) {
 	}
 }
 
-func listConnections(env Env, path string, cfg Config) error {
-	if path == "" {
+// listConnections lists every file's connections, each with where it
+// comes from; one a file of higher rank has too is marked shadowed.
+func listConnections(env Env, files configFiles) error {
+	if len(files) == 0 {
 		return badf("nothing to connect to: pass --to HOST:PORT or --shell, or name a connection of a %s (in the repository, or in %s): see docs/connect.md",
 			ConfigName, filepath.Join(or(env.Connect.UserConfigDir, "<config dir>"), "bastion-ttl"))
 	}
-	if len(cfg.Connections) == 0 {
-		_, err := fmt.Fprintf(env.Stdout, "no connections in %s\n", path)
+	width := 0
+	for _, f := range files {
+		width = max(width, len(f.from)+1)
+	}
+	for _, f := range files {
+		fmt.Fprintf(env.Stdout, "%-*s %s\n", width, f.from+":", f.path)
+	}
+	if len(files.names()) == 0 {
+		_, err := fmt.Fprintf(env.Stdout, "no connections in %s\n", files.paths())
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "connections in %s (bastion-ttl connect NAME):\n", path)
+	fmt.Fprintln(env.Stdout, "connections (bastion-ttl connect NAME):")
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	for _, name := range slices.Sorted(maps.Keys(cfg.Connections)) {
-		c := cfg.Connections[name]
-		what := "the bastion's own port"
-		switch {
-		case c.Shell:
-			what = "a shell in the bastion"
-		case c.To != "":
-			_, p, _ := splitTarget(c.To)
-			what = fmt.Sprintf("localhost:%d -> %s", cmp(c.LocalPort, p), c.To)
+	for _, name := range files.names() {
+		_, winner, _, _ := files.connection(name)
+		for i, f := range files {
+			c, ok := f.Connections[name]
+			if !ok {
+				continue
+			}
+			from := f.from
+			if &files[i] != winner {
+				from += " (shadowed)"
+			}
+			what := "the bastion's own port"
+			switch {
+			case c.Shell:
+				what = "a shell in the bastion"
+			case c.To != "":
+				_, p, _ := splitTarget(c.To)
+				what = fmt.Sprintf("localhost:%d -> %s", cmp(c.LocalPort, p), c.To)
+			}
+			where := "stack " + or(c.Stack, or(env.Environ["BASTION_STACK"], "bastion-ttl"))
+			if c.Cluster != "" {
+				where = "cluster " + c.Cluster
+			}
+			line := fmt.Sprintf("  %s\t%s\t%s\t%s", name, from, what, where)
+			if c.Description != "" {
+				line += "\t" + c.Description
+			}
+			fmt.Fprintln(tw, line)
 		}
-		where := "stack " + or(c.Stack, or(env.Environ["BASTION_STACK"], "bastion-ttl"))
-		if c.Cluster != "" {
-			where = "cluster " + c.Cluster
-		}
-		line := fmt.Sprintf("  %s\t%s\t%s", name, what, where)
-		if c.Description != "" {
-			line += "\t" + c.Description
-		}
-		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
+}
+
+// whose names a file's source in a sentence: "repository's", "yours".
+func whose(from string) string {
+	if from == fromYours {
+		return from
+	}
+	return from + "'s"
 }
 
 func cmp(a, b int) int {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -426,6 +427,9 @@ func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
 	host, dbPort := database(t)
 	local := freePort(t)
 	repo := r.env.Connect.WorkDir
+	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	writeFile(t, filepath.Join(repo, ConfigName), fmt.Sprintf("connections:\n  db:\n    to: %s:%d\n    local-port: %d\n    ttl: 30m\n", host, dbPort, local))
 	r.env.Connect.WorkDir = filepath.Join(repo, "services", "api")
 	c := r.connect(t, "db")
@@ -572,6 +576,122 @@ func TestConnectBadInputStartsNothing(t *testing.T) {
 	if r.ssm.Calls()["StartSession"] != 0 {
 		t.Fatal("bad input opened a session")
 	}
+}
+
+// A bastion-ttl.yaml planted where others may write (a shared directory
+// above the repository, or in the repository a file others may write or
+// another user owns) never redirects orders-db to the planter's host:
+// above the repository's root it is not read, and the user's own orders-db
+// is forwarded to; in the repository it is refused in one line naming it,
+// exit 2, nothing started.
+func TestConnectIgnoresAPlantedConfig(t *testing.T) {
+	logPath := standInPlugin(t)
+	r := newRig(t)
+	host, dbPort := database(t)
+	planter, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer planter.Close()
+	var stolen sync.WaitGroup
+	stolen.Add(1)
+	go func() {
+		defer stolen.Done()
+		if c, err := planter.Accept(); err == nil {
+			c.Close()
+			t.Errorf("the planted file's host was connected to")
+		}
+	}()
+	local := freePort(t)
+	r.env.Connect.UserConfigDir = filepath.Join(t.TempDir(), "config")
+	writeFile(t, filepath.Join(r.env.Connect.UserConfigDir, "bastion-ttl", ConfigName),
+		fmt.Sprintf("connections:\n  orders-db:\n    to: %s:%d\n    local-port: %d\n", host, dbPort, local))
+	planted := fmt.Sprintf("connections:\n  orders-db:\n    to: %s\n    local-port: %d\n", planter.Addr(), freePort(t))
+
+	// connectFrom plants the file at dir (under a shared directory that
+	// holds the repository), then runs connect orders-db from the
+	// repository's services/api.
+	connectFrom := func(t *testing.T, dir string, mode os.FileMode, owner int) (*connecting, string) {
+		t.Helper()
+		shared := t.TempDir()
+		if err := os.Chmod(shared, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		repo := filepath.Join(shared, "repo")
+		work := filepath.Join(repo, "services", "api")
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(shared, dir, ConfigName)
+		writeFile(t, p, planted)
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if owner >= 0 {
+			if err := os.Chown(p, owner, owner); err != nil {
+				if os.Geteuid() == 0 {
+					t.Fatalf("root cannot chown %s to uid %d: %v", p, owner, err)
+				}
+				testenv.Skipped(t, "only root can make a file of another user's here: "+err.Error())
+			}
+		}
+		r.env.Connect.WorkDir = work
+		return r.connect(t, "orders-db"), p
+	}
+
+	for _, tc := range []struct {
+		name, dir string
+		mode      os.FileMode
+		owner     int // -1: the user's
+		want      string
+	}{
+		{"in the repository, mode 0666", "repo/services", 0o666, -1, "group or others may write it (mode 0666), and so send your connections elsewhere: chmod go-w "},
+		{"in the repository, another user's", "repo/services", 0o644, 65534, "not yours (owned by uid 65534, you are uid "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if runtime.GOOS == "windows" {
+				testenv.Skipped(t, "Windows has no owner and mode bits to refuse by (docs/connect.md)")
+			}
+			c, p := connectFrom(t, tc.dir, tc.mode, tc.owner)
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(c.out.String(), " through ") && len(c.done) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if strings.Contains(c.out.String(), " through ") {
+				t.Fatalf("connect used the planted %s:\n%s", p, c.out.String())
+			}
+			code := c.exit(t)
+			errs := strings.TrimSpace(c.errs.String())
+			if code != 2 || !strings.HasPrefix(errs, "bastion-ttl: refused "+p+": "+tc.want) || strings.Contains(errs, "\n") {
+				t.Fatalf("exit %d, want 2 and one line refusing %s with %q:\n%s%s", code, p, tc.want, c.out.String(), errs)
+			}
+			if got := r.running(t); len(got) != 0 || r.ssm.Calls()["StartSession"] != 0 {
+				t.Fatalf("a refused file started %v, sessions %v", got, r.ssm.Calls())
+			}
+		})
+	}
+
+	t.Run("above the repository's root, mode 0666", func(t *testing.T) {
+		c, p := connectFrom(t, ".", 0o666, -1)
+		c.until(t, " through ", 1)
+		if !strings.Contains(c.out.String(), fmt.Sprintf("localhost:%d -> %s:%d through ", local, host, dbPort)) {
+			t.Fatalf("connect used the planted %s, not the user's own orders-db:\n%s", p, c.out.String())
+		}
+		exchange(t, local, "select password")
+		c.cancel()
+		if code := c.exit(t); code != 0 {
+			t.Fatalf("exit %d\n%s", code, c.errs.String())
+		}
+		l := pluginLog(t, logPath)
+		if len(l) != 1 || fmt.Sprint(l[0].Params["host"], l[0].Params["portNumber"]) != fmt.Sprintf("[%s] [%d]", host, dbPort) {
+			t.Fatalf("the plugin was given %+v; want the user's %s:%d", l, host, dbPort)
+		}
+	})
+	planter.Close()
+	stolen.Wait()
 }
 
 func writeFile(t *testing.T, path, body string) {
