@@ -302,18 +302,23 @@ func cmp(a, b int) int {
 
 // pickReusable is the caller's own running bastion with the most time left
 // (at least minLeftToReuse) that was started with ECS Exec; nil when there
-// is none. Ownership is the owner tag equal to the caller's user ID, which
-// the launcher policy lets nobody write but the caller: never a bastion of
-// someone else, nor one whose tag holds an ARN or a like session name.
+// is none. Ownership is the owner tag equal to the caller's user ID byte for
+// byte, which the launcher policy lets nobody write but the caller: never a
+// bastion of someone else, nor one whose tag holds an ARN or a like session
+// name. A user ID no tag can hold is refused (ownerOK): its tag could only
+// be someone else's.
 func pickReusable(ctx context.Context, env Env, cluster string, bastions []Bastion, userID string) (*Bastion, types.Task, []string, error) {
 	now := env.Now()
+	if err := ownerOK(userID); err != nil {
+		return nil, types.Task{}, nil, err
+	}
 	least := env.Connect.ReuseLeft
 	if least <= 0 {
 		least = minLeftToReuse
 	}
 	var mine []Bastion
 	for _, b := range bastions {
-		if userID != "" && b.Owner == tagValue(userID) && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
+		if b.Owner == userID && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
 			mine = append(mine, b)
 		}
 	}
@@ -356,6 +361,9 @@ func markReuse(ctx context.Context, env Env, cluster string, bastions []Bastion)
 		return ""
 	}
 	b, _, _, err := pickReusable(ctx, env, cluster, bastions, who.userID)
+	if err := ownerOK(who.userID); err != nil {
+		return fmt.Sprintf("bastion-ttl connect would refuse: your user ID %q %v", who.userID, ttltag.CheckOwner(who.userID))
+	}
 	if err != nil {
 		return ""
 	}

@@ -162,7 +162,10 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 		EnableExecuteCommand: f.exec,
 	}
 	if who, err := whoCalls(ctx, env); err == nil {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(tagValue(who.userID))})
+		if err := ownerOK(who.userID); err != nil {
+			return nil, err
+		}
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(who.userID)})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
 		return nil, err
 	}
@@ -296,15 +299,15 @@ func overrides(ttl, maxTTL time.Duration, idle string, healthCheck bool) []types
 	return env
 }
 
-// tagValue keeps what an ECS tag value may hold (letters, digits, spaces
-// and _ . : / = + - @); a role session name may have more.
-func tagValue(s string) string {
-	return cut(strings.Map(func(r rune) rune {
-		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" _.:/=+-@", r)) {
-			return r
-		}
-		return '_'
-	}, s), 256)
+// ownerOK refuses a user ID the owner tag cannot hold verbatim (bad input:
+// the caller can only change it by another session name). Never a value
+// mapped to fit: that could be someone else's ID, and connect would reuse
+// their bastion.
+func ownerOK(userID string) error {
+	if err := ttltag.CheckOwner(userID); err != nil {
+		return badf("your user ID %q (sts get-caller-identity) %v, and a bastion's %s tag is its owner's user ID exactly; nothing started: use a role session name of letters, digits and _ . : / = + - @ (aws sts assume-role --role-session-name, or your identity provider's session name)", userID, err, ttltag.OwnerKey)
+	}
+	return nil
 }
 
 // describeCluster refuses a cluster ECS does not know, before anything starts.

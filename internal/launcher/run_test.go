@@ -47,9 +47,6 @@ func TestSupervisorContainer(t *testing.T) {
 	if env := overrides(time.Hour, 12*time.Hour, "0", false); len(env) != 3 || aws.ToString(env[2].Value) != "0" {
 		t.Errorf("idle off is sent: %v", env)
 	}
-	if got := tagValue("arn:aws:sts::1:assumed-role/R/alice,bob"); got != "arn:aws:sts::1:assumed-role/R/alice_bob" {
-		t.Errorf("tagValue = %q", got)
-	}
 }
 
 // A restart policy on the container whose exit is the fail-safe turns that
