@@ -150,6 +150,9 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if err := restartPolicyDefeatsFailSafe(def, aws.ToString(sup), healthCheck); err != nil {
 		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
+	if err := notEssential(def, aws.ToString(sup), healthCheck); err != nil {
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
+	}
 	env2 := overrides(ttl, maxTTL, idle, healthCheck)
 	in := &ecs.RunTaskInput{
 		Cluster:        aws.String(f.cluster),
@@ -297,6 +300,28 @@ func overrides(ttl, maxTTL time.Duration, idle string, healthCheck bool) []types
 		env = append(env, types.KeyValuePair{Name: aws.String("BASTION_IDLE_TIMEOUT"), Value: aws.String(idle)})
 	}
 	return env
+}
+
+// notEssential refuses a supervisor whose fail-safe would stop nothing:
+// ECS stops a task when an essential container exits, and only then. The
+// sidecar's fail-safe exit (1) and its exit on bad configuration (2) must
+// be an essential container's; the health check's fail-safe is SIGTERM to
+// its container's PID 1, so that container must be essential.
+func notEssential(def *types.TaskDefinition, sup string, healthCheck bool) error {
+	for _, c := range def.ContainerDefinitions {
+		// nil is essential: ECS's default when a registration leaves the
+		// field out ("if the essential parameter is omitted, the container
+		// is assumed to be essential"), which DescribeTaskDefinition fills
+		// in; an answer without it is read by ECS the same way.
+		if aws.ToString(c.Name) != sup || c.Essential == nil || *c.Essential {
+			continue
+		}
+		if healthCheck {
+			return fmt.Errorf("container %q runs the supervisor's health check and is not essential (essential: false): the fail-safe's SIGTERM to its PID 1 would end that container, not the task; set \"essential\": true on it and register the task definition again", sup)
+		}
+		return fmt.Errorf("the supervisor's container %q is not essential (essential: false): its fail-safe exit, and its exit 2 on bad configuration, would stop nothing; set \"essential\": true on it and register the task definition again", sup)
+	}
+	return nil
 }
 
 // ownerOK refuses a user ID the owner tag cannot hold verbatim (bad input:

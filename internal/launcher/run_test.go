@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,50 @@ func TestRestartPolicyOnTheSupervisorIsRefused(t *testing.T) {
 		if (tc.refused == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.refused)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.refused)
 		}
+	}
+}
+
+// A supervisor whose container is not essential stops nothing by its
+// fail-safe (the sidecar's exit, or in the health-check variant the SIGTERM
+// to its container's PID 1): run and connect refuse such a task definition
+// (exit 2, naming the container and the task definition, saying why and
+// the fix) and start nothing. A definition that leaves essential out is
+// essential, as ECS reads it.
+func TestRunRefusesASupervisorThatIsNotEssential(t *testing.T) {
+	for _, tc := range []struct {
+		name, family string
+		def          map[string]any
+		want         string // "" accepted
+	}{
+		{"sidecar essential", "sidecar", sidecarDef(map[string]any{"essential": true}, "12h"), ""},
+		{"sidecar, essential left out (ECS: true)", "sidecar-default", sidecarDef(map[string]any{}, "12h"), ""},
+		{"sidecar not essential", "sidecar-optional", sidecarDef(map[string]any{"essential": false}, "12h"),
+			`task definition sidecar-optional: the supervisor's container "supervisor" is not essential (essential: false): its fail-safe exit, and its exit 2 on bad configuration, would stop nothing; set "essential": true on it`},
+		{"health check essential", "check", healthCheckDef(map[string]any{"essential": true}, "12h"), ""},
+		{"health check's container not essential", "check-optional",
+			healthCheckDef(map[string]any{"essential": false}, "12h", map[string]any{"name": "logs", "image": "fluent-bit", "essential": true}),
+			`task definition check-optional: container "bastion" runs the supervisor's health check and is not essential (essential: false): the fail-safe's SIGTERM to its PID 1 would end that container, not the task; set "essential": true on it`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+			f.define(tc.family, tc.def)
+			for _, cmd := range [][]string{
+				{"run", "--task-definition", tc.family, "--wait=false"},
+				{"connect", "--task-definition", tc.family, "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t))},
+			} {
+				before := len(f.runTasks())
+				out, errs, code := f.run(200*time.Millisecond, cmd...)
+				started := len(f.runTasks()) - before
+				if tc.want == "" {
+					if started != 1 {
+						t.Errorf("%v: started %d, want 1; exit %d\n%s%s", cmd, started, code, out, errs)
+					}
+					continue
+				}
+				if code != 2 || started != 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+					t.Errorf("%v: exit %d, started %d; want 2, none, and one line with %q:\n%s%s", cmd, code, started, tc.want, out, errs)
+				}
+			}
+		})
 	}
 }
