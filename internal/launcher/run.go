@@ -153,14 +153,23 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if err := notEssential(def, aws.ToString(sup), healthCheck); err != nil {
 		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
-	env2 := overrides(ttl, maxTTL, idle, healthCheck)
+	supMax, err := supervisorCap(def, aws.ToString(sup), maxTTL, d.maxTTL > 0)
+	if err != nil {
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
+	}
+	switch {
+	case supMax > 0 && ttl > supMax:
+		return nil, badf("--ttl %s is above BASTION_MAX_TTL %s, which task definition %s gives the supervisor's container %q: the supervisor would refuse it; pass a shorter --ttl", ttl, supMax, f.taskDefinition, aws.ToString(sup))
+	case supMax == 0:
+		fmt.Fprintf(env.Stderr, "bastion-ttl: note: task definition %s gives the supervisor's container %q no BASTION_MAX_TTL and the stack's MaxTTL is not known: none is sent, the supervisor keeps its own default (and refuses a TTL above it)\n", f.taskDefinition, aws.ToString(sup))
+	}
 	in := &ecs.RunTaskInput{
 		Cluster:        aws.String(f.cluster),
 		TaskDefinition: def.TaskDefinitionArn,
 		Count:          aws.Int32(1),
 		StartedBy:      aws.String(StartedBy),
 		// The supervisor's TTL and the sweeper's tag: one value, so they agree.
-		Overrides:            &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env2}}},
+		Overrides:            supervisorOverride(sup, ttl, supMax, idle, healthCheck),
 		Tags:                 []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl.String())}},
 		EnableExecuteCommand: f.exec,
 	}
@@ -288,18 +297,56 @@ func restartPolicyDefeatsFailSafe(def *types.TaskDefinition, sup string, healthC
 	return nil
 }
 
-// overrides is the supervisor's environment for this launch: the TTL, and
-// the cap it was checked against, which the supervisor believes no answer
-// above. The idle timeout is the sidecar's alone: the health check has none.
-func overrides(ttl, maxTTL time.Duration, idle string, healthCheck bool) []types.KeyValuePair {
-	env := []types.KeyValuePair{
-		{Name: aws.String("BASTION_TTL"), Value: aws.String(ttl.String())},
-		{Name: aws.String("BASTION_MAX_TTL"), Value: aws.String(maxTTL.String())},
+// overrideVars are the only variables run and connect ever override, and
+// only in the supervisor's container: its TTL (at most the cap), its cap
+// (at most its task definition's) and its idle timeout. Never a command,
+// another container, or another variable (BASTION_FAILSAFE, BASTION_GRACE,
+// BASTION_DRY_RUN, BASTION_TERMINATE_URL...): those keep the task
+// definition's values, which its author chose for the fail-safe.
+var overrideVars = []string{"BASTION_TTL", "BASTION_MAX_TTL", "BASTION_IDLE_TIMEOUT"}
+
+// supervisorOverride is the one override of a launch: the supervisor's
+// environment, the TTL (the sweeper's tag holds the same value, so they
+// agree) and the cap (maxTTL; 0: none sent, the task definition's stands).
+// The idle timeout is the sidecar's alone: the health check has none.
+func supervisorOverride(sup *string, ttl, maxTTL time.Duration, idle string, healthCheck bool) *types.TaskOverride {
+	env := []types.KeyValuePair{{Name: aws.String(overrideVars[0]), Value: aws.String(ttl.String())}}
+	if maxTTL > 0 {
+		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[1]), Value: aws.String(maxTTL.String())})
 	}
 	if idle != "" && !healthCheck {
-		env = append(env, types.KeyValuePair{Name: aws.String("BASTION_IDLE_TIMEOUT"), Value: aws.String(idle)})
+		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[2]), Value: aws.String(idle)})
 	}
-	return env
+	return &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env}}}
+}
+
+// supervisorCap is the BASTION_MAX_TTL to send the supervisor, given the
+// cap the TTL was checked against. An override may lower the cap the task
+// definition gives the supervisor, never raise it: a --max-ttl typed when
+// the stack cannot be read is anyone's word. Without a value in the task
+// definition, the stack's cap is sent (the sweeper's own), a typed one is
+// not (0): the supervisor keeps its default.
+func supervisorCap(def *types.TaskDefinition, sup string, checked time.Duration, fromStack bool) (time.Duration, error) {
+	for _, c := range def.ContainerDefinitions {
+		if aws.ToString(c.Name) != sup {
+			continue
+		}
+		for _, kv := range c.Environment {
+			if aws.ToString(kv.Name) != "BASTION_MAX_TTL" {
+				continue
+			}
+			v := aws.ToString(kv.Value)
+			m, err := time.ParseDuration(v)
+			if err != nil || m <= 0 {
+				return 0, fmt.Errorf("container %q sets BASTION_MAX_TTL %q, not a positive duration such as 12h: the supervisor would refuse to start; set it to the stack's MaxTTL and register the task definition again", sup, v)
+			}
+			return min(m, checked), nil
+		}
+	}
+	if fromStack {
+		return checked, nil
+	}
+	return 0, nil
 }
 
 // notEssential refuses a supervisor whose fail-safe would stop nothing:
