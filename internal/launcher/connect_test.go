@@ -717,3 +717,36 @@ func TestConnectNeverTakesABastionOfAMappedUserID(t *testing.T) {
 		t.Errorf("ls as alice_x: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// A stop reason is printed safe for a terminal: when the bastion connect
+// holds a session to stops, and when the one it starts stops before it
+// runs, the reason shows as escapes and nothing a terminal acts on reaches it.
+func TestConnectShowsNoTerminalControl(t *testing.T) {
+	const me = "AROAEXAMPLEDEVELOPER1:alice"
+	t.Run("stopped while connected", func(t *testing.T) {
+		f := newFakeAWS(t, me)
+		arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", me, "4h0m0s")
+		go func() {
+			for f.ssm.Calls()["StartSession"] == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, _ = f.env.ECS.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn), Reason: aws.String("stopped by mallory" + evil)})
+		}()
+		out, errs, code := f.run(10*time.Second, "connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)))
+		if code != 1 || !strings.Contains(out, "reusing your bastion") || !strings.Contains(errs, `stopped (stopped by mallory\x1b]0;pwned\x07\x1b[2J \u009b31m`) {
+			t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+		}
+		terminalSafe(t, "connect's output", out+errs)
+	})
+	t.Run("stopped before it ran", func(t *testing.T) {
+		f := newFakeAWS(t, me)
+		f.started = func(arn string) ecsapi.Task {
+			return ecsapi.Task{ARN: arn, ClusterARN: fakeCluster, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StoppedReason: "CannotPullContainerError: " + evil}
+		}
+		out, errs, code := f.run(10*time.Second, "connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)))
+		if code != 1 || !strings.Contains(errs, `the task stopped before it ran: CannotPullContainerError: \x1b]0;pwned`) {
+			t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+		}
+		terminalSafe(t, "connect's output", out+errs)
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -209,4 +210,25 @@ func (fakePlugin) Run(ctx context.Context, _, _ []string, _ io.Reader, stdout, _
 	fmt.Fprintln(stdout, "Waiting for connections...")
 	<-ctx.Done()
 	return nil
+}
+
+// evil is text anyone allowed StopTask (or a tag, were ECS to take it) can
+// write: it sets the terminal's title, clears the screen, starts a C1 CSI,
+// and reverses what follows.
+const evil = "\x1b]0;pwned\x07\x1b[2J \u009b31m \xc2\x9b \u202egnp.exe\u2066"
+
+// terminalSafe fails t if s holds what a terminal acts on (C0 but newline
+// and tab, DEL, C1, bytes that are not UTF-8) or a bidi control. It is the
+// tests' own judge, not package termtext's rule.
+func terminalSafe(t *testing.T, what, s string) {
+	t.Helper()
+	if !utf8.ValidString(s) {
+		t.Errorf("%s is not UTF-8: %q", what, s)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+			t.Errorf("%s holds %U: %q", what, r, s)
+			return
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -141,7 +142,7 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	}
 	def := td.TaskDefinition
 	if def.Status == types.TaskDefinitionStatusInactive {
-		return nil, badf("task definition %s is INACTIVE (deregistered): register it again or pass another", aws.ToString(def.TaskDefinitionArn))
+		return nil, badf("task definition %s is INACTIVE (deregistered): register it again or pass another", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
 	}
 	sup, healthCheck, err := supervisorContainer(def, f.supervisor)
 	if err != nil {
@@ -225,7 +226,7 @@ func (l *launch) start(ctx context.Context, env Env) (string, error) {
 	if len(out.Failures) > 0 || len(out.Tasks) == 0 {
 		var why []string
 		for _, fl := range out.Failures {
-			why = append(why, aws.ToString(fl.Reason)+" "+aws.ToString(fl.Detail))
+			why = append(why, termtext.Safe(aws.ToString(fl.Reason)+" "+aws.ToString(fl.Detail)))
 		}
 		return "", fmt.Errorf("run-task started nothing: %s", strings.Join(why, "; "))
 	}
@@ -435,7 +436,9 @@ func supervisorContainer(def *types.TaskDefinition, named string) (*string, bool
 	return nil, false, errors.New("no container runs the supervisor (one with BASTION_TERMINATE_URL, a command of watch, or a health check running supervisor check): its TTL cannot be set; name it with --supervisor-container")
 }
 
-func taskID(arn string) string { return arn[strings.LastIndexByte(arn, '/')+1:] }
+// taskID is the task's ID, as printed too: an ID ECS made is unchanged by
+// termtext.Safe, and an answer that is not one does not reach a terminal raw.
+func taskID(arn string) string { return termtext.Safe(arn[strings.LastIndexByte(arn, '/')+1:]) }
 
 // clusterName is a cluster's name, given its name or ARN.
 func clusterName(cluster string) string { return cluster[strings.LastIndexByte(cluster, '/')+1:] }

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 )
 
 // The supervisor's container, however the task definition runs it.
@@ -255,4 +257,26 @@ func checkOverride(t *testing.T, in *ecs.RunTaskInput, def map[string]any, sup, 
 	if strings.Join(got, " ") != want {
 		t.Errorf("environment %s, want %s", strings.Join(got, " "), want)
 	}
+}
+
+// What ECS answers run with is printed safe for a terminal: run-task's
+// failure reasons, and the reason of a task that stops before it runs.
+func TestRunShowsNoTerminalControl(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	f.failures = []types.Failure{{Reason: aws.String("RESOURCE:MEMORY" + evil), Detail: aws.String(evil)}}
+	out, errs, code := f.run(5*time.Second, "run")
+	if code != 1 || !strings.Contains(errs, `run-task started nothing: RESOURCE:MEMORY\x1b]0;pwned`) {
+		t.Fatalf("exit %d, want 1 and the failure as escapes:\n%s%s", code, out, errs)
+	}
+	terminalSafe(t, "run's output", out+errs)
+
+	f.failures = nil
+	f.started = func(arn string) ecsapi.Task {
+		return ecsapi.Task{ARN: arn, ClusterARN: fakeCluster, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StoppedReason: evil}
+	}
+	out, errs, code = f.run(5*time.Second, "run")
+	if code != 1 || !strings.Contains(errs, `the task stopped before it ran: \x1b]0;pwned`) {
+		t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+	}
+	terminalSafe(t, "run's output", out+errs)
 }
