@@ -77,7 +77,7 @@ func FuzzSafe(f *testing.F) {
 	f.Add("\xc2\x9b\xe2\x80\xae\xff")
 	f.Fuzz(func(t *testing.T, s string) {
 		got := termtext.Safe(s)
-		if !utf8.ValidString(got) || termtext.HasUnsafe(got) || strings.ContainsAny(got, "\x1b\x07\x9b") {
+		if !utf8.ValidString(got) || termtext.HasUnsafe(got) || strings.ContainsAny(got, "\x1b\x07\u009b") {
 			t.Fatalf("Safe(%q) = %q", s, got)
 		}
 		if !termtext.HasUnsafe(s) && got != s {
