@@ -133,6 +133,34 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		if err == nil || !strings.Contains(string(refused), "container supervisor runs the supervisor and has a restart policy") {
 			t.Fatalf("a restart policy on the supervisor: %v\n%s", err, refused)
 		}
+
+		// So is a supervisor's container that is not essential: ECS stops a
+		// task only when an essential container exits. Left out, essential
+		// is ECS's default, true.
+		for _, tc := range []struct{ from, old, new, refused string }{
+			{"sidecar-task-definition.json", `"essential": true,
+      "command": [`, `"essential": false,
+      "command": [`, "container supervisor runs the supervisor and is not essential"},
+			{"healthcheck-task-definition.json", `"essential": true`, `"essential": false`, "container bastion runs the supervisor and is not essential"},
+			{"sidecar-task-definition.json", `"essential": true,
+      "command": [`, `"command": [`, ""},
+			{"healthcheck-task-definition.json", `"essential": true,`, ``, ""},
+		} {
+			src, _ := os.ReadFile(tc.from)
+			changed := strings.Replace(string(src), tc.old, tc.new, 1)
+			if changed == string(src) {
+				t.Fatalf("%s has no %s", tc.from, tc.old)
+			}
+			if err := os.WriteFile(path, []byte(changed), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd = exec.Command("bash", "fill-task-definition.sh")
+			cmd.Env = append(fillEnv, "TASK_DEFINITION="+path)
+			out, err := cmd.CombinedOutput()
+			if tc.refused == "" && err != nil || tc.refused != "" && (err == nil || !strings.Contains(string(out), tc.refused)) {
+				t.Errorf("%s with %s: %v, want refused %q\n%s", tc.from, tc.new, err, tc.refused, out)
+			}
+		}
 	})
 	// The private setting's endpoints, in a VPC made in moto: by default
 	// with private DNS on for every interface endpoint, and with

@@ -26,6 +26,18 @@ if [ -n "$restarting" ]; then
 	echo "fill-task-definition.sh: container $restarting runs the supervisor and has a restart policy: its fail-safe exit would restart it instead of stopping the task; remove restartPolicy, or add 1 and 2 to its ignoredExitCodes" >&2
 	exit 1
 fi
+# ECS stops a task only when an essential container exits: a supervisor's
+# container that is not essential (the sidecar, or the container whose
+# health check runs it) stops nothing by its fail-safe. Left out, essential
+# is true.
+optional=$(jq -r '.containerDefinitions[]
+  | select(any(.environment[]?; .name == "BASTION_TERMINATE_URL"))
+  | select(.essential == false)
+  | .name' "$TASK_DEFINITION")
+if [ -n "$optional" ]; then
+	echo "fill-task-definition.sh: container $optional runs the supervisor and is not essential: its fail-safe would stop nothing; set \"essential\": true on it" >&2
+	exit 1
+fi
 jq --arg role "$ROLE_ARN" --arg url "$TERMINATE_URL" --arg group "$LOG_GROUP" --arg region "$REGION" \
    --arg exec "$EXECUTION_ROLE_ARN" --arg keys "$KEYS_URL" --arg max "$MAX_TTL" '
   .taskRoleArn = $role | .executionRoleArn = $exec

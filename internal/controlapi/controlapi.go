@@ -17,7 +17,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // DefaultAddr is where the sidecar serves the endpoint unless
@@ -144,7 +145,7 @@ func (s Status) Validate() error {
 	if _, err := time.ParseDuration(s.MaxTTL); s.MaxTTL != "" && err != nil {
 		return fmt.Errorf("maxTtl %q", s.MaxTTL)
 	}
-	if s.Warning != "" && !strings.HasPrefix(s.Warning, WarningPrefix) || len(s.Warning) > 80 || HasControl(s.Warning) {
+	if s.Warning != "" && !strings.HasPrefix(s.Warning, WarningPrefix) || len(s.Warning) > 80 || termtext.HasUnsafe(s.Warning) {
 		return fmt.Errorf("warning %q", s.Warning)
 	}
 	if s.Unknown != "" {
@@ -267,13 +268,7 @@ type ErrorBody struct {
 }
 
 // Printable reports whether Error may be shown to a person: a line of at
-// most MaxErrorLen with no control or format character.
+// most MaxErrorLen that package termtext finds safe for a terminal.
 func (e ErrorBody) Printable() bool {
-	return e.Error != "" && len(e.Error) <= MaxErrorLen && !HasControl(e.Error)
-}
-
-// HasControl reports a control or format character: an escape sequence, a
-// bidi override.
-func HasControl(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0
+	return e.Error != "" && len(e.Error) <= MaxErrorLen && !termtext.HasUnsafe(e.Error)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // testdata/status.json is a sidecar's answer to GET /status: it decodes,
@@ -114,7 +115,7 @@ func TestDecodeExtendRequest(t *testing.T) {
 	} {
 		if by, err := DecodeExtendRequest([]byte(body)); err == nil {
 			t.Errorf("%s: %q accepted as %v", name, body, by)
-		} else if HasControl(err.Error()) {
+		} else if termtext.HasUnsafe(err.Error()) {
 			t.Errorf("%s: error %q", name, err)
 		}
 	}
@@ -126,6 +127,9 @@ func TestErrorBodyPrintable(t *testing.T) {
 		"":                       false,
 		"\x1b]0;owned\x07":       false,
 		"cap \u202ereached":      false,
+		"cap \u2066reached":      false, // a bidi isolate
+		"\u009b2J":               false, // C1 CSI
+		"lone \x9b byte":         false, // not UTF-8
 		strings.Repeat("x", 300): true,
 		strings.Repeat("x", 301): false,
 		"two\nlines":             false,

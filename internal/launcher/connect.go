@@ -23,6 +23,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -167,7 +168,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 	container, ownPort := bastionContainer(def, sup)
 	if !f.shell && f.to == "" {
 		if ownPort == 0 {
-			return badf("the bastion's task definition %s maps no port: pass --to HOST:PORT, or --shell", aws.ToString(def.TaskDefinitionArn))
+			return badf("the bastion's task definition %s maps no port: pass --to HOST:PORT, or --shell", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
 		}
 		port = int(ownPort)
 	}
@@ -323,10 +324,15 @@ func cmp(a, b int) int {
 
 // pickReusable is the caller's own running bastion with the most time left
 // (at least minLeftToReuse) that was started with ECS Exec; nil when there
-// is none. Ownership is the owner tag equal to the caller's user ID, which
-// the launcher policy lets nobody write but the caller: never a bastion of
-// someone else, nor one whose tag holds an ARN or a like session name.
+// is none. Ownership is the owner tag equal to the caller's user ID byte for
+// byte, which the launcher policy lets nobody write but the caller: never a
+// bastion of someone else, nor one whose tag holds an ARN or a like session
+// name. A user ID no tag can hold is refused (ownerOK): its tag could only
+// be someone else's.
 func pickReusable(ctx context.Context, env Env, cluster string, bastions []Bastion, userID string) (*Bastion, types.Task, []string, error) {
+	if err := ownerOK(userID); err != nil {
+		return nil, types.Task{}, nil, err
+	}
 	now := env.Now()
 	least := env.Connect.ReuseLeft
 	if least <= 0 {
@@ -334,7 +340,7 @@ func pickReusable(ctx context.Context, env Env, cluster string, bastions []Basti
 	}
 	var mine []Bastion
 	for _, b := range bastions {
-		if userID != "" && b.Owner == tagValue(userID) && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
+		if b.Owner == userID && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
 			mine = append(mine, b)
 		}
 	}
@@ -376,6 +382,9 @@ func markReuse(ctx context.Context, env Env, cluster string, bastions []Bastion)
 	if err != nil {
 		return ""
 	}
+	if err := ownerOK(who.userID); err != nil {
+		return fmt.Sprintf("bastion-ttl connect would refuse: your user ID %q %v", who.userID, ttltag.CheckOwner(who.userID))
+	}
 	b, _, _, err := pickReusable(ctx, env, cluster, bastions, who.userID)
 	if err != nil {
 		return ""
@@ -398,6 +407,7 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 	}
 	giveUp := env.Now().Add(min(60*poll, 2*time.Minute))
 	id := taskID(aws.ToString(t.TaskArn))
+	shown := termtext.Safe(container) // the task definition's text
 	for {
 		if !t.EnableExecuteCommand {
 			return "", execOff(id, "it runs without ECS Exec (enableExecuteCommand false)")
@@ -415,11 +425,11 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 			}
 			switch {
 			case aws.ToString(c.RuntimeId) == "":
-				why = fmt.Sprintf("its container %s has no runtime ID", container)
+				why = fmt.Sprintf("its container %s has no runtime ID", shown)
 			case agent == "":
-				why = fmt.Sprintf("its container %s has no ExecuteCommandAgent", container)
+				why = fmt.Sprintf("its container %s has no ExecuteCommandAgent", shown)
 			case agent != "RUNNING":
-				why = fmt.Sprintf("its container %s's ExecuteCommandAgent is %s", container, agent)
+				why = fmt.Sprintf("its container %s's ExecuteCommandAgent is %s", shown, termtext.Safe(agent))
 			default:
 				return aws.ToString(c.RuntimeId), nil
 			}
@@ -623,7 +633,7 @@ func (c *connection) sayReady() {
 	id := taskID(c.arn)
 	switch {
 	case c.shell:
-		fmt.Fprintf(c.out(), "shell in %s, container %s (%s); exit leaves it\n", id, c.container, stops)
+		fmt.Fprintf(c.out(), "shell in %s, container %s (%s); exit leaves it\n", id, termtext.Safe(c.container), stops)
 	case c.host != "":
 		fmt.Fprintf(c.out(), "localhost:%d -> %s through %s (%s)\n", c.local, net.JoinHostPort(c.host, strconv.Itoa(c.port)), id, stops)
 	default:
@@ -805,7 +815,7 @@ func (c *connection) leave() error {
 	defer cancel()
 	if _, err := c.env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.cluster), Task: aws.String(c.arn),
 		Reason: aws.String(cut("bastion-ttl: stopped by "+c.who.arn+" (connect --stop)", 255))}); err != nil {
-		return fmt.Errorf("session ended, then stop-task %s: %v; it keeps its TTL", id, err)
+		return fmt.Errorf("session ended, then stop-task %s: %s; it keeps its TTL", id, termtext.Safe(err.Error()))
 	}
 	fmt.Fprintf(c.out(), "session ended; stopping %s\n", id)
 	return nil

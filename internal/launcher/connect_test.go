@@ -792,3 +792,81 @@ func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
 		t.Fatalf("the plugin was given %+v", l)
 	}
 }
+
+// A user ID that an ECS tag value cannot hold verbatim (a role session
+// name may hold a comma) is refused by run and connect before anything
+// starts, naming it and why: never mapped to one that fits, which is
+// someone else's (alice,x is not alice_x), and never their bastion. ls
+// says connect would refuse, and marks nothing; alice_x herself is marked.
+func TestConnectNeverTakesABastionOfAMappedUserID(t *testing.T) {
+	const me, other = "AROAEXAMPLEDEVELOPER1:alice,x", "AROAEXAMPLEDEVELOPER1:alice_x"
+	f := newFakeAWS(t, me)
+	theirs := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", other, "4h0m0s")
+	want := `your user ID "` + me + `" (sts get-caller-identity) has ','`
+	for _, args := range [][]string{
+		{"connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t))},
+		{"connect", "--shell"},
+		{"run", "--wait=false"},
+	} {
+		out, errs, code := f.run(5*time.Second, args...)
+		if code != 2 || !strings.Contains(errs, want) || !strings.Contains(errs, "nothing started") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%v: exit %d, want 2 and one line with %q:\n%s%s", args, code, want, out, errs)
+		}
+		if strings.Contains(out, "reusing") {
+			t.Errorf("%v reused %s, alice_x's:\n%s", args, taskID(theirs), out)
+		}
+	}
+	if runs, calls := f.runTasks(), f.ssm.Calls(); len(runs) != 0 || calls["StartSession"] != 0 {
+		t.Fatalf("started %d tasks and %d sessions, want none", len(runs), calls["StartSession"])
+	}
+	if task, _ := f.api.Task(theirs); task.DesiredStatus != "RUNNING" {
+		t.Fatal("alice_x's bastion was stopped")
+	}
+
+	out, errs, code := f.run(5*time.Second, "ls")
+	if code != 0 || strings.Contains(out, "would reuse") || !strings.Contains(out, `bastion-ttl connect would refuse: your user ID "`+me+`" has ','`) {
+		t.Errorf("ls: exit %d\n%s%s", code, out, errs)
+	}
+	out, _, _ = f.run(5*time.Second, "ls", "--json")
+	if strings.Contains(out, "connectReuses") {
+		t.Errorf("ls --json marks a bastion for %s:\n%s", me, out)
+	}
+
+	f.env.Caller = fakeCaller{arn: "arn:aws:sts::123456789012:assumed-role/developers/alice_x", userID: other}
+	if out, errs, code := f.run(5*time.Second, "ls"); code != 0 || !strings.Contains(out, "bastion-ttl connect would reuse "+taskID(theirs)+" (yours, ") {
+		t.Errorf("ls as alice_x: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// A stop reason is printed safe for a terminal: when the bastion connect
+// holds a session to stops, and when the one it starts stops before it
+// runs, the reason shows as escapes and nothing a terminal acts on reaches it.
+func TestConnectShowsNoTerminalControl(t *testing.T) {
+	const me = "AROAEXAMPLEDEVELOPER1:alice"
+	t.Run("stopped while connected", func(t *testing.T) {
+		f := newFakeAWS(t, me)
+		arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", me, "4h0m0s")
+		go func() {
+			for f.ssm.Calls()["StartSession"] == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+			_, _ = f.env.ECS.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn), Reason: aws.String("stopped by mallory" + evil)})
+		}()
+		out, errs, code := f.run(10*time.Second, "connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)))
+		if code != 1 || !strings.Contains(out, "reusing your bastion") || !strings.Contains(errs, `stopped (stopped by mallory\x1b]0;pwned\x07\x1b[2J \u009b31m`) {
+			t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+		}
+		terminalSafe(t, "connect's output", out+errs)
+	})
+	t.Run("stopped before it ran", func(t *testing.T) {
+		f := newFakeAWS(t, me)
+		f.started = func(arn string) ecsapi.Task {
+			return ecsapi.Task{ARN: arn, ClusterARN: fakeCluster, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StoppedReason: "CannotPullContainerError: " + evil}
+		}
+		out, errs, code := f.run(10*time.Second, "connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)))
+		if code != 1 || !strings.Contains(errs, `the task stopped before it ran: CannotPullContainerError: \x1b]0;pwned`) {
+			t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+		}
+		terminalSafe(t, "connect's output", out+errs)
+	})
+}

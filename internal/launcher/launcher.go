@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 const usage = `usage: bastion-ttl <command> [flags]
@@ -94,17 +95,31 @@ func ExitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	fmt.Fprintln(stderr, "bastion-ttl:", safeLines(err.Error()))
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "bastion-ttl:", err)
 		return 2
 	case errors.Is(err, errInterrupted):
-		fmt.Fprintln(stderr, "bastion-ttl:", err)
 		return 130
 	}
-	fmt.Fprintln(stderr, "bastion-ttl:", err)
 	return 1
+}
+
+// safeLines is an error's text made safe for a terminal, line by line and
+// cell by cell: the usage texts' own newlines and tabs stay, anything else
+// that came from AWS and was missed on its way in does not reach the
+// terminal raw.
+func safeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		cells := strings.Split(line, "\t")
+		for j := range cells {
+			cells[j] = termtext.Safe(cells[j])
+		}
+		lines[i] = strings.Join(cells, "\t")
+	}
+	return strings.Join(lines, "\n")
 }
 
 var errInterrupted = errors.New("interrupted")

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -50,6 +51,9 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	reuse := markReuse(ctx, env, cluster, bastions)
+	for i := range bastions {
+		bastions[i] = bastions[i].shown()
+	}
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -78,6 +82,17 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 	}
 	_, err = fmt.Fprintln(env.Stdout, reuse)
 	return err
+}
+
+// shown is b as ls prints it, JSON too: its text from ECS made safe for a
+// terminal (package termtext), since `jq -r` prints JSON's strings raw. A
+// tag ECS accepted loses nothing (its values hold no such character); one
+// that had them shows where, as escapes.
+func (b Bastion) shown() Bastion {
+	for _, s := range []*string{&b.TaskID, &b.TaskARN, &b.StartedBy, &b.Owner, &b.TTL, &b.Status} {
+		*s = termtext.Safe(*s)
+	}
+	return b
 }
 
 func stamp(t *time.Time) string {

@@ -151,3 +151,29 @@ func TestInterruptedWaitLeavesTheTask(t *testing.T) {
 		t.Fatal("an interrupted wait stopped the task")
 	}
 }
+
+// Tags are printed safe for a terminal, in the table and in JSON, whose
+// strings `jq -r` prints raw: an escape sequence or a bidi control in an
+// owner or TTL tag shows as escapes, and reaches the terminal as nothing
+// it acts on. (--cluster: without the stack's cap, a TTL tag that is not a
+// duration is shown as it is.)
+func TestLsShowsNoTerminalControl(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:mallory"+evil, "2h0m0s")
+	f.bastion("1a2b3c4d5e6f70819a2b3c4d5e6f7081", "AROAEXAMPLEDEVELOPER1:bob", "2h"+evil)
+	out, errs, code := f.run(5*time.Second, "ls", "--cluster", "bastions")
+	if code != 0 || !strings.Contains(out, `mallory\x1b]0;pwned\x07\x1b[2J \u009b31m \u009b \u202egnp.exe\u2066`) || !strings.Contains(out, `2h\x1b]0;pwned`) {
+		t.Errorf("ls: exit %d, want the tags shown as escapes:\n%s%s", code, out, errs)
+	}
+	terminalSafe(t, "ls", out+errs)
+	out, errs, code = f.run(5*time.Second, "ls", "--cluster", "bastions", "--json")
+	var bastions []Bastion
+	if err := json.Unmarshal([]byte(out), &bastions); code != 0 || err != nil || len(bastions) != 2 {
+		t.Fatalf("ls --json: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	terminalSafe(t, "ls --json", out+errs)
+	for _, b := range bastions {
+		terminalSafe(t, "ls --json's owner, as jq -r prints it", b.Owner)
+		terminalSafe(t, "ls --json's ttl, as jq -r prints it", b.TTL)
+	}
+}

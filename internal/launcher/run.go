@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -141,7 +142,7 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	}
 	def := td.TaskDefinition
 	if def.Status == types.TaskDefinitionStatusInactive {
-		return nil, badf("task definition %s is INACTIVE (deregistered): register it again or pass another", aws.ToString(def.TaskDefinitionArn))
+		return nil, badf("task definition %s is INACTIVE (deregistered): register it again or pass another", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
 	}
 	sup, healthCheck, err := supervisorContainer(def, f.supervisor)
 	if err != nil {
@@ -150,19 +151,34 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if err := restartPolicyDefeatsFailSafe(def, aws.ToString(sup), healthCheck); err != nil {
 		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
-	env2 := overrides(ttl, maxTTL, idle, healthCheck)
+	if err := notEssential(def, aws.ToString(sup), healthCheck); err != nil {
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
+	}
+	supMax, err := supervisorCap(def, aws.ToString(sup), maxTTL, d.maxTTL > 0)
+	if err != nil {
+		return nil, badf("task definition %s: %v", f.taskDefinition, err)
+	}
+	switch {
+	case supMax > 0 && ttl > supMax:
+		return nil, badf("--ttl %s is above BASTION_MAX_TTL %s, which task definition %s gives the supervisor's container %q: the supervisor would refuse it; pass a shorter --ttl", ttl, supMax, f.taskDefinition, aws.ToString(sup))
+	case supMax == 0:
+		fmt.Fprintf(env.Stderr, "bastion-ttl: note: task definition %s gives the supervisor's container %q no BASTION_MAX_TTL and the stack's MaxTTL is not known: none is sent, the supervisor keeps its own default (and refuses a TTL above it)\n", f.taskDefinition, aws.ToString(sup))
+	}
 	in := &ecs.RunTaskInput{
 		Cluster:        aws.String(f.cluster),
 		TaskDefinition: def.TaskDefinitionArn,
 		Count:          aws.Int32(1),
 		StartedBy:      aws.String(StartedBy),
 		// The supervisor's TTL and the sweeper's tag: one value, so they agree.
-		Overrides:            &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env2}}},
+		Overrides:            supervisorOverride(sup, ttl, supMax, idle, healthCheck),
 		Tags:                 []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl.String())}},
 		EnableExecuteCommand: f.exec,
 	}
 	if who, err := whoCalls(ctx, env); err == nil {
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(tagValue(who.userID))})
+		if err := ownerOK(who.userID); err != nil {
+			return nil, err
+		}
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(who.userID)})
 	} else if ue := (usageError{}); errors.As(err, &ue) {
 		return nil, err
 	}
@@ -210,7 +226,7 @@ func (l *launch) start(ctx context.Context, env Env) (string, error) {
 	if len(out.Failures) > 0 || len(out.Tasks) == 0 {
 		var why []string
 		for _, fl := range out.Failures {
-			why = append(why, aws.ToString(fl.Reason)+" "+aws.ToString(fl.Detail))
+			why = append(why, termtext.Safe(aws.ToString(fl.Reason)+" "+aws.ToString(fl.Detail)))
 		}
 		return "", fmt.Errorf("run-task started nothing: %s", strings.Join(why, "; "))
 	}
@@ -282,29 +298,89 @@ func restartPolicyDefeatsFailSafe(def *types.TaskDefinition, sup string, healthC
 	return nil
 }
 
-// overrides is the supervisor's environment for this launch: the TTL, and
-// the cap it was checked against, which the supervisor believes no answer
-// above. The idle timeout is the sidecar's alone: the health check has none.
-func overrides(ttl, maxTTL time.Duration, idle string, healthCheck bool) []types.KeyValuePair {
-	env := []types.KeyValuePair{
-		{Name: aws.String("BASTION_TTL"), Value: aws.String(ttl.String())},
-		{Name: aws.String("BASTION_MAX_TTL"), Value: aws.String(maxTTL.String())},
+// overrideVars are the only variables run and connect ever override, and
+// only in the supervisor's container: its TTL (at most the cap), its cap
+// (at most its task definition's) and its idle timeout. Never a command,
+// another container, or another variable (BASTION_FAILSAFE, BASTION_GRACE,
+// BASTION_DRY_RUN, BASTION_TERMINATE_URL...): those keep the task
+// definition's values, which its author chose for the fail-safe.
+var overrideVars = []string{"BASTION_TTL", "BASTION_MAX_TTL", "BASTION_IDLE_TIMEOUT"}
+
+// supervisorOverride is the one override of a launch: the supervisor's
+// environment, the TTL (the sweeper's tag holds the same value, so they
+// agree) and the cap (maxTTL; 0: none sent, the task definition's stands).
+// The idle timeout is the sidecar's alone: the health check has none.
+func supervisorOverride(sup *string, ttl, maxTTL time.Duration, idle string, healthCheck bool) *types.TaskOverride {
+	env := []types.KeyValuePair{{Name: aws.String(overrideVars[0]), Value: aws.String(ttl.String())}}
+	if maxTTL > 0 {
+		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[1]), Value: aws.String(maxTTL.String())})
 	}
 	if idle != "" && !healthCheck {
-		env = append(env, types.KeyValuePair{Name: aws.String("BASTION_IDLE_TIMEOUT"), Value: aws.String(idle)})
+		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[2]), Value: aws.String(idle)})
 	}
-	return env
+	return &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env}}}
 }
 
-// tagValue keeps what an ECS tag value may hold (letters, digits, spaces
-// and _ . : / = + - @); a role session name may have more.
-func tagValue(s string) string {
-	return cut(strings.Map(func(r rune) rune {
-		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(" _.:/=+-@", r)) {
-			return r
+// supervisorCap is the BASTION_MAX_TTL to send the supervisor, given the
+// cap the TTL was checked against. An override may lower the cap the task
+// definition gives the supervisor, never raise it: a --max-ttl typed when
+// the stack cannot be read is anyone's word. Without a value in the task
+// definition, the stack's cap is sent (the sweeper's own), a typed one is
+// not (0): the supervisor keeps its default.
+func supervisorCap(def *types.TaskDefinition, sup string, checked time.Duration, fromStack bool) (time.Duration, error) {
+	for _, c := range def.ContainerDefinitions {
+		if aws.ToString(c.Name) != sup {
+			continue
 		}
-		return '_'
-	}, s), 256)
+		for _, kv := range c.Environment {
+			if aws.ToString(kv.Name) != "BASTION_MAX_TTL" {
+				continue
+			}
+			v := aws.ToString(kv.Value)
+			m, err := time.ParseDuration(v)
+			if err != nil || m <= 0 {
+				return 0, fmt.Errorf("container %q sets BASTION_MAX_TTL %q, not a positive duration such as 12h: the supervisor would refuse to start; set it to the stack's MaxTTL and register the task definition again", sup, v)
+			}
+			return min(m, checked), nil
+		}
+	}
+	if fromStack {
+		return checked, nil
+	}
+	return 0, nil
+}
+
+// notEssential refuses a supervisor whose fail-safe would stop nothing:
+// ECS stops a task when an essential container exits, and only then. The
+// sidecar's fail-safe exit (1) and its exit on bad configuration (2) must
+// be an essential container's; the health check's fail-safe is SIGTERM to
+// its container's PID 1, so that container must be essential.
+func notEssential(def *types.TaskDefinition, sup string, healthCheck bool) error {
+	for _, c := range def.ContainerDefinitions {
+		// nil is essential: ECS's default when a registration leaves the
+		// field out ("if the essential parameter is omitted, the container
+		// is assumed to be essential"), which DescribeTaskDefinition fills
+		// in; an answer without it is read by ECS the same way.
+		if aws.ToString(c.Name) != sup || c.Essential == nil || *c.Essential {
+			continue
+		}
+		if healthCheck {
+			return fmt.Errorf("container %q runs the supervisor's health check and is not essential (essential: false): the fail-safe's SIGTERM to its PID 1 would end that container, not the task; set \"essential\": true on it and register the task definition again", sup)
+		}
+		return fmt.Errorf("the supervisor's container %q is not essential (essential: false): its fail-safe exit, and its exit 2 on bad configuration, would stop nothing; set \"essential\": true on it and register the task definition again", sup)
+	}
+	return nil
+}
+
+// ownerOK refuses a user ID the owner tag cannot hold verbatim (bad input:
+// the caller can only change it by another session name). Never a value
+// mapped to fit: that could be someone else's ID, and connect would reuse
+// their bastion.
+func ownerOK(userID string) error {
+	if err := ttltag.CheckOwner(userID); err != nil {
+		return badf("your user ID %q (sts get-caller-identity) %v, and a bastion's %s tag is its owner's user ID exactly; nothing started: use a role session name of letters, digits and _ . : / = + - @ (aws sts assume-role --role-session-name, or your identity provider's session name)", userID, err, ttltag.OwnerKey)
+	}
+	return nil
 }
 
 // describeCluster refuses a cluster ECS does not know, before anything starts.
@@ -360,7 +436,9 @@ func supervisorContainer(def *types.TaskDefinition, named string) (*string, bool
 	return nil, false, errors.New("no container runs the supervisor (one with BASTION_TERMINATE_URL, a command of watch, or a health check running supervisor check): its TTL cannot be set; name it with --supervisor-container")
 }
 
-func taskID(arn string) string { return arn[strings.LastIndexByte(arn, '/')+1:] }
+// taskID is the task's ID, as printed too: an ID ECS made is unchanged by
+// termtext.Safe, and an answer that is not one does not reach a terminal raw.
+func taskID(arn string) string { return termtext.Safe(arn[strings.LastIndexByte(arn, '/')+1:]) }
 
 // clusterName is a cluster's name, given its name or ARN.
 func clusterName(cluster string) string { return cluster[strings.LastIndexByte(cluster, '/')+1:] }

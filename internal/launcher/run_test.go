@@ -1,12 +1,20 @@
 package launcher
 
 import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 )
 
 // The supervisor's container, however the task definition runs it.
@@ -39,16 +47,6 @@ func TestSupervisorContainer(t *testing.T) {
 	}
 	if _, _, err := supervisorContainer(&types.TaskDefinition{ContainerDefinitions: []types.ContainerDefinition{bastion}}, ""); err == nil {
 		t.Error("a task definition without the supervisor passed")
-	}
-	// The health check has no idle timeout: no override for it.
-	if env := overrides(time.Hour, 12*time.Hour, "15m", true); len(env) != 2 || aws.ToString(env[1].Name) != "BASTION_MAX_TTL" || aws.ToString(env[1].Value) != "12h0m0s" {
-		t.Errorf("health-check overrides %v", env)
-	}
-	if env := overrides(time.Hour, 12*time.Hour, "0", false); len(env) != 3 || aws.ToString(env[2].Value) != "0" {
-		t.Errorf("idle off is sent: %v", env)
-	}
-	if got := tagValue("arn:aws:sts::1:assumed-role/R/alice,bob"); got != "arn:aws:sts::1:assumed-role/R/alice_bob" {
-		t.Errorf("tagValue = %q", got)
 	}
 }
 
@@ -83,4 +81,202 @@ func TestRestartPolicyOnTheSupervisorIsRefused(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.refused)
 		}
 	}
+}
+
+// A supervisor whose container is not essential stops nothing by its
+// fail-safe (the sidecar's exit, or in the health-check variant the SIGTERM
+// to its container's PID 1): run and connect refuse such a task definition
+// (exit 2, naming the container and the task definition, saying why and
+// the fix) and start nothing. A definition that leaves essential out is
+// essential, as ECS reads it.
+func TestRunRefusesASupervisorThatIsNotEssential(t *testing.T) {
+	for _, tc := range []struct {
+		name, family string
+		def          map[string]any
+		want         string // "" accepted
+	}{
+		{"sidecar essential", "sidecar", sidecarDef(map[string]any{"essential": true}, "12h"), ""},
+		{"sidecar, essential left out (ECS: true)", "sidecar-default", sidecarDef(map[string]any{}, "12h"), ""},
+		{"sidecar not essential", "sidecar-optional", sidecarDef(map[string]any{"essential": false}, "12h"),
+			`task definition sidecar-optional: the supervisor's container "supervisor" is not essential (essential: false): its fail-safe exit, and its exit 2 on bad configuration, would stop nothing; set "essential": true on it`},
+		{"health check essential", "check", healthCheckDef(map[string]any{"essential": true}, "12h"), ""},
+		{"health check's container not essential", "check-optional",
+			healthCheckDef(map[string]any{"essential": false}, "12h", map[string]any{"name": "logs", "image": "fluent-bit", "essential": true}),
+			`task definition check-optional: container "bastion" runs the supervisor's health check and is not essential (essential: false): the fail-safe's SIGTERM to its PID 1 would end that container, not the task; set "essential": true on it`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+			f.define(tc.family, tc.def)
+			for _, cmd := range [][]string{
+				{"run", "--task-definition", tc.family, "--wait=false"},
+				{"connect", "--task-definition", tc.family, "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t))},
+			} {
+				before := len(f.runTasks())
+				out, errs, code := f.run(200*time.Millisecond, cmd...)
+				started := len(f.runTasks()) - before
+				if tc.want == "" {
+					if started != 1 {
+						t.Errorf("%v: started %d, want 1; exit %d\n%s%s", cmd, started, code, out, errs)
+					}
+					continue
+				}
+				if code != 2 || started != 0 || !strings.Contains(errs, tc.want) || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+					t.Errorf("%v: exit %d, started %d; want 2, none, and one line with %q:\n%s%s", cmd, code, started, tc.want, out, errs)
+				}
+			}
+		})
+	}
+}
+
+// The only override run and connect send is the supervisor container's
+// environment, with BASTION_TTL (at most the cap), BASTION_MAX_TTL (at most
+// what the task definition gives the supervisor: a --max-ttl typed when the
+// stack cannot be read lowers it, never raises it) and, for the sidecar,
+// BASTION_IDLE_TIMEOUT: never a command, another container, a task-level
+// field or another variable (the task definitions here set
+// BASTION_FAILSAFE and BASTION_GRACE, which stay theirs).
+func TestRunOverridesOnlyTheSupervisorsLimits(t *testing.T) {
+	const noStack = "none-deployed"
+	for _, tc := range []struct {
+		name   string
+		def    map[string]any
+		args   []string
+		sup    string
+		want   string // the override's environment, NAME=value in order
+		refuse string // "" accepted
+	}{
+		{"sidecar, the stack's idle timeout", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+		{"sidecar, --idle 0", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h", "--idle", "0"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=0", ""},
+		{"sidecar, --idle 30m", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h", "--idle", "30m"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=30m", ""},
+		{"sidecar whose definition's cap is below the stack's", sidecarDef(map[string]any{}, "8h"), []string{"--ttl", "2h"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=8h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+		{"sidecar, --ttl above the definition's cap", sidecarDef(map[string]any{}, "8h"), []string{"--ttl", "10h"}, "supervisor",
+			"", "--ttl 10h0m0s is above BASTION_MAX_TTL 8h0m0s, which task definition bastion gives the supervisor's container \"supervisor\""},
+		{"sidecar, no stack, --max-ttl above the definition's", sidecarDef(map[string]any{}, "12h"),
+			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "2h", "--max-ttl", "48h"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s", ""},
+		{"sidecar, no stack, --max-ttl below the definition's", sidecarDef(map[string]any{}, "12h"),
+			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "2h", "--max-ttl", "6h", "--idle", "5m"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=6h0m0s BASTION_IDLE_TIMEOUT=5m", ""},
+		{"sidecar without a cap of its own, the stack's", sidecarDef(map[string]any{}, ""), []string{"--ttl", "2h"}, "supervisor",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+		{"sidecar without a cap of its own, no stack: a typed one is not sent", sidecarDef(map[string]any{}, ""),
+			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "2h", "--max-ttl", "48h"}, "supervisor",
+			"BASTION_TTL=2h0m0s", ""},
+		{"sidecar whose cap is not a duration", sidecarDef(map[string]any{}, "forever"), []string{"--ttl", "2h"}, "supervisor",
+			"", `container "supervisor" sets BASTION_MAX_TTL "forever", not a positive duration`},
+		{"health check: no idle timeout", healthCheckDef(map[string]any{}, "12h"), []string{"--ttl", "2h", "--idle", "30m"}, "bastion",
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s", ""},
+		{"health check, no stack, --max-ttl above the definition's", healthCheckDef(map[string]any{}, "12h"),
+			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "1h", "--max-ttl", "48h"}, "bastion",
+			"BASTION_TTL=1h0m0s BASTION_MAX_TTL=12h0m0s", ""},
+		{"health check, --ttl above the definition's cap", healthCheckDef(map[string]any{}, "4h"), []string{"--ttl", "5h"}, "bastion",
+			"", "--ttl 5h0m0s is above BASTION_MAX_TTL 4h0m0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+			f.define("bastion", tc.def)
+			var flags runFlags
+			fs := newFlags("run", f.env, &flags.common)
+			flags.register(fs, f.env)
+			if err := parse(fs, tc.args); err != nil {
+				t.Fatal(err)
+			}
+			for _, exec := range []bool{false, true} { // run, and connect (which sets exec)
+				flags.exec = exec
+				l, err := planLaunch(context.Background(), f.env, flags)
+				if tc.refuse != "" {
+					if ue := (usageError{}); !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.refuse) {
+						t.Fatalf("%v: %v; want a usage error with %q", tc.args, err, tc.refuse)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%v: %v", tc.args, err)
+				}
+				checkOverride(t, l.in, tc.def, tc.sup, tc.want)
+			}
+		})
+	}
+}
+
+// checkOverride fails t unless in overrides nothing but sup's environment,
+// with only the launcher's variables, within the caps, as want says.
+func checkOverride(t *testing.T, in *ecs.RunTaskInput, def map[string]any, sup, want string) {
+	t.Helper()
+	// Every field but the one container's environment is zero: a field the
+	// SDK adds later is caught too.
+	if in.Overrides == nil || len(in.Overrides.ContainerOverrides) != 1 {
+		t.Fatalf("overrides %+v: want one container's", in.Overrides)
+	}
+	rest := *in.Overrides
+	rest.ContainerOverrides = nil
+	if !reflect.DeepEqual(rest, types.TaskOverride{}) {
+		t.Fatalf("overrides %+v: want one container's, nothing else", in.Overrides)
+	}
+	c := in.Overrides.ContainerOverrides[0]
+	others := c
+	others.Name, others.Environment = nil, nil
+	if aws.ToString(c.Name) != sup || !reflect.DeepEqual(others, types.ContainerOverride{}) {
+		t.Fatalf("container override %+v: want only %s's environment", c, sup)
+	}
+	defined := map[string]string{} // the supervisor's environment in its task definition
+	for _, cd := range def["containerDefinitions"].([]map[string]any) {
+		if cd["name"] == sup {
+			for _, kv := range cd["environment"].([]map[string]string) {
+				defined[kv["name"]] = kv["value"]
+			}
+		}
+	}
+	var got []string
+	seen := map[string]bool{}
+	for _, kv := range c.Environment {
+		name, value := aws.ToString(kv.Name), aws.ToString(kv.Value)
+		got = append(got, name+"="+value)
+		if seen[name] || !slices.Contains([]string{"BASTION_TTL", "BASTION_MAX_TTL", "BASTION_IDLE_TIMEOUT"}, name) {
+			t.Errorf("overrides %s (twice, or not the launcher's to set)", name)
+		}
+		seen[name] = true
+		d, err := time.ParseDuration(value)
+		switch name {
+		case "BASTION_TTL":
+			if err != nil || d <= 0 || d > 12*time.Hour {
+				t.Errorf("BASTION_TTL %s is not within the stack's cap", value)
+			}
+		case "BASTION_MAX_TTL":
+			if m, ok := defined[name]; ok {
+				if dm, _ := time.ParseDuration(m); err != nil || d > dm {
+					t.Errorf("BASTION_MAX_TTL %s is above the task definition's %s", value, m)
+				}
+			}
+		}
+	}
+	if strings.Join(got, " ") != want {
+		t.Errorf("environment %s, want %s", strings.Join(got, " "), want)
+	}
+}
+
+// What ECS answers run with is printed safe for a terminal: run-task's
+// failure reasons, and the reason of a task that stops before it runs.
+func TestRunShowsNoTerminalControl(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	f.failures = []types.Failure{{Reason: aws.String("RESOURCE:MEMORY" + evil), Detail: aws.String(evil)}}
+	out, errs, code := f.run(5*time.Second, "run")
+	if code != 1 || !strings.Contains(errs, `run-task started nothing: RESOURCE:MEMORY\x1b]0;pwned`) {
+		t.Fatalf("exit %d, want 1 and the failure as escapes:\n%s%s", code, out, errs)
+	}
+	terminalSafe(t, "run's output", out+errs)
+
+	f.failures = nil
+	f.started = func(arn string) ecsapi.Task {
+		return ecsapi.Task{ARN: arn, ClusterARN: fakeCluster, LastStatus: "STOPPED", DesiredStatus: "STOPPED", StoppedReason: evil}
+	}
+	out, errs, code = f.run(5*time.Second, "run")
+	if code != 1 || !strings.Contains(errs, `the task stopped before it ran: \x1b]0;pwned`) {
+		t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
+	}
+	terminalSafe(t, "run's output", out+errs)
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/smithy-go"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // StackOutputs are the outputs of the stack (template.yaml) that give the
@@ -44,7 +46,9 @@ func stackDefaults(ctx context.Context, env Env, stack string) (defaults, error)
 	}
 	d.found = true
 	for _, o := range out.Stacks[0].Outputs {
-		v := aws.ToString(o.OutputValue)
+		// Whoever deployed the stack wrote its outputs, which are printed
+		// in many places; a valid name or ID is unchanged by Safe.
+		v := termtext.Safe(aws.ToString(o.OutputValue))
 		switch aws.ToString(o.OutputKey) {
 		case "ClusterName":
 			d.cluster = v
@@ -78,7 +82,9 @@ func need(value, flagName, envName, output, stack string, d defaults) error {
 }
 
 // awsError says what an AWS call failed at, and what to do about missing
-// credentials, the commonest failure on a laptop (bad input: exit 2).
+// credentials, the commonest failure on a laptop (bad input: exit 2). What
+// AWS said is made safe for a terminal: an error message may quote a
+// request's text (a tag, a reason) that someone else wrote.
 func awsError(what string, err error) error {
 	msg := err.Error()
 	for _, s := range []string{"failed to retrieve credentials", "no valid credential", "failed to refresh cached credentials", "NoCredentialProviders", "could not find credentials", "the SSO session has expired", "token has expired"} {
@@ -90,9 +96,16 @@ func awsError(what string, err error) error {
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException", "AccessDenied", "AccessDeniedException":
-			return badf("%s: %s: %s (check AWS_PROFILE and the region)", what, ae.ErrorCode(), ae.ErrorMessage())
+			return badf("%s: %s: %s (check AWS_PROFILE and the region)", what, termtext.Safe(ae.ErrorCode()), termtext.Safe(ae.ErrorMessage()))
 		}
-		return fmt.Errorf("%s: %s: %s", what, ae.ErrorCode(), ae.ErrorMessage())
+		return fmt.Errorf("%s: %s: %s", what, termtext.Safe(ae.ErrorCode()), termtext.Safe(ae.ErrorMessage()))
 	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, safeError{err})
 }
+
+// safeError is err, its text made safe for a terminal; errors.Is and As
+// still see err.
+type safeError struct{ err error }
+
+func (e safeError) Error() string { return termtext.Safe(e.err.Error()) }
+func (e safeError) Unwrap() error { return e.err }

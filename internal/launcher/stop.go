@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -60,7 +61,7 @@ func stopCommand(ctx context.Context, args []string, env Env) error {
 				return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
 			}
 			// Some are stopped already: not bad input, and it says which.
-			return fmt.Errorf("stopped %s, then stop-task %s: %v", strings.Join(stopped, ", "), taskID(aws.ToString(t.TaskArn)), err)
+			return fmt.Errorf("stopped %s, then stop-task %s: %s", strings.Join(stopped, ", "), taskID(aws.ToString(t.TaskArn)), termtext.Safe(err.Error()))
 		}
 		stopped = append(stopped, taskID(aws.ToString(t.TaskArn)))
 		fmt.Fprintf(env.Stdout, "stopping %s\n", taskID(aws.ToString(t.TaskArn)))

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // maxWait bounds the wait for a task to run; it keeps its TTL after.
@@ -40,7 +42,7 @@ func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl tim
 		}
 		if err == nil && len(out.Tasks) == 1 {
 			t := out.Tasks[0]
-			status := aws.ToString(t.LastStatus)
+			status := termtext.Safe(aws.ToString(t.LastStatus))
 			if status != last {
 				fmt.Fprintf(env.Stdout, "%6.0fs  %s\n", env.Now().Sub(began).Seconds(), status)
 				last = status
@@ -64,6 +66,9 @@ func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl tim
 	}
 }
 
+// stopReasons are the task's and its containers' reasons, safe to print:
+// anyone allowed StopTask writes a task's, and a container's may quote a
+// registry's answer.
 func stopReasons(t types.Task) string {
 	why := []string{aws.ToString(t.StoppedReason)}
 	for _, c := range t.Containers {
@@ -71,7 +76,7 @@ func stopReasons(t types.Task) string {
 			why = append(why, aws.ToString(c.Name)+": "+r)
 		}
 	}
-	return strings.Join(why, "; ")
+	return termtext.Safe(strings.Join(why, "; "))
 }
 
 // printConnect says when the bastion stops, where it is, and how to get in.
@@ -82,11 +87,12 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 	} else {
 		fmt.Fprintf(env.Stdout, "stops %s after its start (ECS reports no start time yet)\n", ttl)
 	}
-	ip := privateIP(t)
+	ip := termtext.Safe(privateIP(t))
 	if ip != "" {
 		fmt.Fprintf(env.Stdout, "private IP %s\n", ip)
 	}
 	bastion, port := bastionContainer(def, sup)
+	bastion, cluster = termtext.Safe(bastion), termtext.Safe(cluster)
 	fmt.Fprintln(env.Stdout, "connect:")
 	if t.EnableExecuteCommand {
 		fmt.Fprintf(env.Stdout, "  aws ecs execute-command --cluster %s --task %s --container %s --interactive --command /bin/sh\n", cluster, id, bastion)
@@ -94,7 +100,7 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 		for _, c := range t.Containers {
 			if aws.ToString(c.Name) == bastion && aws.ToString(c.RuntimeId) != "" && port != 0 {
 				fmt.Fprintf(env.Stdout, "  aws ssm start-session --target ecs:%s_%s_%s --document-name AWS-StartPortForwardingSession --parameters portNumber=%d,localPortNumber=%d\n",
-					clusterName(cluster), id, aws.ToString(c.RuntimeId), port, port)
+					clusterName(cluster), id, termtext.Safe(aws.ToString(c.RuntimeId)), port, port)
 			}
 		}
 	}

@@ -7,14 +7,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // ReasonPrefix starts every stop reason the function gives ECS.
@@ -163,8 +162,9 @@ func checkReason(r string) *errorAnswer {
 		return reject(http.StatusBadRequest, "reason is %d characters; at most %d", n, stopapi.MaxReasonLen)
 	}
 	// Control and format characters (bidi overrides, zero-width joiners)
-	// could hide or disguise text in the console and logs.
-	if strings.ContainsFunc(r, func(c rune) bool { return unicode.Is(unicode.Cc, c) || unicode.Is(unicode.Cf, c) }) {
+	// could hide or disguise text in the console, the logs and the
+	// launcher's terminal.
+	if termtext.HasUnsafe(r) {
 		return reject(http.StatusBadRequest, "reason contains control or format characters")
 	}
 	return nil

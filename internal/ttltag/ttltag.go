@@ -10,7 +10,12 @@
 package ttltag
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -23,6 +28,37 @@ const Key = "bastion-ttl"
 // OwnerKey is the tag the launcher records who ran the bastion in (their
 // user ID); the launch policy allows RunTask only with the caller's own.
 const OwnerKey = "bastion-ttl-owner"
+
+// MaxValueLen is the most characters an ECS tag value holds.
+const MaxValueLen = 256
+
+// CheckOwner says whether userID, the caller's user ID (<RoleId>:<session>
+// of a role, a user's ID), can be the owner tag's value verbatim: ECS's tag
+// values hold up to MaxValueLen letters, numbers, spaces and _ . : / = + -
+// @, and a role session name may hold a comma. The owner tag is the user
+// ID byte for byte or nothing: the launch policy compares it with
+// ${aws:userid}, and a value mapped to fit (",", "_") could be another
+// person's ID.
+func CheckOwner(userID string) error {
+	switch n := utf8.RuneCountInString(userID); {
+	case userID == "":
+		return errors.New("is empty")
+	case !utf8.ValidString(userID):
+		return errors.New("is not UTF-8")
+	case n > MaxValueLen:
+		return fmt.Errorf("is %d characters; an ECS tag value holds at most %d", n, MaxValueLen)
+	}
+	if i := strings.IndexFunc(userID, func(r rune) bool { return !tagValueRune(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(userID[i:])
+		return fmt.Errorf("has %q, which an ECS tag value cannot hold (only letters, numbers, spaces and _ . : / = + - @)", r)
+	}
+	return nil
+}
+
+// tagValueRune is ECS's pattern for tag values, ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$.
+func tagValueRune(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.Z, unicode.N) || strings.ContainsRune("_.:/=+-@", r)
+}
 
 // Parse is the TTL a value says: a Go duration greater than zero. "0s",
 // "-5m", "forever" and "" say none.

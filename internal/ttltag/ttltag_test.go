@@ -1,6 +1,7 @@
 package ttltag_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,36 @@ func TestFind(t *testing.T) {
 	}
 	if ttltag.Key != "bastion-ttl" || ttltag.OwnerKey != "bastion-ttl-owner" {
 		t.Errorf("the keys are %q and %q: running bastions and the shipped policies carry bastion-ttl and bastion-ttl-owner", ttltag.Key, ttltag.OwnerKey)
+	}
+}
+
+// The owner tag holds the caller's user ID verbatim or not at all: what an
+// ECS tag value cannot hold is refused, never mapped to something that fits
+// (alice,x is not alice_x, who may be someone else).
+func TestCheckOwner(t *testing.T) {
+	for _, tt := range []struct {
+		userID string
+		why    string // "" accepted
+	}{
+		{"AROAEXAMPLEDEVELOPER1:alice", ""},
+		{"AROAEXAMPLEDEVELOPER1:alice@example.com", ""},
+		{"AROAEXAMPLEDEVELOPER1:alice_x", ""},
+		{"AROAEXAMPLEDEVELOPER1:a.b-c+d=e", ""},
+		{"AIDAEXAMPLEUSER00001", ""},
+		{"123456789012:federated/alice", ""},
+		{"AROA:élise 日本", ""}, // ECS's pattern takes any letter and space
+		{"AROA:" + strings.Repeat("a", 251), ""},
+		{"AROA:" + strings.Repeat("a", 252), "is 257 characters; an ECS tag value holds at most 256"},
+		{"AROAEXAMPLEDEVELOPER1:alice,x", `has ',', which an ECS tag value cannot hold`},
+		{"AROAEXAMPLEDEVELOPER1:alice\x1b]0;x\x07", `has '\x1b'`},
+		{"AROA:alice\u202e", `has '\u202e'`},
+		{"AROA:alice#1", `has '#'`},
+		{"AROA:al\xffice", "is not UTF-8"},
+		{"", "is empty"},
+	} {
+		err := ttltag.CheckOwner(tt.userID)
+		if (tt.why == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.why) {
+			t.Errorf("CheckOwner(%q) = %v, want %q", tt.userID, err, tt.why)
+		}
 	}
 }
