@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
 )
 
@@ -121,8 +122,8 @@ func launcherCorpus(c *corpus, policy string, families []string) {
 	c.allow(alice, name("ls: ListTasks of the cluster"), "ecs:ListTasks", "*", inCluster(clusterArn))
 	c.allow(alice, name("ls: DescribeTasks of a colleague's bastion"), "ecs:DescribeTasks", bobsTask, bobs)
 	c.allow(alice, name("stop: StopTask her own bastion"), "ecs:StopTask", bastionTask, own)
-	c.allow(alice, name("connect --shell: ExecuteCommand, her bastion's container bastion (task)"), "ecs:ExecuteCommand", bastionTask, execInto(bastionTask, "bastion", own))
-	c.allow(alice, name("connect --shell: ExecuteCommand, her bastion's container bastion (cluster)"), "ecs:ExecuteCommand", clusterArn, execInto(bastionTask, "bastion", own))
+	c.allow(alice, name("connect --shell: ExecuteCommand, her bastion's container bastion (task)"), "ecs:ExecuteCommand", bastionTask, execInto(bastionTask, launcher.BastionContainerName, own))
+	c.allow(alice, name("connect --shell: ExecuteCommand, her bastion's container bastion (cluster)"), "ecs:ExecuteCommand", clusterArn, execInto(bastionTask, launcher.BastionContainerName, own))
 	c.allow(alice, name("connect: StartSession on her bastion"), "ssm:StartSession", bastionTask, sessionTarget(aliceID))
 	c.allow(alice, name("connect: StartSession on her bastion, document checked"), "ssm:StartSession", bastionTask, with(sessionTarget(aliceID), withCheck))
 	for _, doc := range []string{"AWS-StartPortForwardingSession", "AWS-StartPortForwardingSessionToRemoteHost"} {

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -291,7 +292,7 @@ func listConnections(env Env, files configFiles) error {
 				what = "a shell in the bastion"
 			case c.To != "":
 				_, p, _ := splitTarget(c.To)
-				what = fmt.Sprintf("localhost:%d -> %s", cmp(c.LocalPort, p), c.To)
+				what = fmt.Sprintf("localhost:%d -> %s", cmp.Or(c.LocalPort, p), c.To)
 			}
 			where := "stack " + or(c.Stack, or(env.Environ["BASTION_STACK"], "bastion-ttl"))
 			if c.Cluster != "" {
@@ -313,13 +314,6 @@ func whose(from string) string {
 		return from
 	}
 	return from + "'s"
-}
-
-func cmp(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // pickReusable is the caller's own running bastion with the most time left

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -112,15 +113,31 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 	}
 }
 
+// BastionContainerName is the container the stack's launcher policy lets
+// people ECS Exec into (ecs:container-name): never the supervisor's.
+const BastionContainerName = "bastion"
+
 // bastionContainer is the bastion's container and its first port mapping:
-// one beside the supervisor's, else the supervisor's own (the health-check
-// variant has one container).
+// the one named BastionContainerName, else one beside the supervisor's, else
+// the supervisor's own (the health-check variant has one container). The
+// containers share one network namespace: a port any of them maps is the
+// bastion's too.
 func bastionContainer(def *types.TaskDefinition, sup *string) (string, int32) {
-	bastion, port := "", int32(0)
 	var containers []types.ContainerDefinition
 	if def != nil {
 		containers = def.ContainerDefinitions
 	}
+	name, port := anyContainer(containers, sup)
+	for _, c := range containers {
+		if aws.ToString(c.Name) == BastionContainerName {
+			return BastionContainerName, cmp.Or(firstPort(c), port)
+		}
+	}
+	return name, port
+}
+
+func anyContainer(containers []types.ContainerDefinition, sup *string) (string, int32) {
+	bastion, port := "", int32(0)
 	for _, own := range []bool{false, true} {
 		for _, c := range containers {
 			if (aws.ToString(c.Name) == aws.ToString(sup)) != own || (bastion != "" && port != 0) {
@@ -129,14 +146,21 @@ func bastionContainer(def *types.TaskDefinition, sup *string) (string, int32) {
 			if bastion == "" {
 				bastion = aws.ToString(c.Name)
 			}
-			for _, pm := range c.PortMappings {
-				if port == 0 && pm.ContainerPort != nil {
-					bastion, port = aws.ToString(c.Name), *pm.ContainerPort
-				}
+			if p := firstPort(c); port == 0 && p != 0 {
+				bastion, port = aws.ToString(c.Name), p
 			}
 		}
 	}
 	return bastion, port
+}
+
+func firstPort(c types.ContainerDefinition) int32 {
+	for _, pm := range c.PortMappings {
+		if pm.ContainerPort != nil {
+			return *pm.ContainerPort
+		}
+	}
+	return 0
 }
 
 func privateIP(t types.Task) string {
