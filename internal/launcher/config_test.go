@@ -185,13 +185,7 @@ func TestLoadConfig(t *testing.T) {
 // both files, each with where it comes from, a shadowed one marked; with
 // --config, that file's alone.
 func TestConnectListsConnections(t *testing.T) {
-	root := t.TempDir()
-	repo := filepath.Join(root, "repo")
-	user := filepath.Join(root, "config")
-	if err := os.MkdirAll(filepath.Join(repo, ".git"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	repos, yours := filepath.Join(repo, ConfigName), filepath.Join(user, "bastion-ttl", ConfigName)
+	repo, user, repos, yours := twoConfigs(t)
 	writeFile(t, repos, "connections:\n  db:\n    description: orders\n    to: orders.internal:5432\n    local-port: 15432\n  box:\n    cluster: bastions\n    shell: true\n")
 	writeFile(t, yours, "connections:\n  db:\n    to: old.internal:5432\n  scratch:\n    stack: sandbox\n")
 	var out, errs bytes.Buffer
@@ -230,13 +224,7 @@ func TestConnectListsConnections(t *testing.T) {
 // shadowed. A name only the user's file has is used without a note.
 func TestConnectSaysWhenTheRepositoryShadowsYours(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no plugin: connect stops right after choosing
-	root := t.TempDir()
-	repo := filepath.Join(root, "repo")
-	user := filepath.Join(root, "config")
-	if err := os.MkdirAll(filepath.Join(repo, ".git"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	repos, yours := filepath.Join(repo, ConfigName), filepath.Join(user, "bastion-ttl", ConfigName)
+	repo, user, repos, yours := twoConfigs(t)
 	writeFile(t, repos, "connections:\n  orders-db:\n    to: team.internal:5432\n")
 	writeFile(t, yours, "connections:\n  orders-db:\n    to: mine.internal:5432\n  scratch:\n    to: scratch.internal:5432\n")
 	env := Env{Environ: map[string]string{}, Connect: ConnectEnv{WorkDir: repo, UserConfigDir: user}}
@@ -252,4 +240,16 @@ func TestConnectSaysWhenTheRepositoryShadowsYours(t *testing.T) {
 	if _, errs, code := runCLI(env, "connect", "nope"); code != 2 || !strings.Contains(errs, `no connection "nope" in `+repos+" or "+yours+" (they have: orders-db, scratch)") {
 		t.Fatalf("unknown name: exit %d: %s", code, errs)
 	}
+}
+
+// twoConfigs is a repository (its root holds a .git) and a user config
+// directory, and where each one's config file goes.
+func twoConfigs(t *testing.T) (repo, user, repos, yours string) {
+	root := t.TempDir()
+	repo = filepath.Join(root, "repo")
+	user = filepath.Join(root, "config")
+	if err := os.MkdirAll(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return repo, user, filepath.Join(repo, ConfigName), filepath.Join(user, "bastion-ttl", ConfigName)
 }

@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -103,4 +105,21 @@ func Tag(t testing.TB, c *ecs.Client, arn, key string) string {
 		}
 	}
 	return ""
+}
+
+// Overrides says a task's container overrides, one per "; ": name,
+// command, environment in order; "none" when it has none.
+func Overrides(o *types.TaskOverride) string {
+	if o == nil {
+		return "none"
+	}
+	var lines []string
+	for _, c := range o.ContainerOverrides {
+		var env []string
+		for _, kv := range c.Environment {
+			env = append(env, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
+		}
+		lines = append(lines, fmt.Sprintf("%s: command %q environment %q", aws.ToString(c.Name), c.Command, env))
+	}
+	return strings.Join(lines, "; ")
 }

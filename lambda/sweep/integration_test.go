@@ -218,7 +218,7 @@ func TestLambdaBoundsOverriddenSupervisors(t *testing.T) {
 		arn := aws.ToString(out.Tasks[0].TaskArn)
 		// The override reached ECS, as ECS describes the task.
 		task := testenv.Describe(t, client, cluster, []string{arn})[arn]
-		if got, want := overrideLines(task.Overrides), overrideLines(&types.TaskOverride{ContainerOverrides: []types.ContainerOverride{c.override}}); got != want {
+		if got, want := testenv.Overrides(task.Overrides), testenv.Overrides(&types.TaskOverride{ContainerOverrides: []types.ContainerOverride{c.override}}); got != want {
 			t.Fatalf("%s: described overrides %q, want %q", c.name, got, want)
 		}
 		if task.StartedAt == nil {
@@ -308,21 +308,4 @@ func TestLambdaBoundsOverriddenSupervisors(t *testing.T) {
 type sweepRun struct {
 	begin, end time.Time
 	rep        sweep.Report
-}
-
-// overrideLines says each container override as one line: name, command,
-// environment in order.
-func overrideLines(o *types.TaskOverride) string {
-	if o == nil {
-		return "none"
-	}
-	var lines []string
-	for _, c := range o.ContainerOverrides {
-		var env []string
-		for _, kv := range c.Environment {
-			env = append(env, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
-		}
-		lines = append(lines, fmt.Sprintf("%s: command %q environment %q", aws.ToString(c.Name), c.Command, env))
-	}
-	return strings.Join(lines, "; ")
 }

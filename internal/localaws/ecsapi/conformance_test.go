@@ -625,7 +625,7 @@ func testExecLayer(t *testing.T, b backend) {
 		t.Fatalf("run-task with overrides: %v", err)
 	}
 	const want = `ssh: command ["sleep" "infinity"] environment ["BASTION_DRY_RUN=true"]`
-	if got := overridesLine(run.Tasks[0].Overrides); got != want {
+	if got := testenv.Overrides(run.Tasks[0].Overrides); got != want {
 		t.Errorf("run-task answered overrides %s, want %s", got, want)
 	}
 	overridden := aws.ToString(run.Tasks[0].TaskArn)
@@ -634,26 +634,10 @@ func testExecLayer(t *testing.T, b backend) {
 		if err != nil || len(d.Tasks) != 1 {
 			t.Fatalf("describe-tasks through %s: %v", through, err)
 		}
-		if got := overridesLine(d.Tasks[0].Overrides); got != want {
+		if got := testenv.Overrides(d.Tasks[0].Overrides); got != want {
 			t.Errorf("described through %s: overrides %s, want %s", through, got, want)
 		}
 	}
-}
-
-// overridesLine says a task's container overrides: name, command, environment.
-func overridesLine(o *types.TaskOverride) string {
-	if o == nil {
-		return "none"
-	}
-	var lines []string
-	for _, c := range o.ContainerOverrides {
-		var env []string
-		for _, kv := range c.Environment {
-			env = append(env, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
-		}
-		lines = append(lines, fmt.Sprintf("%s: command %q environment %q", aws.ToString(c.Name), c.Command, env))
-	}
-	return strings.Join(lines, "; ")
 }
 
 // code is an error as the project tells errors apart: the API error code,
