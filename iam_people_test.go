@@ -150,7 +150,8 @@ func launcherCorpus(c *corpus, policy string, families []string) {
 	c.deny(alice, name("StopTask a colleague's bastion"), "ecs:StopTask", bobsTask, bobs)
 	c.deny(alice, name("StopTask an untagged task of the cluster"), "ecs:StopTask", bobsTask, bastionOf(""))
 	c.deny(alice, name("ExecuteCommand a colleague's bastion container (task)"), "ecs:ExecuteCommand", bobsTask, execInto(bobsTask, "bastion", bobs))
-	c.deny(alice, name("ExecuteCommand a colleague's bastion container (cluster)"), "ecs:ExecuteCommand", clusterArn, execInto(bobsTask, "bastion", bobs))
+	// (The cluster's side of a colleague's bastion is allowed: the task's,
+	// above, is what refuses it; ECS needs both.)
 	c.deny(alice, name("ExecuteCommand her bastion's supervisor container (task)"), "ecs:ExecuteCommand", bastionTask, execInto(bastionTask, "supervisor", own))
 	c.deny(alice, name("ExecuteCommand her bastion's supervisor container (cluster)"), "ecs:ExecuteCommand", clusterArn, execInto(bastionTask, "supervisor", own))
 	c.deny(alice, name("StartSession on a colleague's bastion"), "ssm:StartSession", bobsTask, sessionTarget(bobID))

@@ -238,3 +238,22 @@ func TestTemplateTerminatePinsTheTaskRole(t *testing.T) {
 		t.Errorf("ExtraTaskRoleNames default %v, want empty", got)
 	}
 }
+
+// Session Manager checks a session's document only where every statement
+// that allows ssm:StartSession asks it to: one without the condition, and a
+// session with no document is a shell.
+func TestTemplateEveryStartSessionChecksTheDocument(t *testing.T) {
+	n := 0
+	for _, s := range statements(transformed(t)) {
+		if s.body["Effect"] != "Allow" || !slices.ContainsFunc(list(s.body["Action"]), func(a any) bool { return a == "ssm:StartSession" || a == "ssm:*" }) {
+			continue
+		}
+		n++
+		if got := get(s.body, "Condition", "BoolIfExists", "ssm:SessionDocumentAccessCheck"); got != "true" {
+			t.Errorf("%s: %s allows ssm:StartSession without BoolIfExists ssm:SessionDocumentAccessCheck true", s.where, jsonOf(s.body))
+		}
+	}
+	if n == 0 {
+		t.Fatal("no statement allows ssm:StartSession: the test reads the wrong shape")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // The search for the repository's file: from the working directory up to
@@ -252,4 +254,22 @@ func twoConfigs(t *testing.T) (repo, user, repos, yours string) {
 		t.Fatal(err)
 	}
 	return repo, user, filepath.Join(repo, ConfigName), filepath.Join(user, "bastion-ttl", ConfigName)
+}
+
+// A repository's file is someone else's text: the listing shows its
+// control characters as escapes, never to the terminal as they are.
+func TestConnectListsConnectionsSafely(t *testing.T) {
+	repo, user, repos, _ := twoConfigs(t)
+	writeFile(t, repos, "connections:\n  db:\n    description: \"orders \\e]0;pwned\\a\\e[2J\\u202e\"\n    cluster: \"bastions\\e[31m\"\n")
+	var out, errs bytes.Buffer
+	env := Env{Environ: map[string]string{}, Stdout: &out, Stderr: &errs, Connect: ConnectEnv{WorkDir: repo, UserConfigDir: user}}
+	if code := ExitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	if i := strings.IndexFunc(out.String(), func(r rune) bool { return r != '\n' && termtext.IsUnsafe(r) }); i >= 0 {
+		t.Errorf("the listing holds %U:\n%q", []rune(out.String()[i:])[0], out.String())
+	}
+	if !strings.Contains(out.String(), `orders \x1b]0;pwned\x07`) {
+		t.Errorf("the listing does not show the description's escapes:\n%s", out.String())
+	}
 }

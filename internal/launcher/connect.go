@@ -102,7 +102,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 			return files.unknown(name, ce.UserConfigDir)
 		}
 		if shadowed != nil {
-			fmt.Fprintf(env.Stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", name, whose(from.from), from.path, whose(shadowed.from), shadowed.path)
+			fmt.Fprintf(env.Stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", name, whose(from.from), termtext.Safe(from.path), whose(shadowed.from), termtext.Safe(shadowed.path))
 		}
 		named = &c
 		f.apply(c, set)
@@ -267,10 +267,10 @@ func listConnections(env Env, files configFiles) error {
 		width = max(width, len(f.from)+1)
 	}
 	for _, f := range files {
-		fmt.Fprintf(env.Stdout, "%-*s %s\n", width, f.from+":", f.path)
+		fmt.Fprintf(env.Stdout, "%-*s %s\n", width, f.from+":", termtext.Safe(f.path))
 	}
 	if len(files.names()) == 0 {
-		_, err := fmt.Fprintf(env.Stdout, "no connections in %s\n", files.paths())
+		_, err := fmt.Fprintf(env.Stdout, "no connections in %s\n", termtext.Safe(files.paths()))
 		return err
 	}
 	fmt.Fprintln(env.Stdout, "connections (bastion-ttl connect NAME):")
@@ -298,9 +298,10 @@ func listConnections(env Env, files configFiles) error {
 			if c.Cluster != "" {
 				where = "cluster " + c.Cluster
 			}
-			line := fmt.Sprintf("  %s\t%s\t%s\t%s", name, from, what, where)
+			// A repository's file is someone else's text, even cloned.
+			line := fmt.Sprintf("  %s\t%s\t%s\t%s", name, from, termtext.Safe(what), termtext.Safe(where))
 			if c.Description != "" {
-				line += "\t" + c.Description
+				line += "\t" + termtext.Safe(c.Description)
 			}
 			fmt.Fprintln(tw, line)
 		}
