@@ -18,7 +18,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-short lint bench clean tools iam-simulator image-test release-check demo acceptance build-TerminateFunction build-SweepFunction build-TaskRolesFunction
+.PHONY: all build test test-tools test-short lint bench clean tools iam-simulator image-test release-check demo acceptance build-TerminateFunction build-SweepFunction build-TaskRolesFunction
 
 all: lint test build
 
@@ -51,13 +51,25 @@ tools:
 	$(GO) install $(GORELEASER)
 	$(GO) install $(CYCLONEDX)
 
+## test-tools: what make test runs with, pinned: the Lambda emulator (go install; quick when
+## installed) and the IAM simulator (npm ci, again only when its package-lock.json changes).
+## Without npm it says so and goes on: the IAM tests then skip, and fail under BASTION_TEST_STRICT=1.
+SIMULATOR = testdata/iam-simulate/node_modules/.package-lock.json
+test-tools: $(SIMULATOR)
+	$(GO) install $(RIE)
+
+$(SIMULATOR): testdata/iam-simulate/package-lock.json
+	@if command -v npm >/dev/null; then $(MAKE) iam-simulator; \
+	else echo "make test: npm not found: install node and npm (the IAM tests need the simulator), or they skip" >&2; fi
+
 ## iam-simulator: install the IAM policy simulator iam_test.go decides the policies with (npm ci into
 ## testdata/iam-simulate, pinned by its package-lock.json; AGPL-3.0, a test tool only, in no artifact)
 iam-simulator:
 	npm ci --prefix testdata/iam-simulate --no-audit --no-fund
 
-## test: every test, integration ones included (where a tool is missing they skip, and a summary at the end names them)
-test:
+## test: every test, integration ones included. It first installs the pinned Lambda emulator and IAM
+## simulator it needs (test-tools); a tool still missing makes its tests skip, and a summary at the end names them
+test: test-tools
 	$(GO) vet ./...
 	@rm -f bin/skipped.txt; mkdir -p bin
 	BASTION_TEST_SKIPS=$(CURDIR)/bin/skipped.txt $(GO) test -race -count=1 ./...; status=$$?; ./scripts/skipped.sh bin/skipped.txt; exit $$status
