@@ -9,12 +9,16 @@
 // AWS::NoValue, and the Condition of resources and outputs. DanglingRefs
 // finds references to what the template does not define.
 //
-// It does not evaluate: Fn::Sub, Fn::GetAtt, Fn::Select, Fn::FindInMap
+// Resolve does not evaluate: Fn::Sub, Fn::GetAtt, Fn::Select, Fn::FindInMap
 // (Mappings), Fn::And and Fn::Or (an error if a condition uses them), Ref to
-// a resource or pseudo parameter; they are left as they are. It checks no
-// Rules assertion, no parameter constraint (AllowedPattern, AllowedValues),
-// no resource property, and runs no transform or macro: the SAM transform
-// comes first (testdata/sam-transform.py, with cfn-lint's translator).
+// a resource or pseudo parameter; they are left as they are. Evaluate then
+// turns what is left in a value (Ref, Fn::GetAtt, Fn::Sub, Fn::Join,
+// Fn::Select, Fn::Split) into concrete strings, given the names a stack's
+// deployment would give (physical IDs, ARNs, pseudo parameters), as the IAM
+// documents a deployed stack holds. Nothing here checks a Rules assertion,
+// a parameter constraint (AllowedPattern, AllowedValues) or a resource
+// property, or runs a transform or macro: the SAM transform comes first
+// (package samtemplate).
 //
 // Test support only, like the rest of internal/testenv.
 package cfn
@@ -37,13 +41,13 @@ type Template = map[string]any
 // changed.
 func Resolve(tpl Template, params map[string]string) (Template, error) {
 	r := &resolver{params: map[string]any{}, conds: map[string]bool{}}
-	for name, p := range tpl["Parameters"].(Template) {
-		v, ok := params[name]
-		if !ok {
-			v = fmt.Sprint(Get(p, "Default"))
-		}
-		if Get(p, "Type") == "CommaDelimitedList" {
-			r.params[name] = strings.Split(v, ",")
+	for name, v := range ParameterValues(tpl, params) {
+		if l, ok := v.([]any); ok { // the conditions' evaluator works on []string
+			ss := make([]string, len(l))
+			for i, e := range l {
+				ss[i] = e.(string)
+			}
+			r.params[name] = ss
 		} else {
 			r.params[name] = v
 		}
@@ -75,6 +79,29 @@ func Resolve(tpl Template, params map[string]string) (Template, error) {
 		}
 	}
 	return out, nil
+}
+
+// ParameterValues are tpl's parameters as CloudFormation gives them for
+// params: the value given, else the Default; a string, or for a
+// CommaDelimitedList a list ([]any of strings, as encoding/json decodes one).
+func ParameterValues(tpl Template, params map[string]string) map[string]any {
+	out := map[string]any{}
+	for name, p := range tpl["Parameters"].(Template) {
+		v, ok := params[name]
+		if !ok {
+			v = fmt.Sprint(Get(p, "Default"))
+		}
+		if Get(p, "Type") == "CommaDelimitedList" {
+			var l []any
+			for _, s := range strings.Split(v, ",") {
+				l = append(l, s)
+			}
+			out[name] = l
+		} else {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 type resolver struct {
@@ -266,6 +293,17 @@ func DanglingRefs(tpl Template) []string {
 	return bad
 }
 
+// Resources are tpl's resources of type typ, by logical ID.
+func Resources(tpl Template, typ string) map[string]Template {
+	found := map[string]Template{}
+	for id, r := range tpl["Resources"].(Template) {
+		if r := r.(Template); r["Type"] == typ {
+			found[id] = r
+		}
+	}
+	return found
+}
+
 // Get follows path through nested maps of a template; nil where it ends.
 func Get(v any, path ...string) any {
 	for _, k := range path {
@@ -288,4 +326,127 @@ func List(v any) []any {
 		return nil
 	}
 	return []any{v}
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}]*)\}`)
+
+// Evaluate is v with every Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select
+// and Fn::Split evaluated as CloudFormation would, where names holds each
+// value: "Name" for a Ref (a parameter, a pseudo parameter such as
+// AWS::Region, a resource's physical ID), "Name.Attribute" for a
+// Fn::GetAtt. Run it on a value of a template Resolve has resolved (no
+// Fn::If is left). A name names does not hold, or any other intrinsic
+// function, is an error; v is not changed.
+func Evaluate(v any, names map[string]any) (any, error) {
+	return evaluator(names).value(v)
+}
+
+type evaluator map[string]any
+
+func (e evaluator) lookup(name string) (any, error) {
+	if v, ok := e[name]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("no value for %s: add its physical name to the test", name)
+}
+
+func (e evaluator) value(v any) (any, error) {
+	switch v := v.(type) {
+	case Template:
+		if len(v) == 1 {
+			for fn, arg := range v {
+				switch fn {
+				case "Ref":
+					return e.lookup(fmt.Sprint(arg))
+				case "Fn::GetAtt":
+					a := List(arg)
+					return e.lookup(fmt.Sprint(a[0]) + "." + fmt.Sprint(a[1]))
+				case "Fn::Sub":
+					return e.sub(arg)
+				case "Fn::Join":
+					a := List(arg)
+					items, err := e.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var parts []string
+					for _, it := range List(items) {
+						parts = append(parts, fmt.Sprint(it))
+					}
+					return strings.Join(parts, fmt.Sprint(a[0])), nil
+				case "Fn::Select":
+					a := List(arg)
+					items, err := e.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					i, ok := a[0].(float64)
+					if l := List(items); ok && int(i) < len(l) {
+						return l[int(i)], nil
+					}
+					return nil, fmt.Errorf("Fn::Select %v of %v", a[0], items)
+				case "Fn::Split":
+					a := List(arg)
+					s, err := e.value(a[1])
+					if err != nil {
+						return nil, err
+					}
+					var out []any
+					for _, p := range strings.Split(fmt.Sprint(s), fmt.Sprint(a[0])) {
+						out = append(out, p)
+					}
+					return out, nil
+				}
+				if strings.HasPrefix(fn, "Fn::") {
+					return nil, fmt.Errorf("cannot evaluate %s", fn)
+				}
+			}
+		}
+		out := Template{}
+		for k, el := range v {
+			w, err := e.value(el)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = w
+		}
+		return out, nil
+	case []any:
+		out := []any{}
+		for _, el := range v {
+			w, err := e.value(el)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, w)
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func (e evaluator) sub(arg any) (any, error) {
+	s, vars := arg, Template{}
+	if a, ok := arg.([]any); ok {
+		s, vars = a[0], a[1].(Template)
+	}
+	var err error
+	out := subVar.ReplaceAllStringFunc(fmt.Sprint(s), func(m string) string {
+		name := m[2 : len(m)-1]
+		if strings.HasPrefix(name, "!") {
+			return "${" + name[1:] + "}"
+		}
+		var v any
+		var verr error
+		if local, ok := vars[name]; ok {
+			v, verr = e.value(local)
+		} else {
+			v, verr = e.lookup(name)
+		}
+		if err == nil {
+			err = verr // the first error: a later name must not hide it
+		}
+		return fmt.Sprint(v)
+	})
+	return out, err
 }

@@ -2,6 +2,7 @@ package cfn_test
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -107,6 +108,16 @@ func TestResolveRefusesWhatItDoesNotEvaluate(t *testing.T) {
 	}
 }
 
+func TestResources(t *testing.T) {
+	got := cfn.Resources(parse(t), "AWS::CloudWatch::Alarm")
+	if len(got) != 1 || got["Alarm"] == nil {
+		t.Errorf("alarms = %v, want Alarm alone", slices.Sorted(maps.Keys(got)))
+	}
+	if got := cfn.Resources(parse(t), "AWS::IAM::Role"); len(got) != 0 {
+		t.Errorf("roles = %v, want none", slices.Sorted(maps.Keys(got)))
+	}
+}
+
 func TestDanglingRefs(t *testing.T) {
 	tpl, err := cfn.Resolve(parse(t), map[string]string{"Endpoint": "private"})
 	if err != nil {
@@ -117,6 +128,61 @@ func TestDanglingRefs(t *testing.T) {
 	want := []string{"Resources.Api -> Stage", "Resources.Endpoint -> Missing"}
 	if got := cfn.DanglingRefs(tpl); !slices.Equal(got, want) {
 		t.Fatalf("DanglingRefs = %v, want %v", got, want)
+	}
+}
+
+// A parameter is the value given, else its Default; a list is a list.
+func TestParameterValues(t *testing.T) {
+	got := cfn.ParameterValues(parse(t), map[string]string{"Extra": "a,b", "Topic": "arn:aws:sns:eu-west-1:111122223333:t"})
+	want := map[string]any{"Endpoint": "public", "Extra": []any{"a", "b"}, "Topic": "arn:aws:sns:eu-west-1:111122223333:t"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParameterValues = %v, want %v", got, want)
+	}
+	if got := cfn.ParameterValues(parse(t), nil)["Extra"]; !reflect.DeepEqual(got, []any{""}) {
+		t.Errorf("an empty CommaDelimitedList = %#v, want one empty string, as CloudFormation splits it", got)
+	}
+}
+
+// Evaluate turns what Resolve leaves into concrete values, and refuses a
+// name it is not given, however many names follow it.
+func TestEvaluate(t *testing.T) {
+	names := map[string]any{"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "Api": "a1b2c3", "Role.Arn": "arn:aws:iam::111122223333:role/r",
+		"Names": []any{"x", "y"}}
+	for _, c := range []struct{ in, want string }{
+		{`{"Ref": "Api"}`, `"a1b2c3"`},
+		{`{"Fn::GetAtt": ["Role", "Arn"]}`, `"arn:aws:iam::111122223333:role/r"`},
+		{`{"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*"}`, `"arn:aws:execute-api:eu-west-1:111122223333:a1b2c3/*"`},
+		{`{"Fn::Sub": ["${Local}-${!Literal}", {"Local": {"Ref": "Api"}}]}`, `"a1b2c3-${Literal}"`},
+		{`{"Fn::Join": [",", [{"Ref": "Api"}, "z"]]}`, `"a1b2c3,z"`},
+		{`{"Fn::Select": [1, {"Ref": "Names"}]}`, `"y"`},
+		{`{"Fn::Split": [",", "p,q"]}`, `["p","q"]`},
+		{`{"Resource": [{"Fn::Sub": "arn:aws:iam::${AWS::AccountId}:role/${Item}"}, "*"], "Effect": "Allow"}`, ``},
+		{`{"Statement": [{"Resource": {"Fn::GetAtt": ["Role", "Arn"]}}]}`, `{"Statement":[{"Resource":"arn:aws:iam::111122223333:role/r"}]}`},
+	} {
+		var in any
+		if err := json.Unmarshal([]byte(c.in), &in); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cfn.Evaluate(in, names)
+		if c.want == "" {
+			if err == nil || !strings.Contains(err.Error(), "Item") {
+				t.Errorf("Evaluate(%s) = %v, %v; want an error naming Item", c.in, got, err)
+			}
+			continue
+		}
+		b, _ := json.Marshal(got)
+		if err != nil || string(b) != c.want {
+			t.Errorf("Evaluate(%s) = %s, %v; want %s", c.in, b, err, c.want)
+		}
+	}
+	for _, in := range []any{
+		map[string]any{"Fn::Sub": "${Unknown}-${Api}"}, // the unknown first, a known one after it
+		map[string]any{"Fn::FindInMap": []any{"M", "k", "v"}},
+		map[string]any{"Fn::Select": []any{5.0, []any{"only"}}},
+	} {
+		if got, err := cfn.Evaluate(in, names); err == nil {
+			t.Errorf("Evaluate(%v) = %v, want an error", in, got)
+		}
 	}
 }
 
