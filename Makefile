@@ -54,18 +54,20 @@ tools:
 ## test-tools: what make test runs with, pinned: the Lambda emulator (go install; quick when
 ## installed) and the IAM simulator (npm ci, again only when its package-lock.json changes).
 ## Without npm it says so and goes on: the IAM tests then skip, and fail under BASTION_TEST_STRICT=1.
-SIMULATOR = testdata/iam-simulate/node_modules/.package-lock.json
+# The IAM simulator's node project, beside its driver (package internal/testenv/iamsim).
+SIMULATOR_DIR = internal/testenv/iamsim/testdata/iam-simulate
+SIMULATOR = $(SIMULATOR_DIR)/node_modules/.package-lock.json
 test-tools: $(SIMULATOR)
 	$(GO) install $(RIE)
 
-$(SIMULATOR): testdata/iam-simulate/package-lock.json
+$(SIMULATOR): $(SIMULATOR_DIR)/package-lock.json
 	@if command -v npm >/dev/null; then $(MAKE) iam-simulator; \
 	else echo "make test: npm not found: install node and npm (the IAM tests need the simulator), or they skip" >&2; fi
 
-## iam-simulator: install the IAM policy simulator iam_test.go decides the policies with (npm ci into
-## testdata/iam-simulate, pinned by its package-lock.json; AGPL-3.0, a test tool only, in no artifact)
+## iam-simulator: install the IAM policy simulator the template's tests decide the policies with (npm ci into
+## internal/testenv/iamsim/testdata/iam-simulate, pinned by its package-lock.json; AGPL-3.0, a test tool only, in no artifact)
 iam-simulator:
-	npm ci --prefix testdata/iam-simulate --no-audit --no-fund
+	npm ci --prefix $(SIMULATOR_DIR) --no-audit --no-fund
 
 ## test: every test, integration ones included. It first installs the pinned Lambda emulator and IAM
 ## simulator it needs (test-tools); a tool still missing makes its tests skip, and a summary at the end names them

@@ -1,8 +1,10 @@
 // What a release ships from this repository: the Makefile's Lambda
 // bootstraps (what `sam build` runs) and the release metadata, which must
-// agree with the changelog and the examples' image; sar_test.go checks the
-// template against the Serverless Application Repository.
-
+// agree with the changelog and the examples' image. The root's tests are
+// the checks that span the repository (this one, deps_test.go,
+// acceptance_test.go); template.yaml's own are in template/, and
+// template/sar_test.go checks it against the Serverless Application
+// Repository.
 package bastionttl_test
 
 import (
@@ -16,13 +18,16 @@ import (
 	"testing"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/samtemplate"
 )
 
 func TestMakeBuildsTheBootstraps(t *testing.T) {
-	for _, fn := range []string{"TerminateFunction", "SweepFunction"} {
+	for _, fn := range []string{"TerminateFunction", "SweepFunction", "TaskRolesFunction"} {
 		t.Run(fn, func(t *testing.T) { checkBootstrap(t, fn) })
 	}
 }
+
 func checkBootstrap(t *testing.T, function string) {
 	testenv.Need(t, "make", "apt-get install make")
 	dir := t.TempDir()
@@ -60,13 +65,13 @@ func checkBootstrap(t *testing.T, function string) {
 // changelog's latest release, the Serverless Application Repository
 // listing, and the image the examples run.
 func TestReleaseMetadataAgrees(t *testing.T) {
-	app := get(rawTransformed(t), "Metadata", "AWS::ServerlessRepo::Application")
-	version, _ := get(app, "SemanticVersion").(string)
-	if get(app, "SpdxLicenseId") != "Apache-2.0" || version == "" {
-		t.Fatalf("SAR metadata %s", jsonOf(app))
+	app := cfn.Get(samtemplate.New("template.yaml").Raw(t, nil), "Metadata", "AWS::ServerlessRepo::Application")
+	version, _ := cfn.Get(app, "SemanticVersion").(string)
+	if cfn.Get(app, "SpdxLicenseId") != "Apache-2.0" || version == "" {
+		t.Fatalf("SAR metadata %v", app)
 	}
 	for _, key := range []string{"LicenseUrl", "ReadmeUrl"} {
-		if _, err := os.Stat(fmt.Sprint(get(app, key))); err != nil {
+		if _, err := os.Stat(fmt.Sprint(cfn.Get(app, key))); err != nil {
 			t.Errorf("%s: %v", key, err)
 		}
 	}

@@ -7,8 +7,10 @@
 //
 // Its subpackages are what tests share besides: moto (the mending proxy),
 // clocktest (the fake clock), cfn (the CloudFormation template evaluator),
-// filterpattern (CloudWatch Logs filter patterns), emfcheck (the embedded
-// metric format) and loopback (real TCP servers and clients on 127.0.0.1).
+// samtemplate (the SAM transform of a template), iamsim (an IAM policy
+// simulator's decisions), filterpattern (CloudWatch Logs filter patterns),
+// emfcheck (the embedded metric format) and loopback (real TCP servers and
+// clients on 127.0.0.1).
 //
 // Test support only: a dependency test fails if the supervisor or a Lambda
 // links it.

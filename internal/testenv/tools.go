@@ -61,3 +61,24 @@ func EmulatorCommand(rie, bootstrap string, env map[string]string) (*exec.Cmd, s
 func InvokeURL(addr string) string {
 	return "http://" + addr + "/2015-03-31/functions/function/invocations"
 }
+
+// ModuleRoot is the root of the module the working directory is in (the
+// directory of the nearest go.mod above it): a test runs in its package's
+// directory, and support code called from any package finds the
+// repository's files from here.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		dir = parent
+	}
+}

@@ -1,19 +1,19 @@
 // The stop API of template.yaml: both routes behind IAM auth, the private
 // setting's endpoint policy and its redeployment.
 
-package bastionttl_test
+package template_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/samtemplate"
 )
 
 // The private API: a REST API with a PRIVATE endpoint on the given VPC
@@ -125,7 +125,7 @@ func TestTemplatePrivateAPIRedeploysOnChange(t *testing.T) {
 	}
 
 	// A change in the body itself, the endpoints the same: a new deployment too.
-	b, err := os.ReadFile("template.yaml")
+	b, err := os.ReadFile(stack.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,18 +137,15 @@ func TestTemplatePrivateAPIRedeploysOnChange(t *testing.T) {
 	if err := os.WriteFile(changed, body.ReplaceAll(b, []byte(`${1}"1.1"`)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("python3", "testdata/sam-transform.py", changed, "ApiEndpoint=private", "VpcEndpointIds=vpce-0123456789abcdef0").Output()
+	raw, err := samtemplate.Transform(changed, map[string]string{"ApiEndpoint": "private", "VpcEndpointIds": "vpce-0123456789abcdef0"})
 	if err != nil {
 		t.Fatalf("SAM transform of the changed template: %v", err)
-	}
-	var raw object
-	if err := json.Unmarshal(out, &raw); err != nil {
-		t.Fatal(err)
 	}
 	if _, kept := raw["Resources"].(object)[one]; kept || len(resources(raw, "AWS::ApiGateway::Deployment")) != 1 {
 		t.Errorf("a changed body: deployments %v, want one other than %s", slices.Collect(maps.Keys(resources(raw, "AWS::ApiGateway::Deployment"))), one)
 	}
 }
+
 func TestTemplateAPIRequiresIAMOnBothRoutes(t *testing.T) {
 	tpl := transformed(t)
 	apis := resources(tpl, "AWS::ApiGatewayV2::Api")

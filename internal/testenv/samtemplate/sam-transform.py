@@ -1,5 +1,6 @@
 """Prints template.yaml after the SAM transform, as JSON, using the SAM
-translator that cfn-lint carries (no AWS call). Used by template_test.go.
+translator that cfn-lint carries (no AWS call). Package samtemplate embeds
+it and runs it with python3 -c.
 
     sam-transform.py TEMPLATE [Name=value ...]
 

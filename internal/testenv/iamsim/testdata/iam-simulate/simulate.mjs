@@ -1,4 +1,4 @@
-// Decides IAM requests with @cloud-copilot/iam-simulate, for iam_test.go.
+// Decides IAM requests with @cloud-copilot/iam-simulate, for package internal/testenv/iamsim (iamsim.go is the other end).
 // stdin:  {"policies": {name: document}, "check": [name],
 //          "requests": [{"name", "principal", "action", "resource", "account",
 //                        "context": {key: value}, "identity": [name], "resourcePolicy": name}]}

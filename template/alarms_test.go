@@ -1,7 +1,7 @@
 // The alarms and the dashboard of template.yaml; throttle_filters_test.go
 // feeds its metric filters real log lines.
 
-package bastionttl_test
+package template_test
 
 import (
 	"encoding/json"
@@ -71,6 +71,7 @@ func TestTemplateAlarmsAndDashboard(t *testing.T) {
 		}
 	}
 }
+
 func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 	emitted := map[string]bool{}
 	for _, n := range metrics.Names {

@@ -1,4 +1,4 @@
-package bastionttl_test
+package template_test
 
 import (
 	"os"
@@ -31,7 +31,7 @@ var sarSupported = []string{
 // list. A type added to the template that is not there fails here, before
 // a release cannot be published.
 func TestTemplatePublishesToTheServerlessApplicationRepository(t *testing.T) {
-	b, err := os.ReadFile("template.yaml")
+	b, err := os.ReadFile(stack.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

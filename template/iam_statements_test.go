@@ -1,8 +1,7 @@
 // The shape of template.yaml's IAM policies: no wildcard on a write, each
-// write scoped to the cluster or the route; iam_test.go decides them with a
-// policy simulator.
-
-package bastionttl_test
+// write scoped to the cluster or the route; iam_decisions_test.go and
+// iam_people_test.go have a policy simulator decide them.
+package template_test
 
 import (
 	"slices"
@@ -98,6 +97,7 @@ func grantsNoWildcards(t *testing.T, tpl object) {
 		}
 	}
 }
+
 func TestTemplateStopTaskIsScopedToTheCluster(t *testing.T) {
 	tpl := transformed(t)
 	var stops []statement
@@ -166,6 +166,7 @@ func TestTemplateExtendWritesOnlyTheTTLTag(t *testing.T) {
 		t.Errorf("TagResource Null aws:TagKeys = %v, want false (tag keys required)", got)
 	}
 }
+
 func TestTemplateBastionTaskRoleMayOnlyInvokeTheRoute(t *testing.T) {
 	tpl := rawTransformed(t) // the conditions are what is checked
 	role := resources(tpl, "AWS::IAM::Role")["BastionTaskRole"]

@@ -1,7 +1,7 @@
 // The extra task roles (ExtraTaskRoleNames): resolved at deploy time to
 // their unique IDs by a custom resource whose function may read exactly
 // those roles, and handed to the terminate function as IDs only.
-package bastionttl_test
+package template_test
 
 import (
 	"fmt"
@@ -12,10 +12,8 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/taskroles"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
 )
-
-// What the custom resource answers, for the IAM simulator's concretizer.
-func init() { physical["ExtraTaskRoleIds.RoleIds"] = "AROAEXAMPLEEXTRAROLE01" }
 
 // taskRolesCorpus: the function that resolves the extra roles may read
 // those roles and write its log, and nothing else.
@@ -122,8 +120,7 @@ func TestTemplateTaskRolesFunction(t *testing.T) {
 					t.Errorf("%s grants IAM: %s", s.where, jsonOf(s.body))
 				}
 			}
-			c := newConcretizer(rawTransformedWith(t, params), params)
-			arns, err := c.value(getRole)
+			arns, err := cfn.Evaluate(getRole, deployment(rawTransformedWith(t, params), params))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,17 +144,15 @@ func TestTemplateTaskRolesFunction(t *testing.T) {
 	if n != taskroles.MaxRoles {
 		t.Errorf("%d HasExtraTaskRole<N> conditions, the function accepts %d names", n, taskroles.MaxRoles)
 	}
-	if err := exec.Command("make", "-n", "build-TaskRolesFunction").Run(); err != nil {
+	if err := makeDryRun(root, "build-TaskRolesFunction"); err != nil {
 		t.Errorf("no Makefile target build-TaskRolesFunction for sam build: %v", err)
 	}
 }
 
-func TestMakeBuildsTheTaskRolesBootstrap(t *testing.T) { checkBootstrap(t, "TaskRolesFunction") }
-
 func TestTemplateLintsCleanWithExtraRoles(t *testing.T) {
 	bin := testenv.Need(t, "cfn-lint", "pip install cfn-lint")
 	for _, api := range []string{"ApiEndpoint=public", "ApiEndpoint=private"} {
-		args := []string{"--parameters", "ClusterName=bastions", "ExtraTaskRoleNames=ops-bastion,db-bastion", api, "VpcEndpointIds=vpce-0123456789abcdef0", "--", "template.yaml"}
+		args := []string{"--parameters", "ClusterName=bastions", "ExtraTaskRoleNames=ops-bastion,db-bastion", api, "VpcEndpointIds=vpce-0123456789abcdef0", "--", stack.Path()}
 		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
 			t.Errorf("cfn-lint %v: %v\n%s", args, err, out)
 		}

@@ -3,8 +3,8 @@
 // examples/launcher-policy.json (the launcher policy for people without the
 // stack's outputs, generated from the template's), each put to the requests
 // a person makes and the ones they must not, and decided by the IAM policy
-// simulator iam_test.go drives.
-package bastionttl_test
+// simulator (package internal/testenv/iamsim).
+package template_test
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"flag"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -20,8 +21,11 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/iamsim"
 )
 
+// go test ./template -run TestTemplateLauncherPolicyExample -update-examples
+// rewrites examples/launcher-policy.json.
 var updateExamples = flag.Bool("update-examples", false, "rewrite examples/launcher-policy.json from the template's LauncherPolicy")
 
 const (
@@ -30,7 +34,6 @@ const (
 	// What BastionImageRepositoryArns names in the settings that set it:
 	// a repository, and a pull-through cache's namespace.
 	simRepositories  = "arn:aws:ecr:eu-west-1:111122223333:repository/bastion-ttl/supervisor,arn:aws:ecr:eu-west-1:111122223333:repository/ghcr/*"
-	launcherExample  = "examples/launcher-policy.json"
 	generalExecution = "arn:aws:iam::111122223333:role/ecsTaskExecutionRole"
 )
 
@@ -252,7 +255,8 @@ func executionRoleCorpus(c *corpus, docs templateDocs, repositories bool) {
 // The launcher policy for people without the stack's outputs is the
 // template's, with placeholders for what the stack would fill in, and
 // decides every launcher request as the stack's does.
-func TestIAMLauncherPolicyExample(t *testing.T) {
+func TestTemplateLauncherPolicyExample(t *testing.T) {
+	launcherExample := filepath.Join(root, "examples", "launcher-policy.json")
 	placeholders := map[string]string{"ClusterName": "CLUSTER", "BastionFamilies": "FAMILY"}
 	want := renderPolicy(t, "LauncherPolicy", placeholders, map[string]any{
 		"AWS::Region": "REGION", "AWS::AccountId": "ACCOUNT", "AWS::StackName": "STACK",
@@ -274,7 +278,7 @@ func TestIAMLauncherPolicyExample(t *testing.T) {
 		t.Fatalf("%s: %v", launcherExample, err)
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("%s is not the template's LauncherPolicy with placeholders: go test -run TestIAMLauncherPolicyExample -update-examples . rewrites it\nwant:\n%s", launcherExample, policyJSON(want))
+		t.Errorf("%s is not the template's LauncherPolicy with placeholders: go test ./template -run TestTemplateLauncherPolicyExample -update-examples rewrites it\nwant:\n%s", launcherExample, policyJSON(want))
 	}
 	// Filled in as the README says, it decides as the stack's does.
 	filled := strings.NewReplacer("REGION", simRegion, "ACCOUNT", simAccount, "CLUSTER", simCluster, "STACK", simStack, "FAMILY", "bastion-ssh",
@@ -285,7 +289,7 @@ func TestIAMLauncherPolicyExample(t *testing.T) {
 	}
 	var c corpus
 	launcherCorpus(&c, "launcher example", []string{"bastion-ssh"})
-	checkDecisions(t, map[string]any{"launcher example": doc}, c.reqs)
+	iamsim.Check(t, map[string]any{"launcher example": doc}, c.reqs)
 }
 
 // renderPolicy is the document of the template's managed policy id, deployed
@@ -297,11 +301,11 @@ func renderPolicy(t *testing.T, id string, params map[string]string, names map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newConcretizer(raw, params)
+	given := deployment(raw, params)
 	for k, v := range names {
-		c.names[k] = v
+		given[k] = v
 	}
-	doc, err := c.value(get(resources(tpl, "AWS::IAM::ManagedPolicy")[id], "Properties", "PolicyDocument"))
+	doc, err := cfn.Evaluate(get(resources(tpl, "AWS::IAM::ManagedPolicy")[id], "Properties", "PolicyDocument"), given)
 	if err != nil {
 		t.Fatalf("%s: %v", id, err)
 	}

@@ -1,44 +1,35 @@
-// Tests of template.yaml, the stack `sam deploy` creates, seen after the SAM
-// transform (what CloudFormation really creates) and resolved for the
-// parameters as CloudFormation does (package internal/testenv/cfn). A
-// security property of the stack fails a test here before it can reach an
-// account. This file holds the transform and the stack-wide checks; the
-// API's, the IAM policies', the alarms' and the release's are in
-// template_api_test.go, template_iam_test.go (and iam_test.go, the policy
-// simulator), template_alarms_test.go (and throttle_filters_test.go) and
-// release_test.go (and sar_test.go).
-package bastionttl_test
+// The stack as a whole: the transform, lint, both API settings, the
+// functions and their logs, the sweeper, the outputs; and what every file
+// of the package shares: the stack, transformed once for each set of
+// parameters, and the helpers that read it.
+package template_test
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/cfn"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/samtemplate"
 )
 
-type object = map[string]any
+type object = cfn.Template
 
-// transforms caches the SAM transform's output, by the parameters given to it.
-var transforms struct {
-	mu   sync.Mutex
-	done map[string]*transformOnce
-}
+// root is the repository's root (a test runs in its package's directory):
+// template.yaml, the Makefile and examples/ are there.
+const root = ".."
 
-type transformOnce struct {
-	once sync.Once
-	tpl  object
-	err  string
-}
+// stack is template.yaml, transformed once for each set of parameters
+// however many tests ask.
+var stack = samtemplate.New(filepath.Join(root, "template.yaml"))
 
 // The two API settings, as deployed.
 var (
@@ -57,11 +48,7 @@ func transformed(t *testing.T) object {
 // CloudFormation gives them to it, then resolved for params.
 func transformedFor(t *testing.T, params map[string]string) object {
 	t.Helper()
-	tpl, err := cfn.Resolve(rawTransformedWith(t, params), params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tpl
+	return stack.Resolved(t, params)
 }
 
 // rawTransformed is template.yaml after the SAM transform, as JSON, with
@@ -71,59 +58,19 @@ func rawTransformed(t *testing.T) object {
 	return rawTransformedWith(t, nil)
 }
 
-// rawTransformedWith is template.yaml after the SAM transform given params
-// (made once for each set), conditions left to CloudFormation. The
-// transform sees the parameters' values, as SAM does in CloudFormation: it
-// resolves them in an API's Auth, and hashes them into its deployment's ID.
+// rawTransformedWith is template.yaml after the SAM transform given params,
+// conditions left to CloudFormation. The transform sees the parameters'
+// values, as SAM does in CloudFormation: it resolves them in an API's Auth,
+// and hashes them into its deployment's ID.
 func rawTransformedWith(t *testing.T, params map[string]string) object {
 	t.Helper()
-	testenv.Need(t, "cfn-lint", "pip install cfn-lint (it carries the SAM translator)")
-	args := []string{"testdata/sam-transform.py", "template.yaml"}
-	for k, v := range params {
-		args = append(args, k+"="+v)
-	}
-	slices.Sort(args[2:])
-	key := strings.Join(args[2:], " ")
-	transforms.mu.Lock()
-	if transforms.done == nil {
-		transforms.done = map[string]*transformOnce{}
-	}
-	tr := transforms.done[key]
-	if tr == nil {
-		tr = &transformOnce{}
-		transforms.done[key] = tr
-	}
-	transforms.mu.Unlock()
-	tr.once.Do(func() {
-		out, err := exec.Command("python3", args...).Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			tr.err = fmt.Sprintf("SAM transform %s: %v\n%s", key, err, ee.Stderr)
-		} else if err != nil {
-			tr.err = fmt.Sprintf("SAM transform %s: %v", key, err)
-		} else if err := json.Unmarshal(out, &tr.tpl); err != nil {
-			tr.err = fmt.Sprintf("SAM transform %s output: %v", key, err)
-		}
-	})
-	if tr.err != "" {
-		t.Fatal(tr.err)
-	}
-	return tr.tpl
-}
-
-// resources returns the template's resources of type typ, by logical ID.
-func resources(tpl object, typ string) map[string]object {
-	found := map[string]object{}
-	for id, r := range tpl["Resources"].(object) {
-		if r := r.(object); r["Type"] == typ {
-			found[id] = r
-		}
-	}
-	return found
+	return stack.Raw(t, params)
 }
 
 var (
-	get  = cfn.Get
-	list = cfn.List
+	resources = cfn.Resources
+	get       = cfn.Get
+	list      = cfn.List
 )
 
 func ref(name string) any          { return object{"Ref": name} }
@@ -131,6 +78,7 @@ func getAtt(name, attr string) any { return object{"Fn::GetAtt": []any{name, att
 func sub(s string) any             { return object{"Fn::Sub": s} }
 func jsonOf(v any) string          { b, _ := json.Marshal(v); return string(b) }
 func same(got, want any) bool      { return reflect.DeepEqual(got, want) }
+
 func TestTemplateLintsClean(t *testing.T) {
 	bin := testenv.Need(t, "cfn-lint", "pip install cfn-lint")
 	for _, params := range []map[string]string{nil, publicAPI, privateAPI} {
@@ -141,7 +89,7 @@ func TestTemplateLintsClean(t *testing.T) {
 				args = append(args, k+"="+v)
 			}
 		}
-		out, err := exec.Command(bin, append(args, "--", "template.yaml")...).CombinedOutput()
+		out, err := exec.Command(bin, append(args, "--", stack.Path())...).CombinedOutput()
 		if err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Fatalf("cfn-lint %v template.yaml: %v\n%s", args, err, out)
 		}
@@ -212,7 +160,7 @@ func TestTemplateFunctionsAndLogs(t *testing.T) {
 		if mp := get(role, "Properties", "ManagedPolicyArns"); mp != nil {
 			t.Errorf("%s: role %s has managed policies %s", id, roleID[0], jsonOf(mp))
 		}
-		if err := exec.Command("make", "-n", "build-"+id).Run(); err != nil {
+		if err := makeDryRun(root, "build-"+id); err != nil {
 			t.Errorf("%s: no Makefile target build-%s for sam build: %v", id, id, err)
 		}
 	}
@@ -380,4 +328,11 @@ func TestTemplateOutputsForTheLauncher(t *testing.T) {
 	if !same(get(outputs, "ClusterName", "Value"), ref("ClusterName")) {
 		t.Errorf("ClusterName output %s", jsonOf(get(outputs, "ClusterName")))
 	}
+}
+
+// makeDryRun is make -n target in dir: whether the Makefile there has it.
+func makeDryRun(dir, target string) error {
+	cmd := exec.Command("make", "-n", target)
+	cmd.Dir = dir
+	return cmd.Run()
 }

@@ -1,4 +1,7 @@
-package bastionttl_test
+// The throttle counts: a metric filter counts what it matches, so each is
+// fed the lines it is there for, as they are written, and must count each
+// 429 once and nothing else.
+package template_test
 
 import (
 	"bytes"
@@ -24,10 +27,6 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/filterpattern"
 )
-
-// The throttle counts: a metric filter counts what it matches, so each is
-// fed the lines it is there for, as they are written, and must count each
-// 429 once and nothing else.
 
 // supervisorLines are the log lines the supervisor's own client writes, in
 // the supervisor's own JSON format, against a local API that answers each
@@ -114,7 +113,7 @@ func count(f *filterpattern.Pattern, lines []string) int {
 // The supervisors' 429s, counted in the bastions' log group under either
 // API setting: every 429 answer to a stop or an extension once, and not
 // the retry lines, the success, or a 5xx.
-func TestSupervisorThrottledFilterCountsEach429(t *testing.T) {
+func TestTemplateSupervisorThrottledFilterCountsEach429(t *testing.T) {
 	for name, params := range map[string]map[string]string{"public": publicAPI, "private": privateAPI} {
 		t.Run(name, func(t *testing.T) {
 			tpl := transformedFor(t, params)
@@ -146,7 +145,7 @@ func TestSupervisorThrottledFilterCountsEach429(t *testing.T) {
 
 // The public API's access log, in the format the template gives it, as
 // API Gateway writes it: each 429 once, whoever the caller.
-func TestAPIThrottledFilterCountsAccessLog429s(t *testing.T) {
+func TestTemplateAPIThrottledFilterCountsAccessLog429s(t *testing.T) {
 	tpl := transformed(t)
 	pattern, f := metricFilter(t, tpl, "ApiThrottledMetricFilter")
 	res := resources(tpl, "AWS::Logs::MetricFilter")["ApiThrottledMetricFilter"]
