@@ -15,6 +15,7 @@ type ExitError struct {
 	Err  error
 }
 
+// Error is the wrapped error's text: the code is not part of it.
 func (e *ExitError) Error() string { return e.Err.Error() }
 
 // Unwrap is the error the code was given to.
