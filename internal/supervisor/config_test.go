@@ -55,7 +55,7 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": ""}, nil, "AWS_ACCESS_KEY_ID"},
 		{"unknown command", nil, []string{"destroy"}, `unknown command "destroy"`},
 		{"extra argument", nil, []string{"check", "now"}, "check takes no arguments"},
-		{"status bad flag", nil, []string{"status", "--yaml"}, "status takes only --json or --short"},
+		{"status bad flag", nil, []string{"status", "--yaml"}, "supervisor status: flag provided but not defined: -yaml (supervisor help status)"},
 	}
 	api := newAPIServer(t, 202)
 	meta := metadataServer(t, time.Now().Add(-24*time.Hour), 0)
