@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
@@ -122,7 +123,7 @@ func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ..
 		l.tl.say(who, "$ bastion-ttl connect %s", strings.Join(args, " "))
 		err := launcher.Run(ctx, append([]string{"connect"}, args...), env)
 		var last bytes.Buffer
-		launcher.ExitCode(err, &last)
+		cli.ExitCode(err, &last, "bastion-ttl")
 		donec <- connectResult{err: err, said: strings.TrimSpace(last.String())}
 	}()
 	return readyc, donec, nil

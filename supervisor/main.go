@@ -1,7 +1,7 @@
 // Command supervisor ends an ECS task when its time to live is up. It runs as
 // a sidecar (watch) or as the bastion container's health check (check).
-//
-//	supervisor [watch|check|status [--json|--short]|extend [--json] DURATION|version]
+// supervisor help lists its commands (watch is the default); supervisor
+// help COMMAND says one's usage.
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package main
@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/supervisor"
 )
@@ -21,5 +22,5 @@ func main() {
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
 	})
-	os.Exit(supervisor.ExitCode(err, os.Stderr))
+	os.Exit(cli.ExitCode(err, os.Stderr, "supervisor"))
 }

@@ -1,17 +1,13 @@
 // Command bastion-ttl starts, lists and stops bastions for the people who
-// need into a VPC:
-//
-//	bastion-ttl run [--ttl 2h] [--idle 15m] [--cluster C] [--task-definition TD] ...
-//	bastion-ttl ls [--json]
-//	bastion-ttl stop TASK...
-//	bastion-ttl connect [NAME] [--to HOST:PORT] [--local-port N] [--shell] [--stop]
+// need into a VPC: bastion-ttl help lists its commands, bastion-ttl help
+// COMMAND (or COMMAND -h) says one's usage and flags. Its logic is package
+// launcher's.
 //
 // Exit codes: 0 done, 1 failed, 2 bad input (nothing started or stopped), 130 interrupted.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyendpoints "github.com/aws/smithy-go/endpoints"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 	"github.com/bastion-ttl/bastion-ttl/internal/launcher"
 )
@@ -31,49 +28,50 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(launcher.ExitCode(run(ctx), os.Stderr))
-}
-
-func run(ctx context.Context) error {
-	args := os.Args[1:]
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "version" {
-		return launcher.Run(ctx, args, launcher.Env{Stdout: os.Stdout, Stderr: os.Stderr})
-	}
-	// The SDK's whole chain: profiles, SSO, the environment.
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return launcher.Usage(fmt.Sprintf("AWS configuration: %v (check AWS_PROFILE and ~/.aws/config)", err))
-	}
-	if cfg.Region == "" {
-		return launcher.Usage("no AWS region: set AWS_REGION, or a region in your AWS profile")
-	}
-	wd, _ := os.Getwd()
-	userDir, _ := os.UserConfigDir()
-	home, _ := os.UserHomeDir()
-	return launcher.Run(ctx, args, launcher.Env{
+	err := launcher.Run(ctx, os.Args[1:], launcher.Env{
 		Environ: envconfig.Environ(os.Environ()),
 		Stdout:  os.Stdout,
 		Stderr:  os.Stderr,
-		ECS:     ecs.NewFromConfig(cfg),
-		Stacks:  cloudformation.NewFromConfig(cfg),
-		Caller:  sts.NewFromConfig(cfg),
-		Connect: launcher.ConnectEnv{
-			SSM:     ssm.NewFromConfig(cfg),
-			Region:  cfg.Region,
-			Profile: os.Getenv("AWS_PROFILE"),
-			// The endpoints the session-manager-plugin is handed, as the AWS CLI hands them.
-			SSMEndpoint: endpoint(ctx, cfg, "SSM", func(p *string) (string, error) {
-				return resolved(ssm.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, ssm.EndpointParameters{Region: p}))
-			}),
-			ECSEndpoint: endpoint(ctx, cfg, "ECS", func(p *string) (string, error) {
-				return resolved(ecs.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, ecs.EndpointParameters{Region: p}))
-			}),
-			Stdin:         os.Stdin,
-			WorkDir:       wd,
-			UserConfigDir: userDir,
-			HomeDir:       home,
-		},
+		LoadAWS: loadAWS,
 	})
+	os.Exit(cli.ExitCode(err, os.Stderr, "bastion-ttl"))
+}
+
+// loadAWS gives env its AWS clients, for the commands that call AWS only:
+// help, -h and version need no credentials or region.
+func loadAWS(ctx context.Context, env *launcher.Env) error {
+	// The SDK's whole chain: profiles, SSO, the environment.
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return cli.Usagef("AWS configuration: %v (check AWS_PROFILE and ~/.aws/config)", err)
+	}
+	if cfg.Region == "" {
+		return cli.Usage("no AWS region: set AWS_REGION, or a region in your AWS profile")
+	}
+	cfg.Credentials = launcher.MarkCredentials(cfg.Credentials)
+	wd, _ := os.Getwd()
+	userDir, _ := os.UserConfigDir()
+	home, _ := os.UserHomeDir()
+	env.ECS = ecs.NewFromConfig(cfg)
+	env.Stacks = cloudformation.NewFromConfig(cfg)
+	env.Caller = sts.NewFromConfig(cfg)
+	env.Connect = launcher.ConnectEnv{
+		SSM:     ssm.NewFromConfig(cfg),
+		Region:  cfg.Region,
+		Profile: os.Getenv("AWS_PROFILE"),
+		// The endpoints the session-manager-plugin is handed, as the AWS CLI hands them.
+		SSMEndpoint: endpoint(ctx, cfg, "SSM", func(p *string) (string, error) {
+			return resolved(ssm.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, ssm.EndpointParameters{Region: p}))
+		}),
+		ECSEndpoint: endpoint(ctx, cfg, "ECS", func(p *string) (string, error) {
+			return resolved(ecs.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, ecs.EndpointParameters{Region: p}))
+		}),
+		Stdin:         os.Stdin,
+		WorkDir:       wd,
+		UserConfigDir: userDir,
+		HomeDir:       home,
+	}
+	return nil
 }
 
 // endpoint is a service's URL: AWS_ENDPOINT_URL_<SERVICE>, else the

@@ -192,7 +192,7 @@ func TestConnectListsConnections(t *testing.T) {
 	writeFile(t, yours, "connections:\n  db:\n    to: old.internal:5432\n  scratch:\n    stack: sandbox\n")
 	var out, errs bytes.Buffer
 	env := Env{Environ: map[string]string{}, Stdout: &out, Stderr: &errs, Connect: ConnectEnv{WorkDir: repo, UserConfigDir: user}}
-	if code := ExitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
+	if code := exitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	want := "repository: " + repos + "\n" +
@@ -211,12 +211,12 @@ func TestConnectListsConnections(t *testing.T) {
 		"connections (bastion-ttl connect NAME):\n" +
 		"  box  --config  a shell in the bastion                   cluster bastions\n" +
 		"  db   --config  localhost:15432 -> orders.internal:5432  stack bastion-ttl  orders\n"
-	if code := ExitCode(Run(t.Context(), []string{"connect", "--config", repos}, env), &errs); code != 0 || out.String() != want {
+	if code := exitCode(Run(t.Context(), []string{"connect", "--config", repos}, env), &errs); code != 0 || out.String() != want {
 		t.Fatalf("--config alone: exit %d\n%s%s\nwant:\n%s", code, out.String(), errs.String(), want)
 	}
 	out.Reset()
 	env.Connect.UserConfigDir = t.TempDir()
-	if code := ExitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 2 || !strings.Contains(errs.String(), "nothing to connect to: pass --to HOST:PORT or --shell") {
+	if code := exitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 2 || !strings.Contains(errs.String(), "nothing to connect to: pass --to HOST:PORT or --shell") {
 		t.Fatalf("no file: exit %d: %s", code, errs.String())
 	}
 }
@@ -263,7 +263,7 @@ func TestConnectListsConnectionsSafely(t *testing.T) {
 	writeFile(t, repos, "connections:\n  db:\n    description: \"orders \\e]0;pwned\\a\\e[2J\\u202e\"\n    cluster: \"bastions\\e[31m\"\n")
 	var out, errs bytes.Buffer
 	env := Env{Environ: map[string]string{}, Stdout: &out, Stderr: &errs, Connect: ConnectEnv{WorkDir: repo, UserConfigDir: user}}
-	if code := ExitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
+	if code := exitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	if i := strings.IndexFunc(out.String(), func(r rune) bool { return r != '\n' && termtext.IsUnsafe(r) }); i >= 0 {

@@ -79,7 +79,7 @@ func TestConfigTrust(t *testing.T) {
 					return
 				}
 				want := "refused " + p + ": " + strings.ReplaceAll(tc.want, "FILE", p)
-				if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") || ExitCode(err, new(strings.Builder)) != 2 {
+				if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") || exitCode(err, new(strings.Builder)) != 2 {
 					t.Fatalf("%v; want one line, exit 2, starting %q", err, want)
 				}
 			})

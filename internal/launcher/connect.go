@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -69,21 +70,49 @@ type connectFlags struct {
 	shell, stop bool
 }
 
-func connectCommand(ctx context.Context, args []string, env Env) error {
+// connectCmd is bastion-ttl connect.
+func connectCmd(env *Env) *cli.Command {
 	var f connectFlags
-	fs := newFlags("connect", env, &f.common)
-	f.register(fs, env)
-	fs.StringVar(&f.to, "to", "", "HOST:PORT to forward a local port to, through the bastion (a database, say); without it (and --shell), the bastion container's first port mapping")
-	fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the remote one)")
-	fs.BoolVar(&f.shell, "shell", false, "an interactive shell in the bastion (ECS Exec) instead of a port forward")
-	fs.BoolVar(&f.stop, "stop", false, "stop the bastion when the session ends (default: leave it to its idle timeout and TTL)")
-	fs.StringVar(&f.config, "config", env.Environ["BASTION_CONFIG"], "the config file of named connections, read alone (default: the repository's "+ConfigName+" and the user's)")
-	name, err := parseConnect(fs, args)
-	if err != nil {
-		return err
+	var fs *flag.FlagSet
+	return &cli.Command{
+		Name:      "connect",
+		UsageLine: "connect [NAME] [--to HOST:PORT] [--local-port N] [--shell] [--stop] [--config FILE] [run's flags]",
+		Short:     "reach what is behind your bastion, started if needed",
+		Long: `Connect forwards a local port through your bastion to HOST:PORT (--to), to
+the bastion container's own port (neither --to nor --shell), or opens a
+shell in it (--shell), through ECS Exec and the session-manager-plugin. It
+reuses your running bastion when it has ECS Exec and time left, else it
+starts one as run does, with run's flags. NAME is a connection of the config
+file (bastion-ttl.yaml, in the repository and the user's config directory),
+whose values the flags override. Alone (or with only --config), it lists the
+connections. See docs/connect.md.`,
+		Flags: func(set *flag.FlagSet) error {
+			fs = set
+			err := f.register(fs, env.Environ)
+			fs.StringVar(&f.to, "to", "", "HOST:PORT to forward a local port to, through the bastion (a database, say); without it (and --shell), the bastion container's first port mapping")
+			fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the remote one)")
+			fs.BoolVar(&f.shell, "shell", false, "an interactive shell in the bastion (ECS Exec) instead of a port forward")
+			fs.BoolVar(&f.stop, "stop", false, "stop the bastion when the session ends (default: leave it to its idle timeout and TTL)")
+			fs.StringVar(&f.config, "config", env.Environ["BASTION_CONFIG"], "the config file of named connections, read alone (default: the repository's "+ConfigName+" and the user's)")
+			return err
+		},
+		Interspersed: true, // connect NAME --to ...
+		Run: withAWS(env, func(ctx context.Context, args []string) error {
+			if len(args) > 1 {
+				return badf("connect takes one connection name, got %q", args)
+			}
+			set := map[string]bool{}
+			fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+			return connectCommand(ctx, args, *env, f, set)
+		}),
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+}
+
+func connectCommand(ctx context.Context, args []string, env Env, f connectFlags, set map[string]bool) error {
+	name := ""
+	if len(args) == 1 {
+		name = args[0]
+	}
 	ce := env.Connect
 	files, err := readConfigs(f.config, ce)
 	if err != nil {
@@ -204,7 +233,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		if c.started {
 			return startedThen(c.arn, err)
 		}
-		return usageError{err.Error()}
+		return cli.Usage(err.Error())
 	}
 	if err := c.run(ctx); err != nil {
 		if c.started && !errors.As(err, new(errBastionStopped)) {
@@ -213,24 +242,6 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	return nil
-}
-
-// parseConnect parses flags before and after the connection's name.
-func parseConnect(fs *flag.FlagSet, args []string) (string, error) {
-	if err := parse(fs, args); err != nil {
-		return "", err
-	}
-	if fs.NArg() == 0 {
-		return "", nil
-	}
-	name := fs.Arg(0)
-	if err := parse(fs, fs.Args()[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", badf("connect takes one connection name, got %q", append([]string{name}, fs.Args()...))
-	}
-	return name, nil
 }
 
 // apply is a named connection's values where no flag was given.
@@ -243,8 +254,13 @@ func (f *connectFlags) apply(c Connection, set map[string]bool) {
 	str("stack", &f.stack, c.Stack)
 	str("cluster", &f.cluster, c.Cluster)
 	str("task-definition", &f.taskDefinition, c.TaskDefinition)
-	str("ttl", &f.ttl, c.TTL)
-	str("idle", &f.idle, c.Idle)
+	// The config file's durations were checked when it was read.
+	if d, err := time.ParseDuration(c.TTL); !set["ttl"] && err == nil {
+		f.ttl = d
+	}
+	if d, err := time.ParseDuration(c.Idle); !set["idle"] && err == nil {
+		f.idle = optDuration{d, true}
+	}
 	str("subnets", &f.subnets, strings.Join(c.Subnets, ","))
 	str("security-groups", &f.securityGroups, strings.Join(c.SecurityGroups, ","))
 	if !set["to"] && !set["shell"] {

@@ -177,7 +177,7 @@ func (r *rig) connect(t *testing.T, args ...string) *connecting {
 	env.Stdout, env.Stderr = c.out, c.errs
 	go func() {
 		err := Run(ctx, append([]string{"connect"}, args...), env)
-		c.done <- ExitCode(err, c.errs)
+		c.done <- exitCode(err, c.errs)
 	}()
 	return c
 }

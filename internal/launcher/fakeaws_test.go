@@ -22,6 +22,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -146,7 +147,7 @@ func (f *fakeAWS) run(within time.Duration, args ...string) (string, string, int
 	env.Stdout, env.Stderr = out, errs
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	code := ExitCode(Run(ctx, args, env), errs)
+	code := exitCode(Run(ctx, args, env), errs)
 	return out.String(), errs.String(), code
 }
 
@@ -232,3 +233,6 @@ func terminalSafe(t *testing.T, what, s string) {
 		}
 	}
 }
+
+// exitCode is the launcher's exit code for err, printed to stderr as main does.
+func exitCode(err error, stderr io.Writer) int { return cli.ExitCode(err, stderr, "bastion-ttl") }

@@ -20,30 +20,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
-	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 )
 
-const usage = `usage: bastion-ttl <command> [flags]
+// footer ends the help: what every command shares.
+const footer = `Every command but version takes --stack NAME (default bastion-ttl, or
+BASTION_STACK): the deployed stack whose outputs give the defaults (cluster,
+task definition, subnets, security groups, the cap). When it cannot be read,
+run starts nothing unless --max-ttl (or BASTION_MAX_TTL) gives the cap. Flags
+win over BASTION_CLUSTER, BASTION_TASK_DEFINITION, BASTION_SUBNETS,
+BASTION_SECURITY_GROUPS, BASTION_LAUNCH_TYPE, BASTION_EXEC and
+BASTION_SUPERVISOR_CONTAINER, which win over the stack. AWS credentials and
+region: the SDK's usual chain (AWS_PROFILE, SSO, environment).
 
-commands:
-  run   start a bastion: bastion-ttl run [--ttl 2h] [--max-ttl 12h] [--idle 15m] [--cluster C] [--task-definition TD]
-        [--subnets a,b] [--security-groups g] [--public-ip] [--exec] [--launch-type FARGATE|EC2]
-        [--supervisor-container NAME] [--wait=true]
-  connect  reach what is behind your bastion, started if needed: bastion-ttl connect [NAME] [--to HOST:PORT]
-        [--local-port N] [--shell] [--stop] [--config FILE] and run's flags (without --to or --shell:
-        the bastion's own port); alone, it lists the connections of the config file (bastion-ttl.yaml)
-  ls    list the running bastions: bastion-ttl ls [--cluster C] [--json]
-  stop  stop bastions: bastion-ttl stop [--cluster C] [--force] TASK...
-  version
-
-Every command takes --stack NAME (default bastion-ttl, or BASTION_STACK): the
-deployed stack whose outputs give the defaults (cluster, task definition,
-subnets, security groups, the cap). When it cannot be read, run starts
-nothing unless --max-ttl (or BASTION_MAX_TTL) gives the cap. Flags win over BASTION_CLUSTER,
-BASTION_TASK_DEFINITION, BASTION_SUBNETS, BASTION_SECURITY_GROUPS,
-BASTION_LAUNCH_TYPE, BASTION_EXEC and BASTION_SUPERVISOR_CONTAINER, which
-win over the stack. AWS credentials and region: the SDK's usual chain
-(AWS_PROFILE, SSO, environment).`
+exit codes: 0 done, 1 failed, 2 bad input (nothing started or stopped), 130 interrupted`
 
 // StartedBy is startedBy of every task the launcher runs (its tags are
 // package ttltag's).
@@ -80,76 +70,53 @@ type Env struct {
 	Stacks         Stacks
 	Caller         Caller
 	Connect        ConnectEnv // what connect needs beyond the others
+	// LoadAWS, when set, fills in the AWS clients (ECS, Stacks, Caller,
+	// Connect's) before a command that calls AWS runs: help, -h and
+	// version need no credentials or region.
+	LoadAWS func(ctx context.Context, env *Env) error
 }
 
-// usageError is bad input: exit 2, nothing started.
-type usageError struct{ msg string }
+// errInterrupted is Ctrl-C: exit 130.
+var errInterrupted error = &cli.ExitError{Code: 130, Err: errors.New("interrupted")}
 
-func (e usageError) Error() string { return e.msg }
+// badf is bad input: exit 2, nothing started.
+func badf(format string, args ...any) error { return cli.Usagef(format, args...) }
 
-func badf(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
-
-// ExitCode is the process's exit code for Run's error, printed to stderr:
-// 0, 1 (it failed), 2 (bad input, nothing done), 130 (interrupted).
-func ExitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "bastion-ttl:", safeLines(err.Error()))
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		return 2
-	case errors.Is(err, errInterrupted):
-		return 130
-	}
-	return 1
-}
-
-// safeLines is an error's text made safe for a terminal, line by line and
-// cell by cell: the usage texts' own newlines and tabs stay, anything else
-// that came from AWS and was missed on its way in does not reach the
-// terminal raw.
-func safeLines(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, line := range lines {
-		cells := strings.Split(line, "\t")
-		for j := range cells {
-			cells[j] = termtext.Safe(cells[j])
-		}
-		lines[i] = strings.Join(cells, "\t")
-	}
-	return strings.Join(lines, "\n")
-}
-
-var errInterrupted = errors.New("interrupted")
-
-// Run runs one command.
+// Run runs one command of the table (commands): run, connect, ls, stop,
+// version, and help. Its error's exit code is cli.ExitCode's: 0, 1 (it
+// failed), 2 (bad input, nothing done), 130 (interrupted).
 func Run(ctx context.Context, args []string, env Env) error {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	if len(args) == 0 {
-		return badf("no command\n%s", usage)
+	p := &cli.Program{Name: "bastion-ttl", Commands: commands(&env), Footer: footer, Stdout: env.Stdout}
+	return p.Run(ctx, args)
+}
+
+// commands is the table: help lists them in this order.
+func commands(env *Env) []*cli.Command {
+	return []*cli.Command{runCmd(env), connectCmd(env), lsCmd(env), stopCmd(env), {
+		Name: "version", UsageLine: "version", Short: "print the version, commit and Go version",
+		Run: func(_ context.Context, args []string) error {
+			if len(args) > 0 {
+				return badf("version takes no arguments, got %q", args)
+			}
+			_, err := fmt.Fprintln(env.Stdout, "bastion-ttl", buildinfo.Read())
+			return err
+		},
+	}}
+}
+
+// withAWS is run, after env.LoadAWS (when set) gave env its AWS clients.
+func withAWS(env *Env, run func(ctx context.Context, args []string) error) func(context.Context, []string) error {
+	return func(ctx context.Context, args []string) error {
+		if env.LoadAWS != nil {
+			if err := env.LoadAWS(ctx, env); err != nil {
+				return err
+			}
+		}
+		return run(ctx, args)
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "run":
-		return runCommand(ctx, args, env)
-	case "ls":
-		return lsCommand(ctx, args, env)
-	case "stop":
-		return stopCommand(ctx, args, env)
-	case "connect":
-		return connectCommand(ctx, args, env)
-	case "help", "-h", "--help":
-		_, err := fmt.Fprintln(env.Stdout, usage)
-		return err
-	case "version":
-		_, err := fmt.Fprintln(env.Stdout, "bastion-ttl", buildinfo.Read())
-		return err
-	}
-	return badf("unknown command %q (use run, connect, ls or stop)", cmd)
 }
 
 // common are the flags every command takes.
@@ -157,24 +124,43 @@ type common struct {
 	stack, cluster string
 }
 
-func newFlags(name string, env Env, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.stack, "stack", or(env.Environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
-	fs.StringVar(&c.cluster, "cluster", env.Environ["BASTION_CLUSTER"], "the ECS cluster")
-	return fs
+func (c *common) register(fs *flag.FlagSet, environ map[string]string) {
+	fs.StringVar(&c.stack, "stack", or(environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
+	fs.StringVar(&c.cluster, "cluster", environ["BASTION_CLUSTER"], "the ECS cluster")
 }
 
-func parse(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		var b strings.Builder
-		fs.SetOutput(&b)
-		fs.PrintDefaults()
-		return usageError{fmt.Sprintf("bastion-ttl %s flags:\n%s", fs.Name(), b.String())}
+// optDuration is a duration flag that may be unset ("" in help): set says
+// it was given, by the flag or its environment variable.
+type optDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (o *optDuration) String() string {
+	if o == nil || !o.set {
+		return ""
 	}
+	return o.d.String()
+}
+
+func (o *optDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
 	if err != nil {
-		return badf("%s: %v (bastion-ttl help)", fs.Name(), err)
+		return errors.New("not a duration such as 15m or 2h")
+	}
+	*o = optDuration{d, true}
+	return nil
+}
+
+// fromEnv is the environment variable name's value, the flag's default; a
+// bad value names the variable and the value.
+func (o *optDuration) fromEnv(environ map[string]string, name string) error {
+	v, ok := environ[name]
+	if !ok || v == "" {
+		return nil
+	}
+	if err := o.Set(v); err != nil {
+		return badf("%s %q is %v", name, v, err)
 	}
 	return nil
 }
@@ -210,6 +196,3 @@ func whoCalls(ctx context.Context, env Env) (caller, error) {
 	}
 	return caller{arn: aws.ToString(out.Arn), userID: aws.ToString(out.UserId)}, nil
 }
-
-// Usage is a bad-input error (exit 2) of the command's own wiring.
-func Usage(msg string) error { return usageError{msg} }

@@ -3,6 +3,8 @@ package launcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -32,15 +35,29 @@ type Bastion struct {
 	ConnectReuses bool `json:"connectReuses,omitempty"`
 }
 
-func lsCommand(ctx context.Context, args []string, env Env) error {
+// lsCmd is bastion-ttl ls.
+func lsCmd(env *Env) *cli.Command {
 	var c common
-	fs := newFlags("ls", env, &c)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parse(fs, args); err != nil {
-		return err
+	var asJSON bool
+	return &cli.Command{
+		Name:      "ls",
+		UsageLine: "ls [--cluster C] [--json]",
+		Short:     "list the running bastions",
+		Long: `Ls lists the cluster's running bastions, oldest first, each with who
+started it, its TTL, deadline and time left, and marks the one that
+bastion-ttl connect would reuse.`,
+		Flags: func(fs *flag.FlagSet) error {
+			c.register(fs, env.Environ)
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			return nil
+		},
+		Run: withAWS(env, func(ctx context.Context, args []string) error { return lsCommand(ctx, args, *env, c, asJSON) }),
 	}
-	if fs.NArg() > 0 {
-		return badf("ls takes no arguments, got %q", fs.Args())
+}
+
+func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON bool) error {
+	if len(args) > 0 {
+		return badf("ls takes no arguments, got %q", args)
 	}
 	cluster, maxTTL, err := clusterAndCap(ctx, env, c)
 	if err != nil {
@@ -54,7 +71,7 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 	for i := range bastions {
 		bastions[i] = bastions[i].shown()
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		if bastions == nil {
@@ -180,7 +197,7 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 
 // clusterError says a missing cluster plainly.
 func clusterError(cluster string, err error) error {
-	if strings.Contains(err.Error(), "ClusterNotFoundException") {
+	if nf := (*types.ClusterNotFoundException)(nil); errors.As(err, &nf) {
 		return badf("cluster %q does not exist in this account and region: pass --cluster, or check AWS_PROFILE and AWS_REGION", cluster)
 	}
 	return awsError("list-tasks", err)

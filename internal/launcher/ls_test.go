@@ -141,7 +141,7 @@ func TestInterruptedWaitLeavesTheTask(t *testing.T) {
 	defer cancel()
 	err := waitRunning(ctx, env, "bastions", arn, 2*time.Hour, nil, nil)
 	var errs bytes.Buffer
-	if code := ExitCode(err, &errs); code != 130 || !strings.Contains(errs.String(), "keeps running and stops at its TTL") {
+	if code := exitCode(err, &errs); code != 130 || !strings.Contains(errs.String(), "keeps running and stops at its TTL") {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	if !strings.Contains(out.String(), "PROVISIONING") {
@@ -175,5 +175,16 @@ func TestLsShowsNoTerminalControl(t *testing.T) {
 	for _, b := range bastions {
 		terminalSafe(t, "ls --json's owner, as jq -r prints it", b.Owner)
 		terminalSafe(t, "ls --json's ttl, as jq -r prints it", b.TTL)
+	}
+}
+
+// A cluster ECS does not know is bad input, told by the SDK's typed
+// ClusterNotFoundException (the fake answers ECS's code), not by its text.
+func TestLsOfAMissingCluster(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	for _, args := range [][]string{{"ls", "--cluster", "nope"}, {"stop", "--cluster", "nope", "0123456789abcdef0123456789abcdef"}} {
+		if _, errs, code := f.run(5*time.Second, args...); code != 2 || !strings.Contains(errs, `cluster "nope" does not exist in this account and region`) {
+			t.Errorf("%q: exit %d, %s", args, code, errs)
+		}
 	}
 }

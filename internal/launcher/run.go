@@ -12,28 +12,44 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 type runFlags struct {
 	common
-	taskDefinition, ttl, maxTTL, idle, subnets, securityGroups, launchType, supervisor string
-	publicIP, exec, wait                                                               bool
+	taskDefinition, subnets, securityGroups, launchType, supervisor string
+	ttl                                                             time.Duration
+	maxTTL, idle                                                    optDuration // unset: the stack's
+	publicIP, exec, wait                                            bool
 }
 
-func runCommand(ctx context.Context, args []string, env Env) error {
+// runCmd is bastion-ttl run.
+func runCmd(env *Env) *cli.Command {
 	var f runFlags
-	fs := newFlags("run", env, &f.common)
-	f.register(fs, env)
-	fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
-	if err := parse(fs, args); err != nil {
-		return err
+	return &cli.Command{
+		Name:      "run",
+		UsageLine: "run [--ttl 2h] [--idle 15m] [--max-ttl 12h] [--cluster C] [--task-definition TD] [flags]",
+		Short:     "start a bastion, and wait until it runs",
+		Long: `Run starts a bastion whose supervisor stops it at its TTL: the supervisor's
+TTL and the sweeper's tag are set to the same value, so they agree. It
+starts nothing when the TTL is above the stack's MaxTTL, or when the task
+definition's supervisor would not stop the task. With --wait (the default)
+it waits until the task runs, then says how to connect.`,
+		Flags: func(fs *flag.FlagSet) error {
+			err := f.register(fs, env.Environ)
+			fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
+			return err
+		},
+		Run: withAWS(env, func(ctx context.Context, args []string) error { return runCommand(ctx, args, *env, f) }),
 	}
-	if fs.NArg() > 0 {
-		return badf("run takes no arguments, got %q", fs.Args())
+}
+
+func runCommand(ctx context.Context, args []string, env Env, f runFlags) error {
+	if len(args) > 0 {
+		return badf("run takes no arguments, got %q", args)
 	}
 	p, err := planLaunch(ctx, env, f)
 	if err != nil {
@@ -56,25 +72,28 @@ func startedThen(arn string, err error) error {
 	if errors.Is(err, errInterrupted) {
 		return err
 	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		err = errors.New(ue.msg)
+	if cli.IsUsage(err) {
+		err = errors.New(err.Error())
 	}
 	return fmt.Errorf("%s started (it keeps its TTL), then: %w", taskID(arn), err)
 }
 
-// register adds run's flags, which connect takes too.
-func (f *runFlags) register(fs *flag.FlagSet, env Env) {
-	fs.StringVar(&f.taskDefinition, "task-definition", env.Environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
-	fs.StringVar(&f.ttl, "ttl", "2h", "how long the bastion lives")
-	fs.StringVar(&f.maxTTL, "max-ttl", env.Environ["BASTION_MAX_TTL"], "the stack's MaxTTL, to check --ttl against when the stack cannot be read")
-	fs.StringVar(&f.idle, "idle", "", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
-	fs.StringVar(&f.subnets, "subnets", env.Environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
-	fs.StringVar(&f.securityGroups, "security-groups", env.Environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
+// register adds run's flags (and the common ones), which connect takes
+// too; a bad BASTION_MAX_TTL is bad input.
+func (f *runFlags) register(fs *flag.FlagSet, environ map[string]string) error {
+	f.common.register(fs, environ)
+	fs.StringVar(&f.taskDefinition, "task-definition", environ["BASTION_TASK_DEFINITION"], "the bastion's task definition (family[:revision] or ARN)")
+	fs.DurationVar(&f.ttl, "ttl", 2*time.Hour, "how long the bastion lives")
+	err := f.maxTTL.fromEnv(environ, "BASTION_MAX_TTL")
+	fs.Var(&f.maxTTL, "max-ttl", "the stack's MaxTTL, to check --ttl against when the stack cannot be read (default: BASTION_MAX_TTL)")
+	fs.Var(&f.idle, "idle", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
+	fs.StringVar(&f.subnets, "subnets", environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
+	fs.StringVar(&f.securityGroups, "security-groups", environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
 	fs.BoolVar(&f.publicIP, "public-ip", false, "give the task a public IP (a public subnet without NAT)")
-	fs.BoolVar(&f.exec, "exec", env.Environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
-	fs.StringVar(&f.launchType, "launch-type", env.Environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
-	fs.StringVar(&f.supervisor, "supervisor-container", env.Environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
+	fs.BoolVar(&f.exec, "exec", environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
+	fs.StringVar(&f.launchType, "launch-type", environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
+	fs.StringVar(&f.supervisor, "supervisor-container", environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
+	return err
 }
 
 // launch is a checked RunTask, ready to start.
@@ -83,7 +102,7 @@ type launch struct {
 	cluster     string
 	ttl         time.Duration
 	maxTTL      time.Duration // the cap the TTL was checked against
-	idle        string
+	idle        optDuration   // unset: the supervisor's own
 	def         *types.TaskDefinition
 	sup         *string
 	healthCheck bool
@@ -92,9 +111,9 @@ type launch struct {
 // planLaunch checks everything a start needs, and starts nothing: bad
 // input is found before any task runs.
 func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
-	ttl, err := time.ParseDuration(f.ttl)
-	if err != nil || ttl <= 0 {
-		return nil, badf("--ttl %q is not a positive duration such as 2h or 90m", f.ttl)
+	ttl := f.ttl
+	if ttl <= 0 {
+		return nil, badf("--ttl %s is not a positive duration such as 2h or 90m", ttl)
 	}
 	// The stack gives what flags and the environment leave out; with both
 	// the cluster and the task definition given, it is asked only for the
@@ -122,11 +141,14 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if note != "" {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
 	}
-	idle := or(f.idle, d.idleTimeout)
-	if idle != "" {
-		if i, err := time.ParseDuration(idle); (err != nil && idle != "0") || (err == nil && i != 0 && i < time.Second) || i < 0 {
-			return nil, badf("--idle %q is not 0 (off) or a duration of at least 1s, such as 15m", idle)
+	idle := f.idle
+	if !idle.set && d.idleTimeout != "" {
+		if err := idle.Set(d.idleTimeout); err != nil {
+			return nil, badf("the stack %s's output IdleTimeout %q is %v", f.stack, d.idleTimeout, err)
 		}
+	}
+	if i := idle.d; idle.set && (i < 0 || i != 0 && i < time.Second) {
+		return nil, badf("--idle %s is not 0 (off) or a duration of at least 1s, such as 15m", i)
 	}
 	cl, err := describeCluster(ctx, env, f.cluster)
 	if err != nil {
@@ -134,8 +156,7 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	}
 	td, err := env.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(f.taskDefinition)})
 	if err != nil {
-		var ae smithy.APIError
-		if errors.As(err, &ae) && ae.ErrorCode() == "ClientException" {
+		if ce := (*types.ClientException)(nil); errors.As(err, &ce) {
 			return nil, badf("task definition %q not found: register one (examples/sidecar-task-definition.json) or pass --task-definition", f.taskDefinition)
 		}
 		return nil, awsError("the task definition "+f.taskDefinition, err)
@@ -179,7 +200,7 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 			return nil, err
 		}
 		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(who.userID)})
-	} else if ue := (usageError{}); errors.As(err, &ue) {
+	} else if cli.IsUsage(err) {
 		return nil, err
 	}
 	switch strings.ToUpper(f.launchType) {
@@ -235,10 +256,10 @@ func (l *launch) start(ctx context.Context, env Env) (string, error) {
 	fmt.Fprintf(env.Stdout, "started %s in %s: TTL %s", taskID(arn), l.cluster, ttl)
 	switch {
 	case l.healthCheck:
-	case idle == "0" || idle == "0s":
+	case idle.set && idle.d == 0:
 		fmt.Fprint(env.Stdout, ", no idle timeout")
-	case idle != "":
-		fmt.Fprintf(env.Stdout, ", idle timeout %s", idle)
+	case idle.set:
+		fmt.Fprintf(env.Stdout, ", idle timeout %s", idle.d)
 	}
 	fmt.Fprintln(env.Stdout)
 	return arn, nil
@@ -255,7 +276,7 @@ func or2(a, b []string) []string {
 // stack's output, else --max-ttl (or BASTION_MAX_TTL). With neither, the
 // launch is refused: a TTL that the sweeper cuts short would tell people
 // a deadline that is not theirs.
-func capToCheck(d defaults, stackErr error, stack, flagValue string) (maxTTL time.Duration, note string, err error) {
+func capToCheck(d defaults, stackErr error, stack string, flagValue optDuration) (maxTTL time.Duration, note string, err error) {
 	if d.maxTTL > 0 {
 		return d.maxTTL, "", nil
 	}
@@ -266,12 +287,12 @@ func capToCheck(d defaults, stackErr error, stack, flagValue string) (maxTTL tim
 	case d.found:
 		why = fmt.Sprintf("the stack %s has no MaxTTL output", stack)
 	}
-	if flagValue == "" {
+	if !flagValue.set {
 		return 0, "", badf("cannot read the stack's MaxTTL (%s): pass --max-ttl with the stack's MaxTTL, or --stack; nothing started", why)
 	}
-	m, err := time.ParseDuration(flagValue)
-	if err != nil || m <= 0 {
-		return 0, "", badf("--max-ttl %q is not a positive duration such as 12h", flagValue)
+	m := flagValue.d
+	if m <= 0 {
+		return 0, "", badf("--max-ttl %s is not a positive duration such as 12h", m)
 	}
 	return m, fmt.Sprintf("cannot read the stack's MaxTTL (%s); checking against --max-ttl %s", why, m), nil
 }
@@ -310,13 +331,13 @@ var overrideVars = []string{"BASTION_TTL", "BASTION_MAX_TTL", "BASTION_IDLE_TIME
 // environment, the TTL (the sweeper's tag holds the same value, so they
 // agree) and the cap (maxTTL; 0: none sent, the task definition's stands).
 // The idle timeout is the sidecar's alone: the health check has none.
-func supervisorOverride(sup *string, ttl, maxTTL time.Duration, idle string, healthCheck bool) *types.TaskOverride {
+func supervisorOverride(sup *string, ttl, maxTTL time.Duration, idle optDuration, healthCheck bool) *types.TaskOverride {
 	env := []types.KeyValuePair{{Name: aws.String(overrideVars[0]), Value: aws.String(ttl.String())}}
 	if maxTTL > 0 {
 		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[1]), Value: aws.String(maxTTL.String())})
 	}
-	if idle != "" && !healthCheck {
-		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[2]), Value: aws.String(idle)})
+	if idle.set && !healthCheck {
+		env = append(env, types.KeyValuePair{Name: aws.String(overrideVars[2]), Value: aws.String(idle.d.String())})
 	}
 	return &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: sup, Environment: env}}}
 }

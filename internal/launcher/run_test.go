@@ -2,7 +2,7 @@ package launcher
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"reflect"
 	"slices"
 	"strconv"
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 )
 
@@ -146,13 +147,13 @@ func TestRunOverridesOnlyTheSupervisorsLimits(t *testing.T) {
 		refuse string // "" accepted
 	}{
 		{"sidecar, the stack's idle timeout", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m0s", ""},
 		{"sidecar, --idle 0", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h", "--idle", "0"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=0", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=0s", ""},
 		{"sidecar, --idle 30m", sidecarDef(map[string]any{}, "12h"), []string{"--ttl", "2h", "--idle", "30m"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=30m", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=30m0s", ""},
 		{"sidecar whose definition's cap is below the stack's", sidecarDef(map[string]any{}, "8h"), []string{"--ttl", "2h"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=8h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=8h0m0s BASTION_IDLE_TIMEOUT=15m0s", ""},
 		{"sidecar, --ttl above the definition's cap", sidecarDef(map[string]any{}, "8h"), []string{"--ttl", "10h"}, "supervisor",
 			"", "--ttl 10h0m0s is above BASTION_MAX_TTL 8h0m0s, which task definition bastion gives the supervisor's container \"supervisor\""},
 		{"sidecar, no stack, --max-ttl above the definition's", sidecarDef(map[string]any{}, "12h"),
@@ -160,9 +161,9 @@ func TestRunOverridesOnlyTheSupervisorsLimits(t *testing.T) {
 			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s", ""},
 		{"sidecar, no stack, --max-ttl below the definition's", sidecarDef(map[string]any{}, "12h"),
 			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "2h", "--max-ttl", "6h", "--idle", "5m"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=6h0m0s BASTION_IDLE_TIMEOUT=5m", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=6h0m0s BASTION_IDLE_TIMEOUT=5m0s", ""},
 		{"sidecar without a cap of its own, the stack's", sidecarDef(map[string]any{}, ""), []string{"--ttl", "2h"}, "supervisor",
-			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m", ""},
+			"BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=15m0s", ""},
 		{"sidecar without a cap of its own, no stack: a typed one is not sent", sidecarDef(map[string]any{}, ""),
 			[]string{"--stack", noStack, "--cluster", "bastions", "--task-definition", "bastion", "--ttl", "2h", "--max-ttl", "48h"}, "supervisor",
 			"BASTION_TTL=2h0m0s", ""},
@@ -180,16 +181,18 @@ func TestRunOverridesOnlyTheSupervisorsLimits(t *testing.T) {
 			f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
 			f.define("bastion", tc.def)
 			var flags runFlags
-			fs := newFlags("run", f.env, &flags.common)
-			flags.register(fs, f.env)
-			if err := parse(fs, tc.args); err != nil {
+			fs := flag.NewFlagSet("run", flag.ContinueOnError)
+			if err := flags.register(fs, f.env.Environ); err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
 			for _, exec := range []bool{false, true} { // run, and connect (which sets exec)
 				flags.exec = exec
 				l, err := planLaunch(context.Background(), f.env, flags)
 				if tc.refuse != "" {
-					if ue := (usageError{}); !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.refuse) {
+					if !cli.IsUsage(err) || !strings.Contains(err.Error(), tc.refuse) {
 						t.Fatalf("%v: %v; want a usage error with %q", tc.args, err, tc.refuse)
 					}
 					continue
@@ -279,4 +282,13 @@ func TestRunShowsNoTerminalControl(t *testing.T) {
 		t.Fatalf("exit %d, want 1 and the reason as escapes:\n%s%s", code, out, errs)
 	}
 	terminalSafe(t, "run's output", out+errs)
+}
+
+// A task definition ECS does not know is bad input, told by the SDK's
+// typed ClientException (the fake answers ECS's code), not by its text.
+func TestRunOfAMissingTaskDefinition(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	if _, errs, code := f.run(5*time.Second, "run", "--task-definition", "nope"); code != 2 || !strings.Contains(errs, `task definition "nope" not found`) || len(f.runTasks()) != 0 {
+		t.Fatalf("exit %d, %d started: %s", code, len(f.runTasks()), errs)
+	}
 }

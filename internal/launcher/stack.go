@@ -81,16 +81,29 @@ func need(value, flagName, envName, output, stack string, d defaults) error {
 	return badf("no %s: pass --%s, set %s, or deploy it in %s", flagName, flagName, envName, where)
 }
 
+// errNoCredentials marks a failure to get AWS credentials (no profile, an
+// expired SSO session...), which the SDK wraps in no type of its own.
+var errNoCredentials = errors.New("no usable AWS credentials")
+
+// MarkCredentials is p, whose failures wrap errNoCredentials: awsError
+// tells them apart from AWS's answers with errors.Is, not by their text.
+func MarkCredentials(p aws.CredentialsProvider) aws.CredentialsProvider {
+	return aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		c, err := p.Retrieve(ctx)
+		if err != nil {
+			return c, fmt.Errorf("%w: %w", errNoCredentials, err)
+		}
+		return c, nil
+	})
+}
+
 // awsError says what an AWS call failed at, and what to do about missing
 // credentials, the commonest failure on a laptop (bad input: exit 2). What
 // AWS said is made safe for a terminal: an error message may quote a
 // request's text (a tag, a reason) that someone else wrote.
 func awsError(what string, err error) error {
-	msg := err.Error()
-	for _, s := range []string{"failed to retrieve credentials", "no valid credential", "failed to refresh cached credentials", "NoCredentialProviders", "could not find credentials", "the SSO session has expired", "token has expired"} {
-		if strings.Contains(msg, s) {
-			return badf("no usable AWS credentials (%s): set AWS_PROFILE and run aws sso login, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", what)
-		}
+	if errors.Is(err, errNoCredentials) {
+		return badf("no usable AWS credentials (%s): set AWS_PROFILE and run aws sso login, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", what)
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {

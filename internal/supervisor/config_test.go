@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 )
 
@@ -54,7 +55,7 @@ func TestBadInputExits2AndStopsNothing(t *testing.T) {
 		{"no credentials", map[string]string{"AWS_ACCESS_KEY_ID": ""}, nil, "AWS_ACCESS_KEY_ID"},
 		{"unknown command", nil, []string{"destroy"}, `unknown command "destroy"`},
 		{"extra argument", nil, []string{"check", "now"}, "check takes no arguments"},
-		{"status bad flag", nil, []string{"status", "--yaml"}, "status takes only --json or --short"},
+		{"status bad flag", nil, []string{"status", "--yaml"}, "supervisor status: flag provided but not defined: -yaml (supervisor help status)"},
 	}
 	api := newAPIServer(t, 202)
 	meta := metadataServer(t, time.Now().Add(-24*time.Hour), 0)
@@ -117,7 +118,7 @@ func TestUnknownContainerExits2(t *testing.T) {
 		env := map[string]string{"ECS_CONTAINER_METADATA_URI_V4": meta.URL + "/v4/x", "BASTION_CONTAINER": "ssh"}
 		var out, stderr bytes.Buffer
 		err := Run(context.Background(), []string{"status"}, Env{Environ: env, Stdout: &out, Stderr: &stderr})
-		if code := ExitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), want) {
+		if code := cli.ExitCode(err, &stderr, "supervisor"); code != 2 || !strings.Contains(stderr.String(), want) {
 			t.Fatalf("exit %d, err %v, stderr:\n%s", code, err, stderr.String())
 		}
 	})

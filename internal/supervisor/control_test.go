@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
@@ -161,7 +162,7 @@ func TestExtendRefusesBadRequests(t *testing.T) {
 	if n := len(api.Extends()); n != registered {
 		t.Fatalf("bad requests reached the API %d times", n-registered)
 	}
-	if _, err := extendCLI(addr, "10s"); err == nil || ExitCode(err, io.Discard) != 2 {
+	if _, err := extendCLI(addr, "10s"); err == nil || cli.ExitCode(err, io.Discard, "supervisor") != 2 {
 		t.Fatalf("extend 10s: %v, want a usage error", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
@@ -33,23 +34,10 @@ func newExtendCommand(environ map[string]string, stdout, logTo io.Writer) (*exte
 	return e, nil
 }
 
-func (e *extendCommand) run(ctx context.Context, args []string) error {
-	asJSON := false
-	var durations []string
-	for _, arg := range args { // --json before or after the duration
-		switch arg {
-		case "--json", "-json":
-			asJSON = true
-		default:
-			durations = append(durations, arg)
-		}
-	}
-	if len(durations) != 1 {
-		return usagef("extend takes [--json] and one duration, e.g. supervisor extend 30m; got %q", args)
-	}
-	by, err := controlapi.ParseBy(durations[0])
+func (e *extendCommand) run(ctx context.Context, duration string, asJSON bool) error {
+	by, err := controlapi.ParseBy(duration)
 	if err != nil {
-		return usagef("extend: %q is not a duration of at least %s, such as 30m or 1h", durations[0], controlapi.MinExtension)
+		return cli.Usagef("extend: %q is not a duration of at least %s, such as 30m or 1h", duration, controlapi.MinExtension)
 	}
 	if e.sidecar == nil {
 		return fmt.Errorf("cannot extend: BASTION_CONTROL_ADDR is off, and extension goes through the sidecar's control endpoint")

@@ -2,8 +2,8 @@
 // ECS task when its time to live is up, as a sidecar (watch) or as the
 // bastion container's health check (check). The supervisor binary's main
 // only calls Run; the demo runs it in process.
-//
-//	supervisor [watch|check|status [--json|--short]|extend [--json] DURATION|version]
+// supervisor help lists its commands (watch is the default), supervisor
+// help COMMAND says one's usage.
 //
 // Exit codes: 0 fine, 1 expired, unhealthy or fail-safe, 2 bad configuration or usage.
 package supervisor
@@ -11,6 +11,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
 )
@@ -27,23 +29,9 @@ var (
 	errFailSafe = errors.New("fail-safe exit")
 )
 
-// usageError is a bad command line (exit 2).
-type usageError string
-
-func (e usageError) Error() string { return string(e) }
-
-func usagef(format string, args ...any) error { return usageError(fmt.Sprintf(format, args...)) }
-
-const usage = `usage: supervisor [command]
-
-commands:
-  watch                     sidecar: stop the task at its deadline (default)
-  check                     health check: exit 0 before the deadline, stop the task and exit 1 after it
-  status [--json|--short]   print start, TTL, deadline and time left (asks the sidecar first)
-  extend [--json] DURATION  ask the sidecar for DURATION more (at least 1m), up to the API's cap
-  version                   print the version, commit and Go version
-
-exit codes: 0 fine, 1 expired, unhealthy, refused or fail-safe, 2 bad configuration or usage
+// footer ends the help: the exit codes and the environment, since the
+// image has no README.
+const footer = `exit codes: 0 fine, 1 expired, unhealthy, refused or fail-safe, 2 bad configuration or usage
 
 configuration (environment):
 `
@@ -56,89 +44,117 @@ type Env struct {
 	Stdout, Stderr io.Writer
 }
 
-// Run runs one command, each a type of its own built from the
-// configuration: watch (watch.go), check (check.go), status (status.go),
-// extend (extend.go). Logs go to stdout, except for status and extend, whose
-// output is for a person (or jq) and whose logs go to stderr.
+// Run runs one command of the table (commands), each a type of its own
+// built from the configuration: watch (watch.go, the default), check
+// (check.go), status (status.go), extend (extend.go), version. Logs go to
+// stdout, except for status and extend, whose output is for a person (or
+// jq) and whose logs go to stderr. Its error's exit code is cli.ExitCode's:
+// 0 fine, 1 expired, unhealthy, refused or fail-safe, 2 bad configuration
+// (envconfig.ErrInvalid) or usage.
 func Run(ctx context.Context, args []string, env Env) error {
-	stdout, stderr := env.Stdout, env.Stderr
-	clk := env.Clock
-	if clk == nil {
-		clk = clock.System{}
+	if env.Clock == nil {
+		env.Clock = clock.System{}
 	}
-	cmd, args, err := parseCommand(args)
-	if err != nil {
-		return err
+	p := &cli.Program{Name: "supervisor", Commands: commands(env), Default: "watch", Stdout: env.Stdout,
+		Footer: footer + variables() + "\nhttps://github.com/bastion-ttl/bastion-ttl#readme\n"}
+	err := p.Run(ctx, args)
+	if ee := (*cli.ExitError)(nil); errors.Is(err, envconfig.ErrInvalid) && !errors.As(err, &ee) {
+		return cli.Exit(cli.UsageCode, err)
 	}
-	switch cmd {
-	case "version":
-		_, err := fmt.Fprintln(stdout, "bastion-ttl supervisor", buildinfo.Read())
-		return err
-	case "help":
-		_, err := fmt.Fprint(stdout, usage, variables(), "\nhttps://github.com/bastion-ttl/bastion-ttl#readme\n")
-		return err
-	case "watch":
-		w, err := newWatcher(env.Environ, clk, stdout)
-		if err != nil {
-			return err
-		}
-		// Only the sidecar outlives a moment: SIGTERM (ECS stopping the
-		// task) and SIGINT end it cleanly. check dies by default on them.
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-		defer stop()
-		return w.run(ctx)
-	case "check":
-		c, err := newChecker(env.Environ, clk, stdout)
-		if err != nil {
-			return err
-		}
-		return c.run(ctx)
-	// status and extend print for a person (or jq): their logs go to
-	// stderr, and they send no stop request.
-	case "extend":
-		e, err := newExtendCommand(env.Environ, stdout, stderr)
-		if err != nil {
-			return err
-		}
-		return e.run(ctx, args)
-	default:
-		s, err := newStatusCommand(env.Environ, clk, stdout, stderr)
-		if err != nil {
-			return err
-		}
-		return s.run(ctx, args)
-	}
+	return err
 }
 
-// parseCommand splits the command line into a command and its arguments.
-func parseCommand(args []string) (cmd string, rest []string, err error) {
-	cmd = "watch"
+// commands is the table: help lists them in this order.
+func commands(env Env) []*cli.Command {
+	var asJSON, short bool
+	return []*cli.Command{{
+		Name: "watch", UsageLine: "watch", Short: "sidecar: stop the task at its deadline",
+		Long: `Watch runs as a sidecar: it stops the task at its deadline (start + TTL,
+or sooner when idle), serves the control endpoint that status and extend
+ask, and exits 1 (the fail-safe) when it cannot stop the task.`,
+		Run: func(ctx context.Context, args []string) error {
+			if err := noArgs("watch", args); err != nil {
+				return err
+			}
+			w, err := newWatcher(env.Environ, env.Clock, env.Stdout)
+			if err != nil {
+				return err
+			}
+			// Only the sidecar outlives a moment: SIGTERM (ECS stopping the
+			// task) and SIGINT end it cleanly. check dies by default on them.
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return w.run(ctx)
+		},
+	}, {
+		Name: "check", UsageLine: "check", Short: "health check: exit 0 before the deadline, stop the task and exit 1 after it",
+		Long: `Check runs as the bastion container's health check: before the deadline it
+exits 0; after it, it asks for the task to stop and exits 1.`,
+		Run: func(ctx context.Context, args []string) error {
+			if err := noArgs("check", args); err != nil {
+				return err
+			}
+			c, err := newChecker(env.Environ, env.Clock, env.Stdout)
+			if err != nil {
+				return err
+			}
+			return c.run(ctx)
+		},
+	}, {
+		// status and extend print for a person (or jq): their logs go to
+		// stderr, and they send no stop request.
+		Name: "status", UsageLine: "status [--json|--short]", Short: "print start, TTL, deadline and time left (asks the sidecar first)",
+		Long: `Status prints the task's start, TTL, deadline and time left: the sidecar's
+answer, else what the task metadata says.`,
+		Flags: func(fs *flag.FlagSet) error {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			fs.BoolVar(&short, "short", false, "print one line, for a prompt")
+			return nil
+		},
+		Run: func(ctx context.Context, args []string) error {
+			if len(args) > 0 || (asJSON && short) {
+				return cli.Usagef("status takes only --json or --short, got %q", args)
+			}
+			s, err := newStatusCommand(env.Environ, env.Clock, env.Stdout, env.Stderr)
+			if err != nil {
+				return err
+			}
+			return s.run(ctx, asJSON, short)
+		},
+	}, {
+		Name: "extend", UsageLine: "extend [--json] DURATION", Short: "ask the sidecar for DURATION more (at least 1m), up to the API's cap",
+		Long: `Extend asks the sidecar for DURATION more time to live (at least 1m), up to
+the most the API allows, and prints what it did.`,
+		Flags: func(fs *flag.FlagSet) error {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			return nil
+		},
+		Interspersed: true, // extend 30m --json
+		Run: func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return cli.Usagef("extend takes [--json] and one duration, e.g. supervisor extend 30m; got %q", args)
+			}
+			e, err := newExtendCommand(env.Environ, env.Stdout, env.Stderr)
+			if err != nil {
+				return err
+			}
+			return e.run(ctx, args[0], asJSON)
+		},
+	}, {
+		Name: "version", UsageLine: "version", Short: "print the version, commit and Go version",
+		Run: func(_ context.Context, args []string) error {
+			if err := noArgs("version", args); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintln(env.Stdout, "bastion-ttl supervisor", buildinfo.Read())
+			return err
+		},
+	}}
+}
+
+func noArgs(cmd string, args []string) error {
 	if len(args) > 0 {
-		cmd, rest = args[0], args[1:]
+		return cli.Usagef("%s takes no arguments, got %q", cmd, args)
 	}
-	switch cmd {
-	case "help", "-h", "--help":
-		return "help", nil, nil
-	case "version", "watch", "check":
-		if len(rest) > 0 {
-			return "", nil, usagef("%s takes no arguments, got %q", cmd, rest)
-		}
-	case "status", "extend":
-	default:
-		return "", nil, usagef("unknown command %q (use watch, check, status, extend or version)", cmd)
-	}
-	return cmd, rest, nil
-}
-
-// ExitCode maps Run's error to the exit code, printing it to stderr.
-func ExitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "supervisor:", err)
-	var ue usageError
-	if errors.As(err, &ue) || errors.Is(err, envconfig.ErrInvalid) {
-		return 2
-	}
-	return 1
+	return nil
 }

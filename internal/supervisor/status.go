@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,14 +47,7 @@ func newStatusCommand(environ map[string]string, clk clock.Clock, stdout, logTo 
 	return s, nil
 }
 
-func (s *statusCommand) run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	asJSON := fs.Bool("json", false, "print JSON")
-	short := fs.Bool("short", false, "print one line, for a prompt")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (*asJSON && *short) {
-		return usagef("status takes only --json or --short, got %q", args)
-	}
+func (s *statusCommand) run(ctx context.Context, asJSON, short bool) error {
 	// A person on the bastion has none of the sidecar's environment: ask
 	// the sidecar first, and read the metadata only when none answers.
 	st, ok := s.askSidecar(ctx)
@@ -66,9 +58,9 @@ func (s *statusCommand) run(ctx context.Context, args []string) error {
 		}
 	}
 	switch {
-	case *asJSON:
+	case asJSON:
 		return printJSON(s.stdout, st)
-	case *short:
+	case short:
 		return printShort(s.stdout, st)
 	default:
 		return printStatus(s.stdout, st, s.clock.Now())

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/controlapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
@@ -125,7 +126,7 @@ func TestSquatterAnswersNeverReachTheTerminal(t *testing.T) {
 func TestStatusOutsideATask(t *testing.T) {
 	began := time.Now()
 	err := Run(context.Background(), []string{"status"}, Env{Environ: map[string]string{"BASTION_CONTROL_ADDR": testenv.FreeAddr(t)}, Stdout: io.Discard, Stderr: io.Discard})
-	if err == nil || !strings.Contains(err.Error(), "no task metadata endpoint") || ExitCode(err, io.Discard) != 1 || time.Since(began) > 2*time.Second {
+	if err == nil || !strings.Contains(err.Error(), "no task metadata endpoint") || cli.ExitCode(err, io.Discard, "supervisor") != 1 || time.Since(began) > 2*time.Second {
 		t.Fatalf("status outside a task: %v after %v", err, time.Since(began))
 	}
 }
@@ -143,7 +144,7 @@ func TestStatusThroughTheV2Address(t *testing.T) {
 		t.Fatalf("endpoint %+v, want the v2 fallback", s.meta.endpoint)
 	}
 	s.meta.endpoint.TaskURL = meta.URL + "/v2/task" // the stand-in for 169.254.170.2
-	if err := s.run(context.Background(), []string{"--short"}); err != nil || !strings.Contains(out.String(), " left, stops at ") {
+	if err := s.run(context.Background(), false, true); err != nil || !strings.Contains(out.String(), " left, stops at ") {
 		t.Fatalf("status: %v, %q", err, out.String())
 	}
 }
