@@ -183,7 +183,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		}
 	}
 	c := &connection{env: env, ce: ce, plugin: plugin, version: version, cluster: cluster, container: container,
-		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who}
+		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
 		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), left(c.deadline.Sub(env.Now())))
@@ -470,6 +470,7 @@ type connection struct {
 	mu                                 sync.Mutex
 	deadline                           time.Time     // zero: unknown; under mu once connected
 	rearm                              chan struct{} // the deadline moved: warn anew
+	maxTTL                             time.Duration // the cap the tag is read under, as ls and the sweeper read it
 	host                               string
 	port, local                        int
 	shell, stop, started               bool
@@ -705,8 +706,9 @@ func (c *connection) watch(ctx context.Context, stopped chan<- string) {
 }
 
 // gone reports whether the bastion stopped (or is stopping), and why. A
-// running one's TTL tag is read too: an extension (or the API's cap)
-// moves the deadline, which connect then tells and warns of anew.
+// running one's TTL tag is read too, by the rule ls and the sweeper read it
+// (ttltag.Lifetime under the cap): an extension (or the API's cap) moves
+// the deadline, which connect then tells and warns of anew.
 func (c *connection) gone(ctx context.Context) (string, bool) {
 	out, err := c.env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cluster), Tasks: []string{c.arn}, Include: []types.TaskField{types.TaskFieldTags}})
 	if err != nil {
@@ -719,22 +721,21 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	if aws.ToString(t.DesiredStatus) == "STOPPED" || aws.ToString(t.LastStatus) == "STOPPED" {
 		return or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
 	}
-	for _, tag := range t.Tags {
-		ttl, ok := ttltag.Parse(aws.ToString(tag.Value))
-		if aws.ToString(tag.Key) != ttltag.Key || !ok || t.StartedAt == nil {
-			continue
-		}
-		d := t.StartedAt.Add(ttl)
-		c.mu.Lock()
-		moved := !d.Equal(c.deadline)
-		c.deadline = d
-		c.mu.Unlock()
-		if moved {
-			fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", ttl, when(d), left(d.Sub(c.env.Now())))
-			select {
-			case c.rearm <- struct{}{}:
-			default:
-			}
+	value, marked := ttltag.Find(t.Tags)
+	life, _ := ttltag.Lifetime(value, aws.ToTime(t.StartedAt), c.maxTTL)
+	if !marked || life.TTL <= 0 || t.StartedAt == nil {
+		return "", false
+	}
+	d := life.Deadline()
+	c.mu.Lock()
+	moved := !d.Equal(c.deadline)
+	c.deadline = d
+	c.mu.Unlock()
+	if moved {
+		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), left(d.Sub(c.env.Now())))
+		select {
+		case c.rearm <- struct{}{}:
+		default:
 		}
 	}
 	return "", false

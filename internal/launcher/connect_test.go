@@ -870,3 +870,43 @@ func TestConnectShowsNoTerminalControl(t *testing.T) {
 		terminalSafe(t, "connect's output", out+errs)
 	})
 }
+
+// connect reads the bastion-ttl tag by the rule ls and the sweeper read it
+// (ttltag.Lifetime under the stack's cap): a tag saying 48h under a cap of
+// 12h is announced as start+12h, the deadline ls shows and the sweeper
+// honours; one that says no TTL means the cap.
+func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	start := now.Add(-time.Hour)
+	const (
+		cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+		maxTTL  = 12 * time.Hour
+	)
+	for _, tt := range []struct{ value, line string }{
+		{"48h", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
+		{"forever", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
+		{"2h", "the bastion's TTL is now 2h0m0s: it stops at 13:00:00Z, 1h left\n"},
+	} {
+		arn := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+		api := ecsapi.New()
+		api.Add(ecsapi.Task{ARN: arn, ClusterARN: cluster, StartedAt: start, Tags: map[string]string{ttltag.Key: tt.value}})
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		var out bytes.Buffer
+		env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stdout: &out,
+			ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
+		bastions, err := list(t.Context(), env, "bastions", maxTTL)
+		if err != nil || len(bastions) != 1 || bastions[0].Deadline == nil {
+			t.Fatalf("%s: ls listed %+v, %v", tt.value, bastions, err)
+		}
+		c := &connection{env: env, cluster: "bastions", arn: arn, maxTTL: maxTTL, rearm: make(chan struct{}, 1)}
+		if reason, gone := c.gone(t.Context()); gone {
+			t.Fatalf("%s: gone (%s)", tt.value, reason)
+		}
+		want, _ := ttltag.Lifetime(tt.value, start, maxTTL)
+		if !c.stopsAt().Equal(*bastions[0].Deadline) || !c.stopsAt().Equal(want.Deadline()) || out.String() != tt.line {
+			t.Errorf("tag %q under a cap of %v: connect announced %v (%q); ls shows %v; the sweeper honours %v",
+				tt.value, maxTTL, c.stopsAt(), out.String(), *bastions[0].Deadline, want.Deadline())
+		}
+	}
+}

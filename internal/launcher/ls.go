@@ -155,9 +155,9 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 			}
 			b := Bastion{TaskID: taskID(aws.ToString(t.TaskArn)), TaskARN: aws.ToString(t.TaskArn), StartedBy: aws.ToString(t.StartedBy),
 				Owner: tags[ttltag.OwnerKey], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
-			if ttl, _ := ttltag.TTL(ttlValue, maxTTL); ttl > 0 && t.StartedAt != nil {
-				deadline := t.StartedAt.Add(ttl)
-				b.TTL, b.Deadline = ttl.String(), &deadline
+			if life, _ := ttltag.Lifetime(ttlValue, aws.ToTime(t.StartedAt), maxTTL); life.TTL > 0 && t.StartedAt != nil {
+				deadline := life.Deadline()
+				b.TTL, b.Deadline = life.TTL.String(), &deadline
 				b.Left = max(deadline.Sub(now), 0).Round(time.Minute).String()
 			}
 			out = append(out, b)
