@@ -24,6 +24,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -186,7 +187,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
-		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), left(c.deadline.Sub(env.Now())))
+		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Now()))
 	} else {
 		arn, err := plan.start(ctx, env)
 		if err != nil {
@@ -490,18 +491,6 @@ func (c *connection) target() string {
 
 func when(t time.Time) string { return t.UTC().Format("15:04:05Z") }
 
-func left(d time.Duration) string {
-	if d < time.Minute {
-		return max(d, 0).Round(time.Second).String()
-	}
-	// Down to the minute: never more time than there is.
-	s := strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 func (c *connection) stopsAt() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -624,7 +613,7 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 func (c *connection) sayReady() {
 	stops := "stops TTL after its start"
 	if d := c.stopsAt(); !d.IsZero() {
-		stops = fmt.Sprintf("stops at %s, %s left", when(d), left(d.Sub(c.env.Now())))
+		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Now()))
 	}
 	id := taskID(c.arn)
 	switch {
@@ -732,7 +721,7 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	c.deadline = d
 	c.mu.Unlock()
 	if moved {
-		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), left(d.Sub(c.env.Now())))
+		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), lifetime.LeftText(d, c.env.Now()))
 		select {
 		case c.rearm <- struct{}{}:
 		default:
@@ -791,7 +780,7 @@ func (c *connection) warnBefore(ctx context.Context, deadline time.Time) {
 		if clk.Sleep(ctx, wait) != nil {
 			return
 		}
-		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), left(deadline.Sub(clk.Now())), when(deadline))
+		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), lifetime.LeftText(deadline, clk.Now()), when(deadline))
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
@@ -908,5 +909,32 @@ func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
 			t.Errorf("tag %q under a cap of %v: connect announced %v (%q); ls shows %v; the sweeper honours %v",
 				tt.value, maxTTL, c.stopsAt(), out.String(), *bastions[0].Deadline, want.Deadline())
 		}
+	}
+}
+
+// connect's status lines and warnings tell time left by package lifetime's
+// rule (lifetime.LeftText), as ls does: rounded down, never to the
+// nearest (45.7s is 45s, 1h5m59.9s is 1h5m).
+func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 900*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
+		deadline := now.Add(to)
+		text := lifetime.LeftText(deadline, now)
+		var out bytes.Buffer
+		c := &connection{env: Env{Stdout: &out, Now: func() time.Time { return now }}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
+		c.sayReady()
+		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
+			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
+		}
+		out.Reset()
+		clk := clocktest.NewFake(now.Add(-time.Hour))
+		c.ce = ConnectEnv{Clock: clk, WarnBefore: []time.Duration{to}}
+		c.warnBefore(t.Context(), deadline)
+		if want := "warning: the bastion 0123 stops in " + text + " (at " + when(deadline) + ")\n"; out.String() != want {
+			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)
+		}
+	}
+	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "45s" {
+		t.Errorf("45.7s left is told as %q", got)
 	}
 }

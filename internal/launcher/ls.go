@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -158,7 +159,7 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 			if life, _ := ttltag.Lifetime(ttlValue, aws.ToTime(t.StartedAt), maxTTL); life.TTL > 0 && t.StartedAt != nil {
 				deadline := life.Deadline()
 				b.TTL, b.Deadline = life.TTL.String(), &deadline
-				b.Left = max(deadline.Sub(now), 0).Round(time.Minute).String()
+				b.Left = lifetime.LeftText(deadline, now)
 			}
 			out = append(out, b)
 		}
