@@ -799,7 +799,7 @@ func (c *connection) leave() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.cluster), Task: aws.String(c.arn),
-		Reason: aws.String(cut("bastion-ttl: stopped by "+c.who.arn+" (connect --stop)", 255))}); err != nil {
+		Reason: aws.String(lifetime.CutStopReason("bastion-ttl: stopped by " + c.who.arn + " (connect --stop)"))}); err != nil {
 		return fmt.Errorf("session ended, then stop-task %s: %s; it keeps its TTL", id, termtext.Safe(err.Error()))
 	}
 	fmt.Fprintf(c.out(), "session ended; stopping %s\n", id)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -936,5 +937,21 @@ func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 	}
 	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "45s" {
 		t.Errorf("45.7s left is told as %q", got)
+	}
+}
+
+// connect --stop's reason is cut by package lifetime's rule
+// (lifetime.CutStopReason), as stop's is.
+func TestConnectStopReasonIsCutByTheLifetimeRule(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:alice", "2h0m0s")
+	c := &connection{env: f.env, cluster: "bastions", arn: arn, stop: true, who: caller{arn: longCaller.arn}}
+	if err := c.leave(); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := f.api.Task(arn)
+	want := lifetime.CutStopReason("bastion-ttl: stopped by " + longCaller.arn + " (connect --stop)")
+	if task.StoppedReason != want || utf8.RuneCountInString(task.StoppedReason) != lifetime.MaxStopReason {
+		t.Errorf("reason %q (%d characters), want %q", task.StoppedReason, utf8.RuneCountInString(task.StoppedReason), want)
 	}
 }

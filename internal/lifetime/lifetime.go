@@ -54,7 +54,9 @@ func (l Lifetime) StopReason() string {
 // MaxStopReason is ECS's limit on a StopTask reason, in characters.
 const MaxStopReason = 255
 
-// CutStopReason shortens reason to ECS's limit without splitting a character.
+// CutStopReason shortens reason to ECS's limit without splitting a
+// character. Every StopTask reason goes through it: the sweeper's, the
+// terminate API's, the launcher's (stop, connect --stop).
 func CutStopReason(reason string) string {
 	r := []rune(reason)
 	if len(r) <= MaxStopReason {

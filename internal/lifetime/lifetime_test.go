@@ -3,8 +3,10 @@ package lifetime
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
@@ -80,6 +82,28 @@ func TestStopReason(t *testing.T) {
 	l := Lifetime{Start: start.In(time.FixedZone("X", 3600)), TTL: 30 * time.Minute}
 	if got, want := l.StopReason(), "TTL 30m0s expired (started 2026-11-24T10:00:00Z)"; got != want {
 		t.Fatalf("StopReason = %q, want %q", got, want)
+	}
+}
+
+// A stop reason is cut to ECS's 255 characters, not bytes, and never inside
+// a character.
+func TestCutStopReason(t *testing.T) {
+	for _, tt := range []struct {
+		reason string
+		want   string
+	}{
+		{"", ""},
+		{"bastion-ttl: stopped by alice", "bastion-ttl: stopped by alice"},
+		{strings.Repeat("a", 255), strings.Repeat("a", 255)},
+		{strings.Repeat("a", 256), strings.Repeat("a", 255)},
+		{strings.Repeat("ü", 255), strings.Repeat("ü", 255)}, // 510 bytes: not cut
+		{strings.Repeat("ü", 300), strings.Repeat("ü", 255)},
+		{strings.Repeat("a", 254) + "日本", strings.Repeat("a", 254) + "日"},
+	} {
+		got := CutStopReason(tt.reason)
+		if got != tt.want || !utf8.ValidString(got) || utf8.RuneCountInString(got) > MaxStopReason {
+			t.Errorf("CutStopReason(%d runes) = %d runes %q, want %d runes", utf8.RuneCountInString(tt.reason), utf8.RuneCountInString(got), got, utf8.RuneCountInString(tt.want))
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
@@ -266,8 +267,8 @@ func TestStopReasonCut(t *testing.T) {
 	}
 	long := strings.Repeat("ü", 300)
 	got := []rune(stopReason(long))
-	if len(got) != 255 || string(got[:13]) != "bastion-ttl: " {
-		t.Errorf("cut to %d characters", len(got))
+	if len(got) != 255 || string(got[:13]) != "bastion-ttl: " || string(got) != lifetime.CutStopReason(ReasonPrefix+long) {
+		t.Errorf("cut to %d characters, not by lifetime.CutStopReason", len(got))
 	}
 }
 
