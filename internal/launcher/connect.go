@@ -24,6 +24,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -131,7 +132,7 @@ func connectCommand(ctx context.Context, args []string, env Env) error {
 		return badf("%v: reinstall it (%s); nothing started", err, pluginInstall)
 	}
 	if named != nil && named.Stack != "" && named.Cluster != "" && !set["cluster"] {
-		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && clusterName(d.cluster) != clusterName(named.Cluster) {
+		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && ecsarn.ClusterName(d.cluster) != ecsarn.ClusterName(named.Cluster) {
 			return badf("connection %s: cluster %s is not the stack %s's ClusterName output (%s): name one of them", name, named.Cluster, f.stack, d.cluster)
 		}
 	}
@@ -486,7 +487,7 @@ func (c *connection) out() io.Writer {
 }
 
 func (c *connection) target() string {
-	return "ecs:" + clusterName(c.cluster) + "_" + taskID(c.arn) + "_" + c.runtimeID
+	return "ecs:" + ecsarn.ClusterName(c.cluster) + "_" + taskID(c.arn) + "_" + c.runtimeID
 }
 
 func when(t time.Time) string { return t.UTC().Format("15:04:05Z") }

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -438,7 +439,4 @@ func supervisorContainer(def *types.TaskDefinition, named string) (*string, bool
 
 // taskID is the task's ID, as printed too: an ID ECS made is unchanged by
 // termtext.Safe, and an answer that is not one does not reach a terminal raw.
-func taskID(arn string) string { return termtext.Safe(arn[strings.LastIndexByte(arn, '/')+1:]) }
-
-// clusterName is a cluster's name, given its name or ARN.
-func clusterName(cluster string) string { return cluster[strings.LastIndexByte(cluster, '/')+1:] }
+func taskID(arn string) string { return termtext.Safe(ecsarn.TaskID(arn)) }
