@@ -262,7 +262,7 @@ func (f *connectFlags) apply(c Connection, set map[string]bool) {
 func listConnections(env Env, files configFiles) error {
 	if len(files) == 0 {
 		return badf("nothing to connect to: pass --to HOST:PORT or --shell, or name a connection of a %s (in the repository, or in %s): see docs/connect.md",
-			ConfigName, filepath.Join(or(env.Connect.UserConfigDir, "<config dir>"), "bastion-ttl"))
+			ConfigName, filepath.Join(cmp.Or(env.Connect.UserConfigDir, "<config dir>"), "bastion-ttl"))
 	}
 	width := 0
 	for _, f := range files {
@@ -296,7 +296,7 @@ func listConnections(env Env, files configFiles) error {
 				_, p, _ := splitTarget(c.To)
 				what = fmt.Sprintf("localhost:%d -> %s", cmp.Or(c.LocalPort, p), c.To)
 			}
-			where := "stack " + or(c.Stack, or(env.Environ["BASTION_STACK"], "bastion-ttl"))
+			where := "stack " + cmp.Or(c.Stack, env.Environ["BASTION_STACK"], "bastion-ttl")
 			if c.Cluster != "" {
 				where = "cluster " + c.Cluster
 			}
@@ -709,7 +709,7 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	}
 	t := out.Tasks[0]
 	if aws.ToString(t.DesiredStatus) == "STOPPED" || aws.ToString(t.LastStatus) == "STOPPED" {
-		return or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
+		return cmp.Or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
 	}
 	value, marked := ttltag.Find(t.Tags)
 	life, _ := ttltag.Lifetime(value, aws.ToTime(t.StartedAt), c.maxTTL)

@@ -6,6 +6,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -160,7 +161,7 @@ type common struct {
 func newFlags(name string, env Env, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.stack, "stack", or(env.Environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
+	fs.StringVar(&c.stack, "stack", cmp.Or(env.Environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
 	fs.StringVar(&c.cluster, "cluster", env.Environ["BASTION_CLUSTER"], "the ECS cluster")
 	return fs
 }
@@ -177,13 +178,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return badf("%s: %v (bastion-ttl help)", fs.Name(), err)
 	}
 	return nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func splitList(s string) []string {

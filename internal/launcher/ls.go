@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,7 +77,7 @@ func lsCommand(ctx context.Context, args []string, env Env) error {
 		if b.Owner != "" {
 			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), or(b.Left, "-"), b.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, cmp.Or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), cmp.Or(b.Left, "-"), b.Status)
 	}
 	if err := tw.Flush(); err != nil || reuse == "" {
 		return err

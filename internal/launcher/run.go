@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -105,8 +106,8 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 		return nil, err
 	}
 	stackErr := err
-	f.cluster = or(f.cluster, d.cluster)
-	f.taskDefinition = or(f.taskDefinition, d.taskDefinition)
+	f.cluster = cmp.Or(f.cluster, d.cluster)
+	f.taskDefinition = cmp.Or(f.taskDefinition, d.taskDefinition)
 	if err := need(f.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", f.stack, d); err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if note != "" {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
 	}
-	idle := or(f.idle, d.idleTimeout)
+	idle := cmp.Or(f.idle, d.idleTimeout)
 	if idle != "" {
 		if i, err := time.ParseDuration(idle); (err != nil && idle != "0") || (err == nil && i != 0 && i < time.Second) || i < 0 {
 			return nil, badf("--idle %q is not 0 (off) or a duration of at least 1s, such as 15m", idle)
