@@ -1,5 +1,7 @@
 // Package ecsarn parses ECS task and cluster ARNs strictly: the terminate API
 // decides who may stop what from them, so anything unusual is rejected.
+// TaskID and ClusterName only read a name out of what ECS answered, for
+// display and for ECS's own calls, and check nothing.
 package ecsarn
 
 import (
@@ -59,6 +61,15 @@ func ParseTask(s string) (Task, error) {
 	}
 	return t, nil
 }
+
+// TaskID is the ID a task ARN ends in (arn:…:task/[<cluster>/]<id>), or ref
+// itself when it is an ID already. It checks nothing: a decision takes
+// ParseTask.
+func TaskID(ref string) string { return ref[strings.LastIndexByte(ref, '/')+1:] }
+
+// ClusterName is a cluster's name, given its name or its ARN
+// (arn:…:cluster/<name>). It checks nothing: a decision takes ParseCluster.
+func ClusterName(ref string) string { return ref[strings.LastIndexByte(ref, '/')+1:] }
 
 // Cluster is a parsed cluster reference.
 type Cluster struct {

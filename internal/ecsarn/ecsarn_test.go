@@ -68,3 +68,37 @@ func TestParseClusters(t *testing.T) {
 		}
 	}
 }
+
+// TaskID and ClusterName read the name every caller shows or passes on
+// (the launcher's lines, ECS Exec's target), the one ParseTask and
+// ParseCluster find in a good ARN, and the reference itself when it is a
+// name already.
+func TestTaskIDAndClusterName(t *testing.T) {
+	for ref, want := range map[string]string{
+		"arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3":          "e9028f8d5d8e4f258373e7b93ce9a3c3",
+		"arn:aws:ecs:ap-southeast-2:123456789012:task/7c1aa905-5bc8-4582-8ee6-91c717699340":         "7c1aa905-5bc8-4582-8ee6-91c717699340",
+		"arn:aws-cn:ecs:cn-north-1:123456789012:task/my_Cluster-1/0123456789abcdef0123456789abcdef": "0123456789abcdef0123456789abcdef",
+		"e9028f8d5d8e4f258373e7b93ce9a3c3": "e9028f8d5d8e4f258373e7b93ce9a3c3",
+		"":                                 "",
+	} {
+		if got := TaskID(ref); got != want {
+			t.Errorf("TaskID(%q) = %q, want %q", ref, got, want)
+		}
+		if task, err := ParseTask(ref); err == nil && task.ID != TaskID(ref) {
+			t.Errorf("TaskID(%q) = %q, ParseTask finds %q", ref, TaskID(ref), task.ID)
+		}
+	}
+	for ref, want := range map[string]string{
+		"arn:aws:ecs:eu-west-1:123456789012:cluster/bastions":                "bastions",
+		"arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/my_Cluster-1": "my_Cluster-1",
+		"bastions": "bastions",
+		"":         "",
+	} {
+		if got := ClusterName(ref); got != want {
+			t.Errorf("ClusterName(%q) = %q, want %q", ref, got, want)
+		}
+		if c, err := ParseCluster(ref); err == nil && c.Name != ClusterName(ref) {
+			t.Errorf("ClusterName(%q) = %q, ParseCluster finds %q", ref, ClusterName(ref), c.Name)
+		}
+	}
+}

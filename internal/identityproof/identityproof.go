@@ -63,8 +63,15 @@ func Binding(method, route string, body []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Route is the last element of a request path: /prod/terminate -> terminate.
-func Route(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
+// Route is the route a request path names, the one rule both ends bind a
+// proof with: its last element, trailing slashes ignored, whatever the
+// stage or a custom domain's base path before it: /prod/terminate,
+// /bastion/terminate/ and /terminate -> terminate. The client takes it from
+// the URL it sends to, the function from the path API Gateway gives it.
+func Route(path string) string {
+	path = strings.TrimRight(path, "/")
+	return path[strings.LastIndexByte(path, '/')+1:]
+}
 
 // Encode is the header's value for a presigned URL.
 func Encode(presigned string) string {

@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -231,9 +232,9 @@ func (fs configFiles) unknown(name, userDir string) error {
 	switch len(fs) {
 	case 0:
 		return badf("no connection %q: no %s here or above (up to the repository's root or your home directory), nor in %s (--config names one)",
-			name, ConfigName, filepath.Join(or(userDir, "<config dir>"), "bastion-ttl"))
+			name, ConfigName, filepath.Join(cmp.Or(userDir, "<config dir>"), "bastion-ttl"))
 	}
-	has := or(strings.Join(fs.names(), ", "), "none")
+	has := cmp.Or(strings.Join(fs.names(), ", "), "none")
 	if len(fs) == 1 {
 		return badf("no connection %q in %s (it has: %s)", name, fs.paths(), has)
 	}

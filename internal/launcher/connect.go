@@ -25,6 +25,8 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -159,7 +161,7 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		return badf("%v: reinstall it (%s); nothing started", err, pluginInstall)
 	}
 	if named != nil && named.Stack != "" && named.Cluster != "" && !set["cluster"] {
-		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && clusterName(d.cluster) != clusterName(named.Cluster) {
+		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && ecsarn.ClusterName(d.cluster) != ecsarn.ClusterName(named.Cluster) {
 			return badf("connection %s: cluster %s is not the stack %s's ClusterName output (%s): name one of them", name, named.Cluster, f.stack, d.cluster)
 		}
 	}
@@ -212,10 +214,10 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		}
 	}
 	c := &connection{env: env, ce: ce, plugin: plugin, version: version, cluster: cluster, container: container,
-		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who}
+		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
-		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), left(c.deadline.Sub(env.Now())))
+		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Now()))
 	} else {
 		arn, err := plan.start(ctx, env)
 		if err != nil {
@@ -276,7 +278,7 @@ func (f *connectFlags) apply(c Connection, set map[string]bool) {
 func listConnections(env Env, files configFiles) error {
 	if len(files) == 0 {
 		return badf("nothing to connect to: pass --to HOST:PORT or --shell, or name a connection of a %s (in the repository, or in %s): see docs/connect.md",
-			ConfigName, filepath.Join(or(env.Connect.UserConfigDir, "<config dir>"), "bastion-ttl"))
+			ConfigName, filepath.Join(cmp.Or(env.Connect.UserConfigDir, "<config dir>"), "bastion-ttl"))
 	}
 	width := 0
 	for _, f := range files {
@@ -310,7 +312,7 @@ func listConnections(env Env, files configFiles) error {
 				_, p, _ := splitTarget(c.To)
 				what = fmt.Sprintf("localhost:%d -> %s", cmp.Or(c.LocalPort, p), c.To)
 			}
-			where := "stack " + or(c.Stack, or(env.Environ["BASTION_STACK"], "bastion-ttl"))
+			where := "stack " + cmp.Or(c.Stack, env.Environ["BASTION_STACK"], "bastion-ttl")
 			if c.Cluster != "" {
 				where = "cluster " + c.Cluster
 			}
@@ -486,6 +488,7 @@ type connection struct {
 	mu                                 sync.Mutex
 	deadline                           time.Time     // zero: unknown; under mu once connected
 	rearm                              chan struct{} // the deadline moved: warn anew
+	maxTTL                             time.Duration // the cap the tag is read under, as ls and the sweeper read it
 	host                               string
 	port, local                        int
 	shell, stop, started               bool
@@ -500,22 +503,10 @@ func (c *connection) out() io.Writer {
 }
 
 func (c *connection) target() string {
-	return "ecs:" + clusterName(c.cluster) + "_" + taskID(c.arn) + "_" + c.runtimeID
+	return "ecs:" + ecsarn.ClusterName(c.cluster) + "_" + taskID(c.arn) + "_" + c.runtimeID
 }
 
 func when(t time.Time) string { return t.UTC().Format("15:04:05Z") }
-
-func left(d time.Duration) string {
-	if d < time.Minute {
-		return max(d, 0).Round(time.Second).String()
-	}
-	// Down to the minute: never more time than there is.
-	s := strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 func (c *connection) stopsAt() time.Time {
 	c.mu.Lock()
@@ -639,7 +630,7 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 func (c *connection) sayReady() {
 	stops := "stops TTL after its start"
 	if d := c.stopsAt(); !d.IsZero() {
-		stops = fmt.Sprintf("stops at %s, %s left", when(d), left(d.Sub(c.env.Now())))
+		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Now()))
 	}
 	id := taskID(c.arn)
 	switch {
@@ -721,8 +712,9 @@ func (c *connection) watch(ctx context.Context, stopped chan<- string) {
 }
 
 // gone reports whether the bastion stopped (or is stopping), and why. A
-// running one's TTL tag is read too: an extension (or the API's cap)
-// moves the deadline, which connect then tells and warns of anew.
+// running one's TTL tag is read too, by the rule ls and the sweeper read it
+// (ttltag.Lifetime under the cap): an extension (or the API's cap) moves
+// the deadline, which connect then tells and warns of anew.
 func (c *connection) gone(ctx context.Context) (string, bool) {
 	out, err := c.env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cluster), Tasks: []string{c.arn}, Include: []types.TaskField{types.TaskFieldTags}})
 	if err != nil {
@@ -733,24 +725,23 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	}
 	t := out.Tasks[0]
 	if aws.ToString(t.DesiredStatus) == "STOPPED" || aws.ToString(t.LastStatus) == "STOPPED" {
-		return or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
+		return cmp.Or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
 	}
-	for _, tag := range t.Tags {
-		ttl, ok := ttltag.Parse(aws.ToString(tag.Value))
-		if aws.ToString(tag.Key) != ttltag.Key || !ok || t.StartedAt == nil {
-			continue
-		}
-		d := t.StartedAt.Add(ttl)
-		c.mu.Lock()
-		moved := !d.Equal(c.deadline)
-		c.deadline = d
-		c.mu.Unlock()
-		if moved {
-			fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", ttl, when(d), left(d.Sub(c.env.Now())))
-			select {
-			case c.rearm <- struct{}{}:
-			default:
-			}
+	value, marked := ttltag.Find(t.Tags)
+	life, _ := ttltag.Lifetime(value, aws.ToTime(t.StartedAt), c.maxTTL)
+	if !marked || life.TTL <= 0 || t.StartedAt == nil {
+		return "", false
+	}
+	d := life.Deadline()
+	c.mu.Lock()
+	moved := !d.Equal(c.deadline)
+	c.deadline = d
+	c.mu.Unlock()
+	if moved {
+		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), lifetime.LeftText(d, c.env.Now()))
+		select {
+		case c.rearm <- struct{}{}:
+		default:
 		}
 	}
 	return "", false
@@ -806,7 +797,7 @@ func (c *connection) warnBefore(ctx context.Context, deadline time.Time) {
 		if clk.Sleep(ctx, wait) != nil {
 			return
 		}
-		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), left(deadline.Sub(clk.Now())), when(deadline))
+		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), lifetime.LeftText(deadline, clk.Now()), when(deadline))
 	}
 }
 
@@ -825,7 +816,7 @@ func (c *connection) leave() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := c.env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.cluster), Task: aws.String(c.arn),
-		Reason: aws.String(cut("bastion-ttl: stopped by "+c.who.arn+" (connect --stop)", 255))}); err != nil {
+		Reason: aws.String(lifetime.CutStopReason("bastion-ttl: stopped by " + c.who.arn + " (connect --stop)"))}); err != nil {
 		return fmt.Errorf("session ended, then stop-task %s: %s; it keeps its TTL", id, termtext.Safe(err.Error()))
 	}
 	fmt.Fprintf(c.out(), "session ended; stopping %s\n", id)

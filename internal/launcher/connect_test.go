@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -30,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
@@ -869,4 +871,87 @@ func TestConnectShowsNoTerminalControl(t *testing.T) {
 		}
 		terminalSafe(t, "connect's output", out+errs)
 	})
+}
+
+// connect reads the bastion-ttl tag by the rule ls and the sweeper read it
+// (ttltag.Lifetime under the stack's cap): a tag saying 48h under a cap of
+// 12h is announced as start+12h, the deadline ls shows and the sweeper
+// honours; one that says no TTL means the cap.
+func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	start := now.Add(-time.Hour)
+	const (
+		cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+		maxTTL  = 12 * time.Hour
+	)
+	for _, tt := range []struct{ value, line string }{
+		{"48h", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
+		{"forever", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
+		{"2h", "the bastion's TTL is now 2h0m0s: it stops at 13:00:00Z, 1h left\n"},
+	} {
+		arn := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
+		api := ecsapi.New()
+		api.Add(ecsapi.Task{ARN: arn, ClusterARN: cluster, StartedAt: start, Tags: map[string]string{ttltag.Key: tt.value}})
+		srv := httptest.NewServer(api)
+		defer srv.Close()
+		var out bytes.Buffer
+		env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stdout: &out,
+			ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
+		bastions, err := list(t.Context(), env, "bastions", maxTTL)
+		if err != nil || len(bastions) != 1 || bastions[0].Deadline == nil {
+			t.Fatalf("%s: ls listed %+v, %v", tt.value, bastions, err)
+		}
+		c := &connection{env: env, cluster: "bastions", arn: arn, maxTTL: maxTTL, rearm: make(chan struct{}, 1)}
+		if reason, gone := c.gone(t.Context()); gone {
+			t.Fatalf("%s: gone (%s)", tt.value, reason)
+		}
+		want, _ := ttltag.Lifetime(tt.value, start, maxTTL)
+		if !c.stopsAt().Equal(*bastions[0].Deadline) || !c.stopsAt().Equal(want.Deadline()) || out.String() != tt.line {
+			t.Errorf("tag %q under a cap of %v: connect announced %v (%q); ls shows %v; the sweeper honours %v",
+				tt.value, maxTTL, c.stopsAt(), out.String(), *bastions[0].Deadline, want.Deadline())
+		}
+	}
+}
+
+// connect's status lines and warnings tell time left by package lifetime's
+// rule (lifetime.LeftText), as ls does: rounded down, never to the
+// nearest (45.7s is 45s, 1h5m59.9s is 1h5m).
+func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 900*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
+		deadline := now.Add(to)
+		text := lifetime.LeftText(deadline, now)
+		var out bytes.Buffer
+		c := &connection{env: Env{Stdout: &out, Now: func() time.Time { return now }}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
+		c.sayReady()
+		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
+			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
+		}
+		out.Reset()
+		clk := clocktest.NewFake(now.Add(-time.Hour))
+		c.ce = ConnectEnv{Clock: clk, WarnBefore: []time.Duration{to}}
+		c.warnBefore(t.Context(), deadline)
+		if want := "warning: the bastion 0123 stops in " + text + " (at " + when(deadline) + ")\n"; out.String() != want {
+			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)
+		}
+	}
+	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "45s" {
+		t.Errorf("45.7s left is told as %q", got)
+	}
+}
+
+// connect --stop's reason is cut by package lifetime's rule
+// (lifetime.CutStopReason), as stop's is.
+func TestConnectStopReasonIsCutByTheLifetimeRule(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:alice", "2h0m0s")
+	c := &connection{env: f.env, cluster: "bastions", arn: arn, stop: true, who: caller{arn: longCaller.arn}}
+	if err := c.leave(); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := f.api.Task(arn)
+	want := lifetime.CutStopReason("bastion-ttl: stopped by " + longCaller.arn + " (connect --stop)")
+	if task.StoppedReason != want || utf8.RuneCountInString(task.StoppedReason) != lifetime.MaxStopReason {
+		t.Errorf("reason %q (%d characters), want %q", task.StoppedReason, utf8.RuneCountInString(task.StoppedReason), want)
+	}
 }

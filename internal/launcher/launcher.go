@@ -6,6 +6,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -125,7 +126,7 @@ type common struct {
 }
 
 func (c *common) register(fs *flag.FlagSet, environ map[string]string) {
-	fs.StringVar(&c.stack, "stack", or(environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
+	fs.StringVar(&c.stack, "stack", cmp.Or(environ["BASTION_STACK"], "bastion-ttl"), "the deployed stack whose outputs give the defaults")
 	fs.StringVar(&c.cluster, "cluster", environ["BASTION_CLUSTER"], "the ECS cluster")
 }
 
@@ -163,13 +164,6 @@ func (o *optDuration) fromEnv(environ map[string]string, name string) error {
 		return badf("%s %q is %v", name, v, err)
 	}
 	return nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func splitList(s string) []string {

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -92,7 +94,7 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 		if b.Owner != "" {
 			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), or(b.Left, "-"), b.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, cmp.Or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), cmp.Or(b.Left, "-"), b.Status)
 	}
 	if err := tw.Flush(); err != nil || reuse == "" {
 		return err
@@ -172,10 +174,10 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 			}
 			b := Bastion{TaskID: taskID(aws.ToString(t.TaskArn)), TaskARN: aws.ToString(t.TaskArn), StartedBy: aws.ToString(t.StartedBy),
 				Owner: tags[ttltag.OwnerKey], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
-			if ttl, _ := ttltag.TTL(ttlValue, maxTTL); ttl > 0 && t.StartedAt != nil {
-				deadline := t.StartedAt.Add(ttl)
-				b.TTL, b.Deadline = ttl.String(), &deadline
-				b.Left = max(deadline.Sub(now), 0).Round(time.Minute).String()
+			if life, _ := ttltag.Lifetime(ttlValue, aws.ToTime(t.StartedAt), maxTTL); life.TTL > 0 && t.StartedAt != nil {
+				deadline := life.Deadline()
+				b.TTL, b.Deadline = life.TTL.String(), &deadline
+				b.Left = lifetime.LeftText(deadline, now)
 			}
 			out = append(out, b)
 		}

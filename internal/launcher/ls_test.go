@@ -19,6 +19,7 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -185,6 +186,42 @@ func TestLsOfAMissingCluster(t *testing.T) {
 	for _, args := range [][]string{{"ls", "--cluster", "nope"}, {"stop", "--cluster", "nope", "0123456789abcdef0123456789abcdef"}} {
 		if _, errs, code := f.run(5*time.Second, args...); code != 2 || !strings.Contains(errs, `cluster "nope" does not exist in this account and region`) {
 			t.Errorf("%q: exit %d, %s", args, code, errs)
+		}
+	}
+}
+
+// ls tells time left by package lifetime's rule (lifetime.LeftText), as
+// connect does: rounded down, never to the nearest, so nobody is shown
+// more time than remains (30m45s is 30m, not 31m).
+func TestLsTellsTimeLeftByTheLifetimeRule(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	const cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+	api := ecsapi.New()
+	want := map[string]string{}
+	for id, tt := range map[string]struct {
+		left time.Duration
+		text string
+	}{
+		"a": {30*time.Minute + 45*time.Second, "30m"},
+		"b": {time.Hour + 59*time.Second + 900*time.Millisecond, "1h"},
+		"c": {40*time.Second + 600*time.Millisecond, "40s"},
+		"d": {-time.Minute, "0s"},
+	} {
+		api.Add(ecsapi.Task{ARN: "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + id, ClusterARN: cluster,
+			StartedAt: now.Add(tt.left - 2*time.Hour), Tags: map[string]string{ttltag.Key: "2h"}})
+		want[id] = tt.text
+	}
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	env := Env{Environ: map[string]string{}, Now: func() time.Time { return now },
+		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
+	bastions, err := list(context.Background(), env, "bastions", 12*time.Hour)
+	if err != nil || len(bastions) != len(want) {
+		t.Fatalf("listed %+v, %v", bastions, err)
+	}
+	for _, b := range bastions {
+		if b.Left != want[b.TaskID] || b.Left != lifetime.LeftText(*b.Deadline, now) {
+			t.Errorf("%s: left %q, want %q (lifetime.LeftText)", b.TaskID, b.Left, want[b.TaskID])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -123,8 +125,8 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 		return nil, err
 	}
 	stackErr := err
-	f.cluster = or(f.cluster, d.cluster)
-	f.taskDefinition = or(f.taskDefinition, d.taskDefinition)
+	f.cluster = cmp.Or(f.cluster, d.cluster)
+	f.taskDefinition = cmp.Or(f.taskDefinition, d.taskDefinition)
 	if err := need(f.cluster, "cluster", "BASTION_CLUSTER", "ClusterName", f.stack, d); err != nil {
 		return nil, err
 	}
@@ -459,7 +461,4 @@ func supervisorContainer(def *types.TaskDefinition, named string) (*string, bool
 
 // taskID is the task's ID, as printed too: an ID ECS made is unchanged by
 // termtext.Safe, and an answer that is not one does not reach a terminal raw.
-func taskID(arn string) string { return termtext.Safe(arn[strings.LastIndexByte(arn, '/')+1:]) }
-
-// clusterName is a cluster's name, given its name or ARN.
-func clusterName(cluster string) string { return cluster[strings.LastIndexByte(cluster, '/')+1:] }
+func taskID(arn string) string { return termtext.Safe(ecsarn.TaskID(arn)) }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
@@ -72,7 +73,7 @@ func stopCommand(ctx context.Context, args []string, env Env, c common, force bo
 	var stopped []string
 	for _, t := range d.Tasks {
 		if _, err := env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: t.TaskArn,
-			Reason: aws.String(cut("bastion-ttl: stopped by "+who.arn, 255))}); err != nil {
+			Reason: aws.String(lifetime.CutStopReason("bastion-ttl: stopped by " + who.arn))}); err != nil {
 			if len(stopped) == 0 {
 				return awsError("stop-task "+taskID(aws.ToString(t.TaskArn)), err)
 			}
@@ -83,11 +84,4 @@ func stopCommand(ctx context.Context, args []string, env Env, c common, force bo
 		fmt.Fprintf(env.Stdout, "stopping %s\n", taskID(aws.ToString(t.TaskArn)))
 	}
 	return nil
-}
-
-func cut(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n])
-	}
-	return s
 }

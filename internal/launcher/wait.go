@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
@@ -101,7 +102,7 @@ func printConnect(env Env, cluster string, t types.Task, ttl time.Duration, def 
 		for _, c := range t.Containers {
 			if aws.ToString(c.Name) == bastion && aws.ToString(c.RuntimeId) != "" && port != 0 {
 				fmt.Fprintf(env.Stdout, "  aws ssm start-session --target ecs:%s_%s_%s --document-name AWS-StartPortForwardingSession --parameters portNumber=%d,localPortNumber=%d\n",
-					clusterName(cluster), id, termtext.Safe(aws.ToString(c.RuntimeId)), port, port)
+					ecsarn.ClusterName(cluster), id, termtext.Safe(aws.ToString(c.RuntimeId)), port, port)
 			}
 		}
 	}

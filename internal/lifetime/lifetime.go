@@ -4,6 +4,7 @@ package lifetime
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -19,12 +20,29 @@ func (l Lifetime) Deadline() time.Time { return l.Start.Add(l.TTL) }
 // Expired reports whether now is at or past the deadline.
 func (l Lifetime) Expired(now time.Time) bool { return !now.Before(l.Deadline()) }
 
-// Left is the time until the deadline, zero once it has passed.
-func (l Lifetime) Left(now time.Time) time.Duration {
-	if l.Expired(now) {
-		return 0
+// Left is the time from now until deadline as anyone is told it (the
+// supervisor's status, its warnings): rounded down to the second, zero once
+// the deadline has passed. Down, never up nor to the nearest: whoever reads
+// "4s left" has at least four seconds, and nobody plans on time the
+// bastion will not have.
+func Left(deadline, now time.Time) time.Duration {
+	return max(deadline.Sub(now), 0).Truncate(time.Second)
+}
+
+// LeftText is Left for a person to read at a glance, as ls and connect
+// show it: from a minute on, rounded down to the minute, without the zero
+// units ("2h", "1h5m", "12m"); below a minute, to the second ("45s"); "0s"
+// once the deadline has passed.
+func LeftText(deadline, now time.Time) string {
+	d := Left(deadline, now)
+	if d < time.Minute {
+		return d.String()
 	}
-	return l.Deadline().Sub(now)
+	s := strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // StopReason is the text sent with the stop request, e.g.
@@ -36,7 +54,9 @@ func (l Lifetime) StopReason() string {
 // MaxStopReason is ECS's limit on a StopTask reason, in characters.
 const MaxStopReason = 255
 
-// CutStopReason shortens reason to ECS's limit without splitting a character.
+// CutStopReason shortens reason to ECS's limit without splitting a
+// character. Every StopTask reason goes through it: the sweeper's, the
+// terminate API's, the launcher's (stop, connect --stop).
 func CutStopReason(reason string) string {
 	r := []rune(reason)
 	if len(r) <= MaxStopReason {

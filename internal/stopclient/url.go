@@ -80,10 +80,12 @@ func ClusterForRequest(taskARN, cluster string) string {
 }
 
 // ExtendURL is the extend route beside a terminate URL: the same API and
-// stage, the last path element replaced (…/prod/terminate -> …/prod/extend).
+// stage, the route (identityproof.Route: the last path element, trailing
+// slashes ignored) replaced (…/prod/terminate -> …/prod/extend).
 func ExtendURL(terminate *url.URL) *url.URL {
 	u := *terminate
-	dir := u.Path[:strings.LastIndexByte(u.Path, '/')+1]
+	p := strings.TrimRight(u.Path, "/")
+	dir := p[:strings.LastIndexByte(p, '/')+1]
 	u.Path, u.RawPath = dir+"extend", ""
 	return &u
 }

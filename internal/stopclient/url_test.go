@@ -70,6 +70,7 @@ func TestExtendURL(t *testing.T) {
 		"https://abc123.execute-api.eu-west-1.amazonaws.com/prod/terminate":                            "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/extend",
 		"https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-west-1.amazonaws.com/prod/terminate": "https://a1b2c3d4e5-vpce-0123456789abcdef0.execute-api.eu-west-1.amazonaws.com/prod/extend",
 		"http://127.0.0.1:8080/v1/stop":                                                                "http://127.0.0.1:8080/v1/extend",
+		"https://bastions.example.com/bastion/terminate/":                                              "https://bastions.example.com/bastion/extend",
 	} {
 		u, err := ParseURL(in)
 		if err != nil {

@@ -69,7 +69,7 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("Handle error: %v", err)
 		}
 		for _, in := range fake.tagCalls {
-			if routeOf(ev) != "extend" || len(fake.calls) > 0 {
+			if routeV2(ev) != "extend" || len(fake.calls) > 0 {
 				t.Fatalf("tagged on route %q, or tagged and stopped", route)
 			}
 			if len(in.Tags) != 1 || aws.ToString(in.Tags[0].Key) != ttltag.Key {
@@ -83,22 +83,12 @@ func FuzzHandle(f *testing.F) {
 		if len(fake.calls) == 0 {
 			return
 		}
-		if len(fake.calls) != 1 || status != 202 || routeOf(ev) != "terminate" {
+		if len(fake.calls) != 1 || status != 202 || routeV2(ev) != "terminate" {
 			t.Fatalf("%d calls, status %d, route %q", len(fake.calls), status, route)
 		}
 		in := fake.calls[0]
 		checkOwnTask(t, caller, aws.ToString(in.Task), aws.ToString(in.Cluster))
 	})
-}
-
-// routeOf is the route an event is served as: the last element of its
-// route key's path.
-func routeOf(ev events.APIGatewayV2HTTPRequest) string {
-	p := ev.RawPath
-	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
-		p = routePath
-	}
-	return lastElement(p)
 }
 
 // checkOwnTask fails unless arn is the caller's own task in this region,

@@ -66,7 +66,7 @@ func withProof(ev *events.APIGatewayV2HTTPRequest) {
 	if ev.Headers == nil {
 		ev.Headers = map[string]string{}
 	}
-	ev.Headers[strings.ToLower(identityproof.Header)] = proofOf(a.IAM.UserARN, a.IAM.UserID, routeOf(*ev), raw, time.Now())
+	ev.Headers[strings.ToLower(identityproof.Header)] = proofOf(a.IAM.UserARN, a.IAM.UserID, routeV2(*ev), raw, time.Now())
 }
 
 // testProver checks proofs with the tests' STS.
@@ -97,11 +97,7 @@ func provenREST(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest 
 	if ev.IsBase64Encoded {
 		raw, _ = base64.StdEncoding.DecodeString(ev.Body)
 	}
-	route := ev.Resource
-	if route == "" {
-		route = ev.Path
-	}
-	p := proofOf(id.UserArn, id.User, lastElement(route), raw, time.Now())
+	p := proofOf(id.UserArn, id.User, routeREST(ev), raw, time.Now())
 	h := map[string]string{identityproof.Header: p}
 	for k, v := range ev.Headers {
 		h[k] = v

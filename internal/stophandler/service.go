@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -101,12 +102,7 @@ func (s *Service) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 		c := a.IAM.CognitoIdentity
 		r.cognito = c.IdentityID != "" || c.IdentityPoolID != "" || len(c.AMR) > 0
 	}
-	// The route key's path ("POST /terminate"), or the path for a catch-all route.
-	p := ev.RawPath
-	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
-		p = routePath
-	}
-	r.route = lastElement(p)
+	r.route = routeV2(ev)
 	r.proof, r.hasProof, r.proofErr = proofHeader(ev.Headers)
 	status, body := s.serve(ctx, r)
 	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: jsonHeaders(), Body: body}, nil
@@ -123,11 +119,7 @@ func (s *Service) HandleREST(ctx context.Context, ev events.APIGatewayProxyReque
 		id.CognitoAuthenticationType != "" || id.CognitoAuthenticationProvider != "" {
 		r.cognito = true
 	}
-	p := ev.Resource // "/terminate", whatever the stage or a custom domain's base path
-	if p == "" {
-		p = ev.Path
-	}
-	r.route = lastElement(p)
+	r.route = routeREST(ev)
 	r.proof, r.hasProof, r.proofErr = proofHeader(ev.Headers)
 	if len(ev.MultiValueHeaders) > 0 {
 		multi := map[string]string{}
@@ -167,7 +159,27 @@ func (s *Service) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 	return nil, errors.New("not an API Gateway request")
 }
 
-func lastElement(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
+// routeV2 is the route a payload 2.0 event is served as, by the rule the
+// client binds its proof with (identityproof.Route): of the route key's
+// path ("POST /terminate"), or of the path for a catch-all route.
+func routeV2(ev events.APIGatewayV2HTTPRequest) string {
+	p := ev.RawPath
+	if _, routePath, ok := strings.Cut(ev.RouteKey, " "); ok {
+		p = routePath
+	}
+	return identityproof.Route(p)
+}
+
+// routeREST is routeV2 for a payload 1.0 event: of its resource
+// ("/terminate", whatever the stage or a custom domain's base path), else
+// of its path.
+func routeREST(ev events.APIGatewayProxyRequest) string {
+	p := ev.Resource
+	if p == "" {
+		p = ev.Path
+	}
+	return identityproof.Route(p)
+}
 
 // serve stops or extends, by route, and logs one line: every outcome is an
 // HTTP answer.

@@ -6,20 +6,28 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/emfcheck"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -266,8 +274,8 @@ func TestStopReasonCut(t *testing.T) {
 	}
 	long := strings.Repeat("ü", 300)
 	got := []rune(stopReason(long))
-	if len(got) != 255 || string(got[:13]) != "bastion-ttl: " {
-		t.Errorf("cut to %d characters", len(got))
+	if len(got) != 255 || string(got[:13]) != "bastion-ttl: " || string(got) != lifetime.CutStopReason(ReasonPrefix+long) {
+		t.Errorf("cut to %d characters, not by lifetime.CutStopReason", len(got))
 	}
 }
 
@@ -568,5 +576,74 @@ func TestMetricsInTheLogLine(t *testing.T) {
 				t.Errorf("Function dimension %v", doc["Function"])
 			}
 		})
+	}
+}
+
+// Both ends of the proof take its route by one rule, identityproof.Route:
+// the client (package stopclient) from the URL it sends to, the function
+// from the event API Gateway makes of that request. A proof the real
+// client makes for each URL is the one the function verifies for the
+// event, whatever the stage, a custom domain's base path, a catch-all
+// route or a trailing slash; the request is served, not refused as
+// IdentityProofInvalid.
+func TestBothEndsOfTheProofTakeOneRoute(t *testing.T) {
+	for _, tt := range []struct {
+		name, path       string // the URL's path, as configured on the bastion
+		routeKey, raw    string // the HTTP API's event (payload 2.0); routeKey "": no such event
+		resource, asPath string // the REST API's event (payload 1.0); resource and path "": none
+	}{
+		{"default stage", "/terminate", "POST /terminate", "/terminate", "/terminate", "/terminate"},
+		{"named stage", "/prod/terminate", "POST /terminate", "/prod/terminate", "/terminate", "/terminate"},
+		{"custom domain base path", "/bastion/terminate", "POST /terminate", "/bastion/terminate", "/terminate", "/bastion/terminate"},
+		{"catch-all route", "/prod/terminate", "$default", "/prod/terminate", "", "/terminate"},
+		{"trailing slash", "/prod/terminate/", "POST /terminate", "/prod/terminate/", "/terminate", "/terminate/"},
+		{"trailing slash, catch-all route", "/prod/terminate/", "$default", "/prod/terminate/", "", "/terminate/"},
+		{"extend, named stage", "/prod/extend", "POST /extend", "/prod/extend", "/extend", "/extend"},
+		{"extend, custom domain, trailing slash", "/bastion/extend/", "POST /extend", "/bastion/extend/", "/extend", "/bastion/extend/"},
+	} {
+		for _, format := range []string{"2.0", "1.0"} {
+			t.Run(tt.name+", payload "+format, func(t *testing.T) {
+				f := &fakeECS{}
+				var log bytes.Buffer
+				svc := newService(f, &log)
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					b, _ := io.ReadAll(r.Body)
+					proof := r.Header.Get(identityproof.Header)
+					var status int
+					var answer string
+					if format == "2.0" {
+						ev := event(r.Method, string(b), self)
+						ev.RouteKey, ev.RawPath = tt.routeKey, tt.raw
+						setProof(&ev, proof)
+						resp, _ := svc.Handle(r.Context(), ev)
+						status, answer = resp.StatusCode, resp.Body
+					} else {
+						ev := events.APIGatewayProxyRequest{HTTPMethod: r.Method, Body: string(b), Resource: tt.resource, Path: tt.asPath,
+							Headers: map[string]string{identityproof.Header: proof}}
+						ev.RequestContext.AccountID, ev.RequestContext.RequestID = account, "req-1"
+						ev.RequestContext.Identity.UserArn, ev.RequestContext.Identity.User = self, userIDOf(self)
+						resp, _ := svc.HandleREST(r.Context(), ev)
+						status, answer = resp.StatusCode, resp.Body
+					}
+					w.WriteHeader(status)
+					_, _ = io.WriteString(w, answer)
+				}))
+				defer srv.Close()
+				c := &stopclient.Client{URL: srv.URL + tt.path, ExtendURL: srv.URL + tt.path, Region: region, STS: stsEndpoint(),
+					Credentials: credentials.StaticCredentialsProvider{Value: credsOf(self, userIDOf(self))},
+					Clock:       clock.System{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				defer cancel()
+				var err error
+				if identityproof.Route(tt.path) == "extend" {
+					_, err = c.Extend(ctx, stopapi.ExtendRequest{TaskARN: taskARN, TTL: "2h"})
+				} else {
+					err = c.Stop(ctx, stopapi.Request{TaskARN: taskARN})
+				}
+				if err != nil || len(f.calls)+len(f.tagCalls) != 1 {
+					t.Fatalf("%s: %v, %d ECS calls\n%s", tt.path, err, len(f.calls)+len(f.tagCalls), log.String())
+				}
+			})
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,18 +85,11 @@ func variables() string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if name := f.Tag.Get("env"); name != "" {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, or(f.Tag.Get("envDefault"), "-"), f.Tag.Get("help"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", name, cmp.Or(f.Tag.Get("envDefault"), "-"), f.Tag.Get("help"))
 		}
 	}
 	_ = tw.Flush()
 	return b.String()
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // loadConfig parses and validates the configuration. needURL is false for
@@ -116,7 +110,7 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 	case c.TTL > c.MaxTTL:
 		// The sweeper would stop the bastion at the cap, before the
 		// deadline this sidecar would tell people.
-		errs = append(errs, envconfig.Invalid("BASTION_TTL", or(environ["BASTION_TTL"], c.TTL.String()), fmt.Sprintf("is above BASTION_MAX_TTL %s, the stack's cap: the sweeper would stop the bastion there", c.MaxTTL)))
+		errs = append(errs, envconfig.Invalid("BASTION_TTL", cmp.Or(environ["BASTION_TTL"], c.TTL.String()), fmt.Sprintf("is above BASTION_MAX_TTL %s, the stack's cap: the sweeper would stop the bastion there", c.MaxTTL)))
 	}
 	if c.Grace < MinGrace {
 		bad("BASTION_GRACE", fmt.Sprintf("must be at least %v, time for one stop request", MinGrace))

@@ -143,7 +143,7 @@ func (l *live) status(now time.Time, warnBefore []time.Duration) (controlapi.Sta
 // setDeadline fills in the deadline that applies, which limit it is, the
 // time left at now, and from the first of warnBefore on, the warning.
 func setDeadline(s *controlapi.Status, deadline time.Time, limit lifetime.Limit, now time.Time, warnBefore []time.Duration) {
-	left := max(deadline.Sub(now), 0).Round(time.Second)
+	left := lifetime.Left(deadline, now)
 	s.Deadline, s.Reason = ptr(deadline.UTC()), ptr(string(limit))
 	s.Remaining, s.RemainingSeconds = ptr(left.String()), ptr(int64(left/time.Second))
 	s.Expired = !now.Before(deadline)

@@ -54,3 +54,25 @@ func TestAdoptNeverPassesTheCeiling(t *testing.T) {
 		t.Fatal("an earlier deadline did not wake the loop")
 	}
 }
+
+// status tells time left by package lifetime's rule (lifetime.Left),
+// rounded down to the second, never to the nearest: with 9m59.9s to go it
+// says 9m59s, not 10m0s, and warns at the 10m mark it has passed.
+func TestStatusTellsTimeLeftByTheLifetimeRule(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	var l live
+	l.set(taskmeta.Start{TaskARN: testTaskARN, Time: t0}, lifetime.Lifetime{Start: t0, TTL: time.Hour}, 12*time.Hour)
+	for _, to := range []time.Duration{
+		10*time.Minute - 100*time.Millisecond, 42*time.Minute + 40*time.Second + 900*time.Millisecond, 500 * time.Millisecond, 0, -time.Minute,
+	} {
+		now := t0.Add(time.Hour - to)
+		s, _ := l.status(now, []time.Duration{10 * time.Minute})
+		want := lifetime.Left(t0.Add(time.Hour), now)
+		if *s.Remaining != want.String() || *s.RemainingSeconds != int64(want/time.Second) || want > max(to, 0) || to-want >= time.Second {
+			t.Errorf("%v to go: remaining %s (%d s), want %s", to, *s.Remaining, *s.RemainingSeconds, want)
+		}
+		if warned := s.Warning != ""; warned != (want <= 10*time.Minute) {
+			t.Errorf("%v to go: warning %q", to, s.Warning)
+		}
+	}
+}

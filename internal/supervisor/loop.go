@@ -60,7 +60,7 @@ func (w *watcher) untilDeadline(ctx context.Context, state *live, taskARN string
 		}
 		if warn {
 			w.log.Warn("the bastion stops soon", "task_arn", taskARN, "limit", string(limit),
-				"stops_at", deadline.UTC().Format(time.RFC3339), "left", left.Round(time.Second).String())
+				"stops_at", deadline.UTC().Format(time.RFC3339), "left", lifetime.Left(deadline, now).String())
 		}
 		if idle != nil {
 			if at := now.Add(lifetime.SampleEvery(idle.Timeout)); at.Before(wake) {

@@ -239,12 +239,11 @@ func (r *run) consider(cluster string, task types.Task) {
 		r.Log.Info("marked task has no startedAt: not stopped", "task_arn", arn, "last_status", aws.ToString(task.LastStatus))
 		return
 	}
-	ttl, valid := ttltag.TTL(value, r.MaxTTL)
+	life, valid := ttltag.Lifetime(value, *task.StartedAt, r.MaxTTL)
 	if !valid {
 		r.Log.Warn("bastion-ttl tag is not a positive duration: the maximum applies",
-			"task_arn", arn, "value", value, "ttl", ttl.String())
+			"task_arn", arn, "value", value, "ttl", life.TTL.String())
 	}
-	life := lifetime.Lifetime{Start: *task.StartedAt, TTL: ttl}
 	deadline := life.Deadline().Add(r.Grace)
 	if r.Clock.Now().Before(deadline) {
 		return

@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 )
 
 // Key is the tag that marks a bastion; its value is the task's TTL, a Go
@@ -86,6 +88,16 @@ func TTL(value string, maxTTL time.Duration) (ttl time.Duration, valid bool) {
 		return maxTTL, false
 	}
 	return min(d, maxTTL), true
+}
+
+// Lifetime is the lifetime a value gives a bastion started at start, under
+// maxTTL (TTL's rule): its deadline is the one the sweeper honours (before
+// its grace), so it is the one ls and connect announce. valid is TTL's. A
+// zero TTL (the cap unknown and a value that says no TTL) is no lifetime
+// known: there is no deadline to announce.
+func Lifetime(value string, start time.Time, maxTTL time.Duration) (life lifetime.Lifetime, valid bool) {
+	ttl, valid := TTL(value, maxTTL)
+	return lifetime.Lifetime{Start: start, TTL: ttl}, valid
 }
 
 // Find is the tag's value among a task's tags, and whether the task has

@@ -58,6 +58,37 @@ func TestTTL(t *testing.T) {
 	}
 }
 
+// Lifetime is TTL's rule from the start: the deadline the sweeper honours
+// for a value, the one ls and connect announce.
+func TestLifetime(t *testing.T) {
+	start := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	const limit = 12 * time.Hour
+	for _, tt := range []struct {
+		value    string
+		maxTTL   time.Duration
+		deadline time.Time // zero: no lifetime known
+		valid    bool
+	}{
+		{"2h", limit, start.Add(2 * time.Hour), true},
+		{"48h", limit, start.Add(limit), true},
+		{"12h0m0s", limit, start.Add(limit), true},
+		{"forever", limit, start.Add(limit), false},
+		{"0s", limit, start.Add(limit), false},
+		{"48h", 0, start.Add(48 * time.Hour), true},
+		{"forever", 0, time.Time{}, false},
+	} {
+		life, valid := ttltag.Lifetime(tt.value, start, tt.maxTTL)
+		ttl, _ := ttltag.TTL(tt.value, tt.maxTTL)
+		var deadline time.Time
+		if life.TTL > 0 {
+			deadline = life.Deadline()
+		}
+		if !life.Start.Equal(start) || life.TTL != ttl || !deadline.Equal(tt.deadline) || valid != tt.valid {
+			t.Errorf("Lifetime(%q, %v) = %+v (deadline %v), %v; want deadline %v, %v", tt.value, tt.maxTTL, life, deadline, valid, tt.deadline, tt.valid)
+		}
+	}
+}
+
 // A task with the tag is a bastion whatever its value, an empty one too;
 // the owner's tag alone does not make one.
 func TestFind(t *testing.T) {

@@ -1,6 +1,7 @@
 package ecsapi_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -673,7 +674,7 @@ func describe(b backend, cluster string, include []types.TaskField, tasks ...str
 	for _, f := range out.Failures {
 		reasons = append(reasons, aws.ToString(f.Reason))
 	}
-	line := "failures " + or(strings.Join(reasons, " "), "none")
+	line := "failures " + cmp.Or(strings.Join(reasons, " "), "none")
 	if len(out.Tasks) > 0 {
 		line = taskLines(out.Tasks) + "; " + line
 	}
@@ -688,7 +689,7 @@ func taskLines(tasks []types.Task) string {
 			tags = append(tags, aws.ToString(tg.Key)+"="+aws.ToString(tg.Value))
 		}
 		slices.Sort(tags)
-		lines = append(lines, fmt.Sprintf("%s/%s tags %s", aws.ToString(task.LastStatus), aws.ToString(task.DesiredStatus), or(strings.Join(tags, " "), "none")))
+		lines = append(lines, fmt.Sprintf("%s/%s tags %s", aws.ToString(task.LastStatus), aws.ToString(task.DesiredStatus), cmp.Or(strings.Join(tags, " "), "none")))
 	}
 	return strings.Join(lines, ", ")
 }
@@ -749,11 +750,4 @@ func listTags(b backend, task string) string {
 	}
 	slices.Sort(tags)
 	return strings.Join(tags, " ")
-}
-
-func or(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
 }

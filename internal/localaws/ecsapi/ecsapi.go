@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 )
 
 // TargetPrefix starts the X-Amz-Target header of every ECS call (awsJson1.1).
@@ -346,7 +348,7 @@ func (s *Server) describeClusters(body map[string]any) (any, *apiError) {
 			failures = append(failures, map[string]any{"arn": n, "reason": "MISSING"})
 			continue
 		}
-		clusters = append(clusters, map[string]any{"clusterArn": found, "clusterName": found[strings.LastIndexByte(found, '/')+1:], "status": "ACTIVE"})
+		clusters = append(clusters, map[string]any{"clusterArn": found, "clusterName": ecsarn.ClusterName(found), "status": "ACTIVE"})
 	}
 	return map[string]any{"clusters": clusters, "failures": failures}, nil
 }

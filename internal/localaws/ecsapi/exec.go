@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 )
 
 // ExecLayer stands in front of another ECS endpoint (moto, which knows
@@ -51,7 +53,7 @@ func (l *ExecLayer) StartedAt(arn string, at time.Time) {
 // RuntimeID is the runtime ID the layer gives a task's container.
 func RuntimeID(taskARN, container string) string {
 	sum := sha256.Sum256([]byte(taskARN + "/" + container))
-	return taskARN[strings.LastIndexByte(taskARN, '/')+1:] + "-" + fmt.Sprint(uint32(sum[0])<<24|uint32(sum[1])<<16|uint32(sum[2])<<8|uint32(sum[3]))
+	return ecsarn.TaskID(taskARN) + "-" + fmt.Sprint(uint32(sum[0])<<24|uint32(sum[1])<<16|uint32(sum[2])<<8|uint32(sum[3]))
 }
 
 func (l *ExecLayer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -181,8 +183,7 @@ func (l *ExecLayer) executeCommand(w http.ResponseWriter, r *http.Request, req m
 		writeError(w, *invalid("The execute command failed because execute command was not enabled when the task was run or the execute command agent isn't running."))
 		return
 	}
-	clusterName := t.ClusterARN[strings.LastIndexByte(t.ClusterARN, '/')+1:]
-	target := "ecs:" + clusterName + "_" + t.TaskARN[strings.LastIndexByte(t.TaskARN, '/')+1:] + "_" + runtimeID
+	target := "ecs:" + ecsarn.ClusterName(t.ClusterARN) + "_" + ecsarn.TaskID(t.TaskARN) + "_" + runtimeID
 	id, stream, token := l.Open(target)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_ = json.NewEncoder(w).Encode(map[string]any{

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
@@ -201,7 +202,7 @@ func (s *Stack) Close() {
 // task) and as STS and API Gateway report it: the assumed-role ARN, and the
 // user ID <roleID>:<task ID>.
 func TaskCaller(account, roleName, roleID, taskARN string, creds aws.Credentials) sts.Caller {
-	id := taskARN[strings.LastIndex(taskARN, "/")+1:]
+	id := ecsarn.TaskID(taskARN)
 	return sts.Caller{
 		Credentials: creds,
 		ARN:         "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + id,
