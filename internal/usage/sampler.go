@@ -38,12 +38,15 @@ type Sampler struct {
 	Clock clock.Clock
 	Log   *slog.Logger
 
-	mu      sync.Mutex
-	sum     Summary
+	// readMu serializes reads; mu guards the summary alone, so that Usage
+	// never waits for a read in flight (the stop request asks for it).
+	readMu  sync.Mutex
 	sample  Sample       // reused: one read's figures
 	buf     bytes.Buffer // reused: one read's body
 	failed  int          // reads failed in a row, for the log's level
 	limitOK bool         // the task document was read (with or without Limits)
+	mu      sync.Mutex
+	sum     Summary
 }
 
 // Run samples at once and then every interval until ctx ends.
@@ -59,11 +62,13 @@ func (s *Sampler) Run(ctx context.Context, interval time.Duration) {
 // SampleOnce reads the stats once and adds them to the summary; a failure
 // is logged and returned, and changes nothing.
 func (s *Sampler) SampleOnce(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
 	err := s.read(ctx)
 	if err == nil {
+		s.mu.Lock()
 		s.sum.Add(s.Clock.Now(), &s.sample)
+		s.mu.Unlock()
 		s.failed = 0
 		if !s.limitOK {
 			s.readLimit(ctx)
@@ -120,7 +125,9 @@ func (s *Sampler) readLimit(ctx context.Context) {
 	}
 	s.limitOK = true
 	if t.Limits != nil && t.Limits.Memory > 0 {
+		s.mu.Lock()
 		s.sum.SetMemoryLimit(uint64(t.Limits.Memory) * mib)
+		s.mu.Unlock()
 	}
 }
 
