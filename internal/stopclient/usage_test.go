@@ -34,7 +34,7 @@ func (f *oldFunction) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.bodies = append(f.bodies, string(body))
 	f.mu.Unlock()
 	if err := verifyProof(r, body); err != nil {
-		http.Error(w, err.Error(), 403)
+		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
 	var req struct {

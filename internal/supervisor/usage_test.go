@@ -72,7 +72,7 @@ func TestWatchSendsUsageWithTheStop(t *testing.T) {
 		r.URL.Host, r.URL.Scheme, r.RequestURI = strings.TrimPrefix(meta.URL, "http://"), "http", ""
 		resp, err := http.DefaultTransport.RoundTrip(r)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
@@ -158,7 +158,7 @@ func TestWatchReportsUsageAtSIGTERM(t *testing.T) {
 		{"the API fails", func(t *testing.T, a *apiServer) string {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/usage" {
-					http.Error(w, `{"code":"Unavailable","error":"busy"}`, 503)
+					http.Error(w, `{"code":"Unavailable","error":"busy"}`, http.StatusServiceUnavailable)
 					return
 				}
 				a.Config.Handler.ServeHTTP(w, r)
