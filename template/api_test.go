@@ -29,8 +29,8 @@ func TestTemplatePrivateAPI(t *testing.T) {
 	}
 	body := get(p, "Body")
 	paths, _ := get(body, "paths").(object)
-	if len(paths) != 2 {
-		t.Fatalf("paths %s, want /terminate and /extend", jsonOf(paths))
+	if len(paths) != 3 {
+		t.Fatalf("paths %s, want /terminate, /extend and /usage", jsonOf(paths))
 	}
 	for path, methods := range paths {
 		post := get(methods, "post")
@@ -53,8 +53,8 @@ func TestTemplatePrivateAPI(t *testing.T) {
 	// SAM resolves the parameters and pseudo parameters it knows in Auth
 	// (the partition from the region), and leaves the others to CloudFormation.
 	if get(allow, "Effect") != "Allow" || !same(get(allow, "Principal", "AWS"), sub("arn:aws:iam::${AWS::AccountId}:root")) ||
-		!same(get(allow, "Resource"), []any{"execute-api:/*/POST/terminate", "execute-api:/*/POST/extend"}) {
-		t.Errorf("the policy allows %s, want this account's callers on the two routes", jsonOf(allow))
+		!same(get(allow, "Resource"), []any{"execute-api:/*/POST/terminate", "execute-api:/*/POST/extend", "execute-api:/*/POST/usage"}) {
+		t.Errorf("the policy allows %s, want this account's callers on the three routes", jsonOf(allow))
 	}
 	if get(deny, "Effect") != "Deny" || get(deny, "Principal") != "*" || get(deny, "Resource") != "execute-api:/*" ||
 		!same(get(deny, "Condition", "StringNotEquals", "aws:SourceVpce"), []any{"vpce-0123456789abcdef0", "vpce-0fedcba9876543210"}) {
@@ -64,6 +64,7 @@ func TestTemplatePrivateAPI(t *testing.T) {
 	want := []any{
 		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${PrivateApi}/prod/POST/terminate"),
 		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${PrivateApi}/prod/POST/extend"),
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${PrivateApi}/prod/POST/usage"),
 	}
 	if got := get(list(get(task, "Properties", "PolicyDocument", "Statement"))[0], "Resource"); !same(got, want) {
 		t.Errorf("the task policy invokes %s, want %s", jsonOf(got), jsonOf(want))
@@ -78,7 +79,7 @@ func TestTemplatePrivateAPI(t *testing.T) {
 		}
 	}
 	slices.Sort(throttles)
-	if want := []string{"* /* 20/10", "POST /~1extend 5/2"}; !same(throttles, want) {
+	if want := []string{"* /* 20/10", "POST /~1extend 5/2", "POST /~1usage 5/2"}; !same(throttles, want) {
 		t.Errorf("stage throttles %v, want %v", throttles, want)
 	}
 }
@@ -154,8 +155,8 @@ func TestTemplateAPIRequiresIAMOnBothRoutes(t *testing.T) {
 		t.Fatalf("want one HTTP API, TerminateApi; got %d", len(apis))
 	}
 	paths, _ := get(api, "Properties", "Body", "paths").(object)
-	if len(paths) != 2 || paths["/terminate"] == nil || paths["/extend"] == nil {
-		t.Fatalf("want the paths /terminate and /extend alone, got %s", jsonOf(paths))
+	if len(paths) != 3 || paths["/terminate"] == nil || paths["/extend"] == nil || paths["/usage"] == nil {
+		t.Fatalf("want the paths /terminate, /extend and /usage alone, got %s", jsonOf(paths))
 	}
 	if got := get(api, "Properties", "Body", "components", "securitySchemes", "AWS_IAM", "x-amazon-apigateway-authtype"); got != "awsSigv4" {
 		t.Errorf("AWS_IAM scheme authtype = %v, want awsSigv4", got)
@@ -165,8 +166,10 @@ func TestTemplateAPIRequiresIAMOnBothRoutes(t *testing.T) {
 	for _, st := range resources(tpl, "AWS::ApiGatewayV2::Stage") {
 		stage = st
 	}
-	if got := get(stage, "Properties", "RouteSettings", "POST /extend"); !same(got, object{"ThrottlingBurstLimit": 5.0, "ThrottlingRateLimit": 2.0}) {
-		t.Errorf("POST /extend route settings = %s, want a burst of 5 and 2 requests/s", jsonOf(got))
+	for _, route := range []string{"POST /extend", "POST /usage"} {
+		if got := get(stage, "Properties", "RouteSettings", route); !same(got, object{"ThrottlingBurstLimit": 5.0, "ThrottlingRateLimit": 2.0}) {
+			t.Errorf("%s route settings = %s, want a burst of 5 and 2 requests/s", route, jsonOf(got))
+		}
 	}
 	if got := get(stage, "Properties", "DefaultRouteSettings"); !same(got, object{"ThrottlingBurstLimit": 20.0, "ThrottlingRateLimit": 10.0}) {
 		t.Errorf("default route settings = %s", jsonOf(got))

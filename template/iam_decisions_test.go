@@ -336,6 +336,7 @@ func templateCorpus(docs templateDocs, params map[string]string) []iamsim.Reques
 	}
 	invoke("Allowed", "POST /terminate", apiRoute(api, stage, "POST", "terminate"), viaVpce)
 	invoke("Allowed", "POST /extend", apiRoute(api, stage, "POST", "extend"), viaVpce)
+	invoke("Allowed", "POST /usage", apiRoute(api, stage, "POST", "usage"), viaVpce)
 	invoke("Denied", "GET /terminate", apiRoute(api, stage, "GET", "terminate"), viaVpce)
 	invoke("Denied", "POST /other", apiRoute(api, stage, "POST", "other"), viaVpce)
 	invoke("Denied", "another stage", apiRoute(api, "test", "POST", "terminate"), viaVpce)
@@ -393,6 +394,7 @@ func templateCorpus(docs templateDocs, params map[string]string) []iamsim.Reques
 	apigw := principal{arn: "apigateway.amazonaws.com"}
 	c.add("Allowed", apigw, "invoke: the API's POST /terminate", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "terminate")}, term)
 	c.add("Allowed", apigw, "invoke: the API's POST /extend", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "extend")}, term)
+	c.add("Allowed", apigw, "invoke: the API's POST /usage", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "POST", "usage")}, term)
 	c.add("Denied", apigw, "invoke: the API's GET /terminate", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute(api, stage, "GET", "terminate")}, term)
 	c.add("Denied", apigw, "invoke: another API", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": apiRoute("z9y8x7w6v5", stage, "POST", "terminate")}, term)
 	c.add("Denied", principal{arn: "events.amazonaws.com"}, "invoke: EventBridge, the terminate function", "lambda:InvokeFunction", physical["TerminateFunction.Arn"], ctx{"aws:SourceArn": physical["SweepFunctionSweep.Arn"]}, term)

@@ -53,6 +53,7 @@ var (
 	routeARNs  = []any{
 		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/terminate"),
 		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/extend"),
+		sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${TerminateApi}/$default/POST/usage"),
 	}
 )
 

@@ -113,12 +113,12 @@ func TestTemplateBothEndpoints(t *testing.T) {
 			for id, p := range resources(tpl, "AWS::Lambda::Permission") {
 				if same(get(p, "Properties", "FunctionName"), ref("TerminateFunction")) {
 					perms++
-					if src := jsonOf(get(p, "Properties", "SourceArn")); !strings.Contains(src, "/POST/terminate") && !strings.Contains(src, "/POST/extend") {
+					if src := jsonOf(get(p, "Properties", "SourceArn")); !strings.Contains(src, "/POST/terminate") && !strings.Contains(src, "/POST/extend") && !strings.Contains(src, "/POST/usage") {
 						t.Errorf("%s lets %s invoke the function", id, src)
 					}
 				}
 			}
-			if perms != 2 {
+			if perms != 3 {
 				t.Errorf("%d permissions to invoke the terminate function, want one per route", perms)
 			}
 		})

@@ -1,9 +1,16 @@
 // Package stopapi is the wire contract of the API a task calls to stop
-// itself (POST /terminate) or to ask for more time (POST /extend): the
-// request and answer bodies, the error codes and the limits (the tag
-// POST /extend writes is package ttltag's). Its client (package stopclient) and its server (package
+// itself (POST /terminate), to ask for more time (POST /extend) or to report
+// what it used (POST /usage): the request and answer bodies, the error
+// codes and the limits (the tag POST /extend writes is package ttltag's). Its client (package stopclient) and its server (package
 // stophandler) both import it; neither imports the other.
 package stopapi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
 
 // Limits of a request, enforced by the API.
 const (
@@ -20,6 +27,8 @@ type Request struct {
 	// Cluster is needed only for old-format task ARNs (task/<id>).
 	Cluster string `json:"cluster,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// Usage is the task's usage so far, recorded beside the stop.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // ExtendRequest is the body of POST /extend. TTL is the whole lifetime
@@ -28,6 +37,102 @@ type ExtendRequest struct {
 	TaskARN string `json:"taskArn"`
 	Cluster string `json:"cluster,omitempty"`
 	TTL     string `json:"ttl"`
+	// Usage is the task's usage so far, recorded beside the extension.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// UsageRequest is the body of POST /usage: the task's usage so far, sent
+// when nothing else carries it (the sidecar's SIGTERM). The API records it
+// and does nothing else.
+type UsageRequest struct {
+	TaskARN string `json:"taskArn"`
+	Cluster string `json:"cluster,omitempty"`
+	Usage   Usage  `json:"usage"`
+}
+
+// UsageAccepted is the body of a 202 answer to POST /usage: the usage was
+// accepted for recording (a record that fails is the API's to log, not the
+// caller's to retry).
+type UsageAccepted struct {
+	TaskARN string `json:"taskArn"`
+	Samples int64  `json:"samples"`
+}
+
+// Usage is what a task used, as its supervisor sampled it from the task
+// metadata endpoint's stats: peaks are the task's (the sum of its
+// containers at one instant), not one container's. docs/supervisor.md
+// gives the formulas.
+type Usage struct {
+	Samples int64     `json:"samples"` // how many samples the summary is made of, at least 1
+	From    time.Time `json:"from"`    // the first sample
+	To      time.Time `json:"to"`      // the last sample
+	// MemoryPeakBytes is the most memory in use at one sample: usage less
+	// inactive file pages, summed over the containers.
+	MemoryPeakBytes int64 `json:"memoryPeakBytes"`
+	// MemoryLimitBytes is the task's memory size (its Limits); 0 when the
+	// task has none.
+	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
+	// CPUSeconds is the CPU time the task's containers used from their
+	// start to To.
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// CPUPeakVCPU is the highest CPU rate between two samples, in vCPUs.
+	CPUPeakVCPU float64 `json:"cpuPeakVcpu"`
+	// NetRxBytes and NetTxBytes are the task's network counters, counted
+	// once (in awsvpc every container reports the task's).
+	NetRxBytes int64 `json:"netRxBytes"`
+	NetTxBytes int64 `json:"netTxBytes"`
+}
+
+// Bounds of a usage summary, far above any task's: a value beyond them is
+// a bug or a forgery, refused (400) by the API and never sent by the
+// supervisor (CheckUsage).
+const (
+	MaxUsageSamples = 1 << 31
+	MaxUsageBytes   = 1 << 50 // 1 PiB: memory and network counters
+	MaxUsageVCPU    = 1024
+	MaxUsageSpan    = 400 * 24 * time.Hour // from to to
+	// MaxUsageCPUSeconds allows MaxUsageVCPU busy for MaxUsageSpan.
+	MaxUsageCPUSeconds = MaxUsageVCPU * 400 * 24 * 3600
+)
+
+// ErrBadUsage is matched by CheckUsage's errors.
+var ErrBadUsage = errors.New("bad usage")
+
+// CheckUsage reports the first member of u out of the contract's bounds,
+// naming it as the JSON does (usage.cpuSeconds). Both ends use it: the API
+// refuses such a usage, the supervisor sends none rather than have a
+// request refused for it.
+func CheckUsage(u Usage) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadUsage, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case u.Samples < 1 || u.Samples > MaxUsageSamples:
+		return bad("usage.samples must be 1 to %d", int64(MaxUsageSamples))
+	case u.From.IsZero() || u.To.IsZero():
+		return bad("usage.from and usage.to are required (RFC 3339)")
+	case u.To.Before(u.From):
+		return bad("usage.from is after usage.to")
+	case u.To.Sub(u.From) > MaxUsageSpan:
+		return bad("usage.from to usage.to spans more than %s", MaxUsageSpan)
+	}
+	for _, m := range []struct {
+		name string
+		v    int64
+	}{{"memoryPeakBytes", u.MemoryPeakBytes}, {"memoryLimitBytes", u.MemoryLimitBytes}, {"netRxBytes", u.NetRxBytes}, {"netTxBytes", u.NetTxBytes}} {
+		if m.v < 0 || m.v > MaxUsageBytes {
+			return bad("usage.%s must be 0 to %d", m.name, int64(MaxUsageBytes))
+		}
+	}
+	for _, m := range []struct {
+		name   string
+		v, max float64
+	}{{"cpuSeconds", u.CPUSeconds, MaxUsageCPUSeconds}, {"cpuPeakVcpu", u.CPUPeakVCPU, MaxUsageVCPU}} {
+		if math.IsNaN(m.v) || m.v < 0 || m.v > m.max {
+			return bad("usage.%s must be 0 to %g", m.name, m.max)
+		}
+	}
+	return nil
 }
 
 // Extended is the body of a 200 answer to POST /extend: the task's TTL now
@@ -40,7 +145,7 @@ type Extended struct {
 	MaxTTL  string `json:"maxTtl"`
 }
 
-// Accepted is the body of a 202 answer.
+// Accepted is the body of a 202 answer to POST /terminate.
 type Accepted struct {
 	TaskARN       string `json:"taskArn"`
 	LastStatus    string `json:"lastStatus"`

@@ -1,6 +1,6 @@
 // Package stopclient is the supervisor's end of the stop API: a SigV4-signed,
-// retrying client of POST /terminate (Stop) and POST /extend (Extend), and
-// the checks of its URL.
+// retrying client of POST /terminate (Stop), POST /extend (Extend) and
+// POST /usage (SendUsage), and the checks of its URL.
 package stopclient
 
 import (
@@ -32,7 +32,7 @@ var ErrRejected = errors.New("request rejected")
 
 // RejectedError is a final refusal by the API.
 type RejectedError struct {
-	Op     string // terminate, extend
+	Op     string // terminate, extend, usage
 	Status int
 	Code   stopapi.Code // empty when the answer is not the function's (API Gateway's own)
 	Body   string
@@ -51,6 +51,7 @@ func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 type Client struct {
 	URL       string // POST /terminate
 	ExtendURL string // POST /extend; empty: Extend fails
+	UsageURL  string // POST /usage; empty: SendUsage fails
 	Region    string
 	// STS is the endpoint the identity proof is made for (package
 	// identityproof): every request carries one.
@@ -80,26 +81,82 @@ var (
 	// A stop retries fast: the deadline has passed.
 	terminateRoute = route{"terminate", "stop", "BASTION_TERMINATE_URL", 5 * time.Second}
 	extendRoute    = route{"extend", "extend", "BASTION_EXTEND_URL", ExtendAttemptTimeout}
+	// A usage report is bounded by its caller (2 s at SIGTERM).
+	usageRoute = route{"usage", "usage", "BASTION_TERMINATE_URL", 2 * time.Second}
 )
 
 // Stop sends req until the API accepts it (2xx) or says the task is gone
 // (404 with code TaskNotFound), both success; it returns a *RejectedError on
 // a final refusal and the context's error, with the last failure, when ctx
 // ends first.
+//
+// A usage the contract refuses is left out; a request the API refuses (400)
+// while it carries a usage is sent again without: a function older than
+// the usage member refuses it as an unknown field, and a usage must never
+// cost a stop.
 func (c *Client) Stop(ctx context.Context, req stopapi.Request) error {
+	req.Usage = c.checkUsage(terminateRoute, req.Usage)
 	_, _, err := c.send(ctx, terminateRoute, c.URL, req)
+	if req.Usage != nil && usageRefused(err) {
+		c.warnUsageRefused(terminateRoute, err)
+		req.Usage = nil
+		_, _, err = c.send(ctx, terminateRoute, c.URL, req)
+	}
 	return err
+}
+
+// SendUsage reports the task's usage (POST /usage), retrying as Stop does
+// until ctx ends: callers bound it.
+func (c *Client) SendUsage(ctx context.Context, req stopapi.UsageRequest) error {
+	if c.UsageURL == "" {
+		return errors.New("usage: no usage URL configured")
+	}
+	if err := stopapi.CheckUsage(req.Usage); err != nil {
+		return fmt.Errorf("usage: %w", err)
+	}
+	_, _, err := c.send(ctx, usageRoute, c.UsageURL, req)
+	return err
+}
+
+// checkUsage is u, or nil when the contract would refuse it.
+func (c *Client) checkUsage(r route, u *stopapi.Usage) *stopapi.Usage {
+	if u == nil {
+		return nil
+	}
+	if err := stopapi.CheckUsage(*u); err != nil {
+		c.Log.Warn(r.what+" request sent without its usage, which is out of the contract's bounds", "err", err.Error())
+		return nil
+	}
+	return u
+}
+
+// usageRefused reports whether err is the API's 400: a request with a usage
+// is then sent once more without.
+func usageRefused(err error) bool {
+	var re *RejectedError
+	return errors.As(err, &re) && re.Status == http.StatusBadRequest
+}
+
+func (c *Client) warnUsageRefused(r route, err error) {
+	c.Log.Warn(r.what+" request refused with its usage; sending it again without (a function older than the usage member refuses it: update the stack)", "err", err.Error())
 }
 
 // Extend asks the API to make the task's TTL req.TTL and returns its answer:
 // the TTL now, which the cap may have cut. It retries as Stop does until ctx
-// ends, so callers bound ctx: a person waits for the answer.
+// ends, so callers bound ctx: a person waits for the answer. A usage is
+// handled as Stop handles it.
 func (c *Client) Extend(ctx context.Context, req stopapi.ExtendRequest) (stopapi.Extended, error) {
 	var e stopapi.Extended
 	if c.ExtendURL == "" {
 		return e, errors.New("extend: no extend URL configured")
 	}
+	req.Usage = c.checkUsage(extendRoute, req.Usage)
 	status, answer, err := c.send(ctx, extendRoute, c.ExtendURL, req)
+	if req.Usage != nil && usageRefused(err) {
+		c.warnUsageRefused(extendRoute, err)
+		req.Usage = nil
+		status, answer, err = c.send(ctx, extendRoute, c.ExtendURL, req)
+	}
 	if err != nil {
 		return e, err
 	}

@@ -82,10 +82,15 @@ func ClusterForRequest(taskARN, cluster string) string {
 // ExtendURL is the extend route beside a terminate URL: the same API and
 // stage, the route (identityproof.Route: the last path element, trailing
 // slashes ignored) replaced (…/prod/terminate -> …/prod/extend).
-func ExtendURL(terminate *url.URL) *url.URL {
+func ExtendURL(terminate *url.URL) *url.URL { return beside(terminate, "extend") }
+
+// UsageURL is the usage route beside a terminate URL (…/prod/usage).
+func UsageURL(terminate *url.URL) *url.URL { return beside(terminate, "usage") }
+
+func beside(terminate *url.URL, route string) *url.URL {
 	u := *terminate
 	p := strings.TrimRight(u.Path, "/")
 	dir := p[:strings.LastIndexByte(p, '/')+1]
-	u.Path, u.RawPath = dir+"extend", ""
+	u.Path, u.RawPath = dir+route, ""
 	return &u
 }

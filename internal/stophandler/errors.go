@@ -1,5 +1,5 @@
 // Package stophandler is the terminate Lambda's logic: it reads a
-// POST /terminate or POST /extend request from API Gateway, checks the
+// POST /terminate, POST /extend or POST /usage request from API Gateway, checks the
 // caller's proof of identity, lets a task act only on itself, and calls
 // ecs:StopTask, or records the extended TTL in the task's bastion-ttl tag.
 package stophandler

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -26,12 +27,13 @@ type target struct {
 	cluster string // name, from the ARN or the request's cluster field
 	reason  string
 	ttl     time.Duration
+	usage   *stopapi.Usage // the task's usage, when the request carries one
 }
 
 // parseTerminate validates a POST /terminate request for this function's region.
 func parseTerminate(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.Request
-	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and reason"); err != nil {
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster, reason and usage"); err != nil {
 		return target{}, err
 	}
 	t, err := parseTask(req.TaskARN, req.Cluster, region)
@@ -41,14 +43,17 @@ func parseTerminate(method, body string, isBase64 bool, region string) (target, 
 	if err := checkReason(req.Reason); err != nil {
 		return target{}, err
 	}
-	t.reason = req.Reason
+	if err := checkUsage(req.Usage); err != nil {
+		return target{}, err
+	}
+	t.reason, t.usage = req.Reason, req.Usage
 	return t, nil
 }
 
 // parseExtend validates a POST /extend request for this function's region.
 func parseExtend(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.ExtendRequest
-	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and ttl"); err != nil {
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster, ttl and usage"); err != nil {
 		return target{}, err
 	}
 	t, err := parseTask(req.TaskARN, req.Cluster, region)
@@ -64,8 +69,40 @@ func parseExtend(method, body string, isBase64 bool, region string) (target, *er
 	if perr != nil || ttl <= 0 {
 		return target{}, reject(http.StatusBadRequest, "ttl is not a positive Go duration such as 2h30m (the whole TTL wanted, not an increment)")
 	}
-	t.ttl = ttl
+	if err := checkUsage(req.Usage); err != nil {
+		return target{}, err
+	}
+	t.ttl, t.usage = ttl, req.Usage
 	return t, nil
+}
+
+// parseUsage validates a POST /usage request for this function's region.
+func parseUsage(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
+	var req stopapi.UsageRequest
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and usage"); err != nil {
+		return target{}, err
+	}
+	t, err := parseTask(req.TaskARN, req.Cluster, region)
+	if err != nil {
+		return target{}, err
+	}
+	if err := checkUsage(&req.Usage); err != nil {
+		return target{}, err
+	}
+	t.usage = &req.Usage
+	return t, nil
+}
+
+// checkUsage checks a request's usage, if any, against the contract's
+// bounds (stopapi.CheckUsage, which the supervisor applies before sending).
+func checkUsage(u *stopapi.Usage) *errorAnswer {
+	if u == nil {
+		return nil
+	}
+	if err := stopapi.CheckUsage(*u); err != nil {
+		return reject(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), stopapi.ErrBadUsage.Error()+": "))
+	}
+	return nil
 }
 
 // decodeBody checks the method and size and decodes the JSON body into v,

@@ -31,7 +31,14 @@ type ECS interface {
 
 var _ ECS = (*ecs.Client)(nil)
 
-// Service answers POST /terminate and POST /extend.
+// UsageRecorder keeps a task's usage summary (package ledger writes it to
+// the task's item). A later summary of the same task supersedes an earlier
+// one: it covers more.
+type UsageRecorder interface {
+	RecordUsage(ctx context.Context, taskARN string, u stopapi.Usage) error
+}
+
+// Service answers POST /terminate, POST /extend and POST /usage.
 type Service struct {
 	ECS    ECS
 	Policy Policy
@@ -48,6 +55,10 @@ type Service struct {
 	// is also an embedded-metric document (package metrics).
 	Function string
 	Log      *slog.Logger
+	// UsageRecorder keeps the usage that an authorized request carries;
+	// nil: the usage is checked, logged and dropped. A record that fails is
+	// logged and never fails the request.
+	UsageRecorder UsageRecorder
 }
 
 // New is the Service that cfg describes, stopping tasks with client and
@@ -181,7 +192,7 @@ func routeREST(ev events.APIGatewayProxyRequest) string {
 	return identityproof.Route(p)
 }
 
-// serve stops or extends, by route, and logs one line: every outcome is an
+// serve stops, extends or records usage, by route, and logs one line: every outcome is an
 // HTTP answer.
 func (s *Service) serve(ctx context.Context, r request) (int, string) {
 	began := time.Now()
@@ -199,8 +210,10 @@ func (s *Service) serve(ctx context.Context, r request) (int, string) {
 		o = s.stop(ctx, r)
 	case r.route == "extend":
 		o = s.extend(ctx, r)
+	case r.route == "usage":
+		o = s.usage(ctx, r)
 	default:
-		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate or POST /extend", r.route)
+		o.err = reject(http.StatusBadRequest, "route %q is not served here; use POST /terminate, POST /extend or POST /usage", r.route)
 	}
 	attrs := append([]any{"request_id", r.requestID, "caller", r.id.UserARN, "task_arn", o.taskARN}, o.attrs...)
 	result := o.done
@@ -223,8 +236,11 @@ func (s *Service) serve(ctx context.Context, r request) (int, string) {
 		level = slog.LevelWarn
 	}
 	msg := "terminate request"
-	if r.route == "extend" {
+	switch r.route {
+	case "extend":
 		msg = "extend request"
+	case "usage":
+		msg = "usage request"
 	}
 	if o.err != nil {
 		o.metrics = []metrics.Metric{metrics.One(string(o.err.Code))}
@@ -256,8 +272,14 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 		Reason:  aws.String(stopReason(t.reason)),
 	})
 	if stopErr != nil {
-		return outcome{taskARN: arn, cluster: t.cluster, err: classify(stopErr)}
+		o := outcome{taskARN: arn, cluster: t.cluster, err: classify(stopErr)}
+		if o.err.Status == http.StatusNotFound { // gone: what it used is still worth keeping
+			o.attrs = s.recordUsage(ctx, arn, t.usage)
+		}
+		return o
 	}
+	// After the stop, which must not wait for it.
+	proof = append(proof, s.recordUsage(ctx, arn, t.usage)...)
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
@@ -352,6 +374,7 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 			return outcome{taskARN: arn, cluster: t.cluster, err: classify(tagErr)}
 		}
 	}
+	proof = append(proof, s.recordUsage(ctx, arn, t.usage)...)
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
 	ms := []metrics.Metric{metrics.One(metrics.Extended)}
 	if e.Capped {
@@ -359,6 +382,48 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	}
 	return outcome{status: http.StatusOK, body: e, taskARN: arn, done: "extended", cluster: t.cluster, metrics: withUnproven(unproven, ms...),
 		attrs: append(proof, "ttl_wanted", t.ttl.String(), "ttl_recorded", value, "ttl", e.TTL, "capped", e.Capped)}
+}
+
+// usage validates and authorizes as stop does, then hands the usage to the
+// recorder: it acts on nothing else, and a record that fails is logged, the
+// answer 202 all the same (the usage is a report, not a command to retry).
+func (s *Service) usage(ctx context.Context, r request) outcome {
+	t, err := parseUsage(r.method, r.body, r.base64, s.Region)
+	if err != nil {
+		return outcome{err: err}
+	}
+	arn := t.task.String()
+	ctx, cancel := withReserve(ctx)
+	defer cancel()
+	id, proof, unproven, err := s.identify(ctx, r)
+	if err == nil {
+		err = s.Policy.authorize(id, r.accountID, t)
+	}
+	if err != nil {
+		return outcome{taskARN: arn, err: err, attrs: proof}
+	}
+	return outcome{status: http.StatusAccepted, body: stopapi.UsageAccepted{TaskARN: arn, Samples: t.usage.Samples},
+		taskARN: arn, done: "recorded", cluster: t.cluster, metrics: withUnproven(unproven),
+		attrs: append(proof, s.recordUsage(ctx, arn, t.usage)...)}
+}
+
+// recordUsage hands u, if any, to the recorder, and returns the log's
+// attributes: what the task used, and a record's failure. It never fails
+// the request.
+func (s *Service) recordUsage(ctx context.Context, taskARN string, u *stopapi.Usage) []any {
+	if u == nil {
+		return nil
+	}
+	attrs := []any{"usage_samples", u.Samples, "usage_memory_peak_bytes", u.MemoryPeakBytes,
+		"usage_cpu_seconds", u.CPUSeconds, "usage_cpu_peak_vcpu", u.CPUPeakVCPU}
+	if s.UsageRecorder == nil {
+		return attrs
+	}
+	if err := s.UsageRecorder.RecordUsage(ctx, taskARN, *u); err != nil {
+		s.Log.ErrorContext(ctx, "usage not recorded; the request goes on", "task_arn", taskARN, "err", err.Error())
+		return append(attrs, "usage_recorded", false)
+	}
+	return append(attrs, "usage_recorded", true)
 }
 
 // stopReserve is the time kept back from the function's deadline: a slow

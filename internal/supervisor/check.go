@@ -104,7 +104,7 @@ func (c *checker) run(ctx context.Context) error {
 	log.Warn("deadline passed, stopping the task", attrs...)
 	stopper := *c.stopper // its lines go to the decision log too
 	stopper.Log = log
-	stopErr := stopper.Stop(ctx, stopRequest(start, lt.StopReason()))
+	stopErr := stopper.Stop(ctx, stopRequest(start, lt.StopReason(), c.sampleForStop(ctx)))
 	if stopErr != nil {
 		log.Error("stop request failed; the next check tries again", append(attrs, "err", stopErr.Error())...)
 	} else {

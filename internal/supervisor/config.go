@@ -53,20 +53,21 @@ const (
 
 // config is the supervisor's configuration; docs/supervisor.md documents each variable.
 type config struct {
-	TTL          time.Duration   `env:"BASTION_TTL" envDefault:"30m" help:"lifetime after the container's StartedAt, a Go duration"`
-	MaxTTL       time.Duration   `env:"BASTION_MAX_TTL" envDefault:"12h" help:"the stack's MaxTTL: the longest TTL believed, whatever the API answers"`
-	TerminateURL string          `env:"BASTION_TERMINATE_URL" help:"URL of POST /terminate (the stack's TerminateUrl); required unless dry run"`
-	ExtendURL    string          `env:"BASTION_EXTEND_URL" help:"URL of POST /extend (default: beside the terminate URL)"`
-	Container    string          `env:"BASTION_CONTAINER" help:"the container whose StartedAt starts the clock (default: the earliest)"`
-	Grace        time.Duration   `env:"BASTION_GRACE" envDefault:"2m" help:"after the deadline, before the fail-safe; at least 5s"`
-	DryRun       bool            `env:"BASTION_DRY_RUN" envDefault:"false" help:"decide and log, never stop"`
-	FailSafe     string          `env:"BASTION_FAILSAFE" envDefault:"exit" help:"check: exit (SIGTERM to PID 1 at deadline + grace) or none"`
-	IdleTimeout  time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0" help:"watch: stop after this long without a session; 0 is off"`
-	IdlePorts    []string        `env:"BASTION_IDLE_PORTS" help:"watch: the ports whose inbound connections are sessions (default: every listening one)"`
-	WarnBefore   []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m" help:"watch: warn this long before the deadline"`
-	ControlAddr  string          `env:"BASTION_CONTROL_ADDR" envDefault:"127.0.0.1:8311" help:"the control endpoint (status, extend), loopback only; off disables it"`
-	LogFormat    string          `env:"BASTION_LOG_FORMAT" envDefault:"json" help:"json or text"`
-	LogLevel     string          `env:"BASTION_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	TTL           time.Duration   `env:"BASTION_TTL" envDefault:"30m" help:"lifetime after the container's StartedAt, a Go duration"`
+	MaxTTL        time.Duration   `env:"BASTION_MAX_TTL" envDefault:"12h" help:"the stack's MaxTTL: the longest TTL believed, whatever the API answers"`
+	TerminateURL  string          `env:"BASTION_TERMINATE_URL" help:"URL of POST /terminate (the stack's TerminateUrl); required unless dry run"`
+	ExtendURL     string          `env:"BASTION_EXTEND_URL" help:"URL of POST /extend (default: beside the terminate URL)"`
+	Container     string          `env:"BASTION_CONTAINER" help:"the container whose StartedAt starts the clock (default: the earliest)"`
+	Grace         time.Duration   `env:"BASTION_GRACE" envDefault:"2m" help:"after the deadline, before the fail-safe; at least 5s"`
+	DryRun        bool            `env:"BASTION_DRY_RUN" envDefault:"false" help:"decide and log, never stop"`
+	FailSafe      string          `env:"BASTION_FAILSAFE" envDefault:"exit" help:"check: exit (SIGTERM to PID 1 at deadline + grace) or none"`
+	IdleTimeout   time.Duration   `env:"BASTION_IDLE_TIMEOUT" envDefault:"0" help:"watch: stop after this long without a session; 0 is off"`
+	IdlePorts     []string        `env:"BASTION_IDLE_PORTS" help:"watch: the ports whose inbound connections are sessions (default: every listening one)"`
+	WarnBefore    []time.Duration `env:"BASTION_WARN_BEFORE" envDefault:"10m,1m" help:"watch: warn this long before the deadline"`
+	ControlAddr   string          `env:"BASTION_CONTROL_ADDR" envDefault:"127.0.0.1:8311" help:"the control endpoint (status, extend), loopback only; off disables it"`
+	UsageInterval time.Duration   `env:"BASTION_USAGE_INTERVAL" envDefault:"60s" help:"watch: sample the task's stats this often, sent with the API requests (check: once, when it stops); 0 is off"`
+	LogFormat     string          `env:"BASTION_LOG_FORMAT" envDefault:"json" help:"json or text"`
+	LogLevel      string          `env:"BASTION_LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
 
 	url         *url.URL // parsed TerminateURL; nil when not needed
 	extendURL   *url.URL // parsed ExtendURL, or the route beside url
@@ -117,6 +118,9 @@ func loadConfig(environ map[string]string, needURL bool) (config, error) {
 	}
 	if c.FailSafe != failSafeExit && c.FailSafe != failSafeNone {
 		bad("BASTION_FAILSAFE", "use exit or none")
+	}
+	if c.UsageInterval < 0 || (c.UsageInterval > 0 && c.UsageInterval < time.Second) {
+		bad("BASTION_USAGE_INTERVAL", "use 0 (off) or a duration of at least 1s")
 	}
 	if c.IdleTimeout < 0 || (c.IdleTimeout > 0 && c.IdleTimeout < time.Second) {
 		bad("BASTION_IDLE_TIMEOUT", "use 0 (off) or a duration of at least 1s")

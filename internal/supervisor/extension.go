@@ -81,7 +81,7 @@ func (w *watcher) extendHoldingToken(ctx context.Context, state *live, by time.D
 	asked := min(wanted, ceiling)
 	ctx, cancel := context.WithTimeout(ctx, controlapi.ExtendBudget)
 	defer cancel()
-	ans, err := w.stopper.Extend(ctx, extendRequest(snap.start, asked))
+	ans, err := w.stopper.Extend(ctx, extendRequest(snap.start, asked, w.usageNow()))
 	if err != nil {
 		apiErr = err
 		w.log.Warn("extension failed; the deadline is unchanged", "ttl", snap.lt.TTL.String(), "ttl_wanted", asked.String(), "err", err.Error())
@@ -140,11 +140,13 @@ func (w *watcher) releaseExtension(err error) {
 	<-w.extending
 }
 
-func extendRequest(start taskmeta.Start, ttl time.Duration) stopapi.ExtendRequest {
+// extendRequest asks for ttl, with the task's usage so far (nil: none).
+func extendRequest(start taskmeta.Start, ttl time.Duration, u *stopapi.Usage) stopapi.ExtendRequest {
 	return stopapi.ExtendRequest{
 		TaskARN: start.TaskARN,
 		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
 		TTL:     ttl.String(),
+		Usage:   u,
 	}
 }
 
@@ -215,7 +217,7 @@ func (w *watcher) registerOnce(ctx context.Context, state *live, start taskmeta.
 		return true, nil
 	}
 	callCtx, cancel := context.WithTimeout(ctx, registerBudget)
-	ans, err := w.stopper.Extend(callCtx, extendRequest(start, w.cfg.TTL))
+	ans, err := w.stopper.Extend(callCtx, extendRequest(start, w.cfg.TTL, w.usageNow()))
 	cancel()
 	w.releaseExtension(err)
 	if err != nil {

@@ -79,6 +79,7 @@ type apiServer struct {
 	maxTTL       time.Duration
 	extendStatus int         // != 0: answer POST /extend with it, an error
 	clock        clock.Clock // the time of a request and of its signature check; nil: the system's
+	usages       []stopapi.UsageRequest
 }
 
 func (s *apiServer) now() time.Time {
@@ -94,6 +95,10 @@ func newAPIServer(t *testing.T, statuses ...int) *apiServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/extend" {
 			s.extend(t, w, r)
+			return
+		}
+		if r.URL.Path == "/usage" {
+			s.usage(t, w, r)
 			return
 		}
 		at := s.now()
@@ -148,6 +153,34 @@ func (s *apiServer) extend(t *testing.T, w http.ResponseWriter, r *http.Request)
 	}
 	s.recorded = min(max(wanted, s.recorded), s.maxTTL)
 	_ = json.NewEncoder(w).Encode(stopapi.Extended{TaskARN: req.TaskARN, TTL: s.recorded.String(), Capped: s.recorded < wanted, MaxTTL: s.maxTTL.String()})
+}
+
+// usage is the API's POST /usage: signed and proven, recorded, 202.
+func (s *apiServer) usage(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if _, err := sigv4.Verify(r, body, func(id string) (aws.Credentials, bool) {
+		return aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, id == testKeyID
+	}, s.now(), 5*time.Minute); err != nil || checkProof(r, body, s.now()) != nil {
+		t.Errorf("POST /usage: %v", err)
+	}
+	var req stopapi.UsageRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || stopapi.CheckUsage(req.Usage) != nil {
+		t.Errorf("POST /usage %s: %v", body, err)
+	}
+	s.mu.Lock()
+	s.usages = append(s.usages, req)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(stopapi.UsageAccepted{TaskARN: req.TaskARN, Samples: req.Usage.Samples})
+}
+
+// Usages is what POST /usage was sent, in order.
+func (s *apiServer) Usages() []stopapi.UsageRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]stopapi.UsageRequest(nil), s.usages...)
 }
 
 // Extends is what POST /extend was asked, in order.
@@ -242,6 +275,10 @@ func fakeClockAPI(t *testing.T, clk clock.Clock, statuses ...int) (*httptest.Ser
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/extend" { // the sidecar registering its TTL
 			grantExtension(w, r, 12*time.Hour)
+			return
+		}
+		if r.URL.Path == "/usage" { // the sidecar's report at exit
+			w.WriteHeader(http.StatusAccepted)
 			return
 		}
 		mu.Lock()

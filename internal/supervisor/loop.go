@@ -14,7 +14,8 @@ import (
 // untilDeadline sleeps until the deadline that applies (the TTL's, or with
 // an idle timeout the idle one if earlier) and returns it and the stop
 // reason. With an idle timeout it samples the sessions every
-// lifetime.SampleEvery; each of BASTION_WARN_BEFORE is logged once as the
+// lifetime.SampleEvery, and the task's usage every BASTION_USAGE_INTERVAL
+// (in the background); each of BASTION_WARN_BEFORE is logged once as the
 // deadline nears (again if activity or an extension pushed it back).
 // Without either it arms one timer. An extension moving the TTL later
 // needs no wake-up: at the old deadline the loop finds the new one; an
@@ -26,8 +27,13 @@ func (w *watcher) untilDeadline(ctx context.Context, state *live, taskARN string
 	}
 	var seen sight
 	warned := map[time.Duration]bool{}
+	var nextSample time.Time // the next usage sample; zero: now
 	for {
 		now := w.clock.Now()
+		if w.usage != nil && !now.Before(nextSample) {
+			w.sampleUsage(ctx) // in the background: never a delay here
+			nextSample = now.Add(w.cfg.UsageInterval)
+		}
 		if idle != nil {
 			sample, err := w.countSessions()
 			inUse := true // unknown is not idle: a read error never stops a bastion early
@@ -66,6 +72,9 @@ func (w *watcher) untilDeadline(ctx context.Context, state *live, taskARN string
 			if at := now.Add(lifetime.SampleEvery(idle.Timeout)); at.Before(wake) {
 				wake = at
 			}
+		}
+		if w.usage != nil && nextSample.Before(wake) {
+			wake = nextSample
 		}
 		if err := sleepUntilMoved(ctx, w.clock, wake, state.moved); err != nil {
 			return deadline, reason, err

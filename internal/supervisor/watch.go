@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
@@ -17,6 +18,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/sessions"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+	taskusage "github.com/bastion-ttl/bastion-ttl/internal/usage"
 )
 
 // watcher is the sidecar, supervisor watch: it reads the start once, sleeps
@@ -37,6 +39,10 @@ type watcher struct {
 
 	extending       chan struct{}  // holds a token while an extension is asked (extension.go)
 	registerBackoff backoff.Policy // spaces the registration's attempts
+
+	usage    *taskusage.Sampler // nil: no usage sampled (off, or dry run) (usage.go)
+	sampling atomic.Bool        // a sample is in flight
+	samples  sync.WaitGroup     // the samples in flight
 }
 
 func newWatcher(environ map[string]string, clk clock.Clock, logTo io.Writer) (*watcher, error) {
@@ -59,6 +65,9 @@ func newWatcher(environ map[string]string, clk clock.Clock, logTo io.Writer) (*w
 		if w.stopper, err = newStopper(cfg, environ, clk, log); err != nil {
 			return nil, err
 		}
+		if cfg.UsageInterval > 0 {
+			w.usage = w.meta.sampler()
+		}
 	}
 	return w, nil
 }
@@ -73,6 +82,7 @@ func (w *watcher) run(ctx context.Context) error {
 	controlCtx, stopControl := context.WithCancel(ctx)
 	defer stopControl()
 	w.serveControl(controlCtx, state)
+	defer func() { stopControl(); w.samples.Wait() }()
 	// If the start time can never be read, this process's own start bounds
 	// it: ECS records a container's StartedAt before its process runs (the
 	// grace absorbs any skew), so this fail-safe is never early.
@@ -117,6 +127,7 @@ func (w *watcher) run(ctx context.Context) error {
 	deadline, reason, err := w.untilDeadline(ctx, state, start.TaskARN)
 	if err != nil {
 		w.log.Info("signal received before the deadline, exiting", attrs...)
+		w.reportUsageAtExit(start)
 		return nil
 	}
 	// The deadline reached, the TTL's or the idle one, and the TTL now.
@@ -131,10 +142,11 @@ func (w *watcher) run(ctx context.Context) error {
 	giveUp := deadline.Add(w.cfg.Grace)
 	stopCtx, cancel := w.clock.WithDeadline(ctx, giveUp)
 	defer cancel()
-	err = w.stopper.Stop(stopCtx, stopRequest(start, reason))
+	err = w.stopper.Stop(stopCtx, stopRequest(start, reason, w.usageNow()))
 	switch {
 	case ctx.Err() != nil:
 		w.log.Info("signal received while stopping, exiting", attrs...)
+		w.reportUsageAtExit(start)
 		return nil
 	case err != nil:
 		return w.failSafe(fmt.Errorf("%w: the task could not be stopped remotely: %v", errFailSafe, err), attrs...)
@@ -142,6 +154,7 @@ func (w *watcher) run(ctx context.Context) error {
 	w.log.Info("stop accepted, waiting for ECS to stop the task", attrs...)
 	if err := sleepUntil(ctx, w.clock, giveUp); err != nil {
 		w.log.Info("signal received, exiting", attrs...)
+		w.reportUsageAtExit(start)
 		return nil
 	}
 	// Accepted, yet still running at deadline + grace: end it from here.

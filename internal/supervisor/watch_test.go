@@ -110,6 +110,14 @@ func TestWatchStopsAtDeadlineThenWaitsForSIGTERM(t *testing.T) {
 	if code := p.Wait(t, 2*time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM, want 0", code)
 	}
+	// The stop carried the usage sampled at start; SIGTERM sent it once
+	// more, with a last sample.
+	if u := api.Hits()[0].req.Usage; u == nil || u.Samples < 1 || u.MemoryLimitBytes != 512<<20 {
+		t.Errorf("stop request's usage %+v", u)
+	}
+	if us := api.Usages(); len(us) != 1 || us[0].TaskARN != testTaskARN || us[0].Usage.Samples < 2 {
+		t.Errorf("POST /usage at SIGTERM: %+v", us)
+	}
 	for _, key := range []string{`"task_arn":"` + testTaskARN, `"ttl":"10s"`, `"deadline":"`} {
 		if !strings.Contains(p.Output(), key) {
 			t.Errorf("log lacks %s", key)
@@ -145,6 +153,9 @@ func TestWatchSIGTERMBeforeDeadline(t *testing.T) {
 	}
 	if len(api.Hits()) != 0 {
 		t.Fatal("stop request sent before the deadline")
+	}
+	if us := api.Usages(); len(us) != 1 {
+		t.Errorf("POST /usage at SIGTERM: %+v", us)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopclient"
 	"github.com/bastion-ttl/bastion-ttl/internal/taskmeta"
+	taskusage "github.com/bastion-ttl/bastion-ttl/internal/usage"
 )
 
 // The pieces the commands are built from: the signed stop client, the
@@ -49,6 +50,7 @@ func newStopper(cfg config, environ map[string]string, clk clock.Clock, log *slo
 	return &stopclient.Client{
 		URL:         cfg.url.String(),
 		ExtendURL:   cfg.extendURL.String(),
+		UsageURL:    stopclient.UsageURL(cfg.url).String(),
 		Region:      region,
 		STS:         sts,
 		Credentials: creds,
@@ -72,6 +74,11 @@ func newMetadata(cfg config, environ map[string]string, clk clock.Clock, log *sl
 	return metadata{endpoint: taskmeta.Discover(getenvOf(environ)), container: cfg.Container, clock: clk, log: log}
 }
 
+// sampler reads the task's stats beside the metadata (package usage).
+func (m metadata) sampler() *taskusage.Sampler {
+	return &taskusage.Sampler{StatsURL: m.endpoint.StatsURL, TaskURL: m.endpoint.TaskURL, Clock: m.clock, Log: m.log}
+}
+
 func (m metadata) waiter(b backoff.Policy) *taskmeta.Waiter {
 	return &taskmeta.Waiter{
 		Client:    &taskmeta.Client{URL: m.endpoint.TaskURL},
@@ -87,12 +94,14 @@ func hostname() string {
 	return h
 }
 
-// stopRequest is the request that ends the task of start, for reason.
-func stopRequest(start taskmeta.Start, reason string) stopapi.Request {
+// stopRequest is the request that ends the task of start, for reason,
+// with the task's usage so far (nil: none).
+func stopRequest(start taskmeta.Start, reason string, u *stopapi.Usage) stopapi.Request {
 	return stopapi.Request{
 		TaskARN: start.TaskARN,
 		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
 		Reason:  reason,
+		Usage:   u,
 	}
 }
 

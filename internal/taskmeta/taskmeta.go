@@ -14,6 +14,9 @@ import (
 // V2URL is the oldest task metadata path, used when no v4 or v3 variable is set.
 const V2URL = "http://169.254.170.2/v2/metadata"
 
+// V2StatsURL is the task stats beside V2URL.
+const V2StatsURL = "http://169.254.170.2/v2/stats"
+
 // Errors of StartedAt. ErrNotStarted and ErrImplausibleStart are transient
 // while a task starts: retry. ErrNoSuchContainer is final (the document lists
 // the task's containers and the named one is not among them): the Waiter turns
@@ -53,18 +56,23 @@ func (e *NoSuchContainerError) Is(target error) bool { return target == ErrNoSuc
 type Endpoint struct {
 	Version int    // 4, 3 or 2
 	TaskURL string // the URL of the task document
+	// StatsURL is the URL of the task's Docker stats, a map from Docker ID
+	// to each container's (package usage reads it).
+	StatsURL string
 }
 
 // Discover picks the endpoint from the container's environment:
 // ECS_CONTAINER_METADATA_URI_V4, else ECS_CONTAINER_METADATA_URI, else V2URL.
 func Discover(getenv func(string) string) Endpoint {
 	if u := getenv("ECS_CONTAINER_METADATA_URI_V4"); u != "" {
-		return Endpoint{Version: 4, TaskURL: strings.TrimRight(u, "/") + "/task"}
+		u = strings.TrimRight(u, "/")
+		return Endpoint{Version: 4, TaskURL: u + "/task", StatsURL: u + "/task/stats"}
 	}
 	if u := getenv("ECS_CONTAINER_METADATA_URI"); u != "" {
-		return Endpoint{Version: 3, TaskURL: strings.TrimRight(u, "/") + "/task"}
+		u = strings.TrimRight(u, "/")
+		return Endpoint{Version: 3, TaskURL: u + "/task", StatsURL: u + "/task/stats"}
 	}
-	return Endpoint{Version: 2, TaskURL: V2URL}
+	return Endpoint{Version: 2, TaskURL: V2URL, StatsURL: V2StatsURL}
 }
 
 // Task is the part of the task document this project reads. Unknown fields
@@ -77,6 +85,14 @@ type Task struct {
 	KnownStatus   string      `json:"KnownStatus"`
 	PullStartedAt *time.Time  `json:"PullStartedAt"` // never a start time: earlier than the truth
 	Containers    []Container `json:"Containers"`
+	// Limits is the task's size, when its definition gives one.
+	Limits *Limits `json:"Limits"`
+}
+
+// Limits is a task's size: CPU in vCPUs, Memory in MiB.
+type Limits struct {
+	CPU    float64 `json:"CPU"`
+	Memory int64   `json:"Memory"`
 }
 
 // Container is one container of the task.

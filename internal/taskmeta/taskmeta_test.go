@@ -47,6 +47,9 @@ func TestDecodeSamples(t *testing.T) {
 		if !task.PullStartedAt.Before(got) {
 			t.Fatal("sample should have PullStartedAt before StartedAt")
 		}
+		if task.Limits == nil || *task.Limits != (Limits{CPU: 0.25, Memory: 512}) {
+			t.Fatalf("Limits = %+v, want the task's 0.25 vCPU and 512 MiB", task.Limits)
+		}
 	})
 	t.Run("v4 container document is not a task", func(t *testing.T) {
 		f, _ := os.Open("../localaws/taskmetadata/testdata/v4-fargate-container.json")
@@ -147,9 +150,9 @@ func TestDiscover(t *testing.T) {
 		vars map[string]string
 		want Endpoint
 	}{
-		{map[string]string{"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc", "ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc"}, Endpoint{4, "http://169.254.170.2/v4/abc/task"}},
-		{map[string]string{"ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc/"}, Endpoint{3, "http://169.254.170.2/v3/abc/task"}},
-		{map[string]string{}, Endpoint{2, "http://169.254.170.2/v2/metadata"}},
+		{map[string]string{"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc", "ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc"}, Endpoint{4, "http://169.254.170.2/v4/abc/task", "http://169.254.170.2/v4/abc/task/stats"}},
+		{map[string]string{"ECS_CONTAINER_METADATA_URI": "http://169.254.170.2/v3/abc/"}, Endpoint{3, "http://169.254.170.2/v3/abc/task", "http://169.254.170.2/v3/abc/task/stats"}},
+		{map[string]string{}, Endpoint{2, "http://169.254.170.2/v2/metadata", "http://169.254.170.2/v2/stats"}},
 	}
 	for _, tt := range tests {
 		if got := Discover(env(tt.vars)); got != tt.want {

@@ -129,6 +129,29 @@ func TestLambdaAgainstMoto(t *testing.T) {
 		}
 	})
 
+	// POST /usage is recorded (here: logged, no recorder) and acts on
+	// nothing; another task's is refused.
+	t.Run("a task reports its usage", func(t *testing.T) {
+		victim := bastions[1]
+		u := `{"samples":2,"from":"2026-05-04T10:00:00Z","to":"2026-05-04T10:01:00Z","memoryPeakBytes":3416064,"memoryLimitBytes":536870912,` +
+			`"cpuSeconds":1.138,"cpuPeakVcpu":0.25,"netRxBytes":84,"netTxBytes":84}`
+		resp := invoke(usageEvent(`{"taskArn":"`+me+`","usage":`+u+`}`, myRole+myID))
+		if resp.StatusCode != 202 || resp.Body != `{"taskArn":"`+me+`","samples":2}` {
+			t.Fatalf("usage: %d %s", resp.StatusCode, resp.Body)
+		}
+		fn.WaitOutput(t, 5*time.Second, `"msg":"usage request"`)
+		fn.WaitOutput(t, 5*time.Second, `"outcome":"recorded"`)
+		if resp := invoke(usageEvent(`{"taskArn":"`+victim+`","usage":`+u+`}`, myRole+myID)); resp.StatusCode != 403 {
+			t.Fatalf("another task's usage: %d %s", resp.StatusCode, resp.Body)
+		}
+		if resp := invoke(usageEvent(`{"taskArn":"`+me+`","usage":{"samples":0}}`, myRole+myID)); resp.StatusCode != 400 {
+			t.Fatalf("a usage out of bounds: %d %s", resp.StatusCode, resp.Body)
+		}
+		if got := testenv.Tag(t, client, victim, ttltag.Key); got != "" {
+			t.Errorf("%s tagged %q by a usage report", victim, got)
+		}
+	})
+
 	// Anyone allowed to invoke the function writes any requestContext: the
 	// function believes STS, so a forged identity stops and tags nothing.
 	t.Run("forged events", func(t *testing.T) {
@@ -327,6 +350,12 @@ func apiEvent(method, body, caller string) events.APIGatewayV2HTTPRequest {
 func extendEvent(body, caller string) events.APIGatewayV2HTTPRequest {
 	ev := apiEvent("POST", body, caller)
 	ev.RouteKey, ev.RawPath, ev.RequestContext.HTTP.Path = "POST /extend", "/extend", "/extend"
+	return ev
+}
+
+func usageEvent(body, caller string) events.APIGatewayV2HTTPRequest {
+	ev := apiEvent("POST", body, caller)
+	ev.RouteKey, ev.RawPath, ev.RequestContext.HTTP.Path = "POST /usage", "/usage", "/usage"
 	return ev
 }
 

@@ -31,7 +31,7 @@ import (
 )
 
 // Routes are the API's, as the template declares them.
-var Routes = []string{"POST /terminate", "POST /extend"}
+var Routes = []string{"POST /terminate", "POST /extend", "POST /usage"}
 
 // Config says what to start. Region, Account, Clusters and TaskRoles are
 // required; the rest is optional.

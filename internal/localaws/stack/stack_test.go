@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +135,62 @@ func TestStartNeedsTheStacksIdentity(t *testing.T) {
 	c.TaskRoles = nil
 	if _, err := stack.Start(c); err == nil {
 		t.Fatal("started without task roles")
+	}
+}
+
+// usages keeps the usages the function hands its recorder.
+type usages struct {
+	mu  sync.Mutex
+	got map[string][]stopapi.Usage
+}
+
+func (u *usages) RecordUsage(_ context.Context, taskARN string, v stopapi.Usage) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.got == nil {
+		u.got = map[string][]stopapi.Usage{}
+	}
+	u.got[taskARN] = append(u.got[taskARN], v)
+	return nil
+}
+
+// A usage travels in the body the signature and the proof cover, on each
+// of the three routes, through the gateway and STS to the function's
+// recorder; another task's is refused.
+func TestStackCarriesUsage(t *testing.T) {
+	u := stopapi.Usage{Samples: 12, From: time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC), To: time.Date(2026, 5, 4, 10, 11, 0, 0, time.UTC),
+		MemoryPeakBytes: 3416064, MemoryLimitBytes: 512 << 20, CPUSeconds: 1.138, CPUPeakVCPU: 0.25, NetRxBytes: 2398415937, NetTxBytes: 1259037719}
+	for _, stage := range []string{"", "prod"} {
+		t.Run("stage "+stage, func(t *testing.T) {
+			c := config()
+			c.Stage = stage
+			st := start(t, c, me, victim)
+			rec := &usages{}
+			st.Function.UsageRecorder = rec
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cl := client(st)
+			cl.UsageURL = st.APIURL + "/usage"
+
+			if err := cl.SendUsage(ctx, stopapi.UsageRequest{TaskARN: me, Usage: u}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Extend(ctx, stopapi.ExtendRequest{TaskARN: me, TTL: "30m", Usage: &u}); err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.Stop(ctx, stopapi.Request{TaskARN: me, Reason: "TTL 30m expired", Usage: &u}); err != nil {
+				t.Fatal(err)
+			}
+			err := cl.SendUsage(ctx, stopapi.UsageRequest{TaskARN: victim, Usage: u})
+			if rej := (*stopclient.RejectedError)(nil); !errors.As(err, &rej) || rej.Status != 403 {
+				t.Fatalf("another task's usage: %v, want a 403", err)
+			}
+			if got := rec.got[me]; len(got) != 3 || got[0] != u || got[1] != u || got[2] != u || len(rec.got[victim]) != 0 {
+				t.Fatalf("recorded %+v", rec.got)
+			}
+			if got, _ := st.ECS.Task(me); got.DesiredStatus != "STOPPED" {
+				t.Fatalf("task %s", got.DesiredStatus)
+			}
+		})
 	}
 }

@@ -14,6 +14,13 @@ import (
 //go:embed testdata/v4-fargate-task.json
 var sample string
 
+// Stats is the task's stats (/task/stats): the AWS developer guide's
+// Fargate example (package usage's testdata), keyed by the sample's
+// container.
+//
+//go:embed testdata/v4-fargate-task-stats.json
+var Stats []byte
+
 const (
 	sampleTask      = "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
 	sampleCluster   = "arn:aws:ecs:us-west-2:111122223333:cluster/default"
@@ -44,14 +51,20 @@ func Document(taskARN, clusterARN string, startedAt time.Time) []byte {
 	return b
 }
 
-// Handler serves doc() as the task document at any path ending in /task.
+// Handler serves doc() as the task document at any path ending in /task,
+// and Stats at any ending in /task/stats.
 func Handler(doc func() []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/task") {
+		body := Stats
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/task"):
+			body = doc()
+		case strings.HasSuffix(r.URL.Path, "/task/stats"):
+		default:
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc())
+		_, _ = w.Write(body)
 	})
 }
