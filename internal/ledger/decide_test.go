@@ -58,7 +58,11 @@ func TestDecide(t *testing.T) {
 		why      string        // a part of Why
 	}{
 		{"running", registered(), "", "", 0, ""},
-		{"stopping, no stop code yet", func() Item { it := registered(); it.DesiredStatus, it.LastStatus = "STOPPED", "DEACTIVATING"; return it }(), "", "", 0, ""},
+		{"stopping, no stop code yet", func() Item {
+			it := registered()
+			it.DesiredStatus, it.LastStatus = "STOPPED", "DEACTIVATING"
+			return it
+		}(), "", "", 0, ""},
 		{"ttl, on time", stopped(ourStop(registered(), EndingTTL, deadline.Add(time.Second)), "UserInitiated", deadline.Add(2*time.Second), sidecar(0)), EndingTTL, OnTime, 2 * time.Second, "after the deadline"},
 		{"ttl, record only (events lost)", ourStop(registered(), EndingTTL, deadline.Add(time.Second)), EndingTTL, OnTime, time.Second, ""},
 		{"ttl, record before the STOPPED event", func() Item {
