@@ -20,6 +20,7 @@ func TestProductionBinariesLinkNoSupportCode(t *testing.T) {
 		"./lambda/terminate": {module + "internal/localaws", module + "internal/testenv"},
 		"./lambda/sweep":     {module + "internal/localaws", module + "internal/testenv"},
 		"./lambda/taskroles": {module + "internal/localaws", module + "internal/testenv"},
+		"./lambda/ledger":    {module + "internal/localaws", module + "internal/testenv"},
 		"./cmd/bastion-ttl":  {module + "internal/localaws", module + "internal/testenv"},
 	}
 	for pkg, deny := range denied {

@@ -28,6 +28,9 @@ type ExtendRequest struct {
 	TaskARN string `json:"taskArn"`
 	Cluster string `json:"cluster,omitempty"`
 	TTL     string `json:"ttl"`
+	// StartedAt is the start the supervisor counts the TTL from (RFC 3339),
+	// for the ledger's deadline; optional (older supervisors send none).
+	StartedAt string `json:"startedAt,omitempty"`
 }
 
 // Extended is the body of a 200 answer to POST /extend: the task's TTL now

@@ -26,6 +26,7 @@ type target struct {
 	cluster string // name, from the ARN or the request's cluster field
 	reason  string
 	ttl     time.Duration
+	started time.Time // POST /extend's startedAt; zero when not sent
 }
 
 // parseTerminate validates a POST /terminate request for this function's region.
@@ -48,7 +49,7 @@ func parseTerminate(method, body string, isBase64 bool, region string) (target, 
 // parseExtend validates a POST /extend request for this function's region.
 func parseExtend(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.ExtendRequest
-	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster and ttl"); err != nil {
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster, ttl and startedAt"); err != nil {
 		return target{}, err
 	}
 	t, err := parseTask(req.TaskARN, req.Cluster, region)
@@ -65,6 +66,13 @@ func parseExtend(method, body string, isBase64 bool, region string) (target, *er
 		return target{}, reject(http.StatusBadRequest, "ttl is not a positive Go duration such as 2h30m (the whole TTL wanted, not an increment)")
 	}
 	t.ttl = ttl
+	if req.StartedAt != "" {
+		started, serr := time.Parse(time.RFC3339Nano, req.StartedAt)
+		if serr != nil {
+			return target{}, reject(http.StatusBadRequest, "startedAt is not an RFC 3339 time")
+		}
+		t.started = started
+	}
 	return t, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -29,6 +30,19 @@ type ECS interface {
 }
 
 var _ ECS = (*ecs.Client)(nil)
+
+// Ledger records what the function did, in the task's ledger item
+// (package ledger's Store). A failed record is logged, never an answer's
+// cause: the ledger never blocks a stop or an extension.
+type Ledger interface {
+	Extended(ctx context.Context, taskARN string, r ledger.Registration) error
+	Stopping(ctx context.Context, taskARN string, s ledger.Stop) error
+}
+
+var _ Ledger = (*ledger.Store)(nil)
+
+// ledgerBudget bounds a ledger write, which comes after the act it records.
+const ledgerBudget = time.Second
 
 // Service answers POST /terminate and POST /extend.
 type Service struct {
@@ -46,7 +60,10 @@ type Service struct {
 	// Function names the function in its metrics: each request's log line
 	// is also an embedded-metric document (package metrics).
 	Function string
-	Log      *slog.Logger
+	// Ledger records registrations, extensions and stops; nil: no ledger
+	// (LEDGER_TABLE unset).
+	Ledger Ledger
+	Log    *slog.Logger
 }
 
 // New is the Service that cfg describes, stopping tasks with client and
@@ -246,6 +263,9 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 	if stopErr != nil {
 		return outcome{taskARN: arn, cluster: t.cluster, err: classify(stopErr)}
 	}
+	s.record(ctx, arn, "stop", func(ctx context.Context) error {
+		return s.Ledger.Stopping(ctx, arn, ledger.Stop{At: time.Now().UTC(), How: stopHow(t.reason), Why: stopReason(t.reason)})
+	})
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
@@ -285,16 +305,39 @@ func withUnproven(unproven bool, ms ...metrics.Metric) []metrics.Metric {
 	return ms
 }
 
-// stoppedBy names the limit a stop reason gives, for the metrics: the
-// supervisor's reasons start "TTL " or "idle ".
-func stoppedBy(reason string) string {
+// stopHow names the limit a stop reason gives: the supervisor's reasons
+// start "TTL " or "idle ".
+func stopHow(reason string) ledger.Ending {
 	switch {
 	case strings.HasPrefix(reason, "TTL "):
-		return metrics.StoppedTTL
+		return ledger.EndingTTL
 	case strings.HasPrefix(reason, "idle "):
+		return ledger.EndingIdle
+	}
+	return ledger.EndingOther
+}
+
+// stoppedBy is stopHow's metric.
+func stoppedBy(reason string) string {
+	switch stopHow(reason) {
+	case ledger.EndingTTL:
+		return metrics.StoppedTTL
+	case ledger.EndingIdle:
 		return metrics.StoppedIdle
 	}
 	return metrics.StoppedOther
+}
+
+// record makes one ledger write, within ledgerBudget, logging a failure.
+func (s *Service) record(ctx context.Context, arn, what string, write func(context.Context) error) {
+	if s.Ledger == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ledgerBudget)
+	defer cancel()
+	if err := write(ctx); err != nil {
+		s.Log.WarnContext(ctx, "ledger: "+what+" not recorded", "task_arn", arn, "err", err.Error())
+	}
 }
 
 // extend validates and authorizes as stop does, then records the task's new
@@ -341,6 +384,12 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 		}
 	}
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
+	owner, _ := ttltag.Value(tags.Tags, ttltag.OwnerKey)
+	why, _ := ttltag.Value(tags.Tags, ttltag.ReasonKey)
+	s.record(ctx, arn, "extension", func(ctx context.Context) error {
+		return s.Ledger.Extended(ctx, arn, ledger.Registration{At: time.Now().UTC(), Asked: t.ttl, TTL: ttl, Cap: s.MaxTTL, Capped: e.Capped,
+			SupervisorStart: t.started, Owner: owner, Reason: why})
+	})
 	ms := []metrics.Metric{metrics.One(metrics.Extended)}
 	if e.Capped {
 		ms = append(ms, metrics.One(metrics.CapReached))

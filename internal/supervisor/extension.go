@@ -145,6 +145,8 @@ func extendRequest(start taskmeta.Start, ttl time.Duration) stopapi.ExtendReques
 		TaskARN: start.TaskARN,
 		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
 		TTL:     ttl.String(),
+		// The ledger's deadline is the supervisor's own: this start + TTL.
+		StartedAt: start.Time.UTC().Format(time.RFC3339Nano),
 	}
 }
 
