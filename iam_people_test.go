@@ -259,6 +259,7 @@ func TestIAMLauncherPolicyExample(t *testing.T) {
 		"AWS::StackId":             "arn:aws:cloudformation:REGION:ACCOUNT:stack/STACK/*",
 		"BastionTaskRole.Arn":      "TASK_ROLE_ARN",
 		"BastionExecutionRole.Arn": "EXECUTION_ROLE_ARN",
+		"LedgerTable.Arn":          "LEDGER_TABLE_ARN",
 	})
 	if *updateExamples {
 		if err := os.WriteFile(launcherExample, policyJSON(want), 0o644); err != nil {
@@ -278,7 +279,8 @@ func TestIAMLauncherPolicyExample(t *testing.T) {
 	}
 	// Filled in as the README says, it decides as the stack's does.
 	filled := strings.NewReplacer("REGION", simRegion, "ACCOUNT", simAccount, "CLUSTER", simCluster, "STACK", simStack, "FAMILY", "bastion-ssh",
-		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", roleArn("BastionExecutionRole")).Replace(string(b))
+		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", roleArn("BastionExecutionRole"),
+		"LEDGER_TABLE_ARN", ledgerTable).Replace(string(b))
 	var doc any
 	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
 		t.Fatal(err)

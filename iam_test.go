@@ -578,6 +578,7 @@ func templateCorpus(docs templateDocs, params map[string]string) []simRequest {
 		taskRolesCorpus(&c, docs, params)
 	}
 	peopleCorpus(&c, docs, params)
+	ledgerCorpus(&c, docs, params)
 	for _, extra := range strings.Split(params["ExtraTaskRoleNames"], ",") {
 		if extra == "" {
 			continue
