@@ -18,7 +18,7 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w $(STAMP)"
 ARTIFACTS_DIR ?= bin/lambda
 
-.PHONY: all build test test-tools test-short lint bench clean tools iam-simulator image-test release-check demo acceptance build-TerminateFunction build-SweepFunction build-TaskRolesFunction
+.PHONY: all build test test-tools test-short lint bench clean tools iam-simulator image-test release-check demo acceptance build-TerminateFunction build-SweepFunction build-TaskRolesFunction build-LedgerFunction
 
 all: lint test build
 
@@ -38,6 +38,8 @@ build-SweepFunction:
 	$(call lambda,sweep)
 build-TaskRolesFunction:
 	$(call lambda,taskroles)
+build-LedgerFunction:
+	$(call lambda,ledger)
 
 define lambda
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./lambda/$(1)

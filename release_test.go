@@ -8,6 +8,7 @@
 package bastionttl_test
 
 import (
+	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -22,8 +23,29 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/samtemplate"
 )
 
+// Every function of template.yaml has its make target (sam build's), and
+// its bootstrap a release build and archive.
 func TestMakeBuildsTheBootstraps(t *testing.T) {
-	for _, fn := range []string{"TerminateFunction", "SweepFunction", "TaskRolesFunction"} {
+	tpl, err := os.ReadFile("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	functions := regexp.MustCompile(`(?m)^  (\w+):\n    Type: AWS::Serverless::Function$`).FindAllSubmatch(tpl, -1)
+	if len(functions) < 4 {
+		t.Fatalf("template.yaml has %d functions, want at least 4", len(functions))
+	}
+	makefile, _ := os.ReadFile("Makefile")
+	release, _ := os.ReadFile(".goreleaser.yaml")
+	for _, m := range functions {
+		fn := string(m[1])
+		dir := regexp.MustCompile(`(?m)^build-` + fn + `:\n\t\$\(call lambda,(\w+)\)$`).FindSubmatch(makefile)
+		if dir == nil {
+			t.Errorf("the Makefile has no build-%s: $(call lambda,DIR)", fn)
+			continue
+		}
+		if !bytes.Contains(release, []byte("main: ./lambda/"+string(dir[1])+"\n")) || !bytes.Contains(release, []byte(`name_template: "`+string(dir[1])+`_{{ .Version }}_lambda_{{ .Arch }}"`)) {
+			t.Errorf(".goreleaser.yaml builds or archives no lambda/%s (%s)", dir[1], fn)
+		}
 		t.Run(fn, func(t *testing.T) { checkBootstrap(t, fn) })
 	}
 }

@@ -21,7 +21,7 @@ for os in linux darwin windows; do
 		[ -s "$f" ] && ok "$f" || bad "no $f"
 	done
 done
-for fn in terminate sweep taskroles; do
+for fn in terminate sweep taskroles ledger; do
 	f=dist/${fn}_${version}_lambda_arm64.zip
 	names=$(python3 -m zipfile -l "$f" | awk 'NR > 1 { print $1 }' | tr '\n' ' ')
 	[ "$names" = "bootstrap " ] && ok "$f: bootstrap alone" || bad "$f holds: $names"

@@ -30,28 +30,35 @@ const (
 // The physical names CloudFormation would give the resources the IAM
 // documents name.
 var physical = map[string]string{
-	"TerminateApi":             "a1b2c3d4e5",
-	"PrivateApi":               "p6q7r8s9t0",
-	"BastionTaskRole":          "bastion-ttl-BastionTaskRole-1A2B3C",
-	"BastionTaskRole.Arn":      "arn:aws:iam::111122223333:role/bastion-ttl-BastionTaskRole-1A2B3C",
-	"TerminateFunctionRole":    "bastion-ttl-TerminateFunctionRole-4D5E6F",
-	"SweepFunctionRole":        "bastion-ttl-SweepFunctionRole-7G8H9I",
-	"TerminateFunction":        "bastion-ttl-TerminateFunction-J1K2L3",
-	"TerminateFunction.Arn":    "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TerminateFunction-J1K2L3",
-	"SweepFunction":            "bastion-ttl-SweepFunction-M4N5O6",
-	"SweepFunction.Arn":        "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-SweepFunction-M4N5O6",
-	"SweepFunctionSweep.Arn":   "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
-	"TerminateLogGroup.Arn":    "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
-	"SweepLogGroup.Arn":        "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
-	"TaskRolesFunctionRole":    "bastion-ttl-TaskRolesFunctionRole-S1T2U3",
-	"TaskRolesFunction":        "bastion-ttl-TaskRolesFunction-V4W5X6",
-	"TaskRolesFunction.Arn":    "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TaskRolesFunction-V4W5X6",
-	"TaskRolesLogGroup.Arn":    "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/task-roles:*",
-	"BastionLogGroup.Arn":      "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/bastion-ttl:*",
-	"BastionExecutionRole":     "bastion-ttl-BastionExecutionRole-7X8Y9Z",
-	"BastionExecutionRole.Arn": "arn:aws:iam::111122223333:role/bastion-ttl-BastionExecutionRole-7X8Y9Z",
-	"LauncherPolicy":           "arn:aws:iam::111122223333:policy/bastion-ttl-launcher",
-	"OperatorPolicy":           "arn:aws:iam::111122223333:policy/bastion-ttl-operator",
+	"TerminateApi":                      "a1b2c3d4e5",
+	"PrivateApi":                        "p6q7r8s9t0",
+	"BastionTaskRole":                   "bastion-ttl-BastionTaskRole-1A2B3C",
+	"BastionTaskRole.Arn":               "arn:aws:iam::111122223333:role/bastion-ttl-BastionTaskRole-1A2B3C",
+	"TerminateFunctionRole":             "bastion-ttl-TerminateFunctionRole-4D5E6F",
+	"SweepFunctionRole":                 "bastion-ttl-SweepFunctionRole-7G8H9I",
+	"TerminateFunction":                 "bastion-ttl-TerminateFunction-J1K2L3",
+	"TerminateFunction.Arn":             "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TerminateFunction-J1K2L3",
+	"SweepFunction":                     "bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunction.Arn":                 "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-SweepFunction-M4N5O6",
+	"SweepFunctionSweep.Arn":            "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-SweepFunctionSweep-P7Q8R9",
+	"TerminateLogGroup.Arn":             "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/terminate:*",
+	"SweepLogGroup.Arn":                 "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/sweep:*",
+	"TaskRolesFunctionRole":             "bastion-ttl-TaskRolesFunctionRole-S1T2U3",
+	"TaskRolesFunction":                 "bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesFunction.Arn":             "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-TaskRolesFunction-V4W5X6",
+	"TaskRolesLogGroup.Arn":             "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/task-roles:*",
+	"BastionLogGroup.Arn":               "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/bastion-ttl:*",
+	"BastionExecutionRole":              "bastion-ttl-BastionExecutionRole-7X8Y9Z",
+	"BastionExecutionRole.Arn":          "arn:aws:iam::111122223333:role/bastion-ttl-BastionExecutionRole-7X8Y9Z",
+	"LauncherPolicy":                    "arn:aws:iam::111122223333:policy/bastion-ttl-launcher",
+	"OperatorPolicy":                    "arn:aws:iam::111122223333:policy/bastion-ttl-operator",
+	"LedgerTable":                       "bastion-ttl-LedgerTable-1LEDGER1",
+	"LedgerTable.Arn":                   ledgerTable,
+	"LedgerFunctionRole":                "bastion-ttl-LedgerFunctionRole-A1B2C3",
+	"LedgerFunction":                    "bastion-ttl-LedgerFunction-D4E5F6",
+	"LedgerFunction.Arn":                "arn:aws:lambda:eu-west-1:111122223333:function:bastion-ttl-LedgerFunction-D4E5F6",
+	"LedgerFunctionTaskStateChange.Arn": "arn:aws:events:eu-west-1:111122223333:rule/bastion-ttl-LedgerFunctionTaskStateChange-G7H8I9",
+	"LedgerLogGroup.Arn":                "arn:aws:logs:eu-west-1:111122223333:log-group:/bastion-ttl/bastion-ttl/ledger:*",
 	// What the custom resource answers for ExtraTaskRoleNames (roles_test.go).
 	"ExtraTaskRoleIds.RoleIds": "AROAEXAMPLEEXTRAROLE01",
 }
@@ -356,6 +363,7 @@ func templateCorpus(docs templateDocs, params map[string]string) []iamsim.Reques
 		taskRolesCorpus(&c, docs, params)
 	}
 	peopleCorpus(&c, docs, params)
+	ledgerCorpus(&c, docs, params)
 	for _, extra := range strings.Split(params["ExtraTaskRoleNames"], ",") {
 		if extra == "" {
 			continue

@@ -263,6 +263,7 @@ func TestTemplateLauncherPolicyExample(t *testing.T) {
 		"AWS::StackId":             "arn:aws:cloudformation:REGION:ACCOUNT:stack/STACK/*",
 		"BastionTaskRole.Arn":      "TASK_ROLE_ARN",
 		"BastionExecutionRole.Arn": "EXECUTION_ROLE_ARN",
+		"LedgerTable.Arn":          "LEDGER_TABLE_ARN",
 	})
 	if *updateExamples {
 		if err := os.WriteFile(launcherExample, policyJSON(want), 0o644); err != nil {
@@ -282,7 +283,8 @@ func TestTemplateLauncherPolicyExample(t *testing.T) {
 	}
 	// Filled in as the README says, it decides as the stack's does.
 	filled := strings.NewReplacer("REGION", simRegion, "ACCOUNT", simAccount, "CLUSTER", simCluster, "STACK", simStack, "FAMILY", "bastion-ssh",
-		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", roleArn("BastionExecutionRole")).Replace(string(b))
+		"TASK_ROLE_ARN", roleArn("BastionTaskRole"), "EXECUTION_ROLE_ARN", roleArn("BastionExecutionRole"),
+		"LEDGER_TABLE_ARN", ledgerTable).Replace(string(b))
 	var doc any
 	if err := json.Unmarshal([]byte(filled), &doc); err != nil {
 		t.Fatal(err)

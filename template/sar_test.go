@@ -19,6 +19,7 @@ var sarSupported = []string{
 	"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage",
 	"AWS::CloudFormation::CustomResource",
 	"AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard",
+	"AWS::DynamoDB::Table",
 	"AWS::Events::Rule",
 	"AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::Role",
 	"AWS::Lambda::EventInvokeConfig", "AWS::Lambda::Function", "AWS::Lambda::Permission",

@@ -17,6 +17,9 @@ const Namespace = "bastion-ttl"
 const (
 	Function = "Function" // the Lambda function's name
 	Cluster  = "Cluster"  // an allowed cluster's name, never one a caller made up
+	// Ledger is the ledger table's name: the one dimension of the
+	// ledger's metrics, which three functions report (LedgerAttrs).
+	Ledger = "Ledger"
 )
 
 // The metrics the functions report besides the terminate function's error
@@ -40,16 +43,24 @@ const (
 	// FailSafeExits is counted by a metric filter on the bastions' log
 	// group, from the supervisors' fail-safe lines, as FailSafeExits-<stack>.
 	FailSafeExits = "FailSafeExits"
+
+	// PromiseBroken counts bastions the ledger judged late or early
+	// (package ledger's verdicts); Lateness is each stopped bastion's
+	// stopping time less its supervisor's deadline, in seconds (negative
+	// when before it).
+	PromiseBroken = "PromiseBroken"
+	Lateness      = "Lateness"
 )
 
 // Names is every metric above.
 var Names = []string{Accepted, Extended, CapReached, StoppedTTL, StoppedIdle, StoppedOther, Unproven,
-	Scanned, Marked, Expired, Stopped, Failed, Duration, FailSafeExits}
+	Scanned, Marked, Expired, Stopped, Failed, Duration, FailSafeExits, PromiseBroken, Lateness}
 
 // Units the functions report in.
 const (
 	Count        = "Count"
 	Milliseconds = "Milliseconds"
+	Seconds      = "Seconds"
 )
 
 // Metric is one value to report.
@@ -91,6 +102,24 @@ func Attrs(now time.Time, function, cluster string, ms ...Metric) []any {
 		dims = append(dims, []string{Function, Cluster})
 		attrs = append(attrs, Cluster, cluster)
 	}
+	return document(now, dims, attrs, ms)
+}
+
+// LedgerAttrs are the attributes that make a JSON log line an EMF document
+// whose one dimension is Ledger, the ledger table's name: the terminate
+// function, the sweeper and the ledger function all judge bastions, and
+// one metric per stack is what the alarm and the dashboard read.
+func LedgerAttrs(now time.Time, table string, ms ...Metric) []any {
+	if len(ms) == 0 {
+		return nil
+	}
+	if table == "" {
+		table = "unnamed"
+	}
+	return document(now, [][]string{{Ledger}}, []any{Ledger, table}, ms)
+}
+
+func document(now time.Time, dims [][]string, attrs []any, ms []Metric) []any {
 	d := directive{Namespace: Namespace, Dimensions: dims}
 	for _, m := range ms {
 		d.Metrics = append(d.Metrics, definition{Name: m.Name, Unit: m.Unit})

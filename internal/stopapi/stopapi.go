@@ -39,6 +39,9 @@ type ExtendRequest struct {
 	TTL     string `json:"ttl"`
 	// Usage is the task's usage so far, recorded beside the extension.
 	Usage *Usage `json:"usage,omitempty"`
+	// StartedAt is the start the supervisor counts the TTL from (RFC 3339),
+	// for the ledger's deadline; optional (older supervisors send none).
+	StartedAt string `json:"startedAt,omitempty"`
 }
 
 // UsageRequest is the body of POST /usage: the task's usage so far, sent

@@ -28,6 +28,7 @@ type target struct {
 	reason  string
 	ttl     time.Duration
 	usage   *stopapi.Usage // the task's usage, when the request carries one
+	started time.Time      // POST /extend's startedAt; zero when not sent
 }
 
 // parseTerminate validates a POST /terminate request for this function's region.
@@ -53,7 +54,7 @@ func parseTerminate(method, body string, isBase64 bool, region string) (target, 
 // parseExtend validates a POST /extend request for this function's region.
 func parseExtend(method, body string, isBase64 bool, region string) (target, *errorAnswer) {
 	var req stopapi.ExtendRequest
-	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster, ttl and usage"); err != nil {
+	if err := decodeBody(method, body, isBase64, &req, "taskArn, cluster, ttl, startedAt and usage"); err != nil {
 		return target{}, err
 	}
 	t, err := parseTask(req.TaskARN, req.Cluster, region)
@@ -73,6 +74,13 @@ func parseExtend(method, body string, isBase64 bool, region string) (target, *er
 		return target{}, err
 	}
 	t.ttl, t.usage = ttl, req.Usage
+	if req.StartedAt != "" {
+		started, serr := time.Parse(time.RFC3339Nano, req.StartedAt)
+		if serr != nil {
+			return target{}, reject(http.StatusBadRequest, "startedAt is not an RFC 3339 time")
+		}
+		t.started = started
+	}
 	return t, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/identityproof"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -38,6 +39,22 @@ type UsageRecorder interface {
 	RecordUsage(ctx context.Context, taskARN string, u stopapi.Usage) error
 }
 
+// Ledger records what the function did, in the task's ledger item
+// (package ledger's Store). A failed record is logged, never an answer's
+// cause: the ledger never blocks a stop or an extension.
+type Ledger interface {
+	Extended(ctx context.Context, taskARN string, r ledger.Registration) error
+	Stopping(ctx context.Context, taskARN string, s ledger.Stop) error
+}
+
+var (
+	_ Ledger        = (*ledger.Store)(nil)
+	_ UsageRecorder = (*ledger.Store)(nil)
+)
+
+// ledgerBudget bounds a ledger write, which comes after the act it records.
+const ledgerBudget = time.Second
+
 // Service answers POST /terminate, POST /extend and POST /usage.
 type Service struct {
 	ECS    ECS
@@ -54,11 +71,14 @@ type Service struct {
 	// Function names the function in its metrics: each request's log line
 	// is also an embedded-metric document (package metrics).
 	Function string
-	Log      *slog.Logger
 	// UsageRecorder keeps the usage that an authorized request carries;
 	// nil: the usage is checked, logged and dropped. A record that fails is
 	// logged and never fails the request.
 	UsageRecorder UsageRecorder
+	// Ledger records registrations, extensions and stops; nil: no ledger
+	// (LEDGER_TABLE unset).
+	Ledger Ledger
+	Log    *slog.Logger
 }
 
 // New is the Service that cfg describes, stopping tasks with client and
@@ -280,6 +300,9 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 	}
 	// After the stop, which must not wait for it.
 	proof = append(proof, s.recordUsage(ctx, arn, t.usage)...)
+	s.record(ctx, arn, "stop", func(ctx context.Context) error {
+		return s.Ledger.Stopping(ctx, arn, ledger.Stop{At: time.Now().UTC(), How: stopHow(t.reason), Why: stopReason(t.reason)})
+	})
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
@@ -319,16 +342,39 @@ func withUnproven(unproven bool, ms ...metrics.Metric) []metrics.Metric {
 	return ms
 }
 
-// stoppedBy names the limit a stop reason gives, for the metrics: the
-// supervisor's reasons start "TTL " or "idle ".
-func stoppedBy(reason string) string {
+// stopHow names the limit a stop reason gives: the supervisor's reasons
+// start "TTL " or "idle ".
+func stopHow(reason string) ledger.Ending {
 	switch {
 	case strings.HasPrefix(reason, "TTL "):
-		return metrics.StoppedTTL
+		return ledger.EndingTTL
 	case strings.HasPrefix(reason, "idle "):
+		return ledger.EndingIdle
+	}
+	return ledger.EndingOther
+}
+
+// stoppedBy is stopHow's metric.
+func stoppedBy(reason string) string {
+	switch stopHow(reason) {
+	case ledger.EndingTTL:
+		return metrics.StoppedTTL
+	case ledger.EndingIdle:
 		return metrics.StoppedIdle
 	}
 	return metrics.StoppedOther
+}
+
+// record makes one ledger write, within ledgerBudget, logging a failure.
+func (s *Service) record(ctx context.Context, arn, what string, write func(context.Context) error) {
+	if s.Ledger == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, ledgerBudget)
+	defer cancel()
+	if err := write(ctx); err != nil {
+		s.Log.WarnContext(ctx, "ledger: "+what+" not recorded", "task_arn", arn, "err", err.Error())
+	}
 }
 
 // extend validates and authorizes as stop does, then records the task's new
@@ -376,6 +422,12 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	}
 	proof = append(proof, s.recordUsage(ctx, arn, t.usage)...)
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
+	owner, _ := ttltag.Value(tags.Tags, ttltag.OwnerKey)
+	why, _ := ttltag.Value(tags.Tags, ttltag.ReasonKey)
+	s.record(ctx, arn, "extension", func(ctx context.Context) error {
+		return s.Ledger.Extended(ctx, arn, ledger.Registration{At: time.Now().UTC(), Asked: t.ttl, TTL: ttl, Cap: s.MaxTTL, Capped: e.Capped,
+			SupervisorStart: t.started, Owner: owner, Reason: why})
+	})
 	ms := []metrics.Metric{metrics.One(metrics.Extended)}
 	if e.Capped {
 		ms = append(ms, metrics.One(metrics.CapReached))
@@ -419,6 +471,8 @@ func (s *Service) recordUsage(ctx context.Context, taskARN string, u *stopapi.Us
 	if s.UsageRecorder == nil {
 		return attrs
 	}
+	ctx, cancel := context.WithTimeout(ctx, ledgerBudget)
+	defer cancel()
 	if err := s.UsageRecorder.RecordUsage(ctx, taskARN, *u); err != nil {
 		s.Log.ErrorContext(ctx, "usage not recorded; the request goes on", "task_arn", taskARN, "err", err.Error())
 		return append(attrs, "usage_recorded", false)

@@ -486,7 +486,7 @@ func TestExtendRefusals(t *testing.T) {
 		{"400 no ttl", extendEvent(`{"taskArn":"`+taskARN+`"}`, self), nil, 400, "positive Go duration"},
 		{"400 ttl not a duration", extendEvent(extendBody(taskARN, "2 hours"), self), nil, 400, "positive Go duration"},
 		{"400 negative ttl", extendEvent(extendBody(taskARN, "-1h"), self), nil, 400, "positive Go duration"},
-		{"400 a reason is not an extend field", extendEvent(`{"taskArn":"`+taskARN+`","ttl":"1h","reason":"x"}`, self), nil, 400, "taskArn, cluster, ttl and usage"},
+		{"400 a reason is not an extend field", extendEvent(`{"taskArn":"`+taskARN+`","ttl":"1h","reason":"x"}`, self), nil, 400, "taskArn, cluster, ttl, startedAt and usage"},
 		{"400 ttl given to terminate", event("POST", extendBody(taskARN, "1h"), self), nil, 400, "taskArn, cluster, reason and usage"},
 		{"403 other task", extendEvent(extendBody(taskARN, "2h"), "arn:aws:sts::123456789012:assumed-role/bastion-task-role/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), nil, 403, "only its own task"},
 		{"403 other role named after the task", extendEvent(extendBody(taskARN, "2h"), "arn:aws:sts::123456789012:assumed-role/Admin/"+taskID), nil, 403, "Forbidden"},

@@ -147,6 +147,8 @@ func extendRequest(start taskmeta.Start, ttl time.Duration, u *stopapi.Usage) st
 		Cluster: stopclient.ClusterForRequest(start.TaskARN, start.Cluster),
 		TTL:     ttl.String(),
 		Usage:   u,
+		// The ledger's deadline is the supervisor's own: this start + TTL.
+		StartedAt: start.Time.UTC().Format(time.RFC3339Nano),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/metrics"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
@@ -39,6 +40,15 @@ type ECS interface {
 
 var _ ECS = (*ecs.Client)(nil)
 
+// Ledger records the sweeper's stops in the bastions' ledger items
+// (package ledger's Store). A failed record is logged; it never holds a
+// stop back.
+type Ledger interface {
+	SweptStop(ctx context.Context, taskARN string, s ledger.Stop) error
+}
+
+var _ Ledger = (*ledger.Store)(nil)
+
 // Sweeper stops expired bastions in its clusters.
 type Sweeper struct {
 	ECS      ECS
@@ -55,6 +65,8 @@ type Sweeper struct {
 	Function string
 	Clock    clock.Clock
 	Log      *slog.Logger
+	// Ledger records each stop; nil: no ledger (LEDGER_TABLE unset).
+	Ledger Ledger
 }
 
 // Report is what a run did.
@@ -289,6 +301,11 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 	case err == nil:
 		r.count(func(rep *Report) { rep.Stopped++ })
 		r.Log.Info("stopped expired bastion", attrs...)
+		if r.Ledger != nil {
+			if err := r.Ledger.SweptStop(r.ctx, arn, ledger.Stop{At: r.Clock.Now().UTC(), Why: lifetime.CutStopReason(reason)}); err != nil {
+				r.Log.Warn("ledger: sweeper's stop not recorded", "task_arn", arn, "err", err.Error())
+			}
+		}
 	case r.ctx.Err() != nil:
 		r.notReached(arn)
 	default:

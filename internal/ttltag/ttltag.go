@@ -31,6 +31,10 @@ const Key = "bastion-ttl"
 // user ID); the launch policy allows RunTask only with the caller's own.
 const OwnerKey = "bastion-ttl-owner"
 
+// ReasonKey is the tag a launcher records why a bastion was started in;
+// the ledger keeps it, since StopTask deletes a task's tags.
+const ReasonKey = "bastion-ttl-reason"
+
 // MaxValueLen is the most characters an ECS tag value holds.
 const MaxValueLen = 256
 
@@ -105,6 +109,17 @@ func Lifetime(value string, start time.Time, maxTTL time.Duration) (life lifetim
 func Find(tags []types.Tag) (value string, marked bool) {
 	for _, t := range tags {
 		if aws.ToString(t.Key) == Key {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
+
+// Value is the value of the tag key among a task's tags, and whether the
+// task has it.
+func Value(tags []types.Tag, key string) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
 			return aws.ToString(t.Value), true
 		}
 	}

@@ -14,11 +14,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/sweep"
 )
@@ -44,6 +46,10 @@ func setup(ctx context.Context, environ map[string]string) (*sweep.Sweeper, erro
 	if err != nil {
 		return nil, err
 	}
+	ledgerCfg, err := ledger.Load(environ)
+	if err != nil {
+		return nil, err
+	}
 	// The SDK's default chain (the function's role, AWS_ENDPOINT_URL_ECS),
 	// with a retryer that rides out throttling within the run's deadline.
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.Region),
@@ -51,7 +57,7 @@ func setup(ctx context.Context, environ map[string]string) (*sweep.Sweeper, erro
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return &sweep.Sweeper{
+	sw := &sweep.Sweeper{
 		ECS:      ecs.NewFromConfig(awsCfg),
 		Clusters: cfg.Clusters,
 		MaxTTL:   cfg.MaxTTL,
@@ -62,5 +68,9 @@ func setup(ctx context.Context, environ map[string]string) (*sweep.Sweeper, erro
 		Function: cfg.Function,
 		Clock:    clock.System{},
 		Log:      logging.New(os.Stdout, "json", cfg.LogLevel),
-	}, nil
+	}
+	if ledgerCfg.Table != "" {
+		sw.Ledger = ledger.NewStore(ledgerCfg, dynamodb.NewFromConfig(awsCfg), sw.Log)
+	}
+	return sw, nil
 }

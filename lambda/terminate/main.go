@@ -12,10 +12,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/envconfig"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
 )
@@ -40,10 +42,19 @@ func setup(ctx context.Context, environ map[string]string) (*stophandler.Service
 	if err != nil {
 		return nil, err
 	}
+	ledgerCfg, err := ledger.Load(environ)
+	if err != nil {
+		return nil, err
+	}
 	// The SDK's default chain: the function's role, and AWS_ENDPOINT_URL_ECS.
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(cfg.Region))
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	return stophandler.New(cfg, ecs.NewFromConfig(awsCfg), logging.New(os.Stdout, "json", cfg.LogLevel)), nil
+	svc := stophandler.New(cfg, ecs.NewFromConfig(awsCfg), logging.New(os.Stdout, "json", cfg.LogLevel))
+	if ledgerCfg.Table != "" { // AWS_ENDPOINT_URL_DYNAMODB in tests
+		store := ledger.NewStore(ledgerCfg, dynamodb.NewFromConfig(awsCfg), svc.Log)
+		svc.Ledger, svc.UsageRecorder = store, store
+	}
+	return svc, nil
 }

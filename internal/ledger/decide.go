@@ -1,0 +1,179 @@
+package ledger
+
+import (
+	"fmt"
+	"time"
+)
+
+// Policy holds what the verdicts are judged by.
+type Policy struct {
+	// Grace is the supervisor's BASTION_GRACE: its fail-safe's window.
+	Grace time.Duration
+	// SweepPeriod is the sweeper's schedule: a bastion the first line
+	// missed is stopped within deadline + grace + one period.
+	SweepPeriod time.Duration
+	// SupervisorContainer names the sidecar, whose exit 1 is its fail-safe.
+	SupervisorContainer string
+	// Retention is how long an item is kept after its bastion stopped.
+	Retention time.Duration
+}
+
+// EarlyTolerance is how far before the deadline a TTL stop may begin and
+// still be on time: the supervisor's clock and ECS's may differ that much.
+const EarlyTolerance = time.Second
+
+// Outcome is what a record comes to: the deadline, and once a stop is
+// known, how the bastion ended and the verdict.
+type Outcome struct {
+	Deadline time.Time // zero: none registered
+	Ending   Ending    // empty: no stop known yet
+	Verdict  Verdict
+	Why      string
+	// Lateness is the stop's start less the deadline; set only with both.
+	Lateness    time.Duration
+	HasLateness bool
+	ExpiresAt   time.Time
+}
+
+// Deadline is the supervisor's own deadline: its start plus the TTL the
+// API last granted it; zero without both.
+func (it Item) Deadline() time.Time {
+	if it.SupervisorStart.IsZero() || it.TTL <= 0 {
+		return time.Time{}
+	}
+	return it.SupervisorStart.Add(it.TTL)
+}
+
+// Stopped says whether a stop is known: ECS's (an event with the task
+// stopping or stopped) or our own record of one.
+func (it Item) Stopped() bool {
+	return it.LastStatus == "STOPPED" || it.DesiredStatus == "STOPPED" || !it.StoppingAt.IsZero() ||
+		!it.StoppedAt.IsZero() || it.Stop != nil || it.Sweep != nil
+}
+
+// stopping is the time the stop is judged by: ECS's stoppingAt; without
+// it, our own record's earliest StopTask; else stoppedAt.
+func (it Item) stopping() time.Time {
+	if !it.StoppingAt.IsZero() {
+		return it.StoppingAt
+	}
+	var first time.Time
+	for _, s := range []*Stop{it.Stop, it.Sweep} {
+		if s != nil && !s.At.IsZero() && (first.IsZero() || s.At.Before(first)) {
+			first = s.At
+		}
+	}
+	if !first.IsZero() {
+		return first
+	}
+	return it.StoppedAt
+}
+
+// ourStop is bastion-ttl's first stop of the task, nil without one. A stop
+// reason in an event can be written by anyone allowed StopTask: only our
+// own records say we stopped it.
+func (it Item) ourStop() *Stop {
+	switch {
+	case it.Stop == nil:
+		return it.Sweep
+	case it.Sweep == nil:
+		return it.Stop
+	case it.Sweep.At.Before(it.Stop.At):
+		return it.Sweep
+	}
+	return it.Stop
+}
+
+// Ending is how the bastion ended: our own records first, then ECS's stop
+// code; empty while no stop is known.
+func (p Policy) Ending(it Item) Ending {
+	if !it.Stopped() {
+		return ""
+	}
+	if s := it.ourStop(); s != nil {
+		switch s.How {
+		case EndingTTL, EndingIdle, EndingSweeper:
+			return s.How
+		}
+		return EndingOther
+	}
+	switch it.StopCode {
+	case "UserInitiated":
+		return EndingPerson
+	case "EssentialContainerExited":
+		if c, ok := it.Containers[p.SupervisorContainer]; ok && c.ExitCode != nil && *c.ExitCode == 1 {
+			return EndingFailSafe
+		}
+	}
+	if it.StopCode == "" && it.LastStatus != "STOPPED" {
+		return "" // stopping, by whom not known yet
+	}
+	return EndingOther
+}
+
+// Decide computes the outcome of it.
+func (p Policy) Decide(it Item) Outcome {
+	o := Outcome{Deadline: it.Deadline(), Ending: p.Ending(it)}
+	o.ExpiresAt = p.expires(it)
+	if o.Ending == "" {
+		return o
+	}
+	stopping := it.stopping()
+	if !o.Deadline.IsZero() && !stopping.IsZero() {
+		o.Lateness, o.HasLateness = stopping.Sub(o.Deadline), true
+	}
+	bound := p.Grace + p.SweepPeriod
+	switch {
+	case o.Deadline.IsZero():
+		o.Verdict = Unknown
+		switch {
+		case it.RegisteredAt.IsZero():
+			o.Why = "no deadline registered: the supervisor never reached POST /extend (overridden away, not started, or the API unreachable)"
+		case it.SupervisorStart.IsZero():
+			o.Why = "registered without the supervisor's start (a supervisor that does not send startedAt): no deadline"
+		default:
+			o.Why = "registered without a TTL: no deadline"
+		}
+	case o.Ending == EndingFailSafe || o.Ending == EndingSweeper:
+		o.Verdict = Fallback
+		o.Why = fmt.Sprintf("the %s ended it: the supervisor's stop request did not", o.Ending)
+	case !o.HasLateness:
+		o.Verdict = Unknown
+		o.Why = "stopped, but no stopping time known"
+	case o.Lateness > bound:
+		o.Verdict = Late
+		o.Why = fmt.Sprintf("stopping %s after the deadline, more than grace %s + sweep period %s", o.Lateness, p.Grace, p.SweepPeriod)
+	case o.Ending == EndingTTL && o.Lateness < -EarlyTolerance:
+		o.Verdict = Early
+		o.Why = fmt.Sprintf("bastion-ttl stopped it for its TTL %s before the deadline", -o.Lateness)
+	default:
+		o.Verdict = OnTime
+		if o.Lateness <= 0 {
+			o.Why = fmt.Sprintf("%s, %s before the deadline", o.Ending, -o.Lateness)
+		} else {
+			o.Why = fmt.Sprintf("%s, %s after the deadline (within grace %s + sweep period %s)", o.Ending, o.Lateness, p.Grace, p.SweepPeriod)
+		}
+	}
+	return o
+}
+
+// expires is when the table may delete the item: Retention after the
+// latest time it knows (the stop, once known), so that an item whose
+// bastion's events were lost still goes.
+func (p Policy) expires(it Item) time.Time {
+	var last time.Time
+	for _, t := range []time.Time{it.CreatedAt, it.StartedAt, it.RegisteredAt, it.StoppingAt, it.StoppedAt} {
+		if t.After(last) {
+			last = t
+		}
+	}
+	for _, s := range []*Stop{it.Stop, it.Sweep} {
+		if s != nil && s.At.After(last) {
+			last = s.At
+		}
+	}
+	if last.IsZero() {
+		return time.Time{}
+	}
+	return last.Add(p.Retention).Truncate(time.Second)
+}
