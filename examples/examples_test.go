@@ -234,7 +234,8 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		filled := strings.NewReplacer("REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl", "FAMILY", "bastion-ssh",
+		filled := strings.NewReplacer("LEDGER_TABLE_ARN", "arn:aws:dynamodb:eu-west-1:123456789012:table/bastion-ttl-LedgerTable-EXAMPLE",
+			"REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl", "FAMILY", "bastion-ssh",
 			"TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-EXAMPLE",
 			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-EXAMPLE").Replace(string(b))
 		path := filepath.Join(t.TempDir(), "policy.json")

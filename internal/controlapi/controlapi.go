@@ -95,7 +95,7 @@ type Status struct {
 	// the idle one. Reason, Remaining and RemainingSeconds are null with it.
 	Deadline         *time.Time `json:"deadline"`
 	Reason           *string    `json:"reason"`           // ReasonTTL or ReasonIdle
-	Remaining        *string    `json:"remaining"`        // until Deadline, rounded down to the second (lifetime.Left), "0s" once past
+	Remaining        *string    `json:"remaining"`        // until Deadline, to the nearest second (lifetime.Left), "0s" once past
 	RemainingSeconds *int64     `json:"remainingSeconds"` // the same in whole seconds
 	Expired          bool       `json:"expired"`          // Deadline has passed
 	IdleTimeout      *string    `json:"idleTimeout"`      // "0s": idle is off

@@ -280,7 +280,7 @@ func TestConnectStartsForwardsAndLeaves(t *testing.T) {
 	out := c.out.String()
 	tasks := r.running(t)
 	if len(tasks) != 1 || !strings.Contains(out, "started "+taskID(tasks[0])+" in bastions: TTL 1h0m0s") || !strings.Contains(out, "RUNNING") ||
-		!strings.Contains(out, "59m left)") {
+		!(strings.Contains(out, ", 1h left)") || strings.Contains(out, ", 59m left)")) {
 		t.Fatalf("tasks %v; connect said:\n%s", tasks, out)
 	}
 	arn := tasks[0]
@@ -476,7 +476,7 @@ func TestConnectSaysWhenTheBastionStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.until(t, "the bastion's TTL is now 3h0m0s: it stops at ", 1)
-	if !strings.Contains(c.out.String(), ", 2h59m left\n") {
+	if !strings.Contains(c.out.String(), ", 3h left\n") && !strings.Contains(c.out.String(), ", 2h59m left\n") {
 		t.Errorf("the new deadline's time left:\n%s", c.out.String())
 	}
 	if _, err := r.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn),
@@ -914,11 +914,11 @@ func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
 }
 
 // connect's status lines and warnings tell time left by package lifetime's
-// rule (lifetime.LeftText), as ls does: rounded down, never to the
-// nearest (45.7s is 45s, 1h5m59.9s is 1h5m).
+// rule (lifetime.LeftText), as ls does: to the nearest second, cut to the
+// minute from a minute on (45.7s is 46s, 1h5m59.4s is 1h5m).
 func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
-	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 900*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
+	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 400*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
 		deadline := now.Add(to)
 		text := lifetime.LeftText(deadline, now)
 		var out bytes.Buffer
@@ -935,7 +935,7 @@ func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)
 		}
 	}
-	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "45s" {
+	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "46s" {
 		t.Errorf("45.7s left is told as %q", got)
 	}
 }

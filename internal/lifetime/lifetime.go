@@ -21,16 +21,16 @@ func (l Lifetime) Deadline() time.Time { return l.Start.Add(l.TTL) }
 func (l Lifetime) Expired(now time.Time) bool { return !now.Before(l.Deadline()) }
 
 // Left is the time from now until deadline as anyone is told it (the
-// supervisor's status, its warnings): rounded down to the second, zero once
-// the deadline has passed. Down, never up nor to the nearest: whoever reads
-// "4s left" has at least four seconds, and nobody plans on time the
-// bastion will not have.
+// supervisor's status, its warnings): rounded to the nearest second, zero
+// once the deadline has passed. To the nearest, not down: a warning due 1m
+// before the deadline fires a few milliseconds after its mark and must
+// still say 1m; nobody is told more than half a second too much.
 func Left(deadline, now time.Time) time.Duration {
-	return max(deadline.Sub(now), 0).Truncate(time.Second)
+	return max(deadline.Sub(now), 0).Round(time.Second)
 }
 
 // LeftText is Left for a person to read at a glance, as ls and connect
-// show it: from a minute on, rounded down to the minute, without the zero
+// show it: from a minute on, Left cut to the minute, without the zero
 // units ("2h", "1h5m", "12m"); below a minute, to the second ("45s"); "0s"
 // once the deadline has passed.
 func LeftText(deadline, now time.Time) string {

@@ -46,9 +46,9 @@ func TestLifetimeUsesWallClockAcrossZones(t *testing.T) {
 	}
 }
 
-// Time left is rounded down, never up nor to the nearest: nobody is told
-// more time than remains. Left keeps the second, LeftText the minute from
-// a minute on.
+// Time left is rounded to the nearest second (a warning fired just after
+// its mark says the mark), and LeftText cuts that to the minute from a
+// minute on: nobody is told more than half a second too much.
 func TestLeft(t *testing.T) {
 	deadline := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
@@ -58,12 +58,17 @@ func TestLeft(t *testing.T) {
 	}{
 		{2 * time.Hour, 2 * time.Hour, "2h"},
 		{2*time.Hour + 59*time.Second, 2*time.Hour + 59*time.Second, "2h"},
-		{time.Hour + 5*time.Minute + 59*time.Second + 999*time.Millisecond, time.Hour + 5*time.Minute + 59*time.Second, "1h5m"},
+		{time.Hour + 5*time.Minute + 59*time.Second + 400*time.Millisecond, time.Hour + 5*time.Minute + 59*time.Second, "1h5m"},
+		{time.Hour + 5*time.Minute + 59*time.Second + 600*time.Millisecond, time.Hour + 6*time.Minute, "1h6m"},
+		{10*time.Minute - 3*time.Millisecond, 10 * time.Minute, "10m"}, // the 10m warning, fired 3 ms late
 		{12*time.Minute + 30*time.Second, 12*time.Minute + 30*time.Second, "12m"},
 		{time.Minute, time.Minute, "1m"},
-		{time.Minute - time.Nanosecond, 59 * time.Second, "59s"},
-		{45*time.Second + 700*time.Millisecond, 45 * time.Second, "45s"},
-		{999 * time.Millisecond, 0, "0s"},
+		{time.Minute - time.Nanosecond, time.Minute, "1m"},
+		{59*time.Second + 400*time.Millisecond, 59 * time.Second, "59s"},
+		{45*time.Second + 700*time.Millisecond, 46 * time.Second, "46s"},
+		{45*time.Second + 300*time.Millisecond, 45 * time.Second, "45s"},
+		{999 * time.Millisecond, time.Second, "1s"},
+		{499 * time.Millisecond, 0, "0s"},
 		{time.Nanosecond, 0, "0s"},
 		{0, 0, "0s"},
 		{-time.Hour, 0, "0s"},
