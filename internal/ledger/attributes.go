@@ -237,6 +237,7 @@ func decode(m map[string]types.AttributeValue) Item {
 			it.Extensions = append(it.Extensions, e)
 		}
 	}
+	it.ExtensionsOmitted = n(AttrExtensionsOmitted)
 	if v, ok := m[AttrUsage]; ok {
 		it.Usage = decodeUsage(v)
 	}
@@ -275,6 +276,21 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
+}
+
+// usageValue is a usage summary as stored: its JSON, with from and to in
+// TimeLayout, so that RecordUsage's condition compares them as strings.
+func usageValue(u stopapi.Usage) (types.AttributeValue, error) {
+	v, err := jsonValue(u)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil, fmt.Errorf("usage is not an object")
+	}
+	m.Value["from"], m.Value["to"] = tm(u.From), tm(u.To)
+	return m, nil
 }
 
 // decodeUsage is a stored usage summary; nil when it is not one.

@@ -36,12 +36,26 @@ type Outcome struct {
 }
 
 // Deadline is the supervisor's own deadline: its start plus the TTL the
-// API last granted it; zero without both.
+// API last granted it; zero without both, or when the start is not
+// believable (startBelievable).
 func (it Item) Deadline() time.Time {
-	if it.SupervisorStart.IsZero() || it.TTL <= 0 {
+	if it.SupervisorStart.IsZero() || it.TTL <= 0 || !it.startBelievable() {
 		return time.Time{}
 	}
 	return it.SupervisorStart.Add(it.TTL)
+}
+
+// startBelievable says whether the start the supervisor sent lies within
+// the task's own times as ECS gives them, where known: no earlier than its
+// creation, no later than its start (the earliest container start comes
+// before ECS's startedAt). The task sends its start; it must not be able
+// to move its own deadline and so its verdict.
+func (it Item) startBelievable() bool {
+	s := it.SupervisorStart
+	if !it.CreatedAt.IsZero() && s.Before(it.CreatedAt.Add(-EarlyTolerance)) {
+		return false
+	}
+	return it.StartedAt.IsZero() || !s.After(it.StartedAt.Add(EarlyTolerance))
 }
 
 // Stopped says whether a stop is known: ECS's (an event with the task
@@ -131,18 +145,22 @@ func (p Policy) Decide(it Item) Outcome {
 			o.Why = "no deadline registered: the supervisor never reached POST /extend (overridden away, not started, or the API unreachable)"
 		case it.SupervisorStart.IsZero():
 			o.Why = "registered without the supervisor's start (a supervisor that does not send startedAt): no deadline"
+		case !it.startBelievable():
+			o.Why = fmt.Sprintf("the supervisor's start %s is outside the task's own (created %s, started %s): not believed",
+				it.SupervisorStart.Format(time.RFC3339), it.CreatedAt.Format(time.RFC3339), it.StartedAt.Format(time.RFC3339))
 		default:
 			o.Why = "registered without a TTL: no deadline"
 		}
+	case o.HasLateness && o.Lateness > bound:
+		// Late whoever ended it: a fallback past the bound broke the promise too.
+		o.Verdict = Late
+		o.Why = fmt.Sprintf("%s, stopping %s after the deadline, more than grace %s + sweep period %s", o.Ending, o.Lateness, p.Grace, p.SweepPeriod)
 	case o.Ending == EndingFailSafe || o.Ending == EndingSweeper:
 		o.Verdict = Fallback
 		o.Why = fmt.Sprintf("the %s ended it: the supervisor's stop request did not", o.Ending)
 	case !o.HasLateness:
 		o.Verdict = Unknown
 		o.Why = "stopped, but no stopping time known"
-	case o.Lateness > bound:
-		o.Verdict = Late
-		o.Why = fmt.Sprintf("stopping %s after the deadline, more than grace %s + sweep period %s", o.Lateness, p.Grace, p.SweepPeriod)
 	case o.Ending == EndingTTL && o.Lateness < -EarlyTolerance:
 		o.Verdict = Early
 		o.Why = fmt.Sprintf("bastion-ttl stopped it for its TTL %s before the deadline", -o.Lateness)
@@ -171,6 +189,9 @@ func (p Policy) expires(it Item) time.Time {
 		if s != nil && s.At.After(last) {
 			last = s.At
 		}
+	}
+	if it.Usage != nil && it.Usage.To.After(last) {
+		last = it.Usage.To
 	}
 	if last.IsZero() {
 		return time.Time{}

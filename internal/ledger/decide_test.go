@@ -48,6 +48,9 @@ func TestDecide(t *testing.T) {
 	noStart.SupervisorStart = time.Time{}
 	extended := registered()
 	extended.TTL = 3 * time.Hour
+	// A task that lies about its start, to move its own deadline.
+	startLater, startEarlier := registered(), registered()
+	startLater.SupervisorStart, startEarlier.SupervisorStart = start.Add(2*time.Hour), start.Add(-2*time.Hour)
 
 	cases := []struct {
 		name     string
@@ -76,7 +79,7 @@ func TestDecide(t *testing.T) {
 		{"ttl, late (retried past grace + period)", stopped(ourStop(registered(), EndingTTL, deadline.Add(8*time.Minute)), "UserInitiated", deadline.Add(8*time.Minute), sidecar(0)), EndingTTL, Late, 8 * time.Minute, "more than grace"},
 		{"idle, long before the deadline", stopped(ourStop(registered(), EndingIdle, start.Add(20*time.Minute)), "UserInitiated", start.Add(20*time.Minute), sidecar(0)), EndingIdle, OnTime, -40 * time.Minute, ""},
 		{"sweeper", stopped(sweep(registered(), deadline.Add(4*time.Minute)), "UserInitiated", deadline.Add(4*time.Minute), sidecar(0)), EndingSweeper, Fallback, 4 * time.Minute, "sweeper"},
-		{"sweeper, late (a sweep missed)", stopped(sweep(registered(), deadline.Add(12*time.Minute)), "UserInitiated", deadline.Add(12*time.Minute), sidecar(0)), EndingSweeper, Fallback, 12 * time.Minute, ""},
+		{"sweeper, late (a sweep missed)", stopped(sweep(registered(), deadline.Add(12*time.Minute)), "UserInitiated", deadline.Add(12*time.Minute), sidecar(0)), EndingSweeper, Late, 12 * time.Minute, "more than grace"},
 		{"sweeper and terminate: the first stop", stopped(ourStop(sweep(registered(), deadline.Add(3*time.Minute)), EndingTTL, deadline.Add(3*time.Minute+time.Second)), "UserInitiated", deadline.Add(3*time.Minute), nil), EndingSweeper, Fallback, 3 * time.Minute, ""},
 		{"fail-safe (supervisor exit 1)", stopped(registered(), "EssentialContainerExited", deadline.Add(2*time.Minute+time.Second), sidecar(1)), EndingFailSafe, Fallback, 2*time.Minute + time.Second, "fail-safe"},
 		{"supervisor exit 2 (configuration)", stopped(registered(), "EssentialContainerExited", start.Add(time.Minute), sidecar(2)), EndingOther, OnTime, -59 * time.Minute, ""},
@@ -87,6 +90,8 @@ func TestDecide(t *testing.T) {
 		{"spot interruption, late", stopped(registered(), "SpotInterruption", deadline.Add(10*time.Minute), nil), EndingOther, Late, 10 * time.Minute, ""},
 		{"never registered, swept (supervisor overridden away)", stopped(sweep(unregistered, deadline.Add(4*time.Minute)), "UserInitiated", deadline.Add(4*time.Minute), nil), EndingSweeper, Unknown, 0, "never reached POST /extend"},
 		{"registered without a start", stopped(ourStop(noStart, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "without the supervisor's start"},
+		{"a start after ECS's (made early)", stopped(ourStop(startLater, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "not believed"},
+		{"a start before its creation (made late)", stopped(ourStop(startEarlier, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "not believed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

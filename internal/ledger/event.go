@@ -57,6 +57,11 @@ type Envelope struct {
 // ErrNotTaskStateChange is returned by ParseEvent for any other event.
 var ErrNotTaskStateChange = errors.New("not an ECS Task State Change event")
 
+// MaxVersion bounds detail.version, far above the few changes of a task's
+// life: an event with a larger one (forged) could freeze its item, every
+// later real event being older.
+const MaxVersion = 1 << 20
+
 // ParseEvent reads an EventBridge event as Lambda delivers it.
 func ParseEvent(raw []byte) (TaskStateChange, error) {
 	var env Envelope
@@ -70,8 +75,8 @@ func ParseEvent(raw []byte) (TaskStateChange, error) {
 	if err := json.Unmarshal(env.Detail, &d); err != nil {
 		return TaskStateChange{}, fmt.Errorf("%w: detail: %v", ErrNotTaskStateChange, err)
 	}
-	if d.TaskARN == "" || d.Version <= 0 {
-		return TaskStateChange{}, fmt.Errorf("%w: no taskArn or version", ErrNotTaskStateChange)
+	if d.TaskARN == "" || d.Version <= 0 || d.Version > MaxVersion {
+		return TaskStateChange{}, fmt.Errorf("%w: no taskArn, or a version not 1 to %d", ErrNotTaskStateChange, MaxVersion)
 	}
 	return d, nil
 }

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -53,6 +54,50 @@ func TestParseEventRefusesOthers(t *testing.T) {
 	} {
 		if _, err := ParseEvent([]byte(raw)); !errors.Is(err, ErrNotTaskStateChange) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A version far beyond a task's life (a forged event) is refused: it
+// would make every real event after it look older.
+func TestParseEventBoundsVersion(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "running.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	for v, ok := range map[int64]bool{1: true, MaxVersion: true, MaxVersion + 1: false, 1 << 62: false} {
+		ev["detail"].(map[string]any)["version"] = v
+		forged, _ := json.Marshal(ev)
+		if _, err := ParseEvent(forged); (err == nil) != ok || (err != nil && !errors.Is(err, ErrNotTaskStateChange)) {
+			t.Errorf("version %d: %v", v, err)
+		}
+	}
+}
+
+// Only the function's cluster, in its region, with the task in that
+// cluster: what a direct invocation could claim otherwise is dropped.
+func TestRecorderKeepsToItsCluster(t *testing.T) {
+	r := &Recorder{Cluster: "bastions", Region: "eu-west-1"}
+	const cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
+	const task = "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		cluster, task string
+		ours          bool
+	}{
+		{cluster, task, true},
+		{"arn:aws:ecs:eu-west-1:123456789012:cluster/prod", "arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef", false},
+		{"arn:aws:ecs:us-east-1:123456789012:cluster/bastions", "arn:aws:ecs:us-east-1:123456789012:task/bastions/0123456789abcdef0123456789abcdef", false},
+		{cluster, "arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef", false},
+		{cluster, "arn:aws:ecs:eu-west-1:444455556666:task/bastions/0123456789abcdef0123456789abcdef", false},
+		{cluster, "arn:aws:ecs:eu-west-1:123456789012:task/0123456789abcdef0123456789abcdef", false},
+		{"bastions", task, false},
+	} {
+		if got := r.ours(TaskStateChange{ClusterARN: c.cluster, TaskARN: c.task}); got != c.ours {
+			t.Errorf("cluster %s, task %s: ours %v", c.cluster, c.task, got)
 		}
 	}
 }

@@ -17,6 +17,10 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/stopapi"
 )
 
+// MaxExtensions is the most extensions an item lists; later ones are
+// counted in extensionsOmitted.
+const MaxExtensions = 100
+
 // The item's attributes, by the names DynamoDB stores. Times are strings,
 // UTC, with milliseconds (TimeLayout), so they sort as they compare;
 // durations are Go durations ("2h0m0s").
@@ -48,14 +52,15 @@ const (
 	AttrReason = "reason"
 
 	// The terminate function's (POST /extend, POST /terminate, usage).
-	AttrRegisteredAt    = "registeredAt"    // the supervisor's first POST /extend
-	AttrSupervisorStart = "supervisorStart" // the start its deadline counts from
-	AttrTTLAsked        = "ttlAsked"        // the TTL it registered with
-	AttrTTL             = "ttl"             // the TTL now (after extensions, capped)
-	AttrCap             = "cap"             // the stack's cap when last asked
-	AttrExtensions      = "extensions"      // list of {at, asked, ttl, capped}
-	AttrStop            = "stop"            // the terminate function's stop: {at, how, why}
-	AttrUsage           = "usage"           // the supervisor's latest usage summary
+	AttrRegisteredAt      = "registeredAt"      // the supervisor's first POST /extend
+	AttrSupervisorStart   = "supervisorStart"   // the start its deadline counts from
+	AttrTTLAsked          = "ttlAsked"          // the TTL it registered with
+	AttrTTL               = "ttl"               // the TTL now (after extensions, capped)
+	AttrCap               = "cap"               // the stack's cap when last asked
+	AttrExtensions        = "extensions"        // list of {at, asked, ttl, capped}, at most MaxExtensions
+	AttrExtensionsOmitted = "extensionsOmitted" // extensions past MaxExtensions, counted only
+	AttrStop              = "stop"              // the terminate function's stop: {at, how, why}
+	AttrUsage             = "usage"             // the supervisor's latest usage summary
 
 	// The sweeper's.
 	AttrSweep = "sweep" // the sweeper's stop: {at, how, why}
@@ -149,6 +154,7 @@ type Item struct {
 	RegisteredAt, SupervisorStart time.Time
 	TTLAsked, TTL, Cap            time.Duration
 	Extensions                    []Extension
+	ExtensionsOmitted             int64 // past MaxExtensions
 	Stop                          *Stop
 	Usage                         *stopapi.Usage // the supervisor's latest summary
 

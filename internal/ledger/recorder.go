@@ -30,6 +30,7 @@ type Recorder struct {
 	Store   *Store
 	ECS     Tags
 	Cluster string // the cluster's name: events of any other are ignored
+	Region  string // the function's region; empty: not checked
 	Log     *slog.Logger
 }
 
@@ -43,7 +44,7 @@ func (r *Recorder) Handle(ctx context.Context, raw json.RawMessage) error {
 		return nil
 	}
 	attrs := []any{"task_arn", e.TaskARN, "version", e.Version, "last_status", e.LastStatus}
-	if c, err := ecsarn.ParseCluster(e.ClusterARN); err != nil || c.Name != r.Cluster {
+	if !r.ours(e) {
 		r.Log.ErrorContext(ctx, "event of another cluster dropped", append(attrs, "cluster", e.ClusterARN)...)
 		return nil
 	}
@@ -57,6 +58,7 @@ func (r *Recorder) Handle(ctx context.Context, raw json.RawMessage) error {
 			owner, _ := ttltag.Value(out.Tags, ttltag.OwnerKey)
 			reason, _ := ttltag.Value(out.Tags, ttltag.ReasonKey)
 			if err := r.Store.SetTags(ctx, e.TaskARN, owner, reason); err != nil {
+				r.Log.ErrorContext(ctx, "tags not recorded", append(attrs, "err", err.Error())...)
 				return err
 			}
 		}
@@ -67,6 +69,19 @@ func (r *Recorder) Handle(ctx context.Context, raw json.RawMessage) error {
 	}
 	r.Log.InfoContext(ctx, "event recorded", attrs...)
 	return nil
+}
+
+// ours says whether e is of the function's cluster, in its region: the
+// cluster ARN's name, and the task ARN in that same cluster, region and
+// account (an event the rule did not send, e.g. a direct invocation, may
+// say anything).
+func (r *Recorder) ours(e TaskStateChange) bool {
+	c, err := ecsarn.ParseCluster(e.ClusterARN)
+	if err != nil || c.Name != r.Cluster || (r.Region != "" && c.Region != r.Region) {
+		return false
+	}
+	t, err := ecsarn.ParseTask(e.TaskARN)
+	return err == nil && t.Cluster == c.Name && t.Region == c.Region && t.Account == c.Account && t.Partition == c.Partition
 }
 
 // FunctionConfig is the ledger function's configuration: the ledger's

@@ -118,8 +118,12 @@ func (s *Store) Extended(ctx context.Context, taskARN string, r Registration) er
 	if err != nil || applied {
 		return err
 	}
+	// An extension: appended while the list is under MaxExtensions (a task
+	// that extends by a second at a time cannot grow its item to
+	// DynamoDB's 400 KB); past it, the TTL still moves and is counted.
 	u = newUpdate()
-	u.sets = append(u.sets, u.name(AttrExtensions)+" = list_append(if_not_exists("+u.name(AttrExtensions)+", "+
+	ext := u.name(AttrExtensions)
+	u.sets = append(u.sets, ext+" = list_append(if_not_exists("+ext+", "+
 		u.value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}})+"), "+
 		u.value(&types.AttributeValueMemberL{Value: []types.AttributeValue{extensionValue(Extension{At: r.At, Asked: r.Asked, TTL: r.TTL, Capped: r.Capped})}})+")")
 	ttl := u.value(dur(r.TTL))
@@ -128,6 +132,15 @@ func (s *Store) Extended(ctx context.Context, taskARN string, r Registration) er
 	if !r.SupervisorStart.IsZero() {
 		u.setIfNotExists(AttrSupervisorStart, tm(r.SupervisorStart))
 	}
+	changed := "attribute_exists(" + u.name(AttrRegisteredAt) + ") AND " + u.name(AttrTTL) + " <> " + ttl
+	applied, err = s.write(ctx, taskARN, u, changed+" AND (attribute_not_exists("+ext+") OR size("+ext+") < "+u.value(num(MaxExtensions))+")", "extension")
+	if err != nil || applied {
+		return err
+	}
+	u = newUpdate()
+	ttl = u.value(dur(r.TTL))
+	u.sets = append(u.sets, u.name(AttrTTL)+" = "+ttl, u.name(AttrExtensionsOmitted)+" = if_not_exists("+u.name(AttrExtensionsOmitted)+", "+u.value(num(0))+") + "+u.value(num(1)))
+	u.set(AttrCap, dur(r.Cap))
 	_, err = s.write(ctx, taskARN, u, "attribute_exists("+u.name(AttrRegisteredAt)+") AND "+u.name(AttrTTL)+" <> "+ttl, "extension")
 	return err
 }
@@ -151,18 +164,19 @@ func (s *Store) stop(ctx context.Context, taskARN, attr string, st Stop, what st
 	return err
 }
 
-// RecordUsage records the supervisor's usage summary. A summary of fewer
-// samples than the stored one (an earlier one, delivered late or retried)
-// changes nothing: the later covers more.
+// RecordUsage records the supervisor's usage summary. A summary that ends
+// before the stored one (an earlier one, delivered late or retried)
+// changes nothing: the later covers more. Compared by its end, not its
+// samples: a restarted sidecar counts from one again.
 func (s *Store) RecordUsage(ctx context.Context, taskARN string, usage stopapi.Usage) error {
-	v, err := jsonValue(usage)
+	v, err := usageValue(usage)
 	if err != nil {
 		return fmt.Errorf("ledger: usage: %w", err)
 	}
 	u := newUpdate()
 	u.set(AttrUsage, v)
 	attr := u.name(AttrUsage)
-	cond := "attribute_not_exists(" + attr + ") OR " + attr + "." + u.name("samples") + " <= " + u.value(num(usage.Samples))
+	cond := "attribute_not_exists(" + attr + ") OR " + attr + "." + u.name("to") + " <= " + u.value(str(usage.To.UTC().Format(TimeLayout)))
 	_, err = s.write(ctx, taskARN, u, cond, "usage")
 	return err
 }

@@ -264,3 +264,27 @@ func TestStoreOwnerIndex(t *testing.T) {
 		t.Fatalf("query: %v, %d items", err, len(out.Items))
 	}
 }
+
+// A task that extends a second at a time cannot grow its item past
+// MaxExtensions entries: the TTL still moves, the rest are counted.
+func TestStoreBoundsExtensions(t *testing.T) {
+	s, _, _ := store(t)
+	ctx := context.Background()
+	a := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/33333333333333333333333333333333"
+	r := registration()
+	if err := s.Extended(ctx, a, r); err != nil {
+		t.Fatal(err)
+	}
+	const more = 5
+	for i := 1; i <= ledger.MaxExtensions+more; i++ {
+		step := r
+		step.At, step.TTL, step.Asked = r.At.Add(time.Duration(i)*time.Second), r.TTL+time.Duration(i)*time.Second, r.TTL+time.Duration(i)*time.Second
+		if err := s.Extended(ctx, a, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it := get(t, s, a)
+	if len(it.Extensions) != ledger.MaxExtensions || it.ExtensionsOmitted != more || it.TTL != r.TTL+(ledger.MaxExtensions+more)*time.Second {
+		t.Errorf("%d extensions, %d omitted, TTL %v", len(it.Extensions), it.ExtensionsOmitted, it.TTL)
+	}
+}

@@ -40,7 +40,8 @@ func TestLedgerRecords(t *testing.T) {
 	svc := newService(f, &log)
 	l := &fakeLedger{}
 	svc.Ledger = l
-	b, _ := json.Marshal(stopapi.ExtendRequest{TaskARN: taskARN, TTL: "8h", StartedAt: "2026-12-01T09:00:00.123Z"})
+	started := time.Now().UTC().Add(-time.Hour).Truncate(time.Millisecond)
+	b, _ := json.Marshal(stopapi.ExtendRequest{TaskARN: taskARN, TTL: "8h", StartedAt: started.Format(time.RFC3339Nano)})
 	if resp, _ := svc.Handle(context.Background(), proven(extendEvent(string(b), self))); resp.StatusCode != 200 {
 		t.Fatalf("extend: %d %s", resp.StatusCode, resp.Body)
 	}
@@ -51,7 +52,7 @@ func TestLedgerRecords(t *testing.T) {
 		t.Fatalf("records %+v %+v", l.registrations, l.stops)
 	}
 	r := l.registrations[0]
-	if r.Asked != 8*time.Hour || r.TTL != maxTTL || r.Cap != maxTTL || !r.Capped || !r.SupervisorStart.Equal(time.Date(2026, 12, 1, 9, 0, 0, 123e6, time.UTC)) ||
+	if r.Asked != 8*time.Hour || r.TTL != maxTTL || r.Cap != maxTTL || !r.Capped || !r.SupervisorStart.Equal(started) ||
 		r.Owner != "AROAEXAMPLE:alice" || r.Reason != "INC-1234" || r.At.IsZero() {
 		t.Errorf("registration %+v", r)
 	}
@@ -83,8 +84,25 @@ func TestLedgerFailureBlocksNothing(t *testing.T) {
 	}
 }
 
-// startedAt must be a time; none is fine (older supervisors).
+// startedAt must be a time; none is fine (older supervisors). One the
+// task cannot have started at (before now - MaxTTL - 1h, or in the
+// future) is not recorded, and the extension goes through.
 func TestExtendStartedAt(t *testing.T) {
+	for given, want := range map[time.Time]bool{
+		time.Now().Add(-time.Hour): true, time.Now().Add(-maxTTL - 2*time.Hour): false, time.Now().Add(time.Hour): false,
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC): false, time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC): false,
+	} {
+		b, _ := json.Marshal(stopapi.ExtendRequest{TaskARN: taskARN, TTL: "2h", StartedAt: given.Format(time.RFC3339Nano)})
+		svc := newService(&fakeECS{tags: map[string]map[string]string{}}, new(bytes.Buffer))
+		l := &fakeLedger{}
+		svc.Ledger = l
+		if resp, _ := svc.Handle(context.Background(), proven(extendEvent(string(b), self))); resp.StatusCode != 200 || len(l.registrations) != 1 {
+			t.Fatalf("startedAt %v: %d %s", given, resp.StatusCode, resp.Body)
+		}
+		if got := !l.registrations[0].SupervisorStart.IsZero(); got != want {
+			t.Errorf("startedAt %v recorded: %v, want %v", given, got, want)
+		}
+	}
 	for given, want := range map[string]int{"": 200, "2026-12-01T09:00:00Z": 200, "yesterday": 400, "2026-12-01 09:00": 400} {
 		b, _ := json.Marshal(stopapi.ExtendRequest{TaskARN: taskARN, TTL: "2h", StartedAt: given})
 		var log bytes.Buffer

@@ -298,11 +298,14 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 		}
 		return o
 	}
-	// After the stop, which must not wait for it.
-	proof = append(proof, s.recordUsage(ctx, arn, t.usage)...)
-	s.record(ctx, arn, "stop", func(ctx context.Context) error {
-		return s.Ledger.Stopping(ctx, arn, ledger.Stop{At: time.Now().UTC(), How: stopHow(t.reason), Why: stopReason(t.reason)})
+	// After the stop, which must not wait for them; one budget for both.
+	stoppedAt := time.Now().UTC()
+	lctx, lcancel := context.WithTimeout(ctx, ledgerBudget)
+	defer lcancel()
+	s.record(lctx, arn, "stop", func(ctx context.Context) error {
+		return s.Ledger.Stopping(ctx, arn, ledger.Stop{At: stoppedAt, How: stopHow(t.reason), Why: stopReason(t.reason)})
 	})
+	proof = append(proof, s.recordUsage(lctx, arn, t.usage)...)
 	a := stopapi.Accepted{TaskARN: arn}
 	if out != nil && out.Task != nil {
 		a.LastStatus, a.DesiredStatus = aws.ToString(out.Task.LastStatus), aws.ToString(out.Task.DesiredStatus)
@@ -424,9 +427,16 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	e := stopapi.Extended{TaskARN: arn, TTL: ttl.String(), Capped: ttl < t.ttl, MaxTTL: s.MaxTTL.String()}
 	owner, _ := ttltag.Value(tags.Tags, ttltag.OwnerKey)
 	why, _ := ttltag.Value(tags.Tags, ttltag.ReasonKey)
+	started := t.started
+	if now := time.Now(); !started.IsZero() && (started.Before(now.Add(-s.MaxTTL-time.Hour)) || started.After(now.Add(time.Minute))) {
+		// The task's word on its own start: kept out of the ledger when it
+		// cannot be (the ledger also holds it against ECS's times).
+		s.Log.WarnContext(ctx, "ledger: startedAt not believable, not recorded", "task_arn", arn, "started_at", started.Format(time.RFC3339Nano))
+		started = time.Time{}
+	}
 	s.record(ctx, arn, "extension", func(ctx context.Context) error {
 		return s.Ledger.Extended(ctx, arn, ledger.Registration{At: time.Now().UTC(), Asked: t.ttl, TTL: ttl, Cap: s.MaxTTL, Capped: e.Capped,
-			SupervisorStart: t.started, Owner: owner, Reason: why})
+			SupervisorStart: started, Owner: owner, Reason: why})
 	})
 	ms := []metrics.Metric{metrics.One(metrics.Extended)}
 	if e.Capped {
@@ -474,7 +484,7 @@ func (s *Service) recordUsage(ctx context.Context, taskARN string, u *stopapi.Us
 	ctx, cancel := context.WithTimeout(ctx, ledgerBudget)
 	defer cancel()
 	if err := s.UsageRecorder.RecordUsage(ctx, taskARN, *u); err != nil {
-		s.Log.ErrorContext(ctx, "usage not recorded; the request goes on", "task_arn", taskARN, "err", err.Error())
+		s.Log.WarnContext(ctx, "usage not recorded; the request goes on", "task_arn", taskARN, "err", err.Error())
 		return append(attrs, "usage_recorded", false)
 	}
 	return append(attrs, "usage_recorded", true)

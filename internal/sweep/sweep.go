@@ -49,6 +49,9 @@ type Ledger interface {
 
 var _ Ledger = (*ledger.Store)(nil)
 
+// ledgerBudget bounds the record of a stop, which comes after the stop.
+const ledgerBudget = time.Second
+
 // Sweeper stops expired bastions in its clusters.
 type Sweeper struct {
 	ECS      ECS
@@ -302,9 +305,12 @@ func (r *run) stop(cluster, arn string, life lifetime.Lifetime, deadline time.Ti
 		r.count(func(rep *Report) { rep.Stopped++ })
 		r.Log.Info("stopped expired bastion", attrs...)
 		if r.Ledger != nil {
-			if err := r.Ledger.SweptStop(r.ctx, arn, ledger.Stop{At: r.Clock.Now().UTC(), Why: lifetime.CutStopReason(reason)}); err != nil {
+			// Bounded, as it holds a slot other stops may wait for.
+			ctx, cancel := context.WithTimeout(r.ctx, ledgerBudget)
+			if err := r.Ledger.SweptStop(ctx, arn, ledger.Stop{At: r.Clock.Now().UTC(), Why: lifetime.CutStopReason(reason)}); err != nil {
 				r.Log.Warn("ledger: sweeper's stop not recorded", "task_arn", arn, "err", err.Error())
 			}
+			cancel()
 		}
 	case r.ctx.Err() != nil:
 		r.notReached(arn)

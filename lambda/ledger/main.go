@@ -47,6 +47,7 @@ func setup(ctx context.Context, environ map[string]string) (*ledger.Recorder, er
 		Store:   ledger.NewStore(cfg.Config, dynamodb.NewFromConfig(awsCfg), log),
 		ECS:     ecs.NewFromConfig(awsCfg),
 		Cluster: cfg.Cluster,
+		Region:  cfg.Region,
 		Log:     log,
 	}, nil
 }

@@ -70,7 +70,7 @@ func TestLambdaRecordsInTheLedger(t *testing.T) {
 
 	fn := start("ledger")
 	me := tasks[0]
-	began := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	began := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
 	atStop := stopapi.Usage{Samples: 120, From: began, To: began.Add(2 * time.Hour), MemoryPeakBytes: 96 << 20, MemoryLimitBytes: 512 << 20, CPUSeconds: 42.5, CPUPeakVCPU: 0.3, NetRxBytes: 1 << 20, NetTxBytes: 2 << 20}
 	atSIGTERM := atStop
 	atSIGTERM.Samples, atSIGTERM.To, atSIGTERM.CPUSeconds = 121, atStop.To.Add(30*time.Second), 43
