@@ -1,6 +1,6 @@
-// Package clocktest is the fake clock.Clock of tests: Sleep returns at once
-// and moves the time on, so that code deciding by the clock is tested
-// without waiting.
+// Package clocktest holds the fake clock.Clocks of tests, so that code
+// deciding by the clock is tested without waiting. Fake's Sleep returns at
+// once and moves the time on; Manual's waits until the test advances it.
 //
 // Test support only, like the rest of internal/testenv: no production
 // binary links it.
