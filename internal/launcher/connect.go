@@ -19,7 +19,6 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
@@ -44,7 +43,6 @@ type ConnectEnv struct {
 	// UserConfigDir the user's config directory (os.UserConfigDir).
 	WorkDir, UserConfigDir string
 	HomeDir                string          // os.UserHomeDir: the search goes no higher
-	Clock                  clock.Clock     // the deadline warnings' timers; nil: the system's
 	Reconnect              backoff.Policy  // between reconnects; zero: 1s doubling to 30s
 	WarnBefore             []time.Duration // the warnings' marks before the deadline; nil: 10m and 1m
 	ReuseLeft              time.Duration   // the least time left for a bastion to be reused; 0: 5m
@@ -202,7 +200,7 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
-		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Now()))
+		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Clock.Now()))
 	} else {
 		arn, err := plan.start(ctx, env)
 		if err != nil {
@@ -327,7 +325,7 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 	if poll <= 0 {
 		poll = 3 * time.Second
 	}
-	giveUp := env.Now().Add(min(60*poll, 2*time.Minute))
+	giveUp := env.Clock.Now().Add(min(60*poll, 2*time.Minute))
 	id := taskID(aws.ToString(t.TaskArn))
 	shown := termtext.Safe(container) // the task definition's text
 	for {
@@ -356,13 +354,11 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 				return aws.ToString(c.RuntimeId), nil
 			}
 		}
-		if env.Now().After(giveUp) {
+		if env.Clock.Now().After(giveUp) {
 			return "", execOff(id, why)
 		}
-		select {
-		case <-ctx.Done():
+		if env.Clock.Sleep(ctx, poll) != nil {
 			return "", fmt.Errorf("%w while waiting for ECS Exec in %s", errInterrupted, id)
-		case <-time.After(poll):
 		}
 		out, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{aws.ToString(t.TaskArn)}})
 		if err != nil {

@@ -725,7 +725,7 @@ func TestConnectWarnsBeforeTheDeadline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := clocktest.NewFake(now)
 			var out bytes.Buffer
-			c := &connection{env: Env{Stdout: &out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
+			c := &connection{env: Env{Stdout: &out, Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
 			c.warnBefore(t.Context(), c.deadline)
 			if out.String() != tc.want || fmt.Sprint(clk.Sleeps()) != fmt.Sprint(tc.sleeps) {
 				t.Fatalf("said %q after sleeps %v; want %q after %v", out.String(), clk.Sleeps(), tc.want, tc.sleeps)
@@ -740,7 +740,7 @@ func TestConnectWarnsAnewWhenTheDeadlineMoves(t *testing.T) {
 	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
 	clk := clocktest.NewFake(now)
 	out := &testenv.Buffer{}
-	c := &connection{env: Env{Stdout: out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(25 * time.Minute), rearm: make(chan struct{}, 1)}
+	c := &connection{env: Env{Stdout: out, Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(25 * time.Minute), rearm: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { c.warn(ctx); close(done) }()
@@ -895,7 +895,7 @@ func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
 		srv := httptest.NewServer(api)
 		defer srv.Close()
 		var out bytes.Buffer
-		env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stdout: &out,
+		env := Env{Environ: map[string]string{}, Clock: clocktest.NewFake(now), Stdout: &out,
 			ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
 		bastions, err := list(t.Context(), env, "bastions", maxTTL)
 		if err != nil || len(bastions) != 1 || bastions[0].Deadline == nil {
@@ -922,14 +922,14 @@ func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 		deadline := now.Add(to)
 		text := lifetime.LeftText(deadline, now)
 		var out bytes.Buffer
-		c := &connection{env: Env{Stdout: &out, Now: func() time.Time { return now }}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
+		c := &connection{env: Env{Stdout: &out, Clock: clocktest.NewFake(now)}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
 		c.sayReady()
 		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
 			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
 		}
 		out.Reset()
-		clk := clocktest.NewFake(now.Add(-time.Hour))
-		c.ce = ConnectEnv{Clock: clk, WarnBefore: []time.Duration{to}}
+		c.env.Clock = clocktest.NewFake(now.Add(-time.Hour))
+		c.ce = ConnectEnv{WarnBefore: []time.Duration{to}}
 		c.warnBefore(t.Context(), deadline)
 		if want := "warning: the bastion 0123 stops in " + text + " (at " + when(deadline) + ")\n"; out.String() != want {
 			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)

@@ -29,7 +29,7 @@ func pickReusable(ctx context.Context, env Env, cluster string, bastions []Basti
 	if err := ownerOK(userID); err != nil {
 		return nil, types.Task{}, nil, err
 	}
-	now := env.Now()
+	now := env.Clock.Now()
 	least := env.Connect.ReuseLeft
 	if least <= 0 {
 		least = minLeftToReuse

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
@@ -25,6 +26,14 @@ import (
 // reconnectsInARow is how many sessions in a row may fail fast before
 // connect gives up (the bastion still runs to its deadline).
 const reconnectsInARow = 5
+
+// endedAtOnce is how long a session may last and still count as failed
+// fast, towards reconnectsInARow; a longer one starts the count anew.
+const endedAtOnce = 30 * time.Second
+
+// readyAfter is how long a session's plugin may take to say it listens
+// before connect says the session is ready anyway.
+const readyAfter = 10 * time.Second
 
 // connection is one connect's sessions to one bastion, until the person
 // leaves or the bastion stops.
@@ -64,21 +73,26 @@ func (c *connection) stopsAt() time.Time {
 	return c.deadline
 }
 
+// run is the session loop: it opens a session, and reconnects with
+// backoff when one ends while the bastion runs, until the person leaves
+// (ctx ends), the bastion stops, or reconnectsInARow sessions in a row
+// end at once.
 func (c *connection) run(ctx context.Context) error {
 	c.rearm = make(chan struct{}, 1)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.warn(wctx)
-	stopped := make(chan string, 1)
-	go c.watch(wctx, stopped)
+	// live ends with ctx, or when watch sees the bastion stop.
+	live, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go c.warn(live)
+	go c.watch(live, stop)
 	policy := c.ce.Reconnect
 	if policy.Base <= 0 {
 		policy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
 	}
+	clk := c.env.Clock
 	fails := 0
 	for {
-		began := time.Now()
-		exitErr, err := c.session(ctx, stopped)
+		began := clk.Now()
+		exitErr, err := c.session(ctx, live)
 		switch {
 		case errors.Is(err, errInterrupted):
 			return c.leave()
@@ -98,7 +112,7 @@ func (c *connection) run(ctx context.Context) error {
 		if reason, gone := c.gone(ctx); gone {
 			return c.stoppedErr(reason)
 		}
-		if time.Since(began) > 30*time.Second {
+		if clk.Now().Sub(began) > endedAtOnce {
 			fails = 0
 		}
 		if fails >= reconnectsInARow {
@@ -107,22 +121,17 @@ func (c *connection) run(ctx context.Context) error {
 		delay := policy.Delay(fails)
 		fails++
 		fmt.Fprintf(c.out(), "the session ended (%s) while the bastion runs: reconnecting in %s\n", why, delay.Round(10*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return c.leave()
-		case reason := <-stopped:
-			return c.stoppedErr(reason)
-		case <-time.After(delay):
-		}
+		// Ctrl-C or the stop cuts the wait short: the next session says which.
+		_ = clk.Sleep(live, delay)
 	}
 }
 
 // session opens one session, runs the plugin on it until it exits, the
-// person interrupts, or the bastion stops, and then terminates it. It
-// returns the plugin's exit error apart from its own.
-func (c *connection) session(ctx context.Context, stopped <-chan string) (exitErr, err error) {
-	if ctx.Err() != nil {
-		return nil, errInterrupted
+// person interrupts (ctx ends), or the bastion stops (live ends), and then
+// terminates it. It returns the plugin's exit error apart from its own.
+func (c *connection) session(ctx, live context.Context) (exitErr, err error) {
+	if live.Err() != nil {
+		return nil, c.endedBy(ctx, live)
 	}
 	id, args, extra, err := c.open(ctx)
 	if err != nil {
@@ -146,13 +155,16 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 	}
 	go func() { done <- c.plugin.Run(pctx, args, extra, stdin, stdout, c.env.Stderr) }()
 	// A missing plugin is ours, whenever it shows; an interrupt is ours once
-	// the plugin was ready (or 10 s have passed): before, its exit is the
-	// session's answer.
-	wait := time.After(10 * time.Second)
+	// the plugin was ready (or readyAfter has passed): before, its exit is
+	// the session's answer.
+	waitCtx, stopWaiting := context.WithCancel(pctx)
+	defer stopWaiting()
+	wait := after(waitCtx, c.env.Clock, readyAfter)
 	for {
 		select {
 		case <-ready:
 			c.sayReady()
+			stopWaiting()
 			ready, wait = nil, nil
 		case <-wait:
 			c.sayReady()
@@ -165,22 +177,40 @@ func (c *connection) session(ctx context.Context, stopped <-chan string) (exitEr
 				return nil, errInterrupted
 			}
 			return e, nil
-		case <-ctx.Done():
+		case <-live.Done():
 			cancel()
 			<-done
-			return nil, errInterrupted
-		case reason := <-stopped:
-			cancel()
-			<-done
-			return nil, c.stoppedErr(reason)
+			return nil, c.endedBy(ctx, live)
 		}
 	}
+}
+
+// endedBy is why live ended: the bastion's stop (errBastionStopped), or
+// the person's Ctrl-C (errInterrupted).
+func (c *connection) endedBy(ctx, live context.Context) error {
+	var stopped errBastionStopped
+	if ctx.Err() == nil && errors.As(context.Cause(live), &stopped) {
+		return stopped
+	}
+	return errInterrupted
+}
+
+// after is a timer on clk: its channel closes once d has passed, and never
+// if ctx ends first.
+func after(ctx context.Context, clk clock.Clock, d time.Duration) <-chan struct{} {
+	fired := make(chan struct{})
+	go func() {
+		if clk.Sleep(ctx, d) == nil {
+			close(fired)
+		}
+	}()
+	return fired
 }
 
 func (c *connection) sayReady() {
 	stops := "stops TTL after its start"
 	if d := c.stopsAt(); !d.IsZero() {
-		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Now()))
+		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Clock.Now()))
 	}
 	id := taskID(c.arn)
 	switch {

@@ -12,25 +12,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
-// watch says when the bastion stops: once, with the reason ECS gives.
-func (c *connection) watch(ctx context.Context, stopped chan<- string) {
+// watch looks at the bastion every 5 polls (15 s), and when it stops,
+// ends the connection's live context with the reason ECS gives
+// (errBastionStopped, its cause).
+func (c *connection) watch(live context.Context, stop context.CancelCauseFunc) {
 	every := 5 * c.env.Poll
 	if every <= 0 {
 		every = 15 * time.Second
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-		if reason, gone := c.gone(ctx); gone {
-			stopped <- reason
+	for c.env.Clock.Sleep(live, every) == nil {
+		if reason, gone := c.gone(live); gone {
+			stop(c.stoppedErr(reason))
 			return
 		}
 	}
@@ -63,7 +59,7 @@ func (c *connection) gone(ctx context.Context) (string, bool) {
 	c.deadline = d
 	c.mu.Unlock()
 	if moved {
-		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), lifetime.LeftText(d, c.env.Now()))
+		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), lifetime.LeftText(d, c.env.Clock.Now()))
 		select {
 		case c.rearm <- struct{}{}:
 		default:
@@ -101,10 +97,7 @@ func (c *connection) warnBefore(ctx context.Context, deadline time.Time) {
 	if deadline.IsZero() {
 		return
 	}
-	clk := c.ce.Clock
-	if clk == nil {
-		clk = clock.System{}
-	}
+	clk := c.env.Clock
 	marks := slices.Clone(c.ce.WarnBefore)
 	if marks == nil {
 		marks = []time.Duration{10 * time.Minute, time.Minute}
