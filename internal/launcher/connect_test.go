@@ -171,11 +171,16 @@ type connecting struct {
 
 func (r *rig) connect(t *testing.T, args ...string) *connecting {
 	t.Helper()
+	return startConnect(t, r.env, args...)
+}
+
+// startConnect runs connect with args on env in the background.
+func startConnect(t *testing.T, env Env, args ...string) *connecting {
+	t.Helper()
 	c := &connecting{out: &testenv.Buffer{}, errs: &testenv.Buffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	t.Cleanup(cancel)
-	env := r.env
 	env.Stdout, env.Stderr = c.out, c.errs
 	go func() {
 		err := Run(ctx, append([]string{"connect"}, args...), env)
