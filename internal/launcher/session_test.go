@@ -1,21 +1,27 @@
 package launcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
+	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
@@ -194,5 +200,117 @@ func TestConnectReconnectLoopEndsWhenTheBastionStops(t *testing.T) {
 	}
 	if n := len(plugin.started()); n != 1 || clk.Now().Sub(began) != 5*poll {
 		t.Fatalf("%d sessions, %v on the clock: want the one, and the watch's %v", n, clk.Now().Sub(began), 5*poll)
+	}
+}
+
+// The stand-in plugin exits once mid-session (a session timeout): connect
+// opens a new session with backoff, and bytes move again. The plugin here
+// is 1.2.497.0, which takes the session as JSON in its first argument; the
+// connection is a named one of the repository's config file, no flags.
+func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
+	logPath := standInPlugin(t)
+	t.Setenv(ssmplugin.EnvVersion, "1.2.497.0")
+	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	repo := r.env.Connect.WorkDir
+	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(repo, ConfigName), fmt.Sprintf("connections:\n  db:\n    to: %s:%d\n    local-port: %d\n    ttl: 30m\n", host, dbPort, local))
+	r.env.Connect.WorkDir = filepath.Join(repo, "services", "api")
+	c := r.connect(t, "db")
+	c.until(t, "through ", 1)
+	exchange(t, local, "before the drop")
+	c.until(t, "reconnecting in ", 1)
+	c.until(t, "through ", 2)
+	exchange(t, local, "after the drop")
+	c.cancel()
+	if code := c.exit(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.errs.String())
+	}
+	if !strings.Contains(c.out.String(), "the session ended (the plugin: exit status 1) while the bastion runs: reconnecting in ") || !strings.Contains(c.out.String(), "TTL 30m0s") {
+		t.Errorf("the reconnect's line:\n%s", c.out.String())
+	}
+	sessions := r.ssm.Sessions()
+	if r.ssm.Calls()["StartSession"] != 2 || len(sessions) != 2 || !sessions[0].Terminated || !sessions[1].Terminated {
+		t.Fatalf("sessions %+v, calls %v: want two, both terminated", sessions, r.ssm.Calls())
+	}
+	for _, l := range pluginLog(t, logPath) {
+		if l.Form != "json" {
+			t.Errorf("plugin 1.2.497.0 was given the %s form: %+v", l.Form, l)
+		}
+	}
+}
+
+// A plugin that goes from PATH while connected (uninstalled, a PATH that
+// changed) ends connect at the next session with the install line, saying
+// the bastion it started keeps its TTL (exit 1: not bad input, something
+// was started), not with reconnect after reconnect.
+func TestConnectEndsWhenThePluginGoes(t *testing.T) {
+	standInPlugin(t)
+	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
+	r := newRig(t)
+	host, dbPort := database(t)
+	local := freePort(t)
+	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
+	c.until(t, "through ", 1)
+	t.Setenv("PATH", t.TempDir())
+	exchange(t, local, "the last one") // the stand-in exits once this connection closes
+	code := c.exit(t)
+	if code != 1 || !strings.Contains(c.errs.String(), "started (it keeps its TTL), then: session-manager-plugin is not on PATH: install AWS's Session Manager plugin") {
+		t.Fatalf("exit %d, want 1 with the install line:\n%s\nstderr:\n%s", code, c.out.String(), c.errs.String())
+	}
+	if n := strings.Count(c.out.String(), "reconnecting in "); n != 1 {
+		t.Errorf("%d reconnects, want the one that found no plugin:\n%s", n, c.out.String())
+	}
+	for _, s := range r.ssm.Sessions() {
+		if !s.Terminated {
+			t.Errorf("session %+v left open", s)
+		}
+	}
+}
+
+// connect's status lines and warnings tell time left by package lifetime's
+// rule (lifetime.LeftText), as ls does: rounded down, never to the
+// nearest (45.7s is 45s, 1h5m59.9s is 1h5m).
+func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
+	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 900*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
+		deadline := now.Add(to)
+		text := lifetime.LeftText(deadline, now)
+		var out bytes.Buffer
+		c := &connection{env: Env{Stdout: &out, Clock: clocktest.NewFake(now)}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
+		c.sayReady()
+		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
+			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
+		}
+		out.Reset()
+		c.env.Clock = clocktest.NewFake(now.Add(-time.Hour))
+		c.ce = ConnectEnv{WarnBefore: []time.Duration{to}}
+		c.warnBefore(t.Context(), deadline)
+		if want := "warning: the bastion 0123 stops in " + text + " (at " + when(deadline) + ")\n"; out.String() != want {
+			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)
+		}
+	}
+	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "45s" {
+		t.Errorf("45.7s left is told as %q", got)
+	}
+}
+
+// connect --stop's reason is cut by package lifetime's rule
+// (lifetime.CutStopReason), as stop's is.
+func TestConnectStopReasonIsCutByTheLifetimeRule(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:alice", "2h0m0s")
+	c := &connection{env: f.env, cluster: "bastions", arn: arn, stop: true, who: caller{arn: longCaller.arn}}
+	if err := c.leave(); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := f.api.Task(arn)
+	want := lifetime.CutStopReason("bastion-ttl: stopped by " + longCaller.arn + " (connect --stop)")
+	if task.StoppedReason != want || utf8.RuneCountInString(task.StoppedReason) != lifetime.MaxStopReason {
+		t.Errorf("reason %q (%d characters), want %q", task.StoppedReason, utf8.RuneCountInString(task.StoppedReason), want)
 	}
 }
