@@ -80,10 +80,10 @@ func (c *connection) stopsAt() time.Time {
 func (c *connection) run(ctx context.Context) error {
 	c.rearm = make(chan struct{}, 1)
 	// live ends with ctx, or when watch sees the bastion stop.
-	live, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
+	live, end := context.WithCancelCause(ctx)
+	defer end(nil)
 	go c.warn(live)
-	go c.watch(live, stop)
+	go c.watch(live, end)
 	policy := c.ce.Reconnect
 	if policy.Base <= 0 {
 		policy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}

@@ -19,14 +19,14 @@ import (
 // watch looks at the bastion every 5 polls (15 s), and when it stops,
 // ends the connection's live context with the reason ECS gives
 // (errBastionStopped, its cause).
-func (c *connection) watch(live context.Context, stop context.CancelCauseFunc) {
+func (c *connection) watch(live context.Context, end context.CancelCauseFunc) {
 	every := 5 * c.env.Poll
 	if every <= 0 {
 		every = 15 * time.Second
 	}
 	for c.env.Clock.Sleep(live, every) == nil {
 		if reason, gone := c.gone(live); gone {
-			stop(c.stoppedErr(reason))
+			end(c.stoppedErr(reason))
 			return
 		}
 	}
