@@ -3,17 +3,12 @@ package launcher
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -24,11 +19,9 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
-	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
-	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // SSM is the Session Manager calls connect makes.
@@ -50,20 +43,10 @@ type ConnectEnv struct {
 	// UserConfigDir the user's config directory (os.UserConfigDir).
 	WorkDir, UserConfigDir string
 	HomeDir                string          // os.UserHomeDir: the search goes no higher
-	Clock                  clock.Clock     // the deadline warnings' timers; nil: the system's
 	Reconnect              backoff.Policy  // between reconnects; zero: 1s doubling to 30s
 	WarnBefore             []time.Duration // the warnings' marks before the deadline; nil: 10m and 1m
 	ReuseLeft              time.Duration   // the least time left for a bastion to be reused; 0: 5m
 }
-
-// minLeftToReuse is the least time a bastion must have left to be reused
-// (ConnectEnv.ReuseLeft may say less): less, and the session would end
-// before it is of use.
-const minLeftToReuse = 5 * time.Minute
-
-// reconnectsInARow is how many sessions in a row may fail fast before
-// connect gives up (the bastion still runs to its deadline).
-const reconnectsInARow = 5
 
 type connectFlags struct {
 	runFlags
@@ -217,7 +200,7 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
-		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Now()))
+		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Clock.Now()))
 	} else {
 		arn, err := plan.start(ctx, env)
 		if err != nil {
@@ -335,82 +318,6 @@ func whose(from string) string {
 	return from + "'s"
 }
 
-// pickReusable is the caller's own running bastion with the most time left
-// (at least minLeftToReuse) that was started with ECS Exec; nil when there
-// is none. Ownership is the owner tag equal to the caller's user ID byte for
-// byte, which the launcher policy lets nobody write but the caller: never a
-// bastion of someone else, nor one whose tag holds an ARN or a like session
-// name. A user ID no tag can hold is refused (ownerOK): its tag could only
-// be someone else's.
-func pickReusable(ctx context.Context, env Env, cluster string, bastions []Bastion, userID string) (*Bastion, types.Task, []string, error) {
-	if err := ownerOK(userID); err != nil {
-		return nil, types.Task{}, nil, err
-	}
-	now := env.Now()
-	least := env.Connect.ReuseLeft
-	if least <= 0 {
-		least = minLeftToReuse
-	}
-	var mine []Bastion
-	for _, b := range bastions {
-		if b.Owner == userID && b.Status == "RUNNING" && b.Deadline != nil && b.Deadline.Sub(now) >= least {
-			mine = append(mine, b)
-		}
-	}
-	if len(mine) == 0 {
-		return nil, types.Task{}, nil, nil
-	}
-	slices.SortFunc(mine, func(a, b Bastion) int { return b.Deadline.Compare(*a.Deadline) })
-	mine = mine[:min(len(mine), 100)]
-	var arns []string
-	for _, b := range mine {
-		arns = append(arns, b.TaskARN)
-	}
-	d, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: arns})
-	if err != nil {
-		return nil, types.Task{}, nil, awsError("describe-tasks", err)
-	}
-	byARN := map[string]types.Task{}
-	for _, t := range d.Tasks {
-		byARN[aws.ToString(t.TaskArn)] = t
-	}
-	var notes []string
-	for _, b := range mine {
-		t, ok := byARN[b.TaskARN]
-		if ok && t.EnableExecuteCommand {
-			return &b, t, notes, nil
-		}
-		notes = append(notes, fmt.Sprintf("your bastion %s has no ECS Exec (started without --exec): not reused", b.TaskID))
-	}
-	return nil, types.Task{}, notes, nil
-}
-
-// markReuse marks the bastion a connect by the caller would reuse, and says
-// so in a line for ls; "" when it cannot tell who calls.
-func markReuse(ctx context.Context, env Env, cluster string, bastions []Bastion) string {
-	if env.Caller == nil {
-		return ""
-	}
-	who, err := whoCalls(ctx, env)
-	if err != nil {
-		return ""
-	}
-	if err := ownerOK(who.userID); err != nil {
-		return fmt.Sprintf("bastion-ttl connect would refuse: your user ID %q %v", who.userID, ttltag.CheckOwner(who.userID))
-	}
-	b, _, _, err := pickReusable(ctx, env, cluster, bastions, who.userID)
-	if err != nil {
-		return ""
-	}
-	if b == nil {
-		return fmt.Sprintf("bastion-ttl connect would start a bastion: none of yours here has ECS Exec and %s left", minLeftToReuse)
-	}
-	for i := range bastions {
-		bastions[i].ConnectReuses = bastions[i].TaskARN == b.TaskARN
-	}
-	return fmt.Sprintf("bastion-ttl connect would reuse %s (yours, %s left)", b.TaskID, b.Left)
-}
-
 // execReady waits (a bounded while) for the bastion container's ECS Exec
 // agent, and returns the container's runtime ID, the session target's.
 func execReady(ctx context.Context, env Env, cluster string, t types.Task, container string) (string, error) {
@@ -418,7 +325,7 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 	if poll <= 0 {
 		poll = 3 * time.Second
 	}
-	giveUp := env.Now().Add(min(60*poll, 2*time.Minute))
+	giveUp := env.Clock.Now().Add(min(60*poll, 2*time.Minute))
 	id := taskID(aws.ToString(t.TaskArn))
 	shown := termtext.Safe(container) // the task definition's text
 	for {
@@ -447,13 +354,11 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 				return aws.ToString(c.RuntimeId), nil
 			}
 		}
-		if env.Now().After(giveUp) {
+		if env.Clock.Now().After(giveUp) {
 			return "", execOff(id, why)
 		}
-		select {
-		case <-ctx.Done():
+		if env.Clock.Sleep(ctx, poll) != nil {
 			return "", fmt.Errorf("%w while waiting for ECS Exec in %s", errInterrupted, id)
-		case <-time.After(poll):
 		}
 		out, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{aws.ToString(t.TaskArn)}})
 		if err != nil {
@@ -467,384 +372,4 @@ func execReady(ctx context.Context, env Env, cluster string, t types.Task, conta
 
 func execOff(id, why string) error {
 	return fmt.Errorf("the bastion %s cannot be connected to through ECS Exec: %s. Fix: run it with ECS Exec (connect does; run needs --exec), give the task role ssmmessages:CreateControlChannel, CreateDataChannel, OpenControlChannel and OpenDataChannel, and set pidMode task in the task definition so the idle timeout sees the sessions (docs/connect.md)", id, why)
-}
-
-// errBastionStopped ends a connection whose bastion stopped.
-type errBastionStopped struct{ id, reason string }
-
-func (e errBastionStopped) Error() string {
-	return fmt.Sprintf("the bastion %s stopped (%s); the connection is closed", e.id, e.reason)
-}
-
-// connection is one connect's sessions to one bastion, until the person
-// leaves or the bastion stops.
-type connection struct {
-	env                                Env
-	ce                                 ConnectEnv
-	plugin                             Plugin
-	version                            string
-	who                                caller
-	cluster, arn, container, runtimeID string
-	mu                                 sync.Mutex
-	deadline                           time.Time     // zero: unknown; under mu once connected
-	rearm                              chan struct{} // the deadline moved: warn anew
-	maxTTL                             time.Duration // the cap the tag is read under, as ls and the sweeper read it
-	host                               string
-	port, local                        int
-	shell, stop, started               bool
-}
-
-// out is where connect's own lines go: stdout, unless a shell has it.
-func (c *connection) out() io.Writer {
-	if c.shell {
-		return c.env.Stderr
-	}
-	return c.env.Stdout
-}
-
-func (c *connection) target() string {
-	return "ecs:" + ecsarn.ClusterName(c.cluster) + "_" + taskID(c.arn) + "_" + c.runtimeID
-}
-
-func when(t time.Time) string { return t.UTC().Format("15:04:05Z") }
-
-func (c *connection) stopsAt() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.deadline
-}
-
-func (c *connection) run(ctx context.Context) error {
-	c.rearm = make(chan struct{}, 1)
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.warn(wctx)
-	stopped := make(chan string, 1)
-	go c.watch(wctx, stopped)
-	policy := c.ce.Reconnect
-	if policy.Base <= 0 {
-		policy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
-	}
-	fails := 0
-	for {
-		began := time.Now()
-		exitErr, err := c.session(ctx, stopped)
-		switch {
-		case errors.Is(err, errInterrupted):
-			return c.leave()
-		case errors.As(err, new(errBastionStopped)):
-			return err
-		case errors.Is(err, ErrNoPlugin):
-			return badf("%v: %s", err, pluginInstall)
-		case err == nil && exitErr == nil && c.shell:
-			return c.leave() // the person left the shell
-		}
-		why := "the plugin exited"
-		if err != nil {
-			why = err.Error()
-		} else if exitErr != nil {
-			why = "the plugin: " + exitErr.Error()
-		}
-		if reason, gone := c.gone(ctx); gone {
-			return c.stoppedErr(reason)
-		}
-		if time.Since(began) > 30*time.Second {
-			fails = 0
-		}
-		if fails >= reconnectsInARow {
-			return fmt.Errorf("%d sessions in a row ended at once (last: %s); the bastion %s keeps running to its deadline", fails+1, why, taskID(c.arn))
-		}
-		delay := policy.Delay(fails)
-		fails++
-		fmt.Fprintf(c.out(), "the session ended (%s) while the bastion runs: reconnecting in %s\n", why, delay.Round(10*time.Millisecond))
-		select {
-		case <-ctx.Done():
-			return c.leave()
-		case reason := <-stopped:
-			return c.stoppedErr(reason)
-		case <-time.After(delay):
-		}
-	}
-}
-
-// session opens one session, runs the plugin on it until it exits, the
-// person interrupts, or the bastion stops, and then terminates it. It
-// returns the plugin's exit error apart from its own.
-func (c *connection) session(ctx context.Context, stopped <-chan string) (exitErr, err error) {
-	if ctx.Err() != nil {
-		return nil, errInterrupted
-	}
-	id, args, extra, err := c.open(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, errInterrupted
-		}
-		return nil, err
-	}
-	defer c.terminate(ctx, id)
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	stdin := c.ce.Stdin    // inherited, as the AWS CLI leaves it to the plugin
-	stdout := c.env.Stderr // the plugin's chatter, apart from connect's lines
-	ready := make(chan struct{})
-	if c.shell {
-		stdout = c.env.Stdout
-		close(ready)
-	} else {
-		stdout = &readyWriter{w: c.env.Stderr, ready: ready, marker: "Waiting for connections"}
-	}
-	go func() { done <- c.plugin.Run(pctx, args, extra, stdin, stdout, c.env.Stderr) }()
-	// A missing plugin is ours, whenever it shows; an interrupt is ours once
-	// the plugin was ready (or 10 s have passed): before, its exit is the
-	// session's answer.
-	wait := time.After(10 * time.Second)
-	for {
-		select {
-		case <-ready:
-			c.sayReady()
-			ready, wait = nil, nil
-		case <-wait:
-			c.sayReady()
-			ready, wait = nil, nil
-		case e := <-done:
-			if errors.Is(e, ErrNoPlugin) {
-				return nil, e
-			}
-			if ready == nil && ctx.Err() != nil {
-				return nil, errInterrupted
-			}
-			return e, nil
-		case <-ctx.Done():
-			cancel()
-			<-done
-			return nil, errInterrupted
-		case reason := <-stopped:
-			cancel()
-			<-done
-			return nil, c.stoppedErr(reason)
-		}
-	}
-}
-
-func (c *connection) sayReady() {
-	stops := "stops TTL after its start"
-	if d := c.stopsAt(); !d.IsZero() {
-		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Now()))
-	}
-	id := taskID(c.arn)
-	switch {
-	case c.shell:
-		fmt.Fprintf(c.out(), "shell in %s, container %s (%s); exit leaves it\n", id, termtext.Safe(c.container), stops)
-	case c.host != "":
-		fmt.Fprintf(c.out(), "localhost:%d -> %s through %s (%s)\n", c.local, net.JoinHostPort(c.host, strconv.Itoa(c.port)), id, stops)
-	default:
-		fmt.Fprintf(c.out(), "localhost:%d -> %s's port %d (%s)\n", c.local, id, c.port, stops)
-	}
-}
-
-// open starts a session as the AWS CLI does, and returns the plugin's
-// arguments: a port forward is ssm:StartSession's, a shell ecs:ExecuteCommand's.
-func (c *connection) open(ctx context.Context) (id string, args, extra []string, err error) {
-	type answer struct {
-		SessionID  string `json:"SessionId"`
-		TokenValue string `json:"TokenValue"`
-		StreamURL  string `json:"StreamUrl"`
-	}
-	if c.shell {
-		out, err := c.env.ECS.ExecuteCommand(ctx, &ecs.ExecuteCommandInput{Cluster: aws.String(c.cluster), Task: aws.String(c.arn),
-			Container: aws.String(c.container), Command: aws.String("/bin/sh"), Interactive: true})
-		if err != nil {
-			return "", nil, nil, awsError("ecs execute-command", err)
-		}
-		if out.Session == nil {
-			return "", nil, nil, errors.New("ecs execute-command answered no session")
-		}
-		a, _ := json.Marshal(answer{aws.ToString(out.Session.SessionId), aws.ToString(out.Session.TokenValue), aws.ToString(out.Session.StreamUrl)})
-		req, _ := json.Marshal(map[string]string{"Target": c.target()})
-		args, extra := pluginArgs(c.version, a, req, c.ce.Region, c.ce.Profile, c.ce.ECSEndpoint)
-		return aws.ToString(out.Session.SessionId), args, extra, nil
-	}
-	doc := "AWS-StartPortForwardingSession"
-	params := map[string][]string{"portNumber": {strconv.Itoa(c.port)}, "localPortNumber": {strconv.Itoa(c.local)}}
-	if c.host != "" {
-		doc = "AWS-StartPortForwardingSessionToRemoteHost"
-		params["host"] = []string{c.host}
-	}
-	out, err := c.ce.SSM.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(c.target()), DocumentName: aws.String(doc), Parameters: params})
-	if err != nil {
-		return "", nil, nil, awsError("ssm start-session", err)
-	}
-	a, _ := json.Marshal(answer{aws.ToString(out.SessionId), aws.ToString(out.TokenValue), aws.ToString(out.StreamUrl)})
-	req, _ := json.Marshal(map[string]any{"Target": c.target(), "DocumentName": doc, "Parameters": params})
-	args, extra = pluginArgs(c.version, a, req, c.ce.Region, c.ce.Profile, c.ce.SSMEndpoint)
-	return aws.ToString(out.SessionId), args, extra, nil
-}
-
-// terminate ends a session the plugin may have left open (killed, or
-// never started), even after Ctrl-C.
-func (c *connection) terminate(ctx context.Context, id string) {
-	if c.ce.SSM == nil || id == "" {
-		return
-	}
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, _ = c.ce.SSM.TerminateSession(tctx, &ssm.TerminateSessionInput{SessionId: aws.String(id)})
-}
-
-// watch says when the bastion stops: once, with the reason ECS gives.
-func (c *connection) watch(ctx context.Context, stopped chan<- string) {
-	every := 5 * c.env.Poll
-	if every <= 0 {
-		every = 15 * time.Second
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-		if reason, gone := c.gone(ctx); gone {
-			stopped <- reason
-			return
-		}
-	}
-}
-
-// gone reports whether the bastion stopped (or is stopping), and why. A
-// running one's TTL tag is read too, by the rule ls and the sweeper read it
-// (ttltag.Lifetime under the cap): an extension (or the API's cap) moves
-// the deadline, which connect then tells and warns of anew.
-func (c *connection) gone(ctx context.Context) (string, bool) {
-	out, err := c.env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(c.cluster), Tasks: []string{c.arn}, Include: []types.TaskField{types.TaskFieldTags}})
-	if err != nil {
-		return "", false // unknown: the session itself tells
-	}
-	if len(out.Tasks) == 0 {
-		return "ECS no longer knows it", true
-	}
-	t := out.Tasks[0]
-	if aws.ToString(t.DesiredStatus) == "STOPPED" || aws.ToString(t.LastStatus) == "STOPPED" {
-		return cmp.Or(strings.Trim(stopReasons(t), "; "), "no reason given"), true
-	}
-	value, marked := ttltag.Find(t.Tags)
-	life, _ := ttltag.Lifetime(value, aws.ToTime(t.StartedAt), c.maxTTL)
-	if !marked || life.TTL <= 0 || t.StartedAt == nil {
-		return "", false
-	}
-	d := life.Deadline()
-	c.mu.Lock()
-	moved := !d.Equal(c.deadline)
-	c.deadline = d
-	c.mu.Unlock()
-	if moved {
-		fmt.Fprintf(c.out(), "the bastion's TTL is now %s: it stops at %s, %s left\n", life.TTL, when(d), lifetime.LeftText(d, c.env.Now()))
-		select {
-		case c.rearm <- struct{}{}:
-		default:
-		}
-	}
-	return "", false
-}
-
-func (c *connection) stoppedErr(reason string) error {
-	return errBastionStopped{taskID(c.arn), reason}
-}
-
-// warn says when the deadline is near, at each mark before it; when the
-// deadline moves, at the marks before the new one.
-func (c *connection) warn(ctx context.Context) {
-	for {
-		sctx, cancel := context.WithCancel(ctx)
-		go func() {
-			select {
-			case <-c.rearm:
-				cancel()
-			case <-sctx.Done():
-			}
-		}()
-		c.warnBefore(sctx, c.stopsAt())
-		rearmed := sctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		if !rearmed {
-			select {
-			case <-c.rearm:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-func (c *connection) warnBefore(ctx context.Context, deadline time.Time) {
-	if deadline.IsZero() {
-		return
-	}
-	clk := c.ce.Clock
-	if clk == nil {
-		clk = clock.System{}
-	}
-	marks := slices.Clone(c.ce.WarnBefore)
-	if marks == nil {
-		marks = []time.Duration{10 * time.Minute, time.Minute}
-	}
-	slices.SortFunc(marks, func(a, b time.Duration) int { return int(b - a) })
-	for _, m := range marks {
-		wait := deadline.Add(-m).Sub(clk.Now())
-		if wait < 0 {
-			continue // past that mark already: the ready line said what is left
-		}
-		if clk.Sleep(ctx, wait) != nil {
-			return
-		}
-		fmt.Fprintf(c.out(), "warning: the bastion %s stops in %s (at %s)\n", taskID(c.arn), lifetime.LeftText(deadline, clk.Now()), when(deadline))
-	}
-}
-
-// leave ends connect as the person asked: the bastion keeps running to its
-// idle timeout and TTL, unless --stop.
-func (c *connection) leave() error {
-	id := taskID(c.arn)
-	if !c.stop {
-		stops := "its TTL"
-		if d := c.stopsAt(); !d.IsZero() {
-			stops = when(d)
-		}
-		fmt.Fprintf(c.out(), "session ended; the bastion %s keeps running until %s, or its idle timeout (bastion-ttl stop %s ends it now)\n", id, stops, id)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := c.env.ECS.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(c.cluster), Task: aws.String(c.arn),
-		Reason: aws.String(lifetime.CutStopReason("bastion-ttl: stopped by " + c.who.arn + " (connect --stop)"))}); err != nil {
-		return fmt.Errorf("session ended, then stop-task %s: %s; it keeps its TTL", id, termtext.Safe(err.Error()))
-	}
-	fmt.Fprintf(c.out(), "session ended; stopping %s\n", id)
-	return nil
-}
-
-// readyWriter passes the plugin's output on, and closes ready once the
-// plugin says it listens.
-type readyWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	seen   string
-	ready  chan struct{}
-	marker string
-	done   bool
-}
-
-func (r *readyWriter) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.done {
-		r.seen += string(p)
-		if strings.Contains(r.seen, r.marker) {
-			r.done, r.seen = true, ""
-			close(r.ready)
-		} else if len(r.seen) > 4096 {
-			r.seen = r.seen[len(r.seen)-256:]
-		}
-	}
-	return r.w.Write(p)
 }

@@ -2,7 +2,6 @@ package launcher
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,7 +20,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -31,13 +29,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
-	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/pong"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmplugin"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
-	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -171,11 +167,16 @@ type connecting struct {
 
 func (r *rig) connect(t *testing.T, args ...string) *connecting {
 	t.Helper()
+	return startConnect(t, r.env, args...)
+}
+
+// startConnect runs connect with args on env in the background.
+func startConnect(t *testing.T, env Env, args ...string) *connecting {
+	t.Helper()
 	c := &connecting{out: &testenv.Buffer{}, errs: &testenv.Buffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	t.Cleanup(cancel)
-	env := r.env
 	env.Stdout, env.Stderr = c.out, c.errs
 	go func() {
 		err := Run(ctx, append([]string{"connect"}, args...), env)
@@ -309,187 +310,6 @@ func TestConnectStartsForwardsAndLeaves(t *testing.T) {
 		l.Target != want || l.Document != "AWS-StartPortForwardingSessionToRemoteHost" ||
 		fmt.Sprint(l.Params) != fmt.Sprintf("map[host:[%s] localPortNumber:[%d] portNumber:[%d]]", host, local, dbPort) {
 		t.Fatalf("the plugin was given %+v; want target %s", l, want)
-	}
-}
-
-// A second connect reuses the caller's own bastion; nobody else's, nor one
-// too near its end, nor one without ECS Exec, is ever reused; ls says which
-// one connect would take. --stop stops it at the end.
-func TestConnectReusesOnlyTheCallersOwnBastion(t *testing.T) {
-	logPath := standInPlugin(t)
-	r := newRig(t)
-	host, dbPort := database(t)
-	session := r.me[strings.LastIndexByte(r.me, ':')+1:]
-	others := map[string]string{
-		"bob's":                         r.bastion(t, "AROAEXAMPLEDEVELOPER1:bob", "4h0m0s", true),
-		"another role, same session":    r.bastion(t, "AROAOTHERROLE0000001:"+session, "4h0m0s", true),
-		"the caller's ARN, not user ID": r.bastion(t, "arn:aws:sts::123456789012:user/"+session, "4h0m0s", true),
-		"a prefix of the user ID":       r.bastion(t, r.me[:len(r.me)-1], "4h0m0s", true),
-		"untagged owner":                r.bastion(t, "", "4h0m0s", true),
-		"own, 2m left":                  r.bastion(t, r.me, "2m0s", true),
-		"own, without ECS Exec":         r.bastion(t, r.me, "4h0m0s", false),
-	}
-	local := freePort(t)
-	to := fmt.Sprintf("%s:%d", host, dbPort)
-	c := r.connect(t, "--to", to, "--local-port", strconv.Itoa(local))
-	c.until(t, "through ", 1)
-	exchange(t, local, "first")
-	c.cancel()
-	if code := c.exit(t); code != 0 {
-		t.Fatalf("exit %d\n%s", code, c.errs.String())
-	}
-	var mine string
-	for _, arn := range r.running(t) {
-		found := false
-		for _, o := range others {
-			found = found || o == arn
-		}
-		if !found {
-			if mine != "" {
-				t.Fatalf("two bastions started: %s, %s", mine, arn)
-			}
-			mine = arn
-		}
-	}
-	if mine == "" || !strings.Contains(c.out.String(), "started "+taskID(mine)) {
-		t.Fatalf("connect reused one of %v:\n%s", others, c.out.String())
-	}
-	if !strings.Contains(c.errs.String(), "note: your bastion "+taskID(others["own, without ECS Exec"])+" has no ECS Exec") {
-		t.Errorf("no note about the caller's bastion without ECS Exec:\n%s", c.errs.String())
-	}
-
-	out, errs, code := runCLI(r.env, "ls")
-	if code != 0 || !strings.Contains(out, "bastion-ttl connect would reuse "+taskID(mine)+" (yours, ") {
-		t.Fatalf("ls: exit %d\n%s%s", code, out, errs)
-	}
-
-	c = r.connect(t, "--to", to, "--local-port", strconv.Itoa(local), "--stop")
-	c.until(t, "through "+taskID(mine), 1)
-	exchange(t, local, "second")
-	if !strings.Contains(c.out.String(), "reusing your bastion "+taskID(mine)+" in bastions (stops at ") || strings.Contains(c.out.String(), "started ") {
-		t.Fatalf("second connect:\n%s", c.out.String())
-	}
-	c.cancel()
-	if code := c.exit(t); code != 0 || !strings.Contains(c.out.String(), "session ended; stopping "+taskID(mine)) {
-		t.Fatalf("--stop: exit %d\n%s%s", code, c.out.String(), c.errs.String())
-	}
-	got := testenv.Describe(t, r.ecs, "bastions", []string{mine})[mine]
-	if aws.ToString(got.DesiredStatus) != "STOPPED" || !strings.HasSuffix(aws.ToString(got.StoppedReason), "(connect --stop)") {
-		t.Fatalf("--stop left %s (%q)", aws.ToString(got.DesiredStatus), aws.ToString(got.StoppedReason))
-	}
-	for name, arn := range others {
-		if got := testenv.Describe(t, r.ecs, "bastions", []string{arn})[arn]; aws.ToString(got.DesiredStatus) != "RUNNING" {
-			t.Errorf("%s bastion was stopped", name)
-		}
-	}
-	for _, l := range pluginLog(t, logPath) {
-		if !strings.Contains(l.Target, taskID(mine)) {
-			t.Errorf("a session to another bastion: %+v", l)
-		}
-	}
-}
-
-// A plugin that goes from PATH while connected (uninstalled, a PATH that
-// changed) ends connect at the next session with the install line, saying
-// the bastion it started keeps its TTL (exit 1: not bad input, something
-// was started), not with reconnect after reconnect.
-func TestConnectEndsWhenThePluginGoes(t *testing.T) {
-	standInPlugin(t)
-	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
-	r := newRig(t)
-	host, dbPort := database(t)
-	local := freePort(t)
-	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
-	c.until(t, "through ", 1)
-	t.Setenv("PATH", t.TempDir())
-	exchange(t, local, "the last one") // the stand-in exits once this connection closes
-	code := c.exit(t)
-	if code != 1 || !strings.Contains(c.errs.String(), "started (it keeps its TTL), then: session-manager-plugin is not on PATH: install AWS's Session Manager plugin") {
-		t.Fatalf("exit %d, want 1 with the install line:\n%s\nstderr:\n%s", code, c.out.String(), c.errs.String())
-	}
-	if n := strings.Count(c.out.String(), "reconnecting in "); n != 1 {
-		t.Errorf("%d reconnects, want the one that found no plugin:\n%s", n, c.out.String())
-	}
-	for _, s := range r.ssm.Sessions() {
-		if !s.Terminated {
-			t.Errorf("session %+v left open", s)
-		}
-	}
-}
-
-// The stand-in plugin exits once mid-session (a session timeout): connect
-// opens a new session with backoff, and bytes move again. The plugin here
-// is 1.2.497.0, which takes the session as JSON in its first argument; the
-// connection is a named one of the repository's config file, no flags.
-func TestConnectReconnectsWhenThePluginExits(t *testing.T) {
-	logPath := standInPlugin(t)
-	t.Setenv(ssmplugin.EnvVersion, "1.2.497.0")
-	t.Setenv(ssmplugin.EnvExitOnce, filepath.Join(t.TempDir(), "dropped"))
-	r := newRig(t)
-	host, dbPort := database(t)
-	local := freePort(t)
-	repo := r.env.Connect.WorkDir
-	if err := os.Mkdir(filepath.Join(repo, ".git"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(repo, ConfigName), fmt.Sprintf("connections:\n  db:\n    to: %s:%d\n    local-port: %d\n    ttl: 30m\n", host, dbPort, local))
-	r.env.Connect.WorkDir = filepath.Join(repo, "services", "api")
-	c := r.connect(t, "db")
-	c.until(t, "through ", 1)
-	exchange(t, local, "before the drop")
-	c.until(t, "reconnecting in ", 1)
-	c.until(t, "through ", 2)
-	exchange(t, local, "after the drop")
-	c.cancel()
-	if code := c.exit(t); code != 0 {
-		t.Fatalf("exit %d\n%s", code, c.errs.String())
-	}
-	if !strings.Contains(c.out.String(), "the session ended (the plugin: exit status 1) while the bastion runs: reconnecting in ") || !strings.Contains(c.out.String(), "TTL 30m0s") {
-		t.Errorf("the reconnect's line:\n%s", c.out.String())
-	}
-	sessions := r.ssm.Sessions()
-	if r.ssm.Calls()["StartSession"] != 2 || len(sessions) != 2 || !sessions[0].Terminated || !sessions[1].Terminated {
-		t.Fatalf("sessions %+v, calls %v: want two, both terminated", sessions, r.ssm.Calls())
-	}
-	for _, l := range pluginLog(t, logPath) {
-		if l.Form != "json" {
-			t.Errorf("plugin 1.2.497.0 was given the %s form: %+v", l.Form, l)
-		}
-	}
-}
-
-// The bastion is extended, then stops (its deadline) while connected: the
-// person is told of the new deadline, then of the stop with its reason,
-// and connect ends.
-func TestConnectSaysWhenTheBastionStops(t *testing.T) {
-	standInPlugin(t)
-	r := newRig(t)
-	host, dbPort := database(t)
-	local := freePort(t)
-	c := r.connect(t, "--to", fmt.Sprintf("%s:%d", host, dbPort), "--local-port", strconv.Itoa(local))
-	c.until(t, "through ", 1)
-	exchange(t, local, "working")
-	arn := r.running(t)[0]
-	// Someone on the bastion extends it: the tag moves, and connect says so.
-	if _, err := r.ecs.TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(arn),
-		Tags: []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String("3h0m0s")}}}); err != nil {
-		t.Fatal(err)
-	}
-	c.until(t, "the bastion's TTL is now 3h0m0s: it stops at ", 1)
-	if !strings.Contains(c.out.String(), ", 3h left\n") && !strings.Contains(c.out.String(), ", 2h59m left\n") {
-		t.Errorf("the new deadline's time left:\n%s", c.out.String())
-	}
-	if _, err := r.ecs.StopTask(context.Background(), &ecs.StopTaskInput{Cluster: aws.String("bastions"), Task: aws.String(arn),
-		Reason: aws.String("bastion-ttl: TTL 2h0m0s expired")}); err != nil {
-		t.Fatal(err)
-	}
-	code := c.exit(t)
-	want := "bastion-ttl: the bastion " + taskID(arn) + " stopped (bastion-ttl: TTL 2h0m0s expired); the connection is closed"
-	if code != 1 || !strings.Contains(c.errs.String(), want) {
-		t.Fatalf("exit %d, want 1 and %q:\n%s%s", code, want, c.out.String(), c.errs.String())
-	}
-	if _, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(local), time.Second); err == nil {
-		t.Error("the local port still listens after the bastion stopped")
 	}
 }
 
@@ -706,70 +526,6 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// The warnings before the deadline, on a fake clock: one at each mark, in
-// order, at the mark; a mark already passed is not warned of.
-func TestConnectWarnsBeforeTheDeadline(t *testing.T) {
-	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name   string
-		left   time.Duration
-		sleeps []time.Duration
-		want   string
-	}{
-		{"both marks", 25 * time.Minute, []time.Duration{15 * time.Minute, 9 * time.Minute},
-			"warning: the bastion 0123 stops in 10m (at 14:25:00Z)\nwarning: the bastion 0123 stops in 1m (at 14:25:00Z)\n"},
-		{"past the first", 5 * time.Minute, []time.Duration{4 * time.Minute},
-			"warning: the bastion 0123 stops in 1m (at 14:05:00Z)\n"},
-		{"past both", 30 * time.Second, nil, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			clk := clocktest.NewFake(now)
-			var out bytes.Buffer
-			c := &connection{env: Env{Stdout: &out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(tc.left)}
-			c.warnBefore(t.Context(), c.deadline)
-			if out.String() != tc.want || fmt.Sprint(clk.Sleeps()) != fmt.Sprint(tc.sleeps) {
-				t.Fatalf("said %q after sleeps %v; want %q after %v", out.String(), clk.Sleeps(), tc.want, tc.sleeps)
-			}
-		})
-	}
-}
-
-// When the deadline moves (an extension), the warnings are armed anew
-// against the new one.
-func TestConnectWarnsAnewWhenTheDeadlineMoves(t *testing.T) {
-	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
-	clk := clocktest.NewFake(now)
-	out := &testenv.Buffer{}
-	c := &connection{env: Env{Stdout: out}, ce: ConnectEnv{Clock: clk}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: now.Add(25 * time.Minute), rearm: make(chan struct{}, 1)}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { c.warn(ctx); close(done) }()
-	waitLines := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(out.String(), "\n") < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("want %d lines:\n%s", n, out.String())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitLines(2)
-	c.mu.Lock()
-	c.deadline = clk.Now().Add(time.Hour)
-	moved := c.deadline
-	c.mu.Unlock()
-	c.rearm <- struct{}{}
-	waitLines(4)
-	cancel()
-	<-done
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	want := "warning: the bastion 0123 stops in 10m (at " + when(moved) + ")"
-	if len(lines) != 4 || lines[2] != want || !strings.HasPrefix(lines[3], "warning: the bastion 0123 stops in 1m (at "+when(moved)) {
-		t.Fatalf("after the move:\n%s\nwant %q and the 1m one", out.String(), want)
-	}
-}
-
 // Without --to: the bastion container's first port mapping (2222, its SSH)
 // through AWS-StartPortForwardingSession, to the local port asked for.
 func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
@@ -792,51 +548,6 @@ func TestConnectForwardsTheBastionsOwnPort(t *testing.T) {
 	l := pluginLog(t, logPath)
 	if len(l) != 1 || l[0].Document != "AWS-StartPortForwardingSession" || fmt.Sprint(l[0].Params) != fmt.Sprintf("map[localPortNumber:[%d] portNumber:[2222]]", local) {
 		t.Fatalf("the plugin was given %+v", l)
-	}
-}
-
-// A user ID that an ECS tag value cannot hold verbatim (a role session
-// name may hold a comma) is refused by run and connect before anything
-// starts, naming it and why: never mapped to one that fits, which is
-// someone else's (alice,x is not alice_x), and never their bastion. ls
-// says connect would refuse, and marks nothing; alice_x herself is marked.
-func TestConnectNeverTakesABastionOfAMappedUserID(t *testing.T) {
-	const me, other = "AROAEXAMPLEDEVELOPER1:alice,x", "AROAEXAMPLEDEVELOPER1:alice_x"
-	f := newFakeAWS(t, me)
-	theirs := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", other, "4h0m0s")
-	want := `your user ID "` + me + `" (sts get-caller-identity) has ','`
-	for _, args := range [][]string{
-		{"connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t))},
-		{"connect", "--shell"},
-		{"run", "--wait=false"},
-	} {
-		out, errs, code := f.run(5*time.Second, args...)
-		if code != 2 || !strings.Contains(errs, want) || !strings.Contains(errs, "nothing started") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
-			t.Errorf("%v: exit %d, want 2 and one line with %q:\n%s%s", args, code, want, out, errs)
-		}
-		if strings.Contains(out, "reusing") {
-			t.Errorf("%v reused %s, alice_x's:\n%s", args, taskID(theirs), out)
-		}
-	}
-	if runs, calls := f.runTasks(), f.ssm.Calls(); len(runs) != 0 || calls["StartSession"] != 0 {
-		t.Fatalf("started %d tasks and %d sessions, want none", len(runs), calls["StartSession"])
-	}
-	if task, _ := f.api.Task(theirs); task.DesiredStatus != "RUNNING" {
-		t.Fatal("alice_x's bastion was stopped")
-	}
-
-	out, errs, code := f.run(5*time.Second, "ls")
-	if code != 0 || strings.Contains(out, "would reuse") || !strings.Contains(out, `bastion-ttl connect would refuse: your user ID "`+me+`" has ','`) {
-		t.Errorf("ls: exit %d\n%s%s", code, out, errs)
-	}
-	out, _, _ = f.run(5*time.Second, "ls", "--json")
-	if strings.Contains(out, "connectReuses") {
-		t.Errorf("ls --json marks a bastion for %s:\n%s", me, out)
-	}
-
-	f.env.Caller = fakeCaller{arn: "arn:aws:sts::123456789012:assumed-role/developers/alice_x", userID: other}
-	if out, errs, code := f.run(5*time.Second, "ls"); code != 0 || !strings.Contains(out, "bastion-ttl connect would reuse "+taskID(theirs)+" (yours, ") {
-		t.Errorf("ls as alice_x: exit %d\n%s%s", code, out, errs)
 	}
 }
 
@@ -871,87 +582,4 @@ func TestConnectShowsNoTerminalControl(t *testing.T) {
 		}
 		terminalSafe(t, "connect's output", out+errs)
 	})
-}
-
-// connect reads the bastion-ttl tag by the rule ls and the sweeper read it
-// (ttltag.Lifetime under the stack's cap): a tag saying 48h under a cap of
-// 12h is announced as start+12h, the deadline ls shows and the sweeper
-// honours; one that says no TTL means the cap.
-func TestConnectAnnouncesTheDeadlineLsShows(t *testing.T) {
-	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	start := now.Add(-time.Hour)
-	const (
-		cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
-		maxTTL  = 12 * time.Hour
-	)
-	for _, tt := range []struct{ value, line string }{
-		{"48h", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
-		{"forever", "the bastion's TTL is now 12h0m0s: it stops at 23:00:00Z, 11h left\n"},
-		{"2h", "the bastion's TTL is now 2h0m0s: it stops at 13:00:00Z, 1h left\n"},
-	} {
-		arn := "arn:aws:ecs:eu-west-1:123456789012:task/bastions/0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"
-		api := ecsapi.New()
-		api.Add(ecsapi.Task{ARN: arn, ClusterARN: cluster, StartedAt: start, Tags: map[string]string{ttltag.Key: tt.value}})
-		srv := httptest.NewServer(api)
-		defer srv.Close()
-		var out bytes.Buffer
-		env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stdout: &out,
-			ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
-		bastions, err := list(t.Context(), env, "bastions", maxTTL)
-		if err != nil || len(bastions) != 1 || bastions[0].Deadline == nil {
-			t.Fatalf("%s: ls listed %+v, %v", tt.value, bastions, err)
-		}
-		c := &connection{env: env, cluster: "bastions", arn: arn, maxTTL: maxTTL, rearm: make(chan struct{}, 1)}
-		if reason, gone := c.gone(t.Context()); gone {
-			t.Fatalf("%s: gone (%s)", tt.value, reason)
-		}
-		want, _ := ttltag.Lifetime(tt.value, start, maxTTL)
-		if !c.stopsAt().Equal(*bastions[0].Deadline) || !c.stopsAt().Equal(want.Deadline()) || out.String() != tt.line {
-			t.Errorf("tag %q under a cap of %v: connect announced %v (%q); ls shows %v; the sweeper honours %v",
-				tt.value, maxTTL, c.stopsAt(), out.String(), *bastions[0].Deadline, want.Deadline())
-		}
-	}
-}
-
-// connect's status lines and warnings tell time left by package lifetime's
-// rule (lifetime.LeftText), as ls does: to the nearest second, cut to the
-// minute from a minute on (45.7s is 46s, 1h5m59.4s is 1h5m).
-func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
-	now := time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC)
-	for _, to := range []time.Duration{time.Hour + 5*time.Minute + 59*time.Second + 400*time.Millisecond, 45*time.Second + 700*time.Millisecond} {
-		deadline := now.Add(to)
-		text := lifetime.LeftText(deadline, now)
-		var out bytes.Buffer
-		c := &connection{env: Env{Stdout: &out, Now: func() time.Time { return now }}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline, local: 5432, port: 5432}
-		c.sayReady()
-		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
-			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
-		}
-		out.Reset()
-		clk := clocktest.NewFake(now.Add(-time.Hour))
-		c.ce = ConnectEnv{Clock: clk, WarnBefore: []time.Duration{to}}
-		c.warnBefore(t.Context(), deadline)
-		if want := "warning: the bastion 0123 stops in " + text + " (at " + when(deadline) + ")\n"; out.String() != want {
-			t.Errorf("%v to go: warning %q, want %q", to, out.String(), want)
-		}
-	}
-	if got := lifetime.LeftText(now.Add(45*time.Second+700*time.Millisecond), now); got != "46s" {
-		t.Errorf("45.7s left is told as %q", got)
-	}
-}
-
-// connect --stop's reason is cut by package lifetime's rule
-// (lifetime.CutStopReason), as stop's is.
-func TestConnectStopReasonIsCutByTheLifetimeRule(t *testing.T) {
-	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
-	arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:alice", "2h0m0s")
-	c := &connection{env: f.env, cluster: "bastions", arn: arn, stop: true, who: caller{arn: longCaller.arn}}
-	if err := c.leave(); err != nil {
-		t.Fatal(err)
-	}
-	task, _ := f.api.Task(arn)
-	want := lifetime.CutStopReason("bastion-ttl: stopped by " + longCaller.arn + " (connect --stop)")
-	if task.StoppedReason != want || utf8.RuneCountInString(task.StoppedReason) != lifetime.MaxStopReason {
-		t.Errorf("reason %q (%d characters), want %q", task.StoppedReason, utf8.RuneCountInString(task.StoppedReason), want)
-	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ssmapi"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -71,7 +72,7 @@ func newFakeAWS(t *testing.T, userID string) *fakeAWS {
 	f.env = Env{
 		Environ: map[string]string{},
 		Stdout:  io.Discard, Stderr: io.Discard,
-		Now:    time.Now,
+		Clock:  clock.System{},
 		Poll:   10 * time.Millisecond,
 		ECS:    runTaskECS{ecs.New(ecs.Options{Region: testenv.Region, BaseEndpoint: aws.String(ecsSrv.URL), Credentials: creds}), f},
 		Stacks: fakeStack{"ClusterName": "bastions", "TaskDefinition": "bastion", "MaxTTL": "12h", "IdleTimeout": "15m"},

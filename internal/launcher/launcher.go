@@ -22,6 +22,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 )
 
 // footer ends the help: what every command shares.
@@ -65,7 +66,7 @@ type Caller interface {
 type Env struct {
 	Environ        map[string]string
 	Stdout, Stderr io.Writer
-	Now            func() time.Time
+	Clock          clock.Clock   // every reading of the time and every wait; nil: the system's
 	Poll           time.Duration // between looks while waiting; 0: 3 s
 	ECS            ECS
 	Stacks         Stacks
@@ -87,8 +88,8 @@ func badf(format string, args ...any) error { return cli.Usagef(format, args...)
 // version, and help. Its error's exit code is cli.ExitCode's: 0, 1 (it
 // failed), 2 (bad input, nothing done), 130 (interrupted).
 func Run(ctx context.Context, args []string, env Env) error {
-	if env.Now == nil {
-		env.Now = time.Now
+	if env.Clock == nil {
+		env.Clock = clock.System{}
 	}
 	p := &cli.Program{Name: "bastion-ttl", Commands: commands(&env), Footer: footer, Stdout: env.Stdout}
 	return p.Run(ctx, args)

@@ -156,7 +156,7 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 		}
 		arns = append(arns, page.TaskArns...)
 	}
-	now := env.Now()
+	now := env.Clock.Now()
 	var out []Bastion
 	for batch := range slices.Chunk(arns, 100) {
 		d, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: batch, Include: []types.TaskField{types.TaskFieldTags}})

@@ -19,8 +19,10 @@ import (
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -45,7 +47,7 @@ func TestLsGolden(t *testing.T) {
 	)
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	env := Env{Environ: map[string]string{}, Now: func() time.Time { return now },
+	env := Env{Environ: map[string]string{}, Clock: clocktest.NewFake(now),
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
 	for name, args := range map[string][]string{"ls.golden": {"ls", "--cluster", "bastions"}, "ls-json.golden": {"ls", "--cluster", "bastions", "--json"}} {
 		var out bytes.Buffer
@@ -94,7 +96,7 @@ func TestLsDeadlinesFollowTheTagRule(t *testing.T) {
 	}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	env := Env{Environ: map[string]string{}, Now: func() time.Time { return now }, Stacks: stackWithCap{"bastions", "12h0m0s"},
+	env := Env{Environ: map[string]string{}, Clock: clocktest.NewFake(now), Stacks: stackWithCap{"bastions", "12h0m0s"},
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
 	for _, tt := range []struct {
 		args []string
@@ -136,7 +138,7 @@ func TestInterruptedWaitLeavesTheTask(t *testing.T) {
 	srv := httptest.NewServer(api)
 	defer srv.Close()
 	var out bytes.Buffer
-	env := Env{Stdout: &out, Now: time.Now, Poll: 20 * time.Millisecond,
+	env := Env{Stdout: &out, Clock: clock.System{}, Poll: 20 * time.Millisecond,
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond) // Ctrl-C
 	defer cancel()
@@ -213,7 +215,7 @@ func TestLsTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 	}
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	env := Env{Environ: map[string]string{}, Now: func() time.Time { return now },
+	env := Env{Environ: map[string]string{}, Clock: clocktest.NewFake(now),
 		ECS: ecs.New(ecs.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("a", "b", "")})}
 	bastions, err := list(context.Background(), env, "bastions", 12*time.Hour)
 	if err != nil || len(bastions) != len(want) {

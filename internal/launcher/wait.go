@@ -35,7 +35,7 @@ func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl tim
 	if poll <= 0 {
 		poll = 3 * time.Second
 	}
-	began := env.Now()
+	began := env.Clock.Now()
 	last := ""
 	for {
 		out, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{arn}})
@@ -46,7 +46,7 @@ func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl tim
 			t := out.Tasks[0]
 			status := termtext.Safe(aws.ToString(t.LastStatus))
 			if status != last {
-				fmt.Fprintf(env.Stdout, "%6.0fs  %s\n", env.Now().Sub(began).Seconds(), status)
+				fmt.Fprintf(env.Stdout, "%6.0fs  %s\n", env.Clock.Now().Sub(began).Seconds(), status)
 				last = status
 			}
 			desired := aws.ToString(t.DesiredStatus)
@@ -57,12 +57,10 @@ func waitUntilRunning(ctx context.Context, env Env, cluster, arn string, ttl tim
 				return t, nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if env.Clock.Sleep(ctx, poll) != nil {
 			return types.Task{}, fmt.Errorf("%w: stopped waiting; the task %s keeps running and stops at its TTL (%s after it starts)", errInterrupted, taskID(arn), ttl)
-		case <-time.After(poll):
 		}
-		if env.Now().Sub(began) > maxWait {
+		if env.Clock.Now().Sub(began) > maxWait {
 			return types.Task{}, fmt.Errorf("the task %s is still %s after %s; it keeps its TTL: bastion-ttl ls shows it", taskID(arn), last, maxWait)
 		}
 	}

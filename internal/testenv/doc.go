@@ -6,7 +6,7 @@
 // every test that waits on the wall clock (RealTime).
 //
 // Its subpackages are what tests share besides: moto (the mending proxy),
-// clocktest (the fake clock), cfn (the CloudFormation template evaluator),
+// clocktest (the fake clocks), cfn (the CloudFormation template evaluator),
 // samtemplate (the SAM transform of a template), iamsim (an IAM policy
 // simulator's decisions), filterpattern (CloudWatch Logs filter patterns),
 // emfcheck (the embedded metric format) and loopback (real TCP servers and

@@ -1,6 +1,6 @@
-// Package clocktest is the fake clock.Clock of tests: Sleep returns at once
-// and moves the time on, so that code deciding by the clock is tested
-// without waiting.
+// Package clocktest holds the fake clock.Clocks of tests, so that code
+// deciding by the clock is tested without waiting. Fake's Sleep returns at
+// once and moves the time on; Manual's waits until the test advances it.
 //
 // Test support only, like the rest of internal/testenv: no production
 // binary links it.
@@ -22,8 +22,20 @@ type Fake struct {
 	mu        sync.Mutex
 	now       time.Time
 	sleeps    []time.Duration
-	deadlines []fakeDeadline
+	deadlines deadlines
 }
+
+// WithDeadline returns a context that ends once the fake time reaches t.
+// Its Err is context.Canceled; its Cause, context.DeadlineExceeded.
+func (f *Fake) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.deadlines.add(ctx, t, f.now)
+}
+
+// deadlines are the pending contexts of a fake clock's WithDeadline; the
+// clock's lock guards them.
+type deadlines []fakeDeadline
 
 type fakeDeadline struct {
 	at     time.Time
@@ -31,40 +43,37 @@ type fakeDeadline struct {
 	done   <-chan struct{}
 }
 
-// WithDeadline returns a context that ends once the fake time reaches t.
-// Its Err is context.Canceled; its Cause, context.DeadlineExceeded.
-func (f *Fake) WithDeadline(ctx context.Context, t time.Time) (context.Context, context.CancelFunc) {
+// add is WithDeadline at the time now.
+func (ds *deadlines) add(ctx context.Context, t, now time.Time) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	f.mu.Lock()
-	f.deadlines = append(f.deadlines, fakeDeadline{at: t, cancel: cancel, done: ctx.Done()})
-	f.fire()
-	f.mu.Unlock()
+	*ds = append(*ds, fakeDeadline{at: t, cancel: cancel, done: ctx.Done()})
+	ds.fire(now)
 	return ctx, func() { cancel(context.Canceled) }
 }
 
-// fire ends the contexts whose deadline has come, and forgets those already
-// ended otherwise (cancelled), so that they stop no later Sleep. f.mu is held.
-func (f *Fake) fire() {
-	kept := f.deadlines[:0]
-	for _, d := range f.deadlines {
+// fire ends the contexts whose deadline has come by now, and forgets those
+// already ended otherwise (cancelled), so that they stop no later Sleep.
+func (ds *deadlines) fire(now time.Time) {
+	kept := (*ds)[:0]
+	for _, d := range *ds {
 		select {
 		case <-d.done:
 			continue
 		default:
 		}
-		if d.at.After(f.now) {
+		if d.at.After(now) {
 			kept = append(kept, d)
 		} else {
 			d.cancel(context.DeadlineExceeded)
 		}
 	}
-	f.deadlines = kept
+	*ds = kept
 }
 
-// nextDeadline is the earliest pending deadline, if any. f.mu is held.
-func (f *Fake) nextDeadline() (time.Time, bool) {
+// next is the earliest pending deadline, if any.
+func (ds deadlines) next() (time.Time, bool) {
 	var next time.Time
-	for _, d := range f.deadlines {
+	for _, d := range ds {
 		if next.IsZero() || d.at.Before(next) {
 			next = d.at
 		}
@@ -93,12 +102,12 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 	f.sleeps = append(f.sleeps, d)
 	if d > 0 {
 		to := f.now.Add(d)
-		f.fire() // forget cancelled deadlines first
-		if next, ok := f.nextDeadline(); ok && next.Before(to) {
+		f.deadlines.fire(f.now) // forget cancelled deadlines first
+		if next, ok := f.deadlines.next(); ok && next.Before(to) {
 			to = next
 		}
 		f.now = to
-		f.fire()
+		f.deadlines.fire(f.now)
 	}
 	f.mu.Unlock()
 	return ctx.Err()
@@ -110,7 +119,7 @@ func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = f.now.Add(d)
-	f.fire()
+	f.deadlines.fire(f.now)
 }
 
 // Sleeps returns the durations passed to Sleep, in order.

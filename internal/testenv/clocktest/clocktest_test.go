@@ -52,3 +52,43 @@ func TestFakeCancelledDeadlineIsForgotten(t *testing.T) {
 		t.Fatalf("slept to %v (%v), want a full minute", f.Now().Sub(t0), err)
 	}
 }
+
+// A manual clock's sleeps wait for Advance, each to its own time; a
+// cancelled one is no longer pending.
+func TestManual(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewManual(t0)
+	short, long := make(chan error, 1), make(chan error, 1)
+	go func() { short <- m.Sleep(context.Background(), time.Second) }()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { long <- m.Sleep(ctx, time.Minute) }()
+	for len(m.Sleeping()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	m.Advance(999 * time.Millisecond)
+	select {
+	case <-short:
+		t.Fatal("a 1s sleep returned after 999ms")
+	case <-time.After(20 * time.Millisecond):
+	}
+	m.Advance(time.Millisecond)
+	if err := <-short; err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Sleeping(); len(got) != 1 || got[0] != time.Minute {
+		t.Fatalf("pending %v, want the minute's", got)
+	}
+	cancel()
+	if err := <-long; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled sleep: %v", err)
+	}
+	if got := m.Sleeping(); len(got) != 0 || !m.Now().Equal(t0.Add(time.Second)) {
+		t.Fatalf("pending %v at %v", got, m.Now())
+	}
+	dctx, dcancel := m.WithDeadline(context.Background(), t0.Add(2*time.Second))
+	defer dcancel()
+	m.Advance(time.Second)
+	if !errors.Is(context.Cause(dctx), context.DeadlineExceeded) {
+		t.Fatalf("deadline context at its deadline: %v", context.Cause(dctx))
+	}
+}
