@@ -104,8 +104,8 @@ type Source struct {
 // seen is what the source knows of a task: its last delivered state, and
 // the times it filled in.
 type seen struct {
-	version                                      int64
-	last, desired                                string
+	version                                     int64
+	last, desired                               string
 	firstSeen, runningAt, stoppingAt, stoppedAt time.Time
 }
 
