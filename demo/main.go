@@ -107,6 +107,15 @@ const (
 )
 
 func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) error {
+	// The ledger first: moto_server and the function's build take a moment.
+	fmt.Fprintln(out, "starting the ledger: its DynamoDB table in moto_server, the ledger function's bootstrap under the Lambda emulator")
+	ledgerPart, noLedger, err := startLedger(ctx)
+	if err != nil {
+		return fmt.Errorf("the ledger: %w", err)
+	}
+	if ledgerPart != nil {
+		defer ledgerPart.close()
+	}
 	started := time.Now()
 	tl := &timeline{start: started, out: out}
 	fmt.Fprintf(out, "bastion-ttl demo: a Fargate bastion with a TTL of %s, all on this machine\n", ttl)
@@ -122,7 +131,7 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	// owner (the person's user ID), with ECS Exec.
 	ecsAPI.Add(ecsapi.Task{ARN: taskARN, ClusterARN: clusterARN, StartedAt: started, TaskDefinitionARN: taskDefARN,
 		Containers: []string{"bastion", "supervisor"}, ExecuteCommand: true,
-		Tags: map[string]string{ttltag.Key: ttl.String(), ttltag.OwnerKey: personUserID}})
+		Tags: map[string]string{ttltag.Key: ttl.String(), ttltag.OwnerKey: personUserID}, CPU: "256", Memory: "512"})
 	stopped := make(chan ecsapi.Task, 1)
 	ecsAPI.OnStop = func(t ecsapi.Task) { stopped <- t }
 	tl.say("ECS", "task %s RUNNING (cluster default)", taskID)
@@ -150,8 +159,10 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] == "extended":
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["proof"], rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
-		default:
+		case rec["outcome"] != nil:
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
+		case rec["level"] != "INFO" && rec["level"] != "DEBUG": // the ledger's writes say only what went wrong
+			tl.say("terminate Lambda", "%v: %v %v", rec["level"], rec["msg"], rec["err"])
 		}
 	})
 	// STS: the function sends it the supervisor's presigned
@@ -161,7 +172,7 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		aws.Credentials{AccessKeyID: accessKeyID, SecretAccessKey: secretKey, SessionToken: token})
 	local, err := stack.Start(stack.Config{
 		Region: region, Account: account, Clusters: []string{"default"}, TaskRoles: []string{taskRoleID},
-		Callers: []sts.Caller{taskRole}, MaxTTL: fnMaxTTL, ECS: ecsAPI, Log: lambdaLog,
+		Callers: []sts.Caller{taskRole}, MaxTTL: fnMaxTTL, ECS: ecsAPI, Log: lambdaLog, Ledger: ledgerPart.stackConfig(),
 		Observe: func(part, event string, attrs ...any) {
 			if part == "STS" {
 				event = "GetCallerIdentity: " + event
@@ -314,14 +325,23 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 	if !sessions {
 		fmt.Fprintf(out, "\nThe bastion stopped itself %s after its deadline, with the reason:\n  %s\nand the person connected through it was told:\n  %s\n",
 			time.Since(started.Add(ttl)).Round(time.Millisecond), final.StoppedReason, seen.said)
+	} else {
+		if got, want := final.Tags[ttltag.Key], (ttl + extendBy).String(); got != want {
+			return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
+		}
+		fmt.Fprintf(out, "\nThe session (ops' SSH, through bastion-ttl connect) kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
+			"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n"+
+			"The person connected through it with bastion-ttl connect was told:\n  %s\n",
+			idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason, seen.said)
+	}
+	if ledgerPart == nil {
+		fmt.Fprintf(out, "ledger: not run (%s)\n", noLedger)
 		return nil
 	}
-	if got, want := final.Tags[ttltag.Key], (ttl + extendBy).String(); got != want {
-		return fmt.Errorf("the task's bastion-ttl tag is %q, want %q", got, want)
+	it, err := ledgerPart.judged(ctx, taskARN)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "\nThe session (ops' SSH, through bastion-ttl connect) kept the bastion alive past its %s idle timeout, the extension (tag bastion-ttl=%s)\n"+
-		"carried it past its first deadline, and once nobody had been seen on it for %s it stopped itself:\n  %s\n"+
-		"The person connected through it with bastion-ttl connect was told:\n  %s\n",
-		idleTimeout, final.Tags[ttltag.Key], idleTimeout, final.StoppedReason, seen.said)
+	fmt.Fprintln(out, ledgerLine(it, final.CPU, final.Memory))
 	return nil
 }

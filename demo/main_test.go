@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -49,6 +50,24 @@ func TestDemo(t *testing.T) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
 		}
 	}
+	// The ledger's line ends it: stopped for idleness, well before the
+	// extended TTL's deadline, with the sidecar's usage.
+	wantLedgerLine(t, out.String(), `^ledger: ended idle, on time, lateness -5\d\.\d+s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s$`)
+}
+
+// wantLedgerLine checks the demo's last line: the ledger's, matching
+// pattern (or saying why there is none, where tests may skip).
+func wantLedgerLine(t *testing.T, out, pattern string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	last := lines[len(lines)-1]
+	if why, skipped := strings.CutPrefix(last, "ledger: not run ("); skipped {
+		testenv.Missing(t, "the ledger", why)
+		return
+	}
+	if !regexp.MustCompile(pattern).MatchString(last) {
+		t.Errorf("last line %q, want the ledger's line matching %s", last, pattern)
+	}
 }
 
 // Where sessions cannot be read, the demo shows the TTL alone: the bastion
@@ -75,4 +94,5 @@ func TestDemoTTLOnly(t *testing.T) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
 		}
 	}
+	wantLedgerLine(t, out.String(), `^ledger: ended ttl, on time, lateness \d+(\.\d+)?m?s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s$`)
 }

@@ -6,6 +6,9 @@
 package e2e
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"syscall"
@@ -13,11 +16,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 var supervisorBin string
@@ -64,25 +70,66 @@ func startStack(t *testing.T, c stack.Config) *stack.Stack {
 	return st
 }
 
-// startChain starts the local stack with the terminate bootstrap under the
+// The ledger's table, and the owner the launcher tags each task with.
+const (
+	ledgerTable = "bastion-ttl-ledger"
+	owner       = "AROAEXAMPLEDEVELOPER1:alice"
+)
+
+// ownerTag is the tag the launcher writes: who ran the bastion.
+var ownerTag = types.Tag{Key: aws.String(ttltag.OwnerKey), Value: aws.String(owner)}
+
+// chainConfig is the local stack with the terminate bootstrap under the
 // emulator, against the ECS endpoint, with the task's role session as the
-// caller: the public HTTP API, or with stage set the private REST API's
-// stage. It returns the function and the stack.
-func startChain(t *testing.T, ecsEndpoint, taskARN string, maxTTL time.Duration, stage ...string) (*testenv.Lambda, *stack.Stack) {
+// caller, and the ledger: its table in DynamoDB at the same endpoint (the
+// fronts pass other services' calls on to moto), the ledger bootstrap
+// under the emulator, fed the tasks of family bastion (testenv.RunTasks').
+// It sets *fn to the terminate function once started.
+func chainConfig(t *testing.T, ecsEndpoint, taskARN string, maxTTL time.Duration, fn **testenv.Lambda) stack.Config {
 	t.Helper()
-	var fn *testenv.Lambda
-	c := stack.Config{
+	testenv.CreateLedgerTable(t, testenv.DynamoDBClient(ecsEndpoint), ledgerTable)
+	return stack.Config{
 		Region: testenv.Region, Account: testenv.Account, Clusters: []string{"bastions"}, TaskRoles: []string{taskRoleID},
 		Callers: []sts.Caller{caller(testenv.Account, taskARN)}, MaxTTL: maxTTL, ECSEndpoint: ecsEndpoint,
 		Bootstrap: func(env map[string]string) (string, error) {
-			fn = testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), env)
-			return fn.URL, nil
+			*fn = testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/terminate"), env)
+			return (*fn).URL, nil
 		},
+		Ledger: &stack.Ledger{Table: ledgerTable, DynamoDB: ecsEndpoint, Families: []string{"bastion"}, Every: 200 * time.Millisecond,
+			Bootstrap: func(env map[string]string) (string, error) {
+				return testenv.StartLambda(t, testenv.BuildLambda(t, "..", "lambda/ledger"), env).URL, nil
+			}},
 	}
+}
+
+// startChain starts chainConfig's stack: the public HTTP API, or with
+// stage set the private REST API's stage. It returns the terminate
+// function and the stack.
+func startChain(t *testing.T, ecsEndpoint, taskARN string, maxTTL time.Duration, stage ...string) (*testenv.Lambda, *stack.Stack) {
+	t.Helper()
+	var fn *testenv.Lambda
+	c := chainConfig(t, ecsEndpoint, taskARN, maxTTL, &fn)
 	if len(stage) > 0 {
 		c.Stage = stage[0]
 	}
 	return fn, startStack(t, c)
+}
+
+// judged waits for the ledger's item of the task to have a verdict and
+// ECS's STOPPED, and returns it.
+func judged(t *testing.T, endpoint, taskARN string) ledger.Item {
+	t.Helper()
+	store := ledger.NewStore(ledger.Config{Table: ledgerTable}, testenv.DynamoDBClient(endpoint), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var it ledger.Item
+	testenv.WaitFor(t, 10*time.Second, "the ledger's verdict on "+taskARN, func() bool {
+		got, ok, err := store.Get(context.Background(), taskARN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		it = got
+		return ok && got.Outcome.Verdict != "" && got.LastStatus == "STOPPED" // ECS's last word is in
+	})
+	return it
 }
 
 // metadataOf serves the task's metadata, its container started at started

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,6 +34,13 @@ func DynamoDBClient(endpoint string) *dynamodb.Client {
 // it: the task ARN as the key, and the two indexes.
 func CreateLedgerTable(t testing.TB, c *dynamodb.Client, name string) {
 	t.Helper()
+	if err := MakeLedgerTable(context.Background(), c, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MakeLedgerTable is CreateLedgerTable's core, for the demo.
+func MakeLedgerTable(ctx context.Context, c *dynamodb.Client, name string) error {
 	index := func(name, partition string) types.GlobalSecondaryIndex {
 		return types.GlobalSecondaryIndex{
 			IndexName: aws.String(name),
@@ -43,7 +51,7 @@ func CreateLedgerTable(t testing.TB, c *dynamodb.Client, name string) {
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
 		}
 	}
-	_, err := c.CreateTable(context.Background(), &dynamodb.CreateTableInput{
+	_, err := c.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
@@ -56,6 +64,7 @@ func CreateLedgerTable(t testing.TB, c *dynamodb.Client, name string) {
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ledger.OwnerIndex, ledger.AttrOwner), index(ledger.FamilyIndex, ledger.AttrFamily)},
 	})
 	if err != nil {
-		t.Fatalf("create table %s: %v", name, err)
+		return fmt.Errorf("create table %s: %w", name, err)
 	}
+	return nil
 }

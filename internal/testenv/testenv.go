@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -221,14 +220,8 @@ func Moto(t testing.TB) string {
 		url = motoListening.FindString(p.Output())
 		return url != ""
 	})
-	resp, err := http.Post(url+"/moto-api/state-manager/set-transition", "application/json",
-		strings.NewReader(`{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}`))
-	if err != nil {
+	if err := FreezeTasks(url); err != nil {
 		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("moto set-transition: %s", resp.Status)
 	}
 	return url
 }
@@ -303,11 +296,8 @@ func BuildLambda(t testing.TB, moduleRoot, pkg string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, "./"+pkg)
-	cmd.Dir = moduleRoot
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, b)
+	if err := BuildBootstrap(moduleRoot, pkg, out); err != nil {
+		t.Fatal(err)
 	}
 	builds.Store(pkg, out)
 	return out

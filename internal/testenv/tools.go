@@ -2,11 +2,15 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"time"
 )
 
 // The error-returning core, shared by the tests (through the testing.TB
@@ -81,4 +85,78 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// LaunchMoto starts moto_server (bin) with its output to out, and returns
+// its base URL and a stop function; task states are frozen (FreezeTasks).
+func LaunchMoto(bin string, out io.Writer) (string, func(), error) {
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
+	var seen Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&seen, out), io.MultiWriter(&seen, out)
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if url := motoListening.FindString(seen.String()); url != "" {
+			if err := FreezeTasks(url); err != nil {
+				stop()
+				return "", nil, err
+			}
+			return url, stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("moto_server did not listen within 30s: %s", tail(seen.String(), 3000))
+}
+
+// FreezeTasks makes moto keep each task's state (it otherwise advances a
+// task one step at every DescribeTasks).
+func FreezeTasks(url string) error {
+	resp, err := http.Post(url+"/moto-api/state-manager/set-transition", "application/json",
+		strings.NewReader(`{"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000000}}`))
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("moto set-transition: %s", resp.Status)
+	}
+	return nil
+}
+
+// LaunchLambda runs bootstrap under the emulator rie with exactly env, its
+// output to out, and returns its invoke URL once it listens, and a stop
+// function.
+func LaunchLambda(rie, bootstrap string, env map[string]string, out io.Writer) (string, func(), error) {
+	cmd, addr, err := EmulatorCommand(rie, bootstrap, env)
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return InvokeURL(addr), stop, nil
+		}
+	}
+	stop()
+	return "", nil, fmt.Errorf("the emulator did not listen on %s within 15s", addr)
+}
+
+// BuildBootstrap builds ./<pkg> of the module at moduleRoot as a Linux
+// bootstrap for this machine's architecture, into out, as the Makefile
+// does for deployment (there for arm64).
+func BuildBootstrap(moduleRoot, pkg, out string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w", "-o", out, "./"+pkg)
+	cmd.Dir = moduleRoot
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }

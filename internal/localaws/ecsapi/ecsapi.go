@@ -39,6 +39,8 @@ type Task struct {
 	// TaskDefinitionARN and Containers (names) are described when set.
 	TaskDefinitionARN string
 	Containers        []string
+	// CPU and Memory are the task's size (CPU units, MiB), described when set.
+	CPU, Memory string
 	// ExecuteCommand is a task run with ECS Exec: described with
 	// enableExecuteCommand, and each container's runtime ID and a RUNNING
 	// ExecuteCommandAgent.
@@ -440,6 +442,9 @@ func (t *Task) wire(withTags bool) map[string]any {
 	}
 	if t.ExecuteCommand {
 		m["enableExecuteCommand"] = true
+	}
+	if t.CPU != "" {
+		m["cpu"], m["memory"] = t.CPU, t.Memory
 	}
 	if len(t.Containers) > 0 {
 		var cs []map[string]any

@@ -4,6 +4,11 @@
 // of it. The demo, the end-to-end tests and the benchmarks all start it
 // here, so they run the same wiring.
 //
+// With Config.Ledger it also keeps the ledger as the template does: the
+// table's name for the terminate function (and SweepEnv, the sweeper's),
+// and the ledger function, fed the cluster's ECS Task State Change events
+// by an ecsevents.Source through the template's rule.
+//
 // The function is configured from one environment list, the one the
 // template gives it (Env): in process it is read with stophandler.Load, and
 // out of process (Config.Bootstrap, the real bootstrap under the Runtime
@@ -11,7 +16,10 @@
 package stack
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,11 +28,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/apigateway"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsapi"
+	"github.com/bastion-ttl/bastion-ttl/internal/localaws/ecsevents"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/sts"
 	"github.com/bastion-ttl/bastion-ttl/internal/logging"
 	"github.com/bastion-ttl/bastion-ttl/internal/stophandler"
@@ -64,6 +75,21 @@ type Config struct {
 	// code (sts.Server.Fail), and a wrapper around the function's invoker.
 	STSFail func(*http.Request) (status int, code string)
 	Invoke  func(apigateway.Invoker) apigateway.Invoker
+	// Ledger, when set, keeps the ledger.
+	Ledger *Ledger
+}
+
+// Ledger is the ledger's part of the stack.
+type Ledger struct {
+	Table    string // made by the caller, as the template makes it (testenv.CreateLedgerTable)
+	DynamoDB string // the table's endpoint (moto)
+	// Bootstrap starts the ledger function (the real bootstrap under the
+	// emulator) with env and returns its Lambda invoke URL.
+	Bootstrap func(env map[string]string) (invokeURL string, err error)
+	// Families are the template's BastionFamilies: their tasks' events
+	// match the rule, as do the launcher's (startedBy bastion-ttl).
+	Families []string
+	Every    time.Duration // the event source's polling; zero: 100ms
 }
 
 // Stack is what Start started. Close stops its servers.
@@ -75,8 +101,15 @@ type Stack struct {
 	Gateway  *apigateway.Gateway
 	APIURL   string               // the API's base URL: the stage's for a REST API
 	Function *stophandler.Service // nil with Config.Bootstrap
+	// With Config.Ledger: the ledger function's invoke URL, and the event
+	// source that feeds it.
+	LedgerURL string
+	Events    *ecsevents.Source
 
-	servers []*httptest.Server
+	config      Config
+	servers     []*httptest.Server
+	stopEvents  context.CancelFunc
+	eventsEnded chan struct{}
 }
 
 // Start starts the stack described by c.
@@ -84,7 +117,7 @@ func Start(c Config) (*Stack, error) {
 	if c.Region == "" || c.Account == "" || len(c.Clusters) == 0 || len(c.TaskRoles) == 0 {
 		return nil, errors.New("stack: Region, Account, Clusters and TaskRoles are required")
 	}
-	s := &Stack{ECSURL: c.ECSEndpoint}
+	s := &Stack{ECSURL: c.ECSEndpoint, config: c}
 	started := false
 	defer func() {
 		if !started { // an error, or a Bootstrap that ended its goroutine (t.Fatal)
@@ -107,6 +140,11 @@ func Start(c Config) (*Stack, error) {
 	s.STS = &sts.Server{Region: c.Region, Callers: c.Callers, Now: time.Now, Fail: c.STSFail, Observe: observe("STS")}
 	s.STSURL = s.serve(s.STS)
 
+	if c.Ledger != nil {
+		if err := s.startLedger(c); err != nil {
+			return nil, err
+		}
+	}
 	env := c.Env(s.ECSURL, s.STSURL)
 	var invoke apigateway.Invoker
 	if c.Bootstrap != nil {
@@ -146,21 +184,107 @@ func Start(c Config) (*Stack, error) {
 // for ECS at ecsURL and STS at stsURL: the credentials are the function
 // role's stand-in, which the local ECS does not check.
 func (c Config) Env(ecsURL, stsURL string) map[string]string {
-	env := map[string]string{
+	env := c.functionEnv(ecsURL)
+	env["AWS_ENDPOINT_URL_STS"] = stsURL
+	env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = "10"
+	env["BASTION_ALLOWED_CLUSTERS"] = strings.Join(c.Clusters, ",")
+	env["BASTION_TASK_ROLES"] = strings.Join(c.TaskRoles, ",")
+	env["BASTION_ACCOUNT_ID"] = c.Account
+	if c.MaxTTL > 0 {
+		env["BASTION_MAX_TTL"] = c.MaxTTL.String()
+	}
+	c.ledgerEnv(env)
+	return env
+}
+
+// ledgerEnv adds the ledger's table and endpoint to a function's env,
+// with Config.Ledger.
+func (c Config) ledgerEnv(env map[string]string) {
+	if c.Ledger != nil {
+		env[ledger.TableVariable] = c.Ledger.Table
+		env["AWS_ENDPOINT_URL_DYNAMODB"] = c.Ledger.DynamoDB
+	}
+}
+
+// functionEnv is what every function's environment holds: the region, the
+// role's stand-in credentials, and ECS's endpoint.
+func (c Config) functionEnv(ecsURL string) map[string]string {
+	return map[string]string{
 		"AWS_REGION":                  c.Region,
 		"AWS_ACCESS_KEY_ID":           functionKeyID,
 		"AWS_SECRET_ACCESS_KEY":       functionSecret,
 		"AWS_ENDPOINT_URL_ECS":        ecsURL,
-		"AWS_ENDPOINT_URL_STS":        stsURL,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "10",
-		"BASTION_ALLOWED_CLUSTERS":    strings.Join(c.Clusters, ","),
-		"BASTION_TASK_ROLES":          strings.Join(c.TaskRoles, ","),
-		"BASTION_ACCOUNT_ID":          c.Account,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT": "30",
 	}
+}
+
+// SweepEnv is the sweeper's environment, as the template sets it, for
+// this stack's ECS (and ledger).
+func (s *Stack) SweepEnv() map[string]string {
+	c := s.config
+	env := c.functionEnv(s.ECSURL)
+	env["BASTION_ALLOWED_CLUSTERS"] = strings.Join(c.Clusters, ",")
 	if c.MaxTTL > 0 {
 		env["BASTION_MAX_TTL"] = c.MaxTTL.String()
 	}
+	c.ledgerEnv(env)
 	return env
+}
+
+// startLedger starts the ledger function, as the template configures it,
+// and the event source that delivers the first cluster's task state
+// changes to it through the template's rule.
+func (s *Stack) startLedger(c Config) error {
+	cluster := c.Clusters[0]
+	env := c.functionEnv(s.ECSURL)
+	env["BASTION_CLUSTER"] = cluster
+	c.ledgerEnv(env)
+	url, err := c.Ledger.Bootstrap(env)
+	if err != nil {
+		return err
+	}
+	s.LedgerURL = url
+	clusterARN := cluster
+	if !strings.HasPrefix(cluster, "arn:") {
+		clusterARN = "arn:aws:ecs:" + c.Region + ":" + c.Account + ":cluster/" + cluster
+	}
+	rule := ecsevents.Rule{ClusterARN: clusterARN, StartedBy: []string{"bastion-ttl"}}
+	for _, f := range c.Ledger.Families {
+		rule.Groups = append(rule.Groups, "family:"+f)
+	}
+	s.Events = &ecsevents.Source{
+		ECS: ecs.New(ecs.Options{Region: c.Region, BaseEndpoint: aws.String(s.ECSURL),
+			Credentials: credentials.NewStaticCredentialsProvider(functionKeyID, functionSecret, "")}),
+		Cluster: cluster, Region: c.Region, Account: c.Account, Rule: rule,
+		Deliver: func(ctx context.Context, event []byte) error { return invokeAsync(ctx, url, event) },
+		Every:   c.Ledger.Every, Now: time.Now,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopEvents, s.eventsEnded = cancel, make(chan struct{})
+	go func() {
+		defer close(s.eventsEnded)
+		s.Events.Run(ctx)
+	}()
+	return nil
+}
+
+// invokeAsync delivers an event to a function as EventBridge does; a
+// function error is an error, so that the event is delivered again.
+func invokeAsync(ctx context.Context, url string, event []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(event))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte(`"errorType"`)) {
+		return fmt.Errorf("the function answered %s: %s", resp.Status, body)
+	}
+	return nil
 }
 
 const (
@@ -180,9 +304,20 @@ func inProcess(env map[string]string, log io.Writer) (*stophandler.Service, erro
 	if log == nil {
 		log = io.Discard
 	}
+	ledgerCfg, err := ledger.Load(env)
+	if err != nil {
+		return nil, err
+	}
+	creds := credentials.NewStaticCredentialsProvider(functionKeyID, functionSecret, "")
 	client := ecs.New(ecs.Options{Region: cfg.Region, BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_ECS"]),
-		Credentials: credentials.NewStaticCredentialsProvider(functionKeyID, functionSecret, ""), Retryer: aws.NopRetryer{}})
-	return stophandler.New(cfg, client, logging.New(log, "json", cfg.LogLevel)), nil
+		Credentials: creds, Retryer: aws.NopRetryer{}})
+	svc := stophandler.New(cfg, client, logging.New(log, "json", cfg.LogLevel))
+	if ledgerCfg.Table != "" { // as the function's main wires it
+		db := dynamodb.New(dynamodb.Options{Region: cfg.Region, BaseEndpoint: aws.String(env["AWS_ENDPOINT_URL_DYNAMODB"]), Credentials: creds})
+		store := ledger.NewStore(ledgerCfg, db, svc.Log)
+		svc.Ledger, svc.UsageRecorder = store, store
+	}
+	return svc, nil
 }
 
 func (s *Stack) serve(h http.Handler) string {
@@ -191,8 +326,12 @@ func (s *Stack) serve(h http.Handler) string {
 	return srv.URL
 }
 
-// Close stops every server Start started.
+// Close stops the event source and every server Start started.
 func (s *Stack) Close() {
+	if s.stopEvents != nil {
+		s.stopEvents()
+		<-s.eventsEnded
+	}
 	for _, srv := range s.servers {
 		srv.Close()
 	}
