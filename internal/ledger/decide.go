@@ -45,18 +45,23 @@ func (it Item) Deadline() time.Time {
 	return it.SupervisorStart.Add(it.TTL)
 }
 
-// startBelievable says whether the start the supervisor sent lies within
-// the task's own times as ECS gives them, where known: no earlier than its
-// creation, no later than its start (the earliest container start comes
-// before ECS's startedAt). The task sends its start; it must not be able
-// to move its own deadline and so its verdict.
+// startBelievable says whether the start the supervisor sent is one it
+// can have had: no earlier than the task's creation (ECS's), no later than
+// its registration (the function's clock), within StartSkew. The task sends
+// its start; it must not move its own deadline, and so its verdict, by
+// more than that.
 func (it Item) startBelievable() bool {
 	s := it.SupervisorStart
-	if !it.CreatedAt.IsZero() && s.Before(it.CreatedAt.Add(-EarlyTolerance)) {
+	if !it.CreatedAt.IsZero() && s.Before(it.CreatedAt.Add(-StartSkew)) {
 		return false
 	}
-	return it.StartedAt.IsZero() || !s.After(it.StartedAt.Add(EarlyTolerance))
+	return it.RegisteredAt.IsZero() || !s.After(it.RegisteredAt.Add(StartSkew))
 }
+
+// StartSkew is how far the supervisor's start may fall outside the task's
+// creation and its registration: the clocks of the task, ECS and the
+// function differ, by far less.
+const StartSkew = time.Minute
 
 // Stopped says whether a stop is known: ECS's (an event with the task
 // stopping or stopped) or our own record of one.
@@ -146,8 +151,8 @@ func (p Policy) Decide(it Item) Outcome {
 		case it.SupervisorStart.IsZero():
 			o.Why = "registered without the supervisor's start (a supervisor that does not send startedAt): no deadline"
 		case !it.startBelievable():
-			o.Why = fmt.Sprintf("the supervisor's start %s is outside the task's own (created %s, started %s): not believed",
-				it.SupervisorStart.Format(time.RFC3339), it.CreatedAt.Format(time.RFC3339), it.StartedAt.Format(time.RFC3339))
+			o.Why = fmt.Sprintf("the supervisor's start %s is outside the task's creation %s and its registration %s: not believed",
+				it.SupervisorStart.Format(time.RFC3339), it.CreatedAt.Format(time.RFC3339), it.RegisteredAt.Format(time.RFC3339))
 		default:
 			o.Why = "registered without a TTL: no deadline"
 		}

@@ -90,7 +90,7 @@ func TestDecide(t *testing.T) {
 		{"spot interruption, late", stopped(registered(), "SpotInterruption", deadline.Add(10*time.Minute), nil), EndingOther, Late, 10 * time.Minute, ""},
 		{"never registered, swept (supervisor overridden away)", stopped(sweep(unregistered, deadline.Add(4*time.Minute)), "UserInitiated", deadline.Add(4*time.Minute), nil), EndingSweeper, Unknown, 0, "never reached POST /extend"},
 		{"registered without a start", stopped(ourStop(noStart, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "without the supervisor's start"},
-		{"a start after ECS's (made early)", stopped(ourStop(startLater, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "not believed"},
+		{"a start after its registration (made early)", stopped(ourStop(startLater, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "not believed"},
 		{"a start before its creation (made late)", stopped(ourStop(startEarlier, EndingTTL, deadline), "UserInitiated", deadline, nil), EndingTTL, Unknown, 0, "not believed"},
 	}
 	for _, c := range cases {
