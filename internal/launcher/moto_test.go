@@ -68,6 +68,22 @@ func motoEnvBehind(t *testing.T, front func(string) string) (Env, *ecs.Client) {
 	return Env{Environ: map[string]string{"BASTION_LAUNCH_TYPE": "FARGATE"}, ECS: client, Stacks: cfn, Caller: caller, Poll: 50 * time.Millisecond}, client
 }
 
+// theTask is the cluster bastions' one task, described, and its tags.
+func theTask(t *testing.T, client *ecs.Client) (string, types.Task, map[string]string) {
+	t.Helper()
+	listed, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions")})
+	if err != nil || len(listed.TaskArns) != 1 {
+		t.Fatalf("tasks %v, %v", listed, err)
+	}
+	arn := listed.TaskArns[0]
+	task := testenv.Describe(t, client, "bastions", []string{arn})[arn]
+	tags := map[string]string{}
+	for _, tag := range task.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	return arn, task, tags
+}
+
 func runCLI(env Env, args ...string) (string, string, int) {
 	var out, errs bytes.Buffer
 	env.Stdout, env.Stderr = &out, &errs
@@ -87,16 +103,7 @@ func TestRunLsStop(t *testing.T) {
 		t.Fatalf("run said:\n%s", out)
 	}
 	id := strings.Fields(out)[1]
-	listed, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions")})
-	if err != nil || len(listed.TaskArns) != 1 {
-		t.Fatalf("tasks %v, %v", listed, err)
-	}
-	arn := listed.TaskArns[0]
-	task := testenv.Describe(t, client, "bastions", []string{arn})[arn]
-	tags := map[string]string{}
-	for _, tag := range task.Tags {
-		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-	}
+	arn, task, tags := theTask(t, client)
 	// The owner is the caller's user ID, the one value the launcher policy
 	// lets a caller write (aws:RequestTag/bastion-ttl-owner = ${aws:userid}).
 	me, err := env.Caller.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
@@ -242,16 +249,7 @@ func TestRunAJob(t *testing.T) {
 	if code != 0 || !strings.Contains(out, " in bastions: TTL 2h0m0s, no idle timeout\n") || !strings.Contains(out, "RUNNING\n") {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
 	}
-	listed, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions")})
-	if err != nil || len(listed.TaskArns) != 1 {
-		t.Fatalf("tasks %v, %v", listed, err)
-	}
-	arn := listed.TaskArns[0]
-	task := testenv.Describe(t, client, "bastions", []string{arn})[arn]
-	tags := map[string]string{}
-	for _, tag := range task.Tags {
-		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-	}
+	arn, task, tags := theTask(t, client)
 	if !strings.Contains(aws.ToString(task.TaskDefinitionArn), ":task-definition/"+family+":") || tags[ttltag.Key] != "2h0m0s" ||
 		tags[ttltag.ReasonKey] != "nightly report: rerun for 2026-12-01" || tags[ttltag.OwnerKey] == "" {
 		t.Fatalf("task %s of %s: tags %v", arn, aws.ToString(task.TaskDefinitionArn), tags)
