@@ -26,7 +26,7 @@ import (
 // The examples point at what the stack creates: the role output and the
 // URL output's route (TestExamplesConfigureTheSupervisor runs the supervisor on their settings).
 func TestExamplesUseTheStackOutputs(t *testing.T) {
-	for _, name := range []string{"sidecar-task-definition.json", "healthcheck-task-definition.json"} {
+	for _, name := range []string{"sidecar-task-definition.json", "healthcheck-task-definition.json", "job-task-definition.json"} {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
@@ -83,7 +83,7 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		return string(out)
 	}
 	run(t, aws, "ecs", "create-cluster", "--cluster-name", "bastions")
-	for _, td := range []string{"sidecar-task-definition.json", "healthcheck-task-definition.json"} {
+	for _, td := range []string{"sidecar-task-definition.json", "healthcheck-task-definition.json", "job-task-definition.json"} {
 		t.Run(td, func(t *testing.T) {
 			out := run(t, aws, "ecs", "register-task-definition", "--cli-input-json", "file://"+td,
 				"--query", "taskDefinition.status", "--output", "text")
@@ -237,7 +237,8 @@ func TestExamplesPassTheAWSCLI(t *testing.T) {
 		filled := strings.NewReplacer("LEDGER_TABLE_ARN", "arn:aws:dynamodb:eu-west-1:123456789012:table/bastion-ttl-LedgerTable-EXAMPLE",
 			"REGION", "eu-west-1", "ACCOUNT", "123456789012", "CLUSTER", "bastions", "STACK", "bastion-ttl", "FAMILY", "bastion-ssh",
 			"TASK_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionTaskRole-EXAMPLE",
-			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-EXAMPLE").Replace(string(b))
+			"EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/bastion-ttl-BastionExecutionRole-EXAMPLE",
+			"LEDGER_TABLE_ARN", "arn:aws:dynamodb:eu-west-1:123456789012:table/bastion-ttl-LedgerTable-EXAMPLE").Replace(string(b))
 		path := filepath.Join(t.TempDir(), "policy.json")
 		if err := os.WriteFile(path, []byte(filled), 0o644); err != nil {
 			t.Fatal(err)
@@ -371,6 +372,7 @@ func TestExamplesConfigureTheSupervisor(t *testing.T) {
 	for _, ex := range []struct{ definition, overrides string }{
 		{"sidecar-task-definition.json", "sidecar-overrides.json"},
 		{"healthcheck-task-definition.json", "healthcheck-overrides.json"},
+		{"job-task-definition.json", "sidecar-overrides.json"}, // its sidecar is the bastion's
 	} {
 		t.Run(ex.definition, func(t *testing.T) {
 			var td taskDefinition

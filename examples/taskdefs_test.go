@@ -63,6 +63,58 @@ func TestExampleSidecarTaskDefinition(t *testing.T) {
 	checkOverrideTarget(t, td, "sidecar-overrides.json", sidecar.Name)
 }
 
+// The job's task definition (docs/jobs.md): the job container essential,
+// so that the task ends with the job; the bastion's sidecar beside it,
+// with idleness and the control endpoint off (a job has no sessions, and
+// nobody runs supervisor extend in it), its clock the job's start.
+func TestExampleJobTaskDefinition(t *testing.T) {
+	var td shapedTaskDefinition
+	readJSON(t, "job-task-definition.json", &td)
+	if !roleARN.MatchString(td.TaskRoleArn) {
+		t.Errorf("taskRoleArn %q is not a role ARN", td.TaskRoleArn)
+	}
+	var job, sidecar *container
+	for i, c := range td.ContainerDefinitions {
+		switch c.Name {
+		case "supervisor":
+			sidecar = &td.ContainerDefinitions[i]
+		case "job":
+			job = &td.ContainerDefinitions[i]
+		}
+	}
+	if job == nil || sidecar == nil || len(td.ContainerDefinitions) != 2 {
+		t.Fatalf("want the containers job and supervisor, got %d", len(td.ContainerDefinitions))
+	}
+	for _, c := range []*container{job, sidecar} {
+		if c.Essential == nil || !*c.Essential {
+			t.Errorf("%s must be essential: the job's exit ends the task, and so does the supervisor's fail-safe", c.Name)
+		}
+		if c.RestartPolicy != nil && c.RestartPolicy.Enabled {
+			t.Errorf("%s has a restart policy", c.Name)
+		}
+	}
+	if !slices.Equal(sidecar.Command, []string{"watch"}) {
+		t.Errorf("sidecar command %q, want [watch]", sidecar.Command)
+	}
+	env := envOf(*sidecar)
+	checkStackSettings(t, "supervisor container", env)
+	for name, want := range map[string]string{"BASTION_CONTAINER": "job", "BASTION_IDLE_TIMEOUT": "0", "BASTION_CONTROL_ADDR": "off"} {
+		if env[name] != want {
+			t.Errorf("%s %q, want %q", name, env[name], want)
+		}
+	}
+	// The sidecar is the bastion example's, with what a job does not need turned off.
+	var bastion shapedTaskDefinition
+	readJSON(t, "sidecar-task-definition.json", &bastion)
+	i := slices.IndexFunc(bastion.ContainerDefinitions, func(c container) bool { return c.Name == "supervisor" })
+	for name, value := range envOf(bastion.ContainerDefinitions[i]) {
+		if name != "BASTION_CONTAINER" && name != "BASTION_IDLE_TIMEOUT" && env[name] != value {
+			t.Errorf("%s %q, the bastion example's is %q", name, env[name], value)
+		}
+	}
+	checkOverrideTarget(t, td, "sidecar-overrides.json", sidecar.Name)
+}
+
 func TestExampleHealthCheckTaskDefinition(t *testing.T) {
 	var td shapedTaskDefinition
 	readJSON(t, "healthcheck-task-definition.json", &td)

@@ -94,6 +94,7 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		"SweeperStoppedAlarm":    {"bastion-ttl/Stopped/SweepFunction"},
 		"SweeperErrorsAlarm":     {"AWS/Lambda/Errors/SweepFunction", "AWS/Lambda/Throttles/SweepFunction"},
 		"SweeperNotRunningAlarm": {"AWS/Lambda/Invocations/SweepFunction"},
+		"LedgerErrorsAlarm":      {"AWS/Lambda/Errors/LedgerFunction", "AWS/Lambda/Throttles/LedgerFunction"},
 		"TerminateFailingAlarm":  {"bastion-ttl/Internal/TerminateFunction", "bastion-ttl/Unavailable/TerminateFunction", "AWS/Lambda/Errors/TerminateFunction"},
 		"Api5xxAlarm":            {"AWS/ApiGateway/5xx/TerminateApi"}, // private: 5XXError by ApiName
 		"FailSafeAlarm":          {"bastion-ttl/FailSafeExits/"},
@@ -108,6 +109,7 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 			t.Error("the private setting has an alarm on the access log it does not have")
 		}
 	}
+	read := map[string]bool{} // every namespace/metric/dimension an alarm of want reads
 	for name, reads := range want {
 		a := alarms[name]
 		if a == nil {
@@ -141,6 +143,17 @@ func checkAlarmsAndDashboard(t *testing.T, tpl object, private bool) {
 		}
 		if !same(got, reads) {
 			t.Errorf("%s reads %v, want %v", name, got, reads)
+		}
+		for _, r := range got {
+			read[r] = true
+		}
+	}
+	// Every function that runs on its own (a request, a schedule, an event)
+	// has an alarm on its errors; TaskRolesFunction runs at deploy time, and
+	// its failure fails the deployment.
+	for fn := range resources(tpl, "AWS::Lambda::Function") {
+		if fn != "TaskRolesFunction" && !read["AWS/Lambda/Errors/"+fn] {
+			t.Errorf("no alarm reads %s's Errors", fn)
 		}
 	}
 	if got := get(alarms["SweeperStoppedAlarm"], "Properties", "Threshold"); got != 1.0 {

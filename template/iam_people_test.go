@@ -118,6 +118,12 @@ func launcherCorpus(c *corpus, policy string, families []string) {
 		c.allow(alice, name("run --exec: RunTask "+f+" with ECS Exec"), "ecs:RunTask", taskDef(f), with(run, ctx{"ecs:enable-execute-command": "true"}))
 	}
 	c.allow(alice, name("run: TagResource as RunTask creates the task"), "ecs:TagResource", bastionTask, onCreate)
+	// run --reason: the reason tag beside the two, any value.
+	withReason := requestTags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", aliceID, "bastion-ttl-reason", "INC-4211: orders replica")
+	for _, f := range families {
+		c.allow(alice, name("run --reason: RunTask "+f+" with a reason"), "ecs:RunTask", taskDef(f), with(withReason, ctx{"ecs:cluster": clusterArn, "ecs:enable-execute-command": "false"}))
+	}
+	c.allow(alice, name("run --reason: TagResource with a reason as RunTask creates the task"), "ecs:TagResource", bastionTask, with(withReason, ctx{"ecs:CreateAction": "RunTask"}))
 	c.allow(alice, name("run: PassRole the stack's task role"), "iam:PassRole", roleArn("BastionTaskRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
 	c.allow(alice, name("run: PassRole the stack's execution role"), "iam:PassRole", roleArn("BastionExecutionRole"), ctx{"iam:PassedToService": "ecs-tasks.amazonaws.com"})
 	c.allow(alice, name("run: DescribeTasks (wait until it runs)"), "ecs:DescribeTasks", bastionTask, own)
@@ -181,6 +187,17 @@ func launcherCorpus(c *corpus, policy string, families []string) {
 	c.deny(alice, name("TagResource bastion-ttl on a running task"), "ecs:TagResource", bastionTask, requestTags("bastion-ttl", "1s"))
 	c.deny(alice, name("TagResource both tags on a running task"), "ecs:TagResource", bastionTask, launchTags)
 	c.deny(alice, name("UntagResource bastion-ttl"), "ecs:UntagResource", bastionTask, ctx{"aws:TagKeys": []string{"bastion-ttl"}})
+	// A reason is the one given at the start (docs/security.md, People):
+	// not one's own changed later, nor one put on a colleague's bastion.
+	// (TagResource offers the task's tags, not ecs:cluster.)
+	ownTags, bobsTags := sessionTarget(aliceID), sessionTarget(bobID)
+	c.deny(alice, name("TagResource a reason on her running bastion"), "ecs:TagResource", bastionTask, with(ownTags, requestTags("bastion-ttl-reason", "another reason")))
+	c.deny(alice, name("TagResource a reason on a colleague's bastion"), "ecs:TagResource", bobsTask, with(bobsTags, requestTags("bastion-ttl-reason", "bob's was for nothing")))
+	c.deny(alice, name("TagResource a reason on a colleague's bastion, as if created"), "ecs:TagResource", bobsTask,
+		with(bobsTags, with(requestTags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", bobID, "bastion-ttl-reason", "x"), ctx{"ecs:CreateAction": "RunTask"})))
+	c.deny(alice, name("RunTask with a reason for a colleague"), "ecs:RunTask", taskDef(f),
+		with(requestTags("bastion-ttl", "2h0m0s", "bastion-ttl-owner", bobID, "bastion-ttl-reason", "x"), inCluster(clusterArn)))
+	c.deny(alice, name("UntagResource bastion-ttl-reason"), "ecs:UntagResource", bastionTask, with(ownTags, ctx{"aws:TagKeys": []string{"bastion-ttl-reason"}}))
 	// The rest of the account.
 	c.deny(alice, name("StopTask her own in another cluster"), "ecs:StopTask", otherTask, with(own, inCluster(otherClusterArn)))
 	c.deny(alice, name("StopTask in another account"), "ecs:StopTask", foreignTask, inCluster(foreignCluster))

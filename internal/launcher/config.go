@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
 // ConfigName is the config file's name. Two are read: the repository's,
@@ -44,6 +46,7 @@ type Connection struct {
 	Idle           string   `yaml:"idle"`
 	Subnets        []string `yaml:"subnets"`
 	SecurityGroups []string `yaml:"security-groups"`
+	Reason         string   `yaml:"reason"`
 }
 
 var connectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -260,6 +263,9 @@ func (c Connection) check(name string) error {
 		if d, err := time.ParseDuration(c.TTL); err != nil || d <= 0 {
 			return fmt.Errorf("connection %s: ttl %q is not a positive duration such as 2h", name, c.TTL)
 		}
+	}
+	if err := ttltag.CheckReason(c.Reason); err != nil {
+		return fmt.Errorf("connection %s: reason %q %v", name, c.Reason, err)
 	}
 	if c.Idle != "" && c.Idle != "0" {
 		if d, err := time.ParseDuration(c.Idle); err != nil || d < 0 {

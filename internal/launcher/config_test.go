@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
@@ -271,5 +272,18 @@ func TestConnectListsConnectionsSafely(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `orders \x1b]0;pwned\x07`) {
 		t.Errorf("the listing does not show the description's escapes:\n%s", out.String())
+	}
+}
+
+// A connection's reason is checked as --reason is, when the file is read.
+func TestLoadConfigReason(t *testing.T) {
+	p := filepath.Join(t.TempDir(), ConfigName)
+	writeFile(t, p, "connections:\n  db:\n    to: db:5432\n    reason: \"INC-7: orders\"\n")
+	if cfg, err := readConfig(p, fromRepository); err != nil || cfg.Connections["db"].Reason != "INC-7: orders" {
+		t.Fatalf("%+v, %v", cfg, err)
+	}
+	writeFile(t, p, "connections:\n  db:\n    to: db:5432\n    reason: \"INC-7 \\u202e #x\"\n")
+	if _, err := readConfig(p, fromRepository); !cli.IsUsage(err) || !strings.Contains(err.Error(), `connection db: reason "INC-7 \u202e #x" has '\u202e'`) {
+		t.Fatalf("%v, want the connection, its reason and the character named", err)
 	}
 }

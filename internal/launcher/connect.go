@@ -166,6 +166,9 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 	if err != nil {
 		return err
 	}
+	if reuse != nil && f.reason != "" && reuse.Reason != f.reason {
+		notes = append(notes, fmt.Sprintf("your bastion %s was started for %q, not --reason %q: reused, its reason stays (a tag is set only at start)", reuse.TaskID, termtext.Safe(reuse.Reason), f.reason))
+	}
 	for _, n := range notes {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", n)
 	}
@@ -239,6 +242,7 @@ func (f *connectFlags) apply(c Connection, set map[string]bool) {
 	str("stack", &f.stack, c.Stack)
 	str("cluster", &f.cluster, c.Cluster)
 	str("task-definition", &f.taskDefinition, c.TaskDefinition)
+	str("reason", &f.reason, c.Reason)
 	// The config file's durations were checked when it was read.
 	if d, err := time.ParseDuration(c.TTL); !set["ttl"] && err == nil {
 		f.ttl = d

@@ -583,3 +583,65 @@ func TestConnectShowsNoTerminalControl(t *testing.T) {
 		terminalSafe(t, "connect's output", out+errs)
 	})
 }
+
+// A connection's reason (bastion-ttl.yaml) tags the bastion connect starts,
+// unless --reason says another. A bastion connect reuses keeps its own
+// reason (a tag is set only at start): a --reason that differs is said in
+// one line, and no other bastion starts.
+func TestConnectReason(t *testing.T) {
+	const me = "AROAEXAMPLEDEVELOPER1:alice"
+	reasonOf := func(in *ecs.RunTaskInput) string {
+		for _, tag := range in.Tags {
+			if aws.ToString(tag.Key) == "bastion-ttl-reason" {
+				return aws.ToString(tag.Value)
+			}
+		}
+		return ""
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"the connection's", nil, "INC-7: orders replica"},
+		{"--reason over the connection's", []string{"--reason", "INC-8"}, "INC-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, me)
+			writeFile(t, filepath.Join(f.env.Connect.WorkDir, ConfigName), "connections:\n  db:\n    to: db.internal:5432\n    reason: \"INC-7: orders replica\"\n")
+			out, errs, _ := f.run(time.Second, append([]string{"connect", "db", "--local-port", strconv.Itoa(freePort(t))}, tc.args...)...)
+			if runs := f.runTasks(); len(runs) != 1 || reasonOf(runs[0]) != tc.want {
+				t.Fatalf("%d started, want one tagged %q:\n%s%s", len(runs), tc.want, out, errs)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, reason string
+		note         bool
+	}{
+		{"another reason", "INC-9", true},
+		{"the same reason", "INC-1: orders", false},
+		{"no reason", "", false},
+	} {
+		t.Run("reused, "+tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, me)
+			arn := f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", me, "4h0m0s")
+			if _, err := f.env.ECS.(runTaskECS).TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(arn),
+				Tags: []types.Tag{{Key: aws.String("bastion-ttl-reason"), Value: aws.String("INC-1: orders")}}}); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t))}
+			if tc.reason != "" {
+				args = append(args, "--reason", tc.reason)
+			}
+			out, errs, _ := f.run(time.Second, args...)
+			if len(f.runTasks()) != 0 || !strings.Contains(out, "reusing your bastion "+taskID(arn)) {
+				t.Fatalf("want %s reused, none started (%d):\n%s%s", taskID(arn), len(f.runTasks()), out, errs)
+			}
+			want := `bastion-ttl: note: your bastion ` + taskID(arn) + ` was started for "INC-1: orders", not --reason "INC-9": reused, its reason stays (a tag is set only at start)` + "\n"
+			if got := strings.Contains(errs, want); got != tc.note || strings.Count(errs, "was started for") > 1 {
+				t.Errorf("note said %v, want %v:\n%s", got, tc.note, errs)
+			}
+		})
+	}
+}

@@ -31,8 +31,8 @@ BASTION_STACK): the deployed stack whose outputs give the defaults (cluster,
 task definition, subnets, security groups, the cap). When it cannot be read,
 run starts nothing unless --max-ttl (or BASTION_MAX_TTL) gives the cap. Flags
 win over BASTION_CLUSTER, BASTION_TASK_DEFINITION, BASTION_SUBNETS,
-BASTION_SECURITY_GROUPS, BASTION_LAUNCH_TYPE, BASTION_EXEC and
-BASTION_SUPERVISOR_CONTAINER, which win over the stack. AWS credentials and
+BASTION_SECURITY_GROUPS, BASTION_LAUNCH_TYPE, BASTION_EXEC,
+BASTION_SUPERVISOR_CONTAINER and BASTION_REASON, which win over the stack. AWS credentials and
 region: the SDK's usual chain (AWS_PROFILE, SSO, environment).
 
 exit codes: 0 done, 1 failed, 2 bad input (nothing started or stopped), 130 interrupted`

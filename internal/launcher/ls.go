@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -33,6 +34,7 @@ type Bastion struct {
 	Deadline  *time.Time `json:"deadline"`
 	Left      string     `json:"left"`
 	Status    string     `json:"status"`
+	Reason    string     `json:"reason,omitempty"` // why it was started (its reason tag), in full
 	// ConnectReuses marks the bastion that `bastion-ttl connect` by the caller would reuse.
 	ConnectReuses bool `json:"connectReuses,omitempty"`
 }
@@ -46,7 +48,8 @@ func lsCmd(env *Env) *cli.Command {
 		UsageLine: "ls [--cluster C] [--json]",
 		Short:     "list the running bastions",
 		Long: `Ls lists the cluster's running bastions, oldest first, each with who
-started it, its TTL, deadline and time left, and marks the one that
+started it, its TTL, deadline, time left and reason (cut to 40 characters;
+--json has it whole), and marks the one that
 bastion-ttl connect would reuse.`,
 		Flags: func(fs *flag.FlagSet) error {
 			c.register(fs, env.Environ)
@@ -86,7 +89,7 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TASK\tSTARTED BY\tSTARTED\tTTL\tDEADLINE\tLEFT\tSTATUS")
+	fmt.Fprintln(tw, "TASK\tSTARTED BY\tSTARTED\tTTL\tDEADLINE\tLEFT\tSTATUS\tREASON")
 	for _, b := range bastions {
 		// The session name of a role's user ID (or of an older tag's ARN);
 		// a user's ID as it is.
@@ -94,7 +97,7 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 		if b.Owner != "" {
 			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, cmp.Or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), cmp.Or(b.Left, "-"), b.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, cmp.Or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), cmp.Or(b.Left, "-"), b.Status, cmp.Or(cut(b.Reason, reasonWidth), "-"))
 	}
 	if err := tw.Flush(); err != nil || reuse == "" {
 		return err
@@ -108,10 +111,22 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 // tag ECS accepted loses nothing (its values hold no such character); one
 // that had them shows where, as escapes.
 func (b Bastion) shown() Bastion {
-	for _, s := range []*string{&b.TaskID, &b.TaskARN, &b.StartedBy, &b.Owner, &b.TTL, &b.Status} {
+	for _, s := range []*string{&b.TaskID, &b.TaskARN, &b.StartedBy, &b.Owner, &b.TTL, &b.Status, &b.Reason} {
 		*s = termtext.Safe(*s)
 	}
 	return b
+}
+
+// reasonWidth is the most characters of a reason the table shows; --json
+// has it whole.
+const reasonWidth = 40
+
+// cut is s, at most n characters, ending in "…" when cut short.
+func cut(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 func stamp(t *time.Time) string {
@@ -173,7 +188,7 @@ func list(ctx context.Context, env Env, cluster string, maxTTL time.Duration) ([
 				continue
 			}
 			b := Bastion{TaskID: taskID(aws.ToString(t.TaskArn)), TaskARN: aws.ToString(t.TaskArn), StartedBy: aws.ToString(t.StartedBy),
-				Owner: tags[ttltag.OwnerKey], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus)}
+				Owner: tags[ttltag.OwnerKey], StartedAt: t.StartedAt, TTL: ttlValue, Status: aws.ToString(t.LastStatus), Reason: tags[ttltag.ReasonKey]}
 			if life, _ := ttltag.Lifetime(ttlValue, aws.ToTime(t.StartedAt), maxTTL); life.TTL > 0 && t.StartedAt != nil {
 				deadline := life.Deadline()
 				b.TTL, b.Deadline = life.TTL.String(), &deadline

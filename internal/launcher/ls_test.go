@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
@@ -30,7 +31,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 
 // ls's output for people and for scripts, against fixed tasks and a fixed
 // clock: bastions oldest first, aligned; untagged tasks left out; a tag
-// that is not a duration shown as it is, with no deadline.
+// that is not a duration shown as it is, with no deadline; a reason cut to
+// the table's width (whole in JSON).
 func TestLsGolden(t *testing.T) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	const cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/bastions"
@@ -38,9 +40,10 @@ func TestLsGolden(t *testing.T) {
 	api := ecsapi.New()
 	api.Add(
 		ecsapi.Task{ARN: task("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7"), ClusterARN: cluster, StartedAt: now.Add(-90 * time.Minute),
-			Tags: map[string]string{ttltag.Key: "2h0m0s", ttltag.OwnerKey: "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com"}},
+			Tags: map[string]string{ttltag.Key: "2h0m0s", ttltag.OwnerKey: "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123/alice@example.com",
+				ttltag.ReasonKey: "INC-4211: the orders replica lags; read it before the failover at 14:00 UTC"}},
 		ecsapi.Task{ARN: task("1a2b3c4d5e6f70819a2b3c4d5e6f7081"), ClusterARN: cluster, StartedAt: now.Add(-10 * time.Minute),
-			Tags: map[string]string{ttltag.Key: "30m"}},
+			Tags: map[string]string{ttltag.Key: "30m", ttltag.ReasonKey: "réparer la base"}},
 		ecsapi.Task{ARN: task("2b3c4d5e6f708192a3b4c5d6e7f80912"), ClusterARN: cluster, StartedAt: now.Add(-5 * time.Hour),
 			Tags: map[string]string{ttltag.Key: "forever"}},
 		ecsapi.Task{ARN: task("3c4d5e6f708192a3b4c5d6e7f8091223"), ClusterARN: cluster, StartedAt: now.Add(-time.Hour)}, // not a bastion
@@ -163,9 +166,13 @@ func TestInterruptedWaitLeavesTheTask(t *testing.T) {
 func TestLsShowsNoTerminalControl(t *testing.T) {
 	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
 	f.bastion("0f3a9c1be7d84a52b6c1d2e3f4a5b6c7", "AROAEXAMPLEDEVELOPER1:mallory"+evil, "2h0m0s")
-	f.bastion("1a2b3c4d5e6f70819a2b3c4d5e6f7081", "AROAEXAMPLEDEVELOPER1:bob", "2h"+evil)
+	bobs := f.bastion("1a2b3c4d5e6f70819a2b3c4d5e6f7081", "AROAEXAMPLEDEVELOPER1:bob", "2h"+evil)
+	if _, err := f.env.ECS.(runTaskECS).TagResource(context.Background(), &ecs.TagResourceInput{ResourceArn: aws.String(bobs),
+		Tags: []types.Tag{{Key: aws.String(ttltag.ReasonKey), Value: aws.String("x" + evil)}}}); err != nil {
+		t.Fatal(err)
+	}
 	out, errs, code := f.run(5*time.Second, "ls", "--cluster", "bastions")
-	if code != 0 || !strings.Contains(out, `mallory\x1b]0;pwned\x07\x1b[2J \u009b31m \u009b \u202egnp.exe\u2066`) || !strings.Contains(out, `2h\x1b]0;pwned`) {
+	if code != 0 || !strings.Contains(out, `mallory\x1b]0;pwned\x07\x1b[2J \u009b31m \u009b \u202egnp.exe\u2066`) || !strings.Contains(out, `2h\x1b]0;pwned`) || !strings.Contains(out, `x\x1b]0;pwned\x07`) {
 		t.Errorf("ls: exit %d, want the tags shown as escapes:\n%s%s", code, out, errs)
 	}
 	terminalSafe(t, "ls", out+errs)
@@ -178,6 +185,7 @@ func TestLsShowsNoTerminalControl(t *testing.T) {
 	for _, b := range bastions {
 		terminalSafe(t, "ls --json's owner, as jq -r prints it", b.Owner)
 		terminalSafe(t, "ls --json's ttl, as jq -r prints it", b.TTL)
+		terminalSafe(t, "ls --json's reason, as jq -r prints it", b.Reason)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,22 @@ func motoEnvBehind(t *testing.T, front func(string) string) (Env, *ecs.Client) {
 	return Env{Environ: map[string]string{"BASTION_LAUNCH_TYPE": "FARGATE"}, ECS: client, Stacks: cfn, Caller: caller, Poll: 50 * time.Millisecond}, client
 }
 
+// theTask is the cluster bastions' one task, described, and its tags.
+func theTask(t *testing.T, client *ecs.Client) (string, types.Task, map[string]string) {
+	t.Helper()
+	listed, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions")})
+	if err != nil || len(listed.TaskArns) != 1 {
+		t.Fatalf("tasks %v, %v", listed, err)
+	}
+	arn := listed.TaskArns[0]
+	task := testenv.Describe(t, client, "bastions", []string{arn})[arn]
+	tags := map[string]string{}
+	for _, tag := range task.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	return arn, task, tags
+}
+
 func runCLI(env Env, args ...string) (string, string, int) {
 	var out, errs bytes.Buffer
 	env.Stdout, env.Stderr = &out, &errs
@@ -86,16 +103,7 @@ func TestRunLsStop(t *testing.T) {
 		t.Fatalf("run said:\n%s", out)
 	}
 	id := strings.Fields(out)[1]
-	listed, err := client.ListTasks(context.Background(), &ecs.ListTasksInput{Cluster: aws.String("bastions")})
-	if err != nil || len(listed.TaskArns) != 1 {
-		t.Fatalf("tasks %v, %v", listed, err)
-	}
-	arn := listed.TaskArns[0]
-	task := testenv.Describe(t, client, "bastions", []string{arn})[arn]
-	tags := map[string]string{}
-	for _, tag := range task.Tags {
-		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
-	}
+	arn, task, tags := theTask(t, client)
 	// The owner is the caller's user ID, the one value the launcher policy
 	// lets a caller write (aws:RequestTag/bastion-ttl-owner = ${aws:userid}).
 	me, err := env.Caller.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
@@ -213,3 +221,54 @@ var errFailedToRetrieve = errorString("failed to retrieve credentials: no profil
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// A job is any family the stack allows, run as a bastion is: the example
+// job's task definition (examples/job-task-definition.json, made bridge
+// mode, which moto runs), started with a TTL and a reason, tagged, its
+// sidecar given the TTL and the cap, and its idle timeout kept off (the
+// stack's IdleTimeout is for bastions).
+func TestRunAJob(t *testing.T) {
+	env, client := motoEnv(t)
+	raw, err := os.ReadFile("../../examples/job-task-definition.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in ecs.RegisterTaskDefinitionInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	in.NetworkMode, in.RequiresCompatibilities = types.NetworkModeBridge, nil
+	for i := range in.ContainerDefinitions {
+		in.ContainerDefinitions[i].Memory = aws.Int32(128)
+	}
+	if _, err := client.RegisterTaskDefinition(context.Background(), &in); err != nil {
+		t.Fatal(err)
+	}
+	family := aws.ToString(in.Family)
+	out, errs, code := runCLI(env, "run", "--task-definition", family, "--ttl", "2h", "--reason", "nightly report: rerun for 2026-12-01")
+	if code != 0 || !strings.Contains(out, " in bastions: TTL 2h0m0s, no idle timeout\n") || !strings.Contains(out, "RUNNING\n") {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	arn, task, tags := theTask(t, client)
+	if !strings.Contains(aws.ToString(task.TaskDefinitionArn), ":task-definition/"+family+":") || tags[ttltag.Key] != "2h0m0s" ||
+		tags[ttltag.ReasonKey] != "nightly report: rerun for 2026-12-01" || tags[ttltag.OwnerKey] == "" {
+		t.Fatalf("task %s of %s: tags %v", arn, aws.ToString(task.TaskDefinitionArn), tags)
+	}
+	var env2 []string
+	for _, o := range task.Overrides.ContainerOverrides {
+		if aws.ToString(o.Name) != "supervisor" {
+			t.Errorf("an override of %s", aws.ToString(o.Name))
+		}
+		for _, kv := range o.Environment {
+			env2 = append(env2, aws.ToString(kv.Name)+"="+aws.ToString(kv.Value))
+		}
+	}
+	if got := strings.Join(env2, " "); got != "BASTION_TTL=2h0m0s BASTION_MAX_TTL=12h0m0s BASTION_IDLE_TIMEOUT=0s" {
+		t.Errorf("the supervisor's overrides %s, want the TTL, the cap and idleness off", got)
+	}
+	out, _, _ = runCLI(env, "ls", "--json")
+	var ls []Bastion
+	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 || ls[0].Reason != "nightly report: rerun for 2026-12-01" {
+		t.Fatalf("ls --json: %v\n%s", err, out)
+	}
+}

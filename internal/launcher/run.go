@@ -23,6 +23,7 @@ import (
 type runFlags struct {
 	common
 	taskDefinition, subnets, securityGroups, launchType, supervisor string
+	reason                                                          string // "": no reason tag
 	ttl                                                             time.Duration
 	maxTTL, idle                                                    optDuration // unset: the stack's
 	publicIP, exec, wait                                            bool
@@ -88,13 +89,14 @@ func (f *runFlags) register(fs *flag.FlagSet, environ map[string]string) error {
 	fs.DurationVar(&f.ttl, "ttl", 2*time.Hour, "how long the bastion lives")
 	err := f.maxTTL.fromEnv(environ, "BASTION_MAX_TTL")
 	fs.Var(&f.maxTTL, "max-ttl", "the stack's MaxTTL, to check --ttl against when the stack cannot be read (default: BASTION_MAX_TTL)")
-	fs.Var(&f.idle, "idle", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
+	fs.Var(&f.idle, "idle", "stop after this long without a session, 0 for never (default: the stack's IdleTimeout, unless the task definition sets 0, as a job's does; else the task definition's); ECS Exec sessions are seen only with the task definition's pidMode task, and without it (with --exec) they count as always in use: only the TTL ends the bastion")
 	fs.StringVar(&f.subnets, "subnets", environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
 	fs.StringVar(&f.securityGroups, "security-groups", environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
 	fs.BoolVar(&f.publicIP, "public-ip", false, "give the task a public IP (a public subnet without NAT)")
 	fs.BoolVar(&f.exec, "exec", environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
 	fs.StringVar(&f.launchType, "launch-type", environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
 	fs.StringVar(&f.supervisor, "supervisor-container", environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
+	fs.StringVar(&f.reason, "reason", environ["BASTION_REASON"], "why you start it (a ticket, a task), kept in its "+ttltag.ReasonKey+" tag and the ledger: up to 256 letters, numbers, spaces and _ . : / = + - @")
 	return err
 }
 
@@ -116,6 +118,9 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	ttl := f.ttl
 	if ttl <= 0 {
 		return nil, badf("--ttl %s is not a positive duration such as 2h or 90m", ttl)
+	}
+	if err := ttltag.CheckReason(f.reason); err != nil {
+		return nil, badf("--reason %q (or BASTION_REASON) %v: it is kept in an ECS tag; nothing started", f.reason, err)
 	}
 	// The stack gives what flags and the environment leave out; with both
 	// the cluster and the task definition given, it is asked only for the
@@ -144,11 +149,6 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
 	}
 	idle := f.idle
-	if !idle.set && d.idleTimeout != "" {
-		if err := idle.Set(d.idleTimeout); err != nil {
-			return nil, badf("the stack %s's output IdleTimeout %q is %v", f.stack, d.idleTimeout, err)
-		}
-	}
 	if i := idle.d; idle.set && (i < 0 || i != 0 && i < time.Second) {
 		return nil, badf("--idle %s is not 0 (off) or a duration of at least 1s, such as 15m", i)
 	}
@@ -181,6 +181,17 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 	if err != nil {
 		return nil, badf("task definition %s: %v", f.taskDefinition, err)
 	}
+	if !idle.set && d.idleTimeout != "" {
+		// A definition whose supervisor turns idleness off (a job's) keeps
+		// it off: the stack's IdleTimeout is a default for bastions.
+		if idleOff(def, aws.ToString(sup)) {
+			idle = optDuration{0, true}
+		} else if err := idle.Set(d.idleTimeout); err != nil {
+			return nil, badf("the stack %s's output IdleTimeout %q is %v", f.stack, d.idleTimeout, err)
+		} else if i := idle.d; i < 0 || i != 0 && i < time.Second {
+			return nil, badf("the stack %s's output IdleTimeout %q is not 0 (off) or a duration of at least 1s", f.stack, d.idleTimeout)
+		}
+	}
 	switch {
 	case supMax > 0 && ttl > supMax:
 		return nil, badf("--ttl %s is above BASTION_MAX_TTL %s, which task definition %s gives the supervisor's container %q: the supervisor would refuse it; pass a shorter --ttl", ttl, supMax, f.taskDefinition, aws.ToString(sup))
@@ -196,6 +207,9 @@ func planLaunch(ctx context.Context, env Env, f runFlags) (*launch, error) {
 		Overrides:            supervisorOverride(sup, ttl, supMax, idle, healthCheck),
 		Tags:                 []types.Tag{{Key: aws.String(ttltag.Key), Value: aws.String(ttl.String())}},
 		EnableExecuteCommand: f.exec,
+	}
+	if f.reason != "" {
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(ttltag.ReasonKey), Value: aws.String(f.reason)})
 	}
 	if who, err := whoCalls(ctx, env); err == nil {
 		if err := ownerOK(who.userID); err != nil {
@@ -371,6 +385,23 @@ func supervisorCap(def *types.TaskDefinition, sup string, checked time.Duration,
 		return checked, nil
 	}
 	return 0, nil
+}
+
+// idleOff says whether the task definition sets the supervisor's
+// BASTION_IDLE_TIMEOUT to 0 (off), as a job's does.
+func idleOff(def *types.TaskDefinition, sup string) bool {
+	for _, c := range def.ContainerDefinitions {
+		if aws.ToString(c.Name) != sup {
+			continue
+		}
+		for _, kv := range c.Environment {
+			if aws.ToString(kv.Name) == "BASTION_IDLE_TIMEOUT" {
+				d, err := time.ParseDuration(aws.ToString(kv.Value))
+				return aws.ToString(kv.Value) == "0" || err == nil && d == 0
+			}
+		}
+	}
+	return false
 }
 
 // notEssential refuses a supervisor whose fail-safe would stop nothing:

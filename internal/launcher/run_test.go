@@ -3,6 +3,7 @@ package launcher
 import (
 	"context"
 	"flag"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -290,5 +291,71 @@ func TestRunOfAMissingTaskDefinition(t *testing.T) {
 	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
 	if _, errs, code := f.run(5*time.Second, "run", "--task-definition", "nope"); code != 2 || !strings.Contains(errs, `task definition "nope" not found`) || len(f.runTasks()) != 0 {
 		t.Fatalf("exit %d, %d started: %s", code, len(f.runTasks()), errs)
+	}
+}
+
+// --reason (or BASTION_REASON) is kept in the reason tag, as given; a value
+// an ECS tag cannot hold, or one a terminal would act on, is bad input
+// naming the flag and the value, and nothing starts, by run or connect.
+func TestRunTagsTheReason(t *testing.T) {
+	reasonTag := func(in *ecs.RunTaskInput) (string, bool) {
+		for _, tag := range in.Tags {
+			if aws.ToString(tag.Key) == "bastion-ttl-reason" {
+				return aws.ToString(tag.Value), true
+			}
+		}
+		return "", false
+	}
+	for _, tc := range []struct {
+		name    string
+		environ string // BASTION_REASON
+		args    []string
+		want    string // the tag's value; "" none
+	}{
+		{"none", "", nil, ""},
+		{"--reason", "", []string{"--reason", "INC-4211: read the orders replica @alice"}, "INC-4211: read the orders replica @alice"},
+		{"BASTION_REASON", "migrate db/orders", nil, "migrate db/orders"},
+		{"--reason over BASTION_REASON", "migrate db/orders", []string{"--reason", "réparer la base"}, "réparer la base"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+			if tc.environ != "" {
+				f.env.Environ["BASTION_REASON"] = tc.environ
+			}
+			out, errs, code := f.run(5*time.Second, append([]string{"run", "--wait=false"}, tc.args...)...)
+			runs := f.runTasks()
+			if code != 0 || len(runs) != 1 {
+				t.Fatalf("exit %d, %d started\n%s%s", code, len(runs), out, errs)
+			}
+			got, tagged := reasonTag(runs[0])
+			if got != tc.want || tagged != (tc.want != "") {
+				t.Errorf("reason tag %q (tagged %v), want %q", got, tagged, tc.want)
+			}
+		})
+	}
+	for _, bad := range []struct{ value, why string }{
+		{"ticket #42", `has '#'`},
+		{"line\nbreak", `has '\n'`},
+		{"esc\x1b]0;pwned\x07", `has '\x1b'`},
+		{"bidi\u202eevil", `has '\u202e'`},
+		{"zero\u200bwidth", `has '\u200b'`},
+		{strings.Repeat("a", 257), "is 257 characters; an ECS tag value holds at most 256"},
+	} {
+		f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+		for _, cmd := range [][]string{
+			{"run", "--wait=false", "--reason", bad.value},
+			{"connect", "--to", "db.internal:5432", "--local-port", strconv.Itoa(freePort(t)), "--reason", bad.value},
+		} {
+			out, errs, code := f.run(5*time.Second, cmd...)
+			if code != 2 || len(f.runTasks()) != 0 || !strings.Contains(errs, fmt.Sprintf("--reason %q", bad.value)) || !strings.Contains(errs, bad.why) || !strings.Contains(errs, "nothing started") {
+				t.Errorf("%s --reason %q: exit %d, %d started; want 2, none, naming the flag, the value and %q:\n%s%s", cmd[0], bad.value, code, len(f.runTasks()), bad.why, out, errs)
+			}
+			terminalSafe(t, cmd[0]+"'s refusal", out+errs)
+		}
+	}
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	f.env.Environ["BASTION_REASON"] = "a,b"
+	if _, errs, code := f.run(5*time.Second, "run", "--wait=false"); code != 2 || len(f.runTasks()) != 0 || !strings.Contains(errs, `--reason "a,b" (or BASTION_REASON) has ','`) {
+		t.Errorf("BASTION_REASON a,b: exit %d, want 2 naming it:\n%s", code, errs)
 	}
 }

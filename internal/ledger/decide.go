@@ -12,7 +12,9 @@ type Policy struct {
 	// SweepPeriod is the sweeper's schedule: a bastion the first line
 	// missed is stopped within deadline + grace + one period.
 	SweepPeriod time.Duration
-	// SupervisorContainer names the sidecar, whose exit 1 is its fail-safe.
+	// SupervisorContainer names the sidecar, whose exit 1 is its fail-safe;
+	// a task without a container of that name is taken for the health-check
+	// variant.
 	SupervisorContainer string
 	// Retention is how long an item is kept after its bastion stopped.
 	Retention time.Duration
@@ -120,7 +122,11 @@ func (p Policy) Ending(it Item) Ending {
 	case "UserInitiated":
 		return EndingPerson
 	case "EssentialContainerExited":
-		if c, ok := it.Containers[p.SupervisorContainer]; ok && c.ExitCode != nil && *c.ExitCode == 1 {
+		if c, ok := it.Containers[p.SupervisorContainer]; ok {
+			if c.ExitCode != nil && *c.ExitCode == 1 {
+				return EndingFailSafe
+			}
+		} else if p.signalledAtFailSafe(it) {
 			return EndingFailSafe
 		}
 	}
@@ -128,6 +134,29 @@ func (p Policy) Ending(it Item) Ending {
 		return "" // stopping, by whom not known yet
 	}
 	return EndingOther
+}
+
+// exitedBySIGTERM is a container's exit code after SIGTERM ended it
+// (128 + 15), the health check's fail-safe's signal.
+const exitedBySIGTERM = 143
+
+// signalledAtFailSafe says whether a task without the sidecar (the
+// health-check variant) ended as its fail-safe ends it: a container exited
+// by SIGTERM, no record of ours, the stop at or after deadline + grace. The
+// ledger recognises it rather than the supervisor recording it first: the
+// fail-safe fires because the API failed, so a record sent through it
+// would be missing when it matters most.
+func (p Policy) signalledAtFailSafe(it Item) bool {
+	deadline, stopping := it.Deadline(), it.stopping()
+	if deadline.IsZero() || stopping.IsZero() || stopping.Before(deadline.Add(p.Grace-EarlyTolerance)) {
+		return false
+	}
+	for _, c := range it.Containers {
+		if c.ExitCode != nil && *c.ExitCode == exitedBySIGTERM {
+			return true
+		}
+	}
+	return false
 }
 
 // Decide computes the outcome of it.

@@ -42,6 +42,9 @@ func TestDecide(t *testing.T) {
 	sidecar := func(code int) map[string]Container {
 		return map[string]Container{"bastion": {LastStatus: "STOPPED", ExitCode: exit(143)}, "supervisor": {LastStatus: "STOPPED", ExitCode: exit(code)}}
 	}
+	healthCheck := func(code int) map[string]Container {
+		return map[string]Container{"bastion": {LastStatus: "STOPPED", ExitCode: exit(code)}}
+	}
 	unregistered := registered()
 	unregistered.RegisteredAt, unregistered.SupervisorStart, unregistered.TTL, unregistered.TTLAsked = time.Time{}, time.Time{}, 0, 0
 	noStart := registered()
@@ -82,6 +85,13 @@ func TestDecide(t *testing.T) {
 		{"sweeper, late (a sweep missed)", stopped(sweep(registered(), deadline.Add(12*time.Minute)), "UserInitiated", deadline.Add(12*time.Minute), sidecar(0)), EndingSweeper, Late, 12 * time.Minute, "more than grace"},
 		{"sweeper and terminate: the first stop", stopped(ourStop(sweep(registered(), deadline.Add(3*time.Minute)), EndingTTL, deadline.Add(3*time.Minute+time.Second)), "UserInitiated", deadline.Add(3*time.Minute), nil), EndingSweeper, Fallback, 3 * time.Minute, ""},
 		{"fail-safe (supervisor exit 1)", stopped(registered(), "EssentialContainerExited", deadline.Add(2*time.Minute+time.Second), sidecar(1)), EndingFailSafe, Fallback, 2*time.Minute + time.Second, "fail-safe"},
+		// The health-check variant: no sidecar; its fail-safe's SIGTERM ends the bastion container (143).
+		{"fail-safe (health check: SIGTERM at deadline + grace)", stopped(registered(), "EssentialContainerExited", deadline.Add(2*time.Minute+20*time.Second), healthCheck(143)), EndingFailSafe, Fallback, 2*time.Minute + 20*time.Second, "fail-safe"},
+		{"fail-safe (health check: at deadline + grace, the clocks' tolerance)", stopped(registered(), "EssentialContainerExited", deadline.Add(2*time.Minute-500*time.Millisecond), healthCheck(143)), EndingFailSafe, Fallback, 2*time.Minute - 500*time.Millisecond, ""},
+		{"health check: SIGTERM before deadline + grace (not the fail-safe)", stopped(registered(), "EssentialContainerExited", deadline.Add(time.Minute), healthCheck(143)), EndingOther, OnTime, time.Minute, ""},
+		{"health check: SIGKILL after deadline + grace (not the fail-safe's signal)", stopped(registered(), "EssentialContainerExited", deadline.Add(3*time.Minute), healthCheck(137)), EndingOther, OnTime, 3 * time.Minute, ""},
+		{"health check: SIGTERM, no deadline registered", stopped(unregistered, "EssentialContainerExited", deadline.Add(3*time.Minute), healthCheck(143)), EndingOther, Unknown, 0, "never reached POST /extend"},
+		{"sidecar: the bastion's SIGTERM after deadline + grace (not the fail-safe)", stopped(registered(), "EssentialContainerExited", deadline.Add(3*time.Minute), map[string]Container{"bastion": {ExitCode: exit(143)}, "supervisor": {ExitCode: exit(0)}}), EndingOther, OnTime, 3 * time.Minute, ""},
 		{"supervisor exit 2 (configuration)", stopped(registered(), "EssentialContainerExited", start.Add(time.Minute), sidecar(2)), EndingOther, OnTime, -59 * time.Minute, ""},
 		{"bastion crashed", stopped(registered(), "EssentialContainerExited", start.Add(time.Minute), map[string]Container{"bastion": {ExitCode: exit(1)}, "supervisor": {ExitCode: exit(0)}}), EndingOther, OnTime, -59 * time.Minute, ""},
 		{"stopped by a person", stopped(registered(), "UserInitiated", start.Add(10*time.Minute), nil), EndingPerson, OnTime, -50 * time.Minute, ""},

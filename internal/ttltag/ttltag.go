@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // Key is the tag that marks a bastion; its value is the task's TTL, a Go
@@ -46,16 +47,35 @@ const MaxValueLen = 256
 // ${aws:userid}, and a value mapped to fit (",", "_") could be another
 // person's ID.
 func CheckOwner(userID string) error {
-	switch n := utf8.RuneCountInString(userID); {
-	case userID == "":
+	if userID == "" {
 		return errors.New("is empty")
-	case !utf8.ValidString(userID):
+	}
+	return checkValue(userID, tagValueRune)
+}
+
+// CheckReason says whether reason, why a person starts a bastion, can be
+// the reason tag's value: what ECS's tag values hold (CheckOwner's rule),
+// and of the spaces only those that keep one line (Unicode Zs, not the
+// line and paragraph separators), since ls prints it on one. The control
+// and format characters termtext refuses are outside ECS's pattern too.
+// "" is no reason: no tag.
+func CheckReason(reason string) error {
+	return checkValue(reason, func(r rune) bool {
+		return tagValueRune(r) && !unicode.In(r, unicode.Zl, unicode.Zp) && !termtext.IsUnsafe(r)
+	})
+}
+
+// checkValue is an ECS tag value's length and UTF-8 rule, and ok for each
+// character.
+func checkValue(v string, ok func(rune) bool) error {
+	switch n := utf8.RuneCountInString(v); {
+	case !utf8.ValidString(v):
 		return errors.New("is not UTF-8")
 	case n > MaxValueLen:
 		return fmt.Errorf("is %d characters; an ECS tag value holds at most %d", n, MaxValueLen)
 	}
-	if i := strings.IndexFunc(userID, func(r rune) bool { return !tagValueRune(r) }); i >= 0 {
-		r, _ := utf8.DecodeRuneInString(userID[i:])
+	if i := strings.IndexFunc(v, func(r rune) bool { return !ok(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(v[i:])
 		return fmt.Errorf("has %q, which an ECS tag value cannot hold (only letters, numbers, spaces and _ . : / = + - @)", r)
 	}
 	return nil

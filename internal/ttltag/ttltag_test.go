@@ -144,3 +144,37 @@ func TestCheckOwner(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReason: what ECS's tag values hold, on one line, and nothing a
+// terminal acts on.
+func TestCheckReason(t *testing.T) {
+	for _, tt := range []struct {
+		reason string
+		why    string // "" accepted
+	}{
+		{"", ""},
+		{"INC-4211: read the orders replica", ""},
+		{"migrate db/orders @alice +1 a=b_c.d", ""},
+		{"réparer la base 日本", ""},
+		{"a\u00a0b", ""}, // a no-break space is a space (Zs)
+		{strings.Repeat("é", 256), ""},
+		{strings.Repeat("é", 257), "is 257 characters; an ECS tag value holds at most 256"},
+		{"ticket #42", `has '#'`},
+		{"why, because", `has ','`},
+		{"line\nbreak", `has '\n'`},
+		{"tab\there", `has '\t'`},
+		{"esc\x1b[2J", `has '\x1b'`},
+		{"del\x7f", `has '\x7f'`},
+		{"csi\u009b", `has '\u009b'`},
+		{"bidi\u202eevil", `has '\u202e'`},
+		{"isolate\u2066x", `has '\u2066'`},
+		{"zero\u200bwidth", `has '\u200b'`},
+		{"line\u2028sep", `has '\u2028'`},
+		{"bad\xff", "is not UTF-8"},
+	} {
+		err := ttltag.CheckReason(tt.reason)
+		if (tt.why == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.why) {
+			t.Errorf("CheckReason(%q) = %v, want %q", tt.reason, err, tt.why)
+		}
+	}
+}

@@ -99,6 +99,29 @@ func stopped(t *testing.T, arn, code string, at time.Time, exits map[string]int)
 		"stoppedAt": at.Add(40 * time.Second).Format(time.RFC3339Nano), "updatedAt": at.Add(40 * time.Second).Format(time.RFC3339Nano)})
 }
 
+// bastionAlone is the event raw with the bastion container alone: the
+// health-check variant, whose supervisor runs inside it.
+func bastionAlone(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	d := ev["detail"].(map[string]any)
+	var kept []any
+	for _, c := range d["containers"].([]any) {
+		if c.(map[string]any)["name"] == "bastion" {
+			kept = append(kept, c)
+		}
+	}
+	d["containers"] = kept
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func reasonOf(code string) string {
 	switch code {
 	case "UserInitiated":
@@ -214,6 +237,23 @@ func TestLambdaRecordsEachEnding(t *testing.T) {
 			d, s := stopAt("EssentialContainerExited", deadline.Add(2*time.Minute+time.Second), exits)
 			return []func(*testing.T, string){reg, run, d, s}
 		}(), ledger.EndingFailSafe, ledger.Fallback, owner, 2*time.Minute + time.Second},
+		{"fail-safe, health check (SIGTERM to the bastion's PID 1 at deadline + grace)", func() []func(*testing.T, string) {
+			at, exits := deadline.Add(2*time.Minute+20*time.Second), map[string]int{"bastion": 143}
+			d := ev(func(t *testing.T, arn string) []byte {
+				return bastionAlone(t, stopping(t, arn, "EssentialContainerExited", at, exits))
+			})
+			s := ev(func(t *testing.T, arn string) []byte {
+				return bastionAlone(t, stopped(t, arn, "EssentialContainerExited", at, exits))
+			})
+			return []func(*testing.T, string){reg, run, d, s}
+		}(), ledger.EndingFailSafe, ledger.Fallback, owner, 2*time.Minute + 20*time.Second},
+		{"other, health check: SIGTERM before deadline + grace", func() []func(*testing.T, string) {
+			at, exits := start.Add(10*time.Minute), map[string]int{"bastion": 143}
+			s := ev(func(t *testing.T, arn string) []byte {
+				return bastionAlone(t, stopped(t, arn, "EssentialContainerExited", at, exits))
+			})
+			return []func(*testing.T, string){reg, run, s}
+		}(), ledger.EndingOther, ledger.OnTime, owner, -50 * time.Minute},
 		{"stopped by a person", func() []func(*testing.T, string) {
 			_, s := stopAt("UserInitiated", start.Add(30*time.Minute), sidecarOK)
 			return []func(*testing.T, string){run, reg, s}
