@@ -3,7 +3,6 @@ package launcher
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -281,9 +280,7 @@ func past(it ledger.Item, now time.Time, rates fargate.Rates) Past {
 
 func printHistory(env Env, rows []Past, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return printJSON(env, rows)
 	}
 	if len(rows) == 0 {
 		_, err := fmt.Fprintln(env.Stdout, "no bastions in the ledger for that selection")

@@ -2,7 +2,6 @@ package launcher
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -112,9 +111,7 @@ func rightsizeCommand(ctx context.Context, args []string, env Env, l ledgerFlags
 	}
 	r, missing := rightsize(items, family, l.since.String(), window, now, rates)
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(r)
+		err = printJSON(env, r)
 	} else {
 		err = printRightsizing(env, r)
 	}
