@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -55,6 +56,7 @@ func loadAWS(ctx context.Context, env *launcher.Env) error {
 	env.ECS = ecs.NewFromConfig(cfg)
 	env.Stacks = cloudformation.NewFromConfig(cfg)
 	env.Caller = sts.NewFromConfig(cfg)
+	env.Ledger = dynamodb.NewFromConfig(cfg)
 	env.Connect = launcher.ConnectEnv{
 		SSM:     ssm.NewFromConfig(cfg),
 		Region:  cfg.Region,

@@ -23,6 +23,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/buildinfo"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/clock"
+	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 )
 
 // footer ends the help: what every command shares.
@@ -71,7 +72,8 @@ type Env struct {
 	ECS            ECS
 	Stacks         Stacks
 	Caller         Caller
-	Connect        ConnectEnv // what connect needs beyond the others
+	Connect        ConnectEnv     // what connect needs beyond the others
+	Ledger         ledger.Querier // the ledger's reader: history, rightsize
 	// LoadAWS, when set, fills in the AWS clients (ECS, Stacks, Caller,
 	// Connect's) before a command that calls AWS runs: help, -h and
 	// version need no credentials or region.
@@ -85,7 +87,7 @@ var errInterrupted error = &cli.ExitError{Code: 130, Err: errors.New("interrupte
 func badf(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // Run runs one command of the table (commands): run, connect, ls, stop,
-// version, and help. Its error's exit code is cli.ExitCode's: 0, 1 (it
+// history, rightsize, version, and help. Its error's exit code is cli.ExitCode's: 0, 1 (it
 // failed), 2 (bad input, nothing done), 130 (interrupted).
 func Run(ctx context.Context, args []string, env Env) error {
 	if env.Clock == nil {
@@ -97,7 +99,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 // commands is the table: help lists them in this order.
 func commands(env *Env) []*cli.Command {
-	return []*cli.Command{runCmd(env), connectCmd(env), lsCmd(env), stopCmd(env), {
+	return []*cli.Command{runCmd(env), connectCmd(env), lsCmd(env), stopCmd(env), historyCmd(env), rightsizeCmd(env), {
 		Name: "version", UsageLine: "version", Short: "print the version, commit and Go version",
 		Run: func(_ context.Context, args []string) error {
 			if len(args) > 0 {

@@ -77,12 +77,10 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 		bastions[i] = bastions[i].shown()
 	}
 	if asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
 		if bastions == nil {
 			bastions = []Bastion{}
 		}
-		return enc.Encode(bastions)
+		return printJSON(env, bastions)
 	}
 	if len(bastions) == 0 {
 		_, err := fmt.Fprintf(env.Stdout, "no bastions running in %s\n", cluster)
@@ -91,11 +89,9 @@ func lsCommand(ctx context.Context, args []string, env Env, c common, asJSON boo
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tSTARTED BY\tSTARTED\tTTL\tDEADLINE\tLEFT\tSTATUS\tREASON")
 	for _, b := range bastions {
-		// The session name of a role's user ID (or of an older tag's ARN);
-		// a user's ID as it is.
 		who := b.StartedBy
 		if b.Owner != "" {
-			who = b.Owner[strings.LastIndexAny(b.Owner, "/:")+1:]
+			who = ownerName(b.Owner)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.TaskID, cmp.Or(who, "-"), stamp(b.StartedAt), b.TTL, stamp(b.Deadline), cmp.Or(b.Left, "-"), b.Status, cmp.Or(cut(b.Reason, reasonWidth), "-"))
 	}
@@ -127,6 +123,13 @@ func cut(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// printJSON is v as the commands' --json print it.
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func stamp(t *time.Time) string {

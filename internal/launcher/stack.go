@@ -16,7 +16,7 @@ import (
 
 // StackOutputs are the outputs of the stack (template.yaml) that give the
 // defaults.
-var StackOutputs = []string{"ClusterName", "TaskDefinition", "Subnets", "SecurityGroups", "MaxTTL", "IdleTimeout"}
+var StackOutputs = []string{"ClusterName", "TaskDefinition", "Subnets", "SecurityGroups", "MaxTTL", "IdleTimeout", "LedgerTableName"}
 
 // defaults are what the stack records for launching: its outputs.
 type defaults struct {
@@ -27,6 +27,7 @@ type defaults struct {
 	securityGroups []string
 	maxTTL         time.Duration // 0: not known
 	idleTimeout    string
+	ledgerTable    string
 }
 
 // stackDefaults reads the stack's outputs; a stack that does not exist
@@ -64,6 +65,8 @@ func stackDefaults(ctx context.Context, env Env, stack string) (defaults, error)
 			}
 		case "IdleTimeout":
 			d.idleTimeout = v // "0": off, which the launch says
+		case "LedgerTableName":
+			d.ledgerTable = v
 		}
 	}
 	return d, nil

@@ -199,6 +199,7 @@ func decode(m map[string]types.AttributeValue) Item {
 		StartedBy: s(AttrStartedBy), LastStatus: s(AttrLastStatus), DesiredStatus: s(AttrDesiredStatus),
 		CreatedAt: t(AttrCreatedAt), ConnectivityAt: t(AttrConnectivityAt), PullStartedAt: t(AttrPullStartedAt), StartedAt: t(AttrStartedAt),
 		StoppingAt: t(AttrStoppingAt), StoppedAt: t(AttrStoppedAt), StopCode: s(AttrStopCode), StoppedReason: s(AttrStoppedReason),
+		CPU: s(AttrCPU), Memory: s(AttrMemory), CPUArchitecture: s(AttrCPUArchitecture),
 		RegisteredAt: t(AttrRegisteredAt), SupervisorStart: t(AttrSupervisorStart),
 		TTLAsked: d(AttrTTLAsked), TTL: d(AttrTTL), Cap: d(AttrCap),
 		Stop: decodeStop(m[AttrStop]), Sweep: decodeStop(m[AttrSweep]),

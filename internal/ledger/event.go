@@ -35,6 +35,11 @@ type TaskStateChange struct {
 	StopCode          string               `json:"stopCode"`
 	StoppedReason     string               `json:"stoppedReason"`
 	Containers        []ContainerStateItem `json:"containers"`
+	// CPU and Memory are the task's size as ECS reports it: CPU units
+	// ("256") and MiB ("512"), what Fargate bills.
+	CPU        string      `json:"cpu"`
+	Memory     string      `json:"memory"`
+	Attributes []Attribute `json:"attributes"`
 	// Version grows with each change of the task; a duplicate repeats it.
 	Version int64 `json:"version"`
 }
@@ -45,6 +50,23 @@ type ContainerStateItem struct {
 	LastStatus string `json:"lastStatus"`
 	ExitCode   *int   `json:"exitCode"`
 	Reason     string `json:"reason"`
+}
+
+// Attribute is one of the task's attributes (ecs.cpu-architecture).
+type Attribute struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// CPUArchitecture is the task's ecs.cpu-architecture attribute (x86_64,
+// arm64); "" when the event has none.
+func (e TaskStateChange) CPUArchitecture() string {
+	for _, a := range e.Attributes {
+		if a.Name == "ecs.cpu-architecture" {
+			return a.Value
+		}
+	}
+	return ""
 }
 
 // Envelope is EventBridge's envelope, as Lambda receives it.

@@ -37,6 +37,13 @@ func TestParseStoredEvents(t *testing.T) {
 		len(stopped.Containers) != 1 || stopped.Containers[0].ExitCode == nil || *stopped.Containers[0].ExitCode != 0 {
 		t.Errorf("stopped-user-initiated.json: %+v", stopped)
 	}
+	// The task's size and architecture: what Fargate bills (running.json
+	// has no attributes member).
+	if running.CPU != "256" || running.Memory != "512" || running.CPUArchitecture() != "" ||
+		stopped.CPU != "512" || stopped.Memory != "1024" || stopped.CPUArchitecture() != "x86_64" {
+		t.Errorf("sizes: running %s/%s %q, stopped %s/%s %q", running.CPU, running.Memory, running.CPUArchitecture(),
+			stopped.CPU, stopped.Memory, stopped.CPUArchitecture())
+	}
 	exited := readEvent(t, "deprovisioning-essential-container-exited.json")
 	if exited.Version != 4 || exited.LastStatus != "DEPROVISIONING" || exited.DesiredStatus != "STOPPED" || exited.StopCode != "EssentialContainerExited" ||
 		exited.Family() != "voterintake" || exited.StoppedAt != nil || exited.Containers[0].Name != "voterintake" {

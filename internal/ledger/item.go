@@ -32,21 +32,24 @@ const (
 	AttrCreatedAt = "createdAt" // ECS's createdAt: both indexes' sort key
 
 	// ECS's, from the events (the ledger function's).
-	AttrECSVersion     = "ecsVersion" // detail.version of the newest event applied
-	AttrCluster        = "clusterArn" // its cluster
-	AttrTaskDefinition = "taskDefinitionArn"
-	AttrGroup          = "group"      // family:<name> for a standalone task
-	AttrStartedBy      = "startedBy"  // bastion-ttl for the launcher's
-	AttrLastStatus     = "lastStatus" // PROVISIONING ... STOPPED
-	AttrDesiredStatus  = "desiredStatus"
-	AttrConnectivityAt = "connectivityAt" // network ready
-	AttrPullStartedAt  = "pullStartedAt"  // Fargate bills from here
-	AttrStartedAt      = "startedAt"      // ECS's start (later than the supervisor's)
-	AttrStoppingAt     = "stoppingAt"     // the stop began: what the verdict holds against the deadline
-	AttrStoppedAt      = "stoppedAt"
-	AttrStopCode       = "stopCode" // UserInitiated, EssentialContainerExited, ...
-	AttrStoppedReason  = "stoppedReason"
-	AttrContainers     = "containers" // name -> {exitCode, lastStatus, reason}
+	AttrECSVersion      = "ecsVersion" // detail.version of the newest event applied
+	AttrCluster         = "clusterArn" // its cluster
+	AttrTaskDefinition  = "taskDefinitionArn"
+	AttrGroup           = "group"      // family:<name> for a standalone task
+	AttrStartedBy       = "startedBy"  // bastion-ttl for the launcher's
+	AttrLastStatus      = "lastStatus" // PROVISIONING ... STOPPED
+	AttrDesiredStatus   = "desiredStatus"
+	AttrConnectivityAt  = "connectivityAt" // network ready
+	AttrPullStartedAt   = "pullStartedAt"  // Fargate bills from here
+	AttrStartedAt       = "startedAt"      // ECS's start (later than the supervisor's)
+	AttrStoppingAt      = "stoppingAt"     // the stop began: what the verdict holds against the deadline
+	AttrStoppedAt       = "stoppedAt"
+	AttrStopCode        = "stopCode" // UserInitiated, EssentialContainerExited, ...
+	AttrStoppedReason   = "stoppedReason"
+	AttrContainers      = "containers"      // name -> {exitCode, lastStatus, reason}
+	AttrCPU             = "cpu"             // the task's CPU units, as ECS reports them ("256"): Fargate bills them
+	AttrMemory          = "memory"          // the task's memory in MiB ("512")
+	AttrCPUArchitecture = "cpuArchitecture" // x86_64 or arm64 (the ecs.cpu-architecture attribute)
 
 	// The tag the launcher writes (why), kept since StopTask deletes tags.
 	AttrReason = "reason"
@@ -149,6 +152,7 @@ type Item struct {
 	StoppingAt, StoppedAt                                                time.Time
 	StopCode, StoppedReason                                              string
 	Containers                                                           map[string]Container
+	CPU, Memory, CPUArchitecture                                         string // the task's size, as ECS reports it
 
 	// The terminate function's.
 	RegisteredAt, SupervisorStart time.Time

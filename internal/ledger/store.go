@@ -59,7 +59,7 @@ func (s *Store) ApplyEvent(ctx context.Context, e TaskStateChange) error {
 	u.set(AttrECSVersion, num(e.Version))
 	for attr, v := range map[string]string{AttrCluster: e.ClusterARN, AttrTaskDefinition: e.TaskDefinitionARN, AttrFamily: e.Family(),
 		AttrGroup: e.Group, AttrStartedBy: e.StartedBy, AttrLastStatus: e.LastStatus, AttrDesiredStatus: e.DesiredStatus,
-		AttrStopCode: e.StopCode, AttrStoppedReason: e.StoppedReason} {
+		AttrStopCode: e.StopCode, AttrStoppedReason: e.StoppedReason, AttrCPU: e.CPU, AttrMemory: e.Memory, AttrCPUArchitecture: e.CPUArchitecture()} {
 		if v != "" {
 			u.set(attr, str(v))
 		}

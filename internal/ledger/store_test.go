@@ -146,9 +146,13 @@ func TestStoreStoppedAlone(t *testing.T) {
 	if err := s.ApplyEvent(context.Background(), event(t, "stopped-user-initiated.json", a, 9, nil)); err != nil {
 		t.Fatal(err)
 	}
-	o := get(t, s, a).Outcome
-	if o.Ending != ledger.EndingPerson || o.Verdict != ledger.Unknown || !strings.Contains(o.Why, "never reached POST /extend") || o.HasLateness {
+	it := get(t, s, a)
+	if o := it.Outcome; o.Ending != ledger.EndingPerson || o.Verdict != ledger.Unknown || !strings.Contains(o.Why, "never reached POST /extend") || o.HasLateness {
 		t.Errorf("outcome %+v", o)
+	}
+	// The size Fargate bills, as the stored event gives it.
+	if it.CPU != "512" || it.Memory != "1024" || it.CPUArchitecture != "x86_64" {
+		t.Errorf("size: cpu %q, memory %q, architecture %q", it.CPU, it.Memory, it.CPUArchitecture)
 	}
 }
 
