@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/fargate"
 	"github.com/bastion-ttl/bastion-ttl/internal/ledger"
 	"github.com/bastion-ttl/bastion-ttl/internal/localaws/stack"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
@@ -140,9 +141,10 @@ func tail(s string) string {
 }
 
 // ledgerLine is the ledger's line for a bastion: how it ended, the
-// verdict, the lateness, the supervisor's usage, and the task's size and
-// billed lifetime (from its image pull to its stop). The cost column is
-// the lead's to wire: internal/fargate's Cost of that size and lifetime.
+// verdict, the lateness, the supervisor's usage, the task's size and
+// billed lifetime (from its image pull to its stop), and what that cost by
+// Fargate's billing rule (package fargate). The demo's region has no
+// checked rate, so the cost is at the table's us-east-1 rate, and says so.
 func ledgerLine(it ledger.Item, cpu, memory string) string {
 	o := it.Outcome
 	lateness := "unknown"
@@ -153,6 +155,17 @@ func ledgerLine(it ledger.Item, cpu, memory string) string {
 	if u := it.Usage; u != nil {
 		usage = fmt.Sprintf("peak memory %.1f MiB, CPU %.2fs", float64(u.MemoryPeakBytes)/(1<<20), u.CPUSeconds)
 	}
-	return fmt.Sprintf("ledger: ended %s, %s, lateness %s, %s, task %s CPU units / %s MiB for %s",
-		o.Ending, o.Verdict, lateness, usage, cpu, memory, it.StoppedAt.Sub(it.PullStartedAt).Round(time.Millisecond))
+	cost := "cost unknown (no size)"
+	if size, ok := fargate.ParseSize(cpu, memory); ok {
+		rateRegion := region
+		rate, found := fargate.Public.Lookup(rateRegion, "")
+		if !found {
+			rateRegion = "us-east-1"
+			rate, _ = fargate.Public.Lookup(rateRegion, "")
+		}
+		cost = fmt.Sprintf("cost $%.6f at %s's rates of %s (billed %s)", fargate.Cost(size, it.PullStartedAt, it.StoppedAt, rate), rateRegion, fargate.RatesDate,
+			fargate.Billed(it.PullStartedAt, it.StoppedAt))
+	}
+	return fmt.Sprintf("ledger: ended %s, %s, lateness %s, %s, task %s CPU units / %s MiB for %s, %s",
+		o.Ending, o.Verdict, lateness, usage, cpu, memory, it.StoppedAt.Sub(it.PullStartedAt).Round(time.Millisecond), cost)
 }

@@ -52,7 +52,7 @@ func TestDemo(t *testing.T) {
 	}
 	// The ledger's line ends it: stopped for idleness, well before the
 	// extended TTL's deadline, with the sidecar's usage.
-	wantLedgerLine(t, out.String(), `^ledger: ended idle, on time, lateness -5\d\.\d+s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s$`)
+	wantLedgerLine(t, out.String(), `^ledger: ended idle, on time, lateness -5\d\.\d+s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s, cost \$0\.000206 at us-east-1's rates of \d{4}-\d\d-\d\d \(billed 1m0s\)$`)
 }
 
 // wantLedgerLine checks the demo's last line: the ledger's, matching
@@ -94,5 +94,5 @@ func TestDemoTTLOnly(t *testing.T) {
 			t.Errorf("timeline lacks %q:\n%s", want, out.String())
 		}
 	}
-	wantLedgerLine(t, out.String(), `^ledger: ended ttl, on time, lateness \d+(\.\d+)?m?s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s$`)
+	wantLedgerLine(t, out.String(), `^ledger: ended ttl, on time, lateness \d+(\.\d+)?m?s, peak memory \d+\.\d MiB, CPU \d+\.\d\ds, task 256 CPU units / 512 MiB for \d+(\.\d+)?s, cost \$0\.000206 at us-east-1's rates of \d{4}-\d\d-\d\d \(billed 1m0s\)$`)
 }
