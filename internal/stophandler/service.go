@@ -270,6 +270,19 @@ func (s *Service) serve(ctx context.Context, r request) (int, string) {
 	return o.status, encode(o.body)
 }
 
+// admit proves the caller of a parsed request and authorizes it to act on
+// t; refused is the answer when it may not.
+func (s *Service) admit(ctx context.Context, r request, t target) (proof []any, unproven bool, refused *outcome) {
+	id, proof, unproven, err := s.identify(ctx, r)
+	if err == nil {
+		err = s.Policy.authorize(id, r.accountID, t)
+	}
+	if err != nil {
+		return proof, false, &outcome{taskARN: t.task.String(), err: err, attrs: proof}
+	}
+	return proof, unproven, nil
+}
+
 // stop validates, authorizes and stops.
 func (s *Service) stop(ctx context.Context, r request) outcome {
 	t, err := parseTerminate(r.method, r.body, r.base64, s.Region)
@@ -279,12 +292,9 @@ func (s *Service) stop(ctx context.Context, r request) outcome {
 	arn := t.task.String()
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
-	id, proof, unproven, err := s.identify(ctx, r)
-	if err == nil {
-		err = s.Policy.authorize(id, r.accountID, t)
-	}
-	if err != nil {
-		return outcome{taskARN: arn, err: err, attrs: proof}
+	proof, unproven, refused := s.admit(ctx, r, t)
+	if refused != nil {
+		return *refused
 	}
 	out, stopErr := s.ECS.StopTask(ctx, &ecs.StopTaskInput{
 		Cluster: aws.String(t.cluster),
@@ -395,12 +405,9 @@ func (s *Service) extend(ctx context.Context, r request) outcome {
 	}
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
-	id, proof, unproven, err := s.identify(ctx, r)
-	if err == nil {
-		err = s.Policy.authorize(id, r.accountID, t)
-	}
-	if err != nil {
-		return outcome{taskARN: arn, err: err, attrs: proof}
+	proof, unproven, refused := s.admit(ctx, r, t)
+	if refused != nil {
+		return *refused
 	}
 	tags, tagErr := s.ECS.ListTagsForResource(ctx, &ecs.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
 	if tagErr != nil {
@@ -457,12 +464,9 @@ func (s *Service) usage(ctx context.Context, r request) outcome {
 	arn := t.task.String()
 	ctx, cancel := withReserve(ctx)
 	defer cancel()
-	id, proof, unproven, err := s.identify(ctx, r)
-	if err == nil {
-		err = s.Policy.authorize(id, r.accountID, t)
-	}
-	if err != nil {
-		return outcome{taskARN: arn, err: err, attrs: proof}
+	proof, unproven, refused := s.admit(ctx, r, t)
+	if refused != nil {
+		return *refused
 	}
 	return outcome{status: http.StatusAccepted, body: stopapi.UsageAccepted{TaskARN: arn, Samples: t.usage.Samples},
 		taskARN: arn, done: "recorded", cluster: t.cluster, metrics: withUnproven(unproven),
