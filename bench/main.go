@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -187,10 +186,10 @@ func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB (%.2f MB)", float64(n)/(1<<20), float64(n)/1e6)
 }
 
-// metadataServer serves the real v4 Fargate sample, its container started at startedAt.
+// metadataServer serves the real v4 Fargate sample, its container started
+// at startedAt, and its stats.
 func metadataServer(startedAt time.Time) (*httptest.Server, error) {
-	doc := taskmetadata.Document(taskmetadata.SampleTaskARN, "arn:aws:ecs:us-west-2:111122223333:cluster/default", startedAt)
-	return httptest.NewServer(taskmetadata.Handler(func() []byte { return doc })), nil
+	return newStatsServer(startedAt).Server, nil
 }
 
 func supervisorEnv(meta, api, ttl, tmp string) []string {
