@@ -80,7 +80,8 @@ test: test-tools
 
 ## test-short: the fast loop for every edit: skips what needs moto, the emulator, the CLI tools or real time.
 ## Measured 2026-12-01 (warm build cache, `/usr/bin/time make test-short`, 2 cores): 13.0 and 13.6 s wall
-## (19 CPU-seconds) with the machine idle; 27 to 29 s at a load of 5 to 6 from other builds.
+## (19 CPU-seconds) with the machine idle; 27 to 29 s at a load of 5 to 6 from other builds; on 2026-12-06
+## 27.9 and 41.0 s at a load of 5 to 6, most of it linking 62 test binaries (42.7 s with no test run).
 test-short:
 	$(GO) test -short -count=1 ./...
 

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bastion-ttl/bastion-ttl/internal/localaws/taskmetadata"
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
@@ -26,10 +25,11 @@ func main() {
 	supervisor := flag.String("supervisor", "bin/supervisor", "the stripped supervisor binary")
 	empty := flag.String("empty", "bin/empty", "an empty Go program")
 	idle := flag.Duration("idle", 30*time.Second, "how long to watch the sidecar wait")
+	usageWindow := flag.Duration("usage-window", 5*time.Minute, "how long to watch the waiting sidecars sample their usage")
 	lagRuns := flag.Int("lag-runs", 7, "deadlines to measure the stop request's lag on")
 	terminateLocal := flag.String("terminate", "bin/terminate-local/bootstrap", "the terminate bootstrap for this machine, run under the emulator")
 	terminateARM := flag.String("terminate-arm64", "bin/terminate-arm64/bootstrap", "the terminate bootstrap as deployed (arm64)")
-	only := flag.String("only", "", "sessions: only the session-sampling rows; terminate: only the terminate function's")
+	only := flag.String("only", "", "sessions: only the session-sampling rows; usage: only the waiting sidecar's and usage sampling's; terminate: only the terminate function's")
 	sandbox := flag.Bool("sessions-in-sandbox", false, "internal: the session rows, run inside the task-like sandbox")
 	samples := flag.Int("samples", 36_000, "internal: session samples in process")
 	flag.Parse()
@@ -46,10 +46,12 @@ func main() {
 		switch *only {
 		case "sessions":
 			rows, err = benchSessions(*supervisor, *idle)
+		case "usage":
+			rows, err = usageRows(*supervisor, *idle, *usageWindow)
 		case "terminate":
 			rows, err = benchTerminate(*terminateLocal, *terminateARM)
 		default:
-			err = fmt.Errorf("-only=%s: use sessions or terminate", *only)
+			err = fmt.Errorf("-only=%s: use sessions, usage or terminate", *only)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -58,7 +60,7 @@ func main() {
 		printTable(rows)
 		return
 	}
-	if err := run(*supervisor, *empty, *idle, *lagRuns, *terminateLocal, *terminateARM); err != nil {
+	if err := run(*supervisor, *empty, *idle, *usageWindow, *lagRuns, *terminateLocal, *terminateARM); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -97,15 +99,15 @@ func benchTerminate(terminateLocal, terminateARM string) ([]row, error) {
 	return append(rows, proof, cold, row{"terminate bootstrap, linux/arm64, stripped", mib(st.Size()), "< 12 MB", verdict(float64(st.Size()) < 12e6)}), nil
 }
 
-func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLocal, terminateARM string) error {
+func run(supervisor, empty string, idle, usageWindow time.Duration, lagRuns int, terminateLocal, terminateARM string) error {
 	var rows []row
 	check, err := benchCheck(supervisor, empty, 5)
 	if err != nil {
 		return err
 	}
 	rows = append(rows, check...)
-	// The waiting sidecar and the sampling one side by side: each is
-	// measured on its own threads, and the run is no longer.
+	// The waiting sidecars and the session-sampling one side by side: each
+	// is measured on its own threads, and the run is no longer.
 	sampling := make(chan []row, 1)
 	samplingErr := make(chan error, 1)
 	go func() {
@@ -113,14 +115,20 @@ func run(supervisor, empty string, idle time.Duration, lagRuns int, terminateLoc
 		sampling <- r
 		samplingErr <- err
 	}()
-	watch, err := benchWatchIdle(supervisor, idle)
+	waiting, err := benchWaiting(supervisor, idle, usageWindow)
 	if err != nil {
 		return err
 	}
-	rows = append(rows, watch...)
 	if err := <-samplingErr; err != nil {
 		return err
 	}
+	// Alone: it measures this process's heap.
+	usageIn, err := benchUsageInProcess(10_000)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, waiting...)
+	rows = append(rows, usageIn...)
 	rows = append(rows, <-sampling...)
 	lag, err := benchLag(supervisor, lagRuns)
 	if err != nil {
@@ -178,10 +186,10 @@ func mib(n int64) string {
 	return fmt.Sprintf("%.1f MiB (%.2f MB)", float64(n)/(1<<20), float64(n)/1e6)
 }
 
-// metadataServer serves the real v4 Fargate sample, its container started at startedAt.
+// metadataServer serves the real v4 Fargate sample, its container started
+// at startedAt, and its stats.
 func metadataServer(startedAt time.Time) (*httptest.Server, error) {
-	doc := taskmetadata.Document(taskmetadata.SampleTaskARN, "arn:aws:ecs:us-west-2:111122223333:cluster/default", startedAt)
-	return httptest.NewServer(taskmetadata.Handler(func() []byte { return doc })), nil
+	return newStatsServer(startedAt).Server, nil
 }
 
 func supervisorEnv(meta, api, ttl, tmp string) []string {
@@ -259,54 +267,6 @@ func list(v []float64, format string) string {
 		parts[i] = fmt.Sprintf(format, x)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// benchWatchIdle measures the waiting sidecar: resident memory, CPU time and
-// context switches (wake-ups) over idle.
-func benchWatchIdle(supervisor string, idle time.Duration) ([]row, error) {
-	meta, err := metadataServer(time.Now())
-	if err != nil {
-		return nil, err
-	}
-	defer meta.Close()
-	tmp, err := os.MkdirTemp("", "bench")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	api := grantingAPI()
-	defer api.Close()
-	control, err := testenv.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(supervisor, "watch")
-	cmd.Env = append(supervisorEnv(meta.URL, api.URL, "1h", tmp), "BASTION_CONTROL_ADDR="+control)
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	time.Sleep(3 * time.Second) // past start-up: metadata read, TTL registered, timer armed
-	pid := cmd.Process.Pid
-	cpu0, sw0, err := cpuAndSwitches(pid)
-	if err != nil {
-		return nil, err
-	}
-	time.Sleep(idle)
-	cpu1, sw1, err := cpuAndSwitches(pid)
-	if err != nil {
-		return nil, err
-	}
-	rss, err := procStatusKB(pid, "VmRSS")
-	if err != nil {
-		return nil, err
-	}
-	hwm, _ := procStatusKB(pid, "VmHWM")
-	return []row{
-		{"`supervisor watch` waiting: resident memory (peak)", fmt.Sprintf("%.1f MiB (%.1f MiB)", float64(rss)/1024, float64(hwm)/1024), "<= 8 MiB", verdict(rss <= 8*1024)},
-		{fmt.Sprintf("`supervisor watch` waiting: CPU time over %s", idle), fmt.Sprintf("%d ms", cpu1-cpu0), "about 0", verdict(cpu1-cpu0 <= 10)},
-		{fmt.Sprintf("`supervisor watch` waiting: context switches over %s", idle), strconv.Itoa(sw1 - sw0), "no wake-ups", verdict(sw1-sw0 <= 2)},
-	}, nil
 }
 
 // cpuAndSwitches returns the process's CPU time (ms) and its threads' context switches.

@@ -150,3 +150,22 @@ func BenchmarkSummaryAdd(b *testing.B) {
 		s.Add(now, &smp)
 	}
 }
+
+// BenchmarkDecodeAndAdd is a sample's work once the GET has the body: the
+// real Fargate answer decoded and added to the summary. Its allocations
+// are the decode's, garbage after each sample.
+func BenchmarkDecodeAndAdd(b *testing.B) {
+	doc := readFixture(b, "v4-fargate-task-stats.json")
+	var s Summary
+	var smp Sample
+	now := t0
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if err := Decode(doc, &smp); err != nil {
+			b.Fatal(err)
+		}
+		now = now.Add(time.Minute)
+		s.Add(now, &smp)
+	}
+}
