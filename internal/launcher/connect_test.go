@@ -609,7 +609,7 @@ func TestConnectReason(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAWS(t, me)
 			writeFile(t, filepath.Join(f.env.Connect.WorkDir, ConfigName), "connections:\n  db:\n    to: db.internal:5432\n    reason: \"INC-7: orders replica\"\n")
-			out, errs, _ := f.run(time.Second, append([]string{"connect", "db", "--local-port", strconv.Itoa(freePort(t))}, tc.args...)...)
+			out, errs, _ := f.runUntil("localhost:", 5*time.Second, append([]string{"connect", "db", "--local-port", strconv.Itoa(freePort(t))}, tc.args...)...)
 			if runs := f.runTasks(); len(runs) != 1 || reasonOf(runs[0]) != tc.want {
 				t.Fatalf("%d started, want one tagged %q:\n%s%s", len(runs), tc.want, out, errs)
 			}
@@ -634,7 +634,7 @@ func TestConnectReason(t *testing.T) {
 			if tc.reason != "" {
 				args = append(args, "--reason", tc.reason)
 			}
-			out, errs, _ := f.run(time.Second, args...)
+			out, errs, _ := f.runUntil("localhost:", 5*time.Second, args...)
 			if len(f.runTasks()) != 0 || !strings.Contains(out, "reusing your bastion "+taskID(arn)) {
 				t.Fatalf("want %s reused, none started (%d):\n%s%s", taskID(arn), len(f.runTasks()), out, errs)
 			}

@@ -152,6 +152,24 @@ func (f *fakeAWS) run(within time.Duration, args ...string) (string, string, int
 	return out.String(), errs.String(), code
 }
 
+// runUntil is run, with the Ctrl-C as soon as stdout holds ready (a
+// forward's line, say) rather than at within.
+func (f *fakeAWS) runUntil(ready string, within time.Duration, args ...string) (string, string, int) {
+	out, errs := &testenv.Buffer{}, &testenv.Buffer{}
+	env := f.env
+	env.Stdout, env.Stderr = out, errs
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil && !strings.Contains(out.String(), ready) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	code := exitCode(Run(ctx, args, env), errs)
+	return out.String(), errs.String(), code
+}
+
 // runTaskECS is the SDK's client with RunTask answered by the fake.
 type runTaskECS struct {
 	*ecs.Client
