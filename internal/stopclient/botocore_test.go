@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,31 +24,11 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv/clocktest"
 )
 
-// botocorePython is a Python that imports botocore (the AWS CLI's, which CI
-// installs), or the test is skipped (failed when strict).
-func botocorePython(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: runs Python")
-	}
-	for _, py := range []string{"python3", "python"} {
-		if exec.Command(py, "-c", "import botocore").Run() == nil {
-			return py
-		}
-	}
-	msg := "\n*** no Python with botocore (the AWS CLI's SigV4): SKIPPING the independent signature check. Install the AWS CLI v1 (pip install awscli) ***\n"
-	if os.Getenv(testenv.StrictVar) == "1" {
-		t.Fatalf("%s%s=1 forbids skipping", msg, testenv.StrictVar)
-	}
-	testenv.Skipped(t, "no Python with botocore; install the AWS CLI v1")
-	return ""
-}
-
 // The supervisor's two signatures, the API request's and the proof's, as
 // botocore computes them from the same inputs: a judge this project did not
 // write. A request the real API Gateway or STS would refuse fails here.
 func TestSignaturesAgreeWithBotocore(t *testing.T) {
-	py := botocorePython(t)
+	py := testenv.BotocorePython(t)
 	var got *http.Request
 	var gotBody []byte
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

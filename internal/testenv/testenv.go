@@ -61,6 +61,23 @@ func Missing(t testing.TB, what, install string) {
 	Skipped(t, what+" not found; install it with: "+install)
 }
 
+// BotocorePython returns a Python that imports botocore (the AWS CLI v1's,
+// which .ci/run requires), the independent judge of this project's SigV4
+// signatures, or skips (fails when strict) the test.
+func BotocorePython(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs Python")
+	}
+	for _, py := range []string{"python3", "python"} {
+		if exec.Command(py, "-c", "import botocore").Run() == nil {
+			return py
+		}
+	}
+	Missing(t, "a Python with botocore (the AWS CLI's SigV4)", "the AWS CLI v1 (pip install awscli)")
+	return ""
+}
+
 // RealTime skips t under -short: it runs processes, or waits on the wall clock.
 func RealTime(t testing.TB) {
 	t.Helper()
