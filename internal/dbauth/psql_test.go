@@ -3,13 +3,22 @@ package dbauth
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +44,9 @@ const (
 
 // fakePostgres accepts one connection on a free loopback port, records the
 // login, answers with a FATAL error and closes: enough for a real client to
-// show which address, user and password it used.
-func fakePostgres(t *testing.T) (int, <-chan login) {
+// show which address, user and password it used. With tlsConf it accepts
+// an SSLRequest, as RDS does.
+func fakePostgres(t *testing.T, tlsConf *tls.Config) (int, <-chan login) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,12 +62,12 @@ func fakePostgres(t *testing.T) (int, <-chan login) {
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		got <- serveLogin(conn)
+		got <- serveLogin(conn, tlsConf)
 	}()
 	return ln.Addr().(*net.TCPAddr).Port, got
 }
 
-func serveLogin(conn net.Conn) login {
+func serveLogin(conn net.Conn, tlsConf *tls.Config) login {
 	r := bufio.NewReader(conn)
 	var l login
 	for {
@@ -66,6 +76,15 @@ func serveLogin(conn net.Conn) login {
 			return login{err: err}
 		}
 		code := binary.BigEndian.Uint32(body)
+		if code == sslRequest && tlsConf != nil {
+			conn.Write([]byte{'S'})
+			tc := tls.Server(conn, tlsConf)
+			if err := tc.Handshake(); err != nil {
+				return login{err: fmt.Errorf("TLS handshake: %w", err)}
+			}
+			conn, r = tc, bufio.NewReader(tc)
+			continue
+		}
 		if code == sslRequest || code == gssRequest {
 			conn.Write([]byte{'N'})
 			continue
@@ -101,6 +120,41 @@ func serveLogin(conn net.Conn) login {
 	return l
 }
 
+// certificateFor returns a server TLS config with a certificate for host,
+// signed by a new CA, and the path of that CA's PEM: RDS's certificate and
+// its CA bundle in small.
+func certificateFor(t *testing.T, host string) (*tls.Config, string) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, leafKey := newKey(), newKey()
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test RDS root"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPath := filepath.Join(t.TempDir(), "root.pem")
+	if err := os.WriteFile(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}}}, caPath
+}
+
 // readStartup reads a message without a type byte: the first a client sends.
 func readStartup(r *bufio.Reader) ([]byte, error) { return readBody(r) }
 
@@ -121,25 +175,39 @@ func readBody(r *bufio.Reader) ([]byte, error) {
 // psql started as connect --exec starts it, with ClientEnv's variables and
 // little else, logs in at the forward's address with the user and the
 // token, while PGHOST keeps the real name for certificate checks: the name
-// is never looked up, or psql would fail before reaching the fake.
+// is never looked up, or psql would fail before reaching the fake. With
+// sslmode=verify-full, the real name is what lets psql accept the
+// database's certificate through the forward; 127.0.0.1 would not.
 func TestClientEnvWithPsql(t *testing.T) {
 	psql := testenv.Need(t, "psql", "apt-get install postgresql-client")
 	const real = "orders.cluster-abc.eu-west-1.rds.amazonaws.com"
 	const token = real + ":5432/?Action=connect&DBUser=app_user&X-Amz-Signature=0123abcd"
+	serverTLS, rootCert := certificateFor(t, real)
 	cases := []struct {
-		name, token, wantErr string
+		name, token string
+		verifyFull  bool
+		wantErr     string // psql's
+		wantLogin   bool   // the server got a StartupMessage
 	}{
-		{"with a token", token, "fake server: login recorded"},
-		{"without a token", "", "no password supplied"},
+		{"with a token", token, false, "fake server: login recorded", true},
+		{"without a token", "", false, "no password supplied", true},
+		{"verify-full with a token", token, true, "fake server: login recorded", true},
+		{"verify-full at 127.0.0.1", "", true, `does not match host name "127.0.0.1"`, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			port, got := fakePostgres(t)
+			var port int
+			var got <-chan login
+			env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LC_ALL=C", "PGGSSENCMODE=disable", "PGCONNECT_TIMEOUT=10"}
+			if c.verifyFull {
+				port, got = fakePostgres(t, serverTLS)
+				env = append(env, "PGSSLMODE=verify-full", "PGSSLROOTCERT="+rootCert)
+			} else {
+				port, got = fakePostgres(t, nil)
+				env = append(env, "PGSSLMODE=prefer")
+			}
 			cmd := exec.Command(psql, "-X", "-w", "-c", "select 1")
-			cmd.Env = append([]string{
-				"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LC_ALL=C",
-				"PGSSLMODE=prefer", "PGGSSENCMODE=disable", "PGCONNECT_TIMEOUT=10",
-			}, ClientEnv(Postgres, real, port, "app_user", c.token)...)
+			cmd.Env = append(env, ClientEnv(Postgres, real, port, "app_user", c.token)...)
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) || !strings.Contains(string(out), c.wantErr) {
@@ -150,6 +218,12 @@ func TestClientEnvWithPsql(t *testing.T) {
 			case l = <-got:
 			case <-time.After(20 * time.Second):
 				t.Fatalf("the fake server at 127.0.0.1:%d saw no login; psql said %q", port, out)
+			}
+			if !c.wantLogin {
+				if l.params != nil {
+					t.Errorf("the server got a login %v", l.params)
+				}
+				return
 			}
 			if l.err != nil {
 				t.Fatalf("fake server: %v; psql said %q", l.err, out)
