@@ -61,8 +61,9 @@ func EngineFor(name string, remotePort int) Engine {
 // mysql (libmysqlclient): MYSQL_HOST=127.0.0.1 makes it use TCP, not the
 // local socket, and MYSQL_TCP_PORT the port. The token is MYSQL_PWD, and
 // LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1 lets the client send it as RDS's IAM
-// plugin asks (in clear, so under TLS). mysql reads no user from its
-// environment: pass -u USER.
+// plugin asks (in clear, so under TLS). MySQL deprecated MYSQL_PWD in 8.0
+// (WL#13449) yet 8.4 still reads it; a token leaked there dies in 15
+// minutes. mysql reads no user from its environment: pass -u USER.
 //
 // redis: redis-cli reads no address from its environment; pass
 // -h 127.0.0.1 -p PORT, both in LocalAddrVar.

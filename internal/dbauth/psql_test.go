@@ -71,7 +71,7 @@ func serveLogin(conn net.Conn, tlsConf *tls.Config) login {
 	r := bufio.NewReader(conn)
 	var l login
 	for {
-		body, err := readStartup(r)
+		body, err := readBody(r) // a client's first messages have no type byte
 		if err != nil {
 			return login{err: err}
 		}
@@ -154,9 +154,6 @@ func certificateFor(t *testing.T, host string) (*tls.Config, string) {
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}}}, caPath
 }
-
-// readStartup reads a message without a type byte: the first a client sends.
-func readStartup(r *bufio.Reader) ([]byte, error) { return readBody(r) }
 
 // readBody reads an int32 length (itself included) and the bytes after it.
 func readBody(r *bufio.Reader) ([]byte, error) {
