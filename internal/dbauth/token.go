@@ -35,7 +35,7 @@ func Token(ctx context.Context, endpoint, region, user string, creds aws.Credent
 	if !validRegion(region) {
 		return "", fmt.Errorf("%w: region %q: want an AWS Region such as eu-west-1", ErrInvalid, region)
 	}
-	if err := checkUser(user); err != nil {
+	if err := CheckUser(user); err != nil {
 		return "", err
 	}
 	if creds == nil {
@@ -123,9 +123,9 @@ func validRegion(region string) bool {
 	return true
 }
 
-// checkUser refuses what no database user name holds and what would turn
+// CheckUser refuses what no database user name holds and what would turn
 // the signed DBUser into something else in a log or a shell.
-func checkUser(user string) error {
+func CheckUser(user string) error {
 	if user == "" {
 		return fmt.Errorf("%w: database user is empty", ErrInvalid)
 	}
