@@ -11,20 +11,16 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 )
 
-// listen holds a loopback port on network ("tcp4", "tcp6") until the test
-// ends; 0 picks one.
-func listen(t *testing.T, network string, port int) int {
+// hold listens on 127.0.0.1:port until closed or the test ends; 0 picks
+// a port.
+func hold(t *testing.T, port int) (net.Listener, int) {
 	t.Helper()
-	host := "127.0.0.1"
-	if network == "tcp6" {
-		host = "::1"
-	}
-	ln, err := net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln, ln.Addr().(*net.TCPAddr).Port
 }
 
 // freePort is a port nothing listens on now.
