@@ -145,3 +145,14 @@ func TestChooseNotAPort(t *testing.T) {
 	_, err := Choose([]Want{{Name: "db", Key: "db", Fixed: 70000, Remote: 5432}}, Memory{})
 	wantErr(t, err, "local port 70000 for db (--local-port) is not a port (1-65535)")
 }
+
+// A connection named twice gets its remembered port once; the second
+// forward falls to the defaults, as Save remembers only the first.
+func TestChooseKeyTwice(t *testing.T) {
+	p := freePort(t)
+	w := Want{Name: "orders-db", Key: "orders-db", Remote: 5432}
+	got, err := Choose([]Want{w, w}, Memory{Path: "ports.json", Ports: map[string]int{"orders-db": p}})
+	if err != nil || got[0] != p || got[1] == p || got[1] == 0 {
+		t.Fatalf("%v %v, want [%d, another]", got, err, p)
+	}
+}

@@ -119,12 +119,12 @@ func TestSaveCap(t *testing.T) {
 	}
 	data, _ := json.Marshal(old)
 	writeFile(t, path, string(data), 0o600)
-	if err := Save(path, []Want{{Name: "zz-new", Key: "zz-new"}}, []int{5432}); err != nil {
+	if err := Save(path, []Want{{Name: "a-new", Key: "a-new"}}, []int{5432}); err != nil {
 		t.Fatal(err)
 	}
 	got := readPorts(t, path)
-	if len(got) != MaxRemembered || got["zz-new"] != 5432 {
-		t.Fatalf("%d keys, zz-new: %d; want %d keys with zz-new: 5432", len(got), got["zz-new"], MaxRemembered)
+	if len(got) != MaxRemembered || got["a-new"] != 5432 {
+		t.Fatalf("%d keys, a-new: %d; want %d keys with a-new: 5432", len(got), got["a-new"], MaxRemembered)
 	}
 }
 
@@ -192,6 +192,7 @@ func TestLoadMalformed(t *testing.T) {
 		{"not JSON", "{orders-db: 5432", "it is not a JSON object of ports"},
 		{"not a port", `{"orders-db": 70000}`, `"orders-db" has 70000, not a port (1-65535)`},
 		{"a string", `{"orders-db": "5432"}`, "it is not a JSON object of ports"},
+		{"too large", `{"orders-db": 5432}` + strings.Repeat(" ", maxFileSize), "it is larger than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "ports.json")
