@@ -21,6 +21,7 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
+	"github.com/bastion-ttl/bastion-ttl/internal/localport"
 	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
@@ -195,7 +196,7 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		local = port
 	}
 	if !f.shell {
-		if err := checkLocalPort(local); err != nil {
+		if err := localport.Check(local); err != nil {
 			return err
 		}
 	}
