@@ -69,6 +69,7 @@ func loadAWS(ctx context.Context, env *launcher.Env) error {
 			return resolved(ecs.NewDefaultEndpointResolverV2().ResolveEndpoint(ctx, ecs.EndpointParameters{Region: p}))
 		}),
 		Stdin:         os.Stdin,
+		Credentials:   cfg.Credentials,
 		WorkDir:       wd,
 		UserConfigDir: userDir,
 		HomeDir:       home,

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +36,10 @@ type Command struct {
 	Interspersed bool
 	// Run runs the command with the arguments left after its flags.
 	Run func(ctx context.Context, args []string) error
+	// RunWithRest, when set instead of Run, gets the arguments after a "--"
+	// apart (a program to start, say: connect --exec -- psql -d orders);
+	// rest is nil when there is no "--".
+	RunWithRest func(ctx context.Context, args, rest []string) error
 }
 
 // Program is a command-line program: its name and its table.
@@ -88,10 +93,19 @@ func (p *Program) Run(ctx context.Context, args []string) error {
 		}
 		return err
 	}
+	var rest []string
+	if c.RunWithRest != nil {
+		if i := slices.Index(args, "--"); i >= 0 {
+			args, rest = args[:i], append([]string{}, args[i+1:]...)
+		}
+	}
 	if args, err = parse(fs, args, c.Interspersed); errors.Is(err, flag.ErrHelp) {
 		return p.commandHelp(c)
 	} else if err != nil {
 		return Usagef("%s %s: %v (%s help %s)", p.Name, c.Name, err, p.Name, c.Name)
+	}
+	if c.RunWithRest != nil {
+		return c.RunWithRest(ctx, args, rest)
 	}
 	return c.Run(ctx, args)
 }

@@ -58,6 +58,18 @@ func demo(environ map[string]string, ran *[]string) *Program {
 					return nil
 				},
 			},
+			{
+				Name: "exec", UsageLine: "exec [--loud] NAME... [-- PROGRAM ARGS...]", Short: "start a program",
+				Flags: func(fs *flag.FlagSet) error {
+					fs.BoolVar(&loud, "loud", false, "shout")
+					return nil
+				},
+				Interspersed: true,
+				RunWithRest: func(_ context.Context, args, rest []string) error {
+					*ran = append(*ran, fmt.Sprintf("exec loud=%t %q %q", loud, args, rest))
+					return nil
+				},
+			},
 			{Name: "version", Short: "print the version", UsageLine: "version", Run: func(context.Context, []string) error {
 				*ran = append(*ran, "version")
 				return nil
@@ -80,16 +92,18 @@ func TestProgram(t *testing.T) {
 		{name: "default", args: nil, ran: `greet loud=false from=me []`},
 		{name: "flags after arguments", args: []string{"greet", "ann", "--loud", "bob", "--from", "you"}, ran: `greet loud=true from=you ["ann" "bob"]`},
 		{name: "-- ends the flags", args: []string{"greet", "ann", "--", "--loud"}, ran: `greet loud=false from=me ["ann" "--loud"]`},
+		{name: "the rest after --, apart", args: []string{"exec", "a", "--loud", "b", "--", "psql", "--loud", "--", "x"}, ran: `exec loud=true ["a" "b"] ["psql" "--loud" "--" "x"]`},
+		{name: "no rest", args: []string{"exec", "a"}, ran: `exec loud=false ["a"] []`},
 		{name: "not interspersed", args: []string{"count", "x", "--every", "1m"}, code: 2, ran: `count every=1s ["x" "--every" "1m"]`, stderr: "count takes no arguments"},
-		{name: "help", args: []string{"help"}, stdout: []string{"usage: demo <command>", "  greet    say hello (default)\n", "  count    count up\n", "  version  print the version\n", "  help     print this", "exit codes: 0 fine"}},
+		{name: "help", args: []string{"help"}, stdout: []string{"usage: demo <command>", "  greet    say hello (default)\n", "  count    count up\n", "  exec     start a program\n", "  version  print the version\n", "  help     print this", "exit codes: 0 fine"}},
 		{name: "-h", args: []string{"-h"}, stdout: []string{"  count    count up\n"}},
 		{name: "help CMD", args: []string{"help", "greet"}, stdout: []string{"usage: demo greet [--loud] [NAME...]\n\nGreet says hello to each NAME.\n\nflags:\n", "-loud", "shout", `who says it (default "me")`}},
 		{name: "CMD -h", args: []string{"count", "-h"}, stdout: []string{"usage: demo count [--every D]\n", "-every duration", "(default 1s)"}},
 		{name: "CMD --help after arguments", args: []string{"greet", "ann", "--help"}, stdout: []string{"usage: demo greet"}},
 		{name: "CMD -h with a bad environment", environ: map[string]string{"DEMO_EVERY": "soon"}, args: []string{"count", "-h"}, stdout: []string{"usage: demo count"}},
 		{name: "help of a command without flags", args: []string{"version", "-h"}, stdout: []string{"usage: demo version\n"}},
-		{name: "unknown command", args: []string{"launch"}, code: 2, stderr: `demo: unknown command "launch": use greet, count, version or help (demo help)`},
-		{name: "help of an unknown command", args: []string{"help", "launch"}, code: 2, stderr: `unknown command "launch": use greet, count, version or help`},
+		{name: "unknown command", args: []string{"launch"}, code: 2, stderr: `demo: unknown command "launch": use greet, count, exec, version or help (demo help)`},
+		{name: "help of an unknown command", args: []string{"help", "launch"}, code: 2, stderr: `unknown command "launch": use greet, count, exec, version or help`},
 		{name: "help of two", args: []string{"help", "greet", "count"}, code: 2, stderr: "help takes one command"},
 		{name: "bad flag", args: []string{"count", "--every", "soon"}, code: 2, stderr: `demo count: invalid value "soon" for flag -every: parse error (demo help count)`},
 		{name: "unknown flag", args: []string{"greet", "--quiet"}, code: 2, stderr: "demo greet: flag provided but not defined: -quiet"},
@@ -124,7 +138,7 @@ func TestNoCommand(t *testing.T) {
 	p := demo(nil, new([]string))
 	p.Default = ""
 	var stderr strings.Builder
-	if code := ExitCode(p.Run(context.Background(), nil), &stderr, "demo"); code != 2 || !strings.Contains(stderr.String(), "no command: use greet, count, version or help") {
+	if code := ExitCode(p.Run(context.Background(), nil), &stderr, "demo"); code != 2 || !strings.Contains(stderr.String(), "no command: use greet, count, exec, version or help") {
 		t.Fatalf("exit %d: %s", code, &stderr)
 	}
 }
@@ -143,6 +157,8 @@ func TestExitError(t *testing.T) {
 		{"usage", Usage("bad input"), 2, nil, "demo: bad input\n"},
 		{"a code of its own, wrapped", fmt.Errorf("run-task: %w", Exit(130, sentinel)), 130, sentinel, "demo: run-task: interrupted\n"},
 		{"usage wrapping a sentinel", Usagef("config: %w", os.ErrNotExist), 2, os.ErrNotExist, "demo: config: file does not exist\n"},
+		{"a client's code, passed on quietly", Pass(3), 3, nil, ""},
+		{"a client's 0", Pass(0), 0, nil, ""},
 		{"unsafe text", errors.New("line one\n\tcell \x1b]0;pwned\x07"), 1, nil, "demo: line one\n\tcell \\x1b]0;pwned\\x07\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

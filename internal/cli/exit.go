@@ -16,7 +16,12 @@ type ExitError struct {
 }
 
 // Error is the wrapped error's text: the code is not part of it.
-func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
 
 // Unwrap is the error the code was given to.
 func (e *ExitError) Unwrap() error { return e.Err }
@@ -57,12 +62,25 @@ func ExitCode(err error, stderr io.Writer, prog string) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, prog+":", safeLines(err.Error()))
 	var ee *ExitError
-	if errors.As(err, &ee) {
+	if errors.As(err, &ee) && ee.Err == nil {
+		return ee.Code // a code passed on (Pass), with nothing to say
+	}
+	fmt.Fprintln(stderr, prog+":", safeLines(err.Error()))
+	if ee != nil {
 		return ee.Code
 	}
 	return 1
+}
+
+// Pass is an exit code passed on from a program the command ran (a client
+// it started, say), which has said what it had to: ExitCode prints nothing
+// for it. Nil for 0.
+func Pass(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &ExitError{Code: code}
 }
 
 // safeLines is s made safe for a terminal, line by line and cell by cell.

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bastion-ttl/bastion-ttl/internal/dbauth"
 	"github.com/bastion-ttl/bastion-ttl/internal/ttltag"
 )
 
@@ -31,6 +32,9 @@ const ConfigName = "bastion-ttl.yaml"
 // Config is the config file: named connections a team can share.
 type Config struct {
 	Connections map[string]Connection `yaml:"connections"`
+	// Groups are connections opened together, through one bastion:
+	// `connect morning` is `connect orders-db cache`.
+	Groups map[string][]string `yaml:"groups"`
 }
 
 // Connection is one named connection: what connect's flags would say.
@@ -47,6 +51,14 @@ type Connection struct {
 	Subnets        []string `yaml:"subnets"`
 	SecurityGroups []string `yaml:"security-groups"`
 	Reason         string   `yaml:"reason"`
+	// Exec is the client connect starts once the forwards are ready
+	// (--exec): argv, not a shell line.
+	Exec []string `yaml:"exec"`
+	// Engine says which client variables --exec sets (postgres, mysql,
+	// redis); "" infers it from to's port.
+	Engine string `yaml:"engine"`
+	// IAMAuth is the database user an RDS IAM token is made for.
+	IAMAuth string `yaml:"iam-auth"`
 }
 
 var connectionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -192,7 +204,46 @@ func readConfig(path, from string) (configFile, error) {
 			return f, badf("%s: %v", path, err)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(f.Groups)) {
+		if err := f.checkGroup(name); err != nil {
+			return f, badf("%s: %v", path, err)
+		}
+	}
 	return f, nil
+}
+
+// checkGroup checks a group of f: its members are named once each and may
+// live in another file; a group may not share a connection's name.
+func (f configFile) checkGroup(name string) error {
+	if !connectionName.MatchString(name) {
+		return fmt.Errorf("group %q: a name is letters, digits, '.', '_' and '-'", name)
+	}
+	if _, ok := f.Connections[name]; ok {
+		return fmt.Errorf("group %s is also a connection's name", name)
+	}
+	members := f.Groups[name]
+	if len(members) == 0 {
+		return fmt.Errorf("group %s has no connections", name)
+	}
+	for i, m := range members {
+		if !connectionName.MatchString(m) {
+			return fmt.Errorf("group %s: %q is not a connection's name", name, m)
+		}
+		if slices.Contains(members[:i], m) {
+			return fmt.Errorf("group %s names %s twice", name, m)
+		}
+	}
+	return nil
+}
+
+// group is the group of that name, from the first file that has it.
+func (fs configFiles) group(name string) ([]string, bool) {
+	for _, f := range fs {
+		if g, ok := f.Groups[name]; ok {
+			return g, true
+		}
+	}
+	return nil, false
 }
 
 // connection is the connection of that name, the file it comes from, and
@@ -266,6 +317,23 @@ func (c Connection) check(name string) error {
 	}
 	if err := ttltag.CheckReason(c.Reason); err != nil {
 		return fmt.Errorf("connection %s: reason %q %v", name, c.Reason, err)
+	}
+	if c.Shell && (len(c.Exec) > 0 || c.IAMAuth != "") {
+		return fmt.Errorf("connection %s: shell with exec or iam-auth: those need a port forward", name)
+	}
+	if c.Engine != "" && dbauth.EngineFor(c.Engine, 0) == dbauth.Other {
+		return fmt.Errorf("connection %s: engine %q is not postgres, mysql or redis (or RDS's names for them)", name, c.Engine)
+	}
+	if c.IAMAuth != "" {
+		if err := dbauth.CheckUser(c.IAMAuth); err != nil {
+			return fmt.Errorf("connection %s: iam-auth: %v", name, err)
+		}
+		if c.To == "" {
+			return fmt.Errorf("connection %s: iam-auth needs to: the database's own HOST:PORT, which the token is signed for", name)
+		}
+	}
+	if len(c.Exec) > 0 && c.Exec[0] == "" {
+		return fmt.Errorf("connection %s: exec's first word, the program, is empty", name)
 	}
 	if c.Idle != "" && c.Idle != "0" {
 		if d, err := time.ParseDuration(c.Idle); err != nil || d < 0 {

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/backoff"
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
+	"github.com/bastion-ttl/bastion-ttl/internal/dbauth"
 	"github.com/bastion-ttl/bastion-ttl/internal/ecsarn"
 	"github.com/bastion-ttl/bastion-ttl/internal/lifetime"
 	"github.com/bastion-ttl/bastion-ttl/internal/localport"
@@ -39,7 +42,9 @@ type ConnectEnv struct {
 	// SSMEndpoint and ECSEndpoint the endpoint URLs it is given.
 	Region, Profile          string
 	SSMEndpoint, ECSEndpoint string
-	Stdin                    io.Reader // a --shell session's input
+	Stdin                    io.Reader // a --shell session's input, and --exec's client's
+	// Credentials sign --iam-auth's RDS token.
+	Credentials aws.CredentialsProvider
 	// WorkDir is where the search for bastion-ttl.yaml starts, upwards;
 	// UserConfigDir the user's config directory (os.UserConfigDir).
 	WorkDir, UserConfigDir string
@@ -51,9 +56,9 @@ type ConnectEnv struct {
 
 type connectFlags struct {
 	runFlags
-	to, config  string
-	localPort   int
-	shell, stop bool
+	to, config, iamAuth, engine string
+	localPort                   int
+	shell, stop, client, token  bool
 }
 
 // connectCmd is bastion-ttl connect.
@@ -62,7 +67,7 @@ func connectCmd(env *Env) *cli.Command {
 	var fs *flag.FlagSet
 	return &cli.Command{
 		Name:      "connect",
-		UsageLine: "connect [NAME] [--to HOST:PORT] [--local-port N] [--shell] [--stop] [--config FILE] [run's flags]",
+		UsageLine: "connect [NAME|GROUP...] [--to HOST:PORT] [--local-port N] [--shell] [--exec -- CLIENT ARGS...] [--iam-auth USER] [--print-token] [--stop] [--config FILE] [run's flags]",
 		Short:     "reach what is behind your bastion, started if needed",
 		Long: `Connect forwards a local port through your bastion to HOST:PORT (--to), to
 the bastion container's own port (neither --to nor --shell), or opens a
@@ -70,35 +75,102 @@ shell in it (--shell), through ECS Exec and the session-manager-plugin. It
 reuses your running bastion when it has ECS Exec and time left, else it
 starts one as run does, with run's flags. NAME is a connection of the config
 file (bastion-ttl.yaml, in the repository and the user's config directory),
-whose values the flags override. Alone (or with only --config), it lists the
+whose values the flags override; several NAMEs, or a GROUP of the file, open
+one forward each through one bastion. A local port in use is refused before
+anything is asked of AWS; a connection's port is remembered for the next
+time. --exec starts CLIENT once the forwards are ready, with their addresses
+in its environment, and ends with its exit code; --iam-auth makes it an RDS
+IAM token for the database. Alone (or with only --config), it lists the
 connections. See docs/connect.md.`,
 		Flags: func(set *flag.FlagSet) error {
 			fs = set
 			err := f.register(fs, env.Environ)
 			fs.StringVar(&f.to, "to", "", "HOST:PORT to forward a local port to, through the bastion (a database, say); without it (and --shell), the bastion container's first port mapping")
-			fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the remote one)")
+			fs.IntVar(&f.localPort, "local-port", 0, "the local port (default: the one remembered from the last time, else the remote one when free)")
 			fs.BoolVar(&f.shell, "shell", false, "an interactive shell in the bastion (ECS Exec) instead of a port forward")
 			fs.BoolVar(&f.stop, "stop", false, "stop the bastion when the session ends (default: leave it to its idle timeout and TTL)")
+			fs.BoolVar(&f.client, "exec", false, "start the client after -- (or the connection's exec:) once the forwards are ready, and end with its exit code")
+			fs.StringVar(&f.iamAuth, "iam-auth", "", "give the client an RDS IAM token for this database user (PGPASSWORD, MYSQL_PWD), made for the real endpoint")
+			fs.BoolVar(&f.token, "print-token", false, "print the RDS IAM token (--iam-auth) once the forwards are ready, for a client connect does not start")
+			fs.StringVar(&f.engine, "engine", "", "postgres, mysql or redis: which client variables --exec sets (default: from the remote port)")
 			fs.StringVar(&f.config, "config", env.Environ["BASTION_CONFIG"], "the config file of named connections, read alone (default: the repository's "+ConfigName+" and the user's)")
 			return err
 		},
 		Interspersed: true, // connect NAME --to ...
-		Run: withAWS(env, func(ctx context.Context, args []string) error {
-			if len(args) > 1 {
-				return badf("connect takes one connection name, got %q", args)
-			}
+		RunWithRest: func(ctx context.Context, args, rest []string) error {
 			set := map[string]bool{}
 			fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-			return connectCommand(ctx, args, *env, f, set)
-		}),
+			return withAWS(env, func(ctx context.Context, args []string) error {
+				return connectCommand(ctx, args, rest, *env, f, set)
+			})(ctx, args)
+		},
 	}
 }
 
-func connectCommand(ctx context.Context, args []string, env Env, f connectFlags, set map[string]bool) error {
-	name := ""
-	if len(args) == 1 {
-		name = args[0]
+// named is a connection of the config file, by its name.
+type named struct {
+	name string
+	Connection
+}
+
+// resolve is the connections names ask for, groups expanded, each once.
+func resolve(files configFiles, names []string, stderr io.Writer, userDir string) ([]named, error) {
+	var out []named
+	for _, name := range names {
+		members := []string{name}
+		if _, _, _, ok := files.connection(name); !ok {
+			g, isGroup := files.group(name)
+			if !isGroup {
+				return nil, files.unknown(name, userDir)
+			}
+			members = g
+		}
+		for _, m := range members {
+			c, from, shadowed, ok := files.connection(m)
+			if !ok {
+				return nil, badf("group %s names %s, which no file has (%s)", name, m, termtext.Safe(files.paths()))
+			}
+			if slices.ContainsFunc(out, func(n named) bool { return n.name == m }) {
+				continue
+			}
+			if shadowed != nil {
+				fmt.Fprintf(stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", m, whose(from.from), termtext.Safe(from.path), whose(shadowed.from), termtext.Safe(shadowed.path))
+			}
+			out = append(out, named{m, c})
+		}
 	}
+	return out, nil
+}
+
+// together checks that connections can share one connect: one bastion
+// (its stack, cluster and task definition), port forwards only, and no
+// flag that names one forward's target.
+func together(conns []named, set map[string]bool) error {
+	if len(conns) < 2 {
+		return nil
+	}
+	for _, fl := range []string{"to", "local-port", "shell"} {
+		if set[fl] {
+			return badf("--%s with %d connections: it would name one forward of several; set to:, local-port: in the file", fl, len(conns))
+		}
+	}
+	first := conns[0]
+	for _, c := range conns {
+		if c.Shell {
+			return badf("connection %s is a shell, which has the terminal: connect it alone", c.name)
+		}
+		for _, v := range []struct{ what, a, b string }{
+			{"stack", first.Stack, c.Stack}, {"cluster", first.Cluster, c.Cluster}, {"task-definition", first.TaskDefinition, c.TaskDefinition},
+		} {
+			if v.a != v.b && v.a != "" && v.b != "" && !set[v.what] {
+				return badf("connections %s and %s name different %ss (%s, %s): one connect goes through one bastion", first.name, c.name, v.what, v.a, v.b)
+			}
+		}
+	}
+	return nil
+}
+
+func connectCommand(ctx context.Context, names, rest []string, env Env, f connectFlags, set map[string]bool) error {
 	ce := env.Connect
 	files, err := readConfigs(f.config, ce)
 	if err != nil {
@@ -107,32 +179,38 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 	// Alone (or with only --config) it lists; any other flag asks for a
 	// connection, to the bastion's own port when neither --to nor --shell.
 	onlyConfig := len(set) == 0 || (len(set) == 1 && set["config"])
-	if name == "" && f.to == "" && !f.shell && onlyConfig {
+	if len(names) == 0 && f.to == "" && !f.shell && onlyConfig && rest == nil {
 		return listConnections(env, files)
 	}
-	var named *Connection
-	if name != "" {
-		c, from, shadowed, ok := files.connection(name)
-		if !ok {
-			return files.unknown(name, ce.UserConfigDir)
-		}
-		if shadowed != nil {
-			fmt.Fprintf(env.Stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", name, whose(from.from), termtext.Safe(from.path), whose(shadowed.from), termtext.Safe(shadowed.path))
-		}
-		named = &c
-		f.apply(c, set)
+	conns, err := resolve(files, names, env.Stderr, ce.UserConfigDir)
+	if err != nil {
+		return err
+	}
+	if err := together(conns, set); err != nil {
+		return err
+	}
+	if len(conns) > 0 {
+		f.apply(conns[0].Connection, set)
 	}
 	if f.shell && f.to != "" {
 		return badf("--shell and --to: a session is a shell or a port forward, not both")
 	}
-	host, port := "", 0
-	if f.to != "" {
-		if host, port, err = splitTarget(f.to); err != nil {
-			return badf("--to %v", err)
-		}
-	}
 	if f.localPort < 0 || f.localPort > 65535 {
 		return badf("--local-port %d is not a port (1-65535)", f.localPort)
+	}
+	forwards, wants, err := plannedForwards(conns, f, set)
+	if err != nil {
+		return err
+	}
+	client, login, err := clientOf(conns, f, rest, forwards, ce)
+	if err != nil {
+		return err
+	}
+	// Before any AWS request: a local port in use is refused now.
+	// No home and no XDG_STATE_HOME: nothing is remembered.
+	state, _ := localport.StatePath(env.Environ, ce.HomeDir)
+	if err := choosePorts(env, state, forwards, wants, func(f *forward) bool { return f.port != 0 }); err != nil {
+		return err
 	}
 	plugin := ce.Plugin
 	if plugin == nil {
@@ -144,12 +222,12 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 	} else if err != nil {
 		return badf("%v: reinstall it (%s); nothing started", err, pluginInstall)
 	}
-	if named != nil && named.Stack != "" && named.Cluster != "" && !set["cluster"] {
-		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && ecsarn.ClusterName(d.cluster) != ecsarn.ClusterName(named.Cluster) {
-			return badf("connection %s: cluster %s is not the stack %s's ClusterName output (%s): name one of them", name, named.Cluster, f.stack, d.cluster)
+	if len(conns) > 0 && conns[0].Stack != "" && conns[0].Cluster != "" && !set["cluster"] {
+		if d, err := stackDefaults(ctx, env, f.stack); err == nil && d.cluster != "" && ecsarn.ClusterName(d.cluster) != ecsarn.ClusterName(conns[0].Cluster) {
+			return badf("connection %s: cluster %s is not the stack %s's ClusterName output (%s): name one of them", conns[0].name, conns[0].Cluster, f.stack, d.cluster)
 		}
 	}
-	f.exec = true // the session is ECS Exec's
+	f.runFlags.exec = true // the session is ECS Exec's
 	plan, err := planLaunch(ctx, env, f.runFlags)
 	if err != nil {
 		return err
@@ -185,23 +263,27 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		}
 	}
 	container, ownPort := bastionContainer(def, sup)
-	if !f.shell && f.to == "" {
+	// A forward to the bastion's own port learns it from the task
+	// definition: its local port is chosen now, still before any start.
+	own := func(fw *forward) bool { return fw.port == 0 }
+	if slices.ContainsFunc(forwards, own) {
 		if ownPort == 0 {
 			return badf("the bastion's task definition %s maps no port: pass --to HOST:PORT, or --shell", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
 		}
-		port = int(ownPort)
-	}
-	local := f.localPort
-	if local == 0 {
-		local = port
-	}
-	if !f.shell {
-		if err := localport.Check(local); err != nil {
+		for i, fw := range forwards {
+			if own(fw) {
+				fw.port, wants[i].Remote = int(ownPort), int(ownPort)
+			}
+		}
+		if err := choosePorts(env, state, forwards, wants, own); err != nil {
 			return err
 		}
 	}
 	c := &connection{env: env, ce: ce, plugin: plugin, version: version, cluster: cluster, container: container,
-		host: host, port: port, local: local, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
+		forwards: forwards, client: client, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}
+	if f.token {
+		c.printLogin = &login
+	}
 	if reuse != nil {
 		c.arn, c.deadline = reuse.TaskARN, *reuse.Deadline
 		fmt.Fprintf(c.out(), "reusing your bastion %s in %s (stops at %s, %s left)\n", reuse.TaskID, cluster, when(c.deadline), lifetime.LeftText(c.deadline, env.Clock.Now()))
@@ -225,12 +307,158 @@ func connectCommand(ctx context.Context, args []string, env Env, f connectFlags,
 		return cli.Usage(err.Error())
 	}
 	if err := c.run(ctx); err != nil {
-		if c.started && !errors.As(err, new(errBastionStopped)) {
+		if c.started && !errors.As(err, new(errBastionStopped)) && !isPassed(err) {
 			return startedThen(c.arn, err)
 		}
 		return err
 	}
 	return nil
+}
+
+// plannedForwards is a forward per connection (one for --to or the
+// bastion's own port; none for a shell), with what localport.Choose needs
+// of each. A forward to the bastion's own port has port 0 until the task
+// definition is read.
+func plannedForwards(conns []named, f connectFlags, set map[string]bool) ([]*forward, []localport.Want, error) {
+	if f.shell {
+		return nil, nil, nil
+	}
+	type spec struct {
+		name, to, key, from string
+		local               int
+	}
+	var specs []spec
+	switch {
+	case len(conns) > 1:
+		for _, c := range conns {
+			specs = append(specs, spec{c.name, c.To, c.name, ConfigName + "'s local-port", c.LocalPort})
+		}
+	default:
+		sp := spec{to: f.to, local: f.localPort, from: localport.FromFlag}
+		if len(conns) == 1 {
+			sp.name, sp.key = conns[0].name, conns[0].name
+			if !set["local-port"] {
+				sp.from = ConfigName + "'s local-port"
+			}
+		}
+		if sp.key == "" {
+			sp.key = localport.KeyTo(cmp.Or(f.to, "the bastion's own port"))
+		}
+		specs = append(specs, sp)
+	}
+	var forwards []*forward
+	var wants []localport.Want
+	for _, sp := range specs {
+		host, port := "", 0
+		if sp.to != "" {
+			var err error
+			if host, port, err = splitTarget(sp.to); err != nil {
+				return nil, nil, badf("--to %v", err)
+			}
+		}
+		forwards = append(forwards, newForward(sp.name, host, port, sp.local))
+		wants = append(wants, localport.Want{Name: sp.name, Key: sp.key, Fixed: sp.local, FixedFrom: sp.from, Remote: port})
+	}
+	return forwards, wants, nil
+}
+
+// choosePorts gives the forwards which (known: their remote port is
+// known) their local ports, refusing one in use (localport.Choose), and
+// remembers them for next time.
+func choosePorts(env Env, state string, forwards []*forward, wants []localport.Want, which func(*forward) bool) error {
+	var ws []localport.Want
+	var fs []*forward
+	for i, fw := range forwards {
+		if which(fw) {
+			ws, fs = append(ws, wants[i]), append(fs, fw)
+		}
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	var mem localport.Memory
+	if state != "" {
+		var note string
+		if mem, note = localport.Load(state); note != "" {
+			fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
+		}
+	}
+	for _, fw := range forwards {
+		if !which(fw) && fw.local != 0 {
+			ws = append(ws, localport.Want{Name: fw.name, Key: "taken:" + fw.name, Fixed: fw.local, Remote: fw.port})
+		}
+	}
+	ports, err := localport.Choose(ws, mem)
+	if err != nil {
+		return err
+	}
+	for i, fw := range fs {
+		fw.local = ports[i]
+	}
+	if state == "" {
+		return nil
+	}
+	if err := localport.Save(state, ws[:len(fs)], ports[:len(fs)]); err != nil {
+		fmt.Fprintln(env.Stderr, "bastion-ttl: note: the local ports are not remembered:", err)
+	}
+	return nil
+}
+
+// clientOf is --exec's client (nil: none) and the first forward's login,
+// checked before any AWS request: the program is found, and an IAM login
+// has a database to sign for.
+func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward, ce ConnectEnv) (*client, login, error) {
+	var first Connection
+	if len(conns) > 0 {
+		first = conns[0].Connection
+	}
+	var l login
+	if len(forwards) > 0 {
+		l = login{engine: dbauth.EngineFor(cmp.Or(f.engine, first.Engine), forwards[0].port), user: cmp.Or(f.iamAuth, first.IAMAuth),
+			creds: ce.Credentials, region: ce.Region}
+	}
+	if f.engine != "" && dbauth.EngineFor(f.engine, 0) == dbauth.Other {
+		return nil, l, badf("--engine %q is not postgres, mysql or redis", f.engine)
+	}
+	if l.user != "" {
+		if err := dbauth.CheckUser(l.user); err != nil {
+			return nil, l, badf("--iam-auth: %v", err)
+		}
+		if forwards[0].host == "" {
+			return nil, l, badf("--iam-auth %s needs a database to sign for: --to HOST:PORT (its real endpoint)", l.user)
+		}
+	} else if f.token {
+		return nil, l, badf("--print-token prints an RDS IAM token: name its database user with --iam-auth USER")
+	}
+	if f.shell && (f.client || rest != nil || l.user != "") {
+		return nil, l, badf("--shell with --exec or --iam-auth: those need a port forward")
+	}
+	if rest != nil && !f.client {
+		return nil, l, badf("%q after --: to start a client, say --exec -- CLIENT ARGS...", rest)
+	}
+	argv := first.Exec
+	if f.client {
+		argv = rest
+		if len(argv) == 0 {
+			argv = first.Exec
+		}
+		if len(argv) == 0 {
+			return nil, l, badf("--exec needs a client: --exec -- psql ..., or exec: in the connection")
+		}
+	}
+	if len(argv) == 0 {
+		return nil, l, nil
+	}
+	if _, err := exec.LookPath(argv[0]); err != nil {
+		return nil, l, badf("--exec %s: %v; nothing started", termtext.Safe(argv[0]), errors.Unwrap(err))
+	}
+	return &client{argv: argv, login: l}, l, nil
+}
+
+// isPassed reports whether err is a client's exit code passed on.
+func isPassed(err error) bool {
+	var ee *cli.ExitError
+	return errors.As(err, &ee) && ee.Err == nil
 }
 
 // apply is a named connection's values where no flag was given.

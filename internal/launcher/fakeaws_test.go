@@ -80,7 +80,7 @@ func newFakeAWS(t *testing.T, userID string) *fakeAWS {
 		Connect: ConnectEnv{
 			SSM:    ssm.New(ssm.Options{Region: testenv.Region, BaseEndpoint: aws.String(ssmSrv.URL), Credentials: creds}),
 			Plugin: fakePlugin{}, Region: testenv.Region, SSMEndpoint: ssmSrv.URL,
-			WorkDir: t.TempDir(), UserConfigDir: t.TempDir(),
+			WorkDir: t.TempDir(), UserConfigDir: t.TempDir(), HomeDir: t.TempDir(),
 			Reconnect: backoff.Policy{Base: 10 * time.Millisecond, Max: 20 * time.Millisecond},
 		},
 	}

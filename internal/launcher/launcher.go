@@ -99,7 +99,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 // commands is the table: help lists them in this order.
 func commands(env *Env) []*cli.Command {
-	return []*cli.Command{runCmd(env), connectCmd(env), lsCmd(env), stopCmd(env), historyCmd(env), rightsizeCmd(env), {
+	return []*cli.Command{runCmd(env), connectCmd(env), extendCmd(env), lsCmd(env), stopCmd(env), historyCmd(env), rightsizeCmd(env), {
 		Name: "version", UsageLine: "version", Short: "print the version, commit and Go version",
 		Run: func(_ context.Context, args []string) error {
 			if len(args) > 0 {

@@ -60,6 +60,8 @@ func (PathPlugin) Version(ctx context.Context) (string, error) {
 }
 
 // Run starts the plugin as the AWS CLI does; ctx's end sends it SIGINT.
+// Without stdin (a port forward) it runs in a process group of its own,
+// so that the terminal's Ctrl-C, meant for --exec's client, leaves it be.
 func (PathPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	path, err := exec.LookPath(PluginName)
 	if err != nil {
@@ -75,6 +77,9 @@ func (PathPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, 
 		return cmd.Process.Signal(os.Interrupt)
 	}
 	cmd.WaitDelay = 5 * time.Second
+	if stdin == nil {
+		ownProcessGroup(cmd)
+	}
 	return cmd.Run()
 }
 

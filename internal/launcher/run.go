@@ -43,6 +43,7 @@ definition's supervisor would not stop the task. With --wait (the default)
 it waits until the task runs, then says how to connect.`,
 		Flags: func(fs *flag.FlagSet) error {
 			err := f.register(fs, env.Environ)
+			fs.BoolVar(&f.exec, "exec", env.Environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
 			fs.BoolVar(&f.wait, "wait", true, "wait until it runs, then say how to connect")
 			return err
 		},
@@ -93,7 +94,6 @@ func (f *runFlags) register(fs *flag.FlagSet, environ map[string]string) error {
 	fs.StringVar(&f.subnets, "subnets", environ["BASTION_SUBNETS"], "comma-separated subnet IDs (awsvpc)")
 	fs.StringVar(&f.securityGroups, "security-groups", environ["BASTION_SECURITY_GROUPS"], "comma-separated security group IDs (awsvpc)")
 	fs.BoolVar(&f.publicIP, "public-ip", false, "give the task a public IP (a public subnet without NAT)")
-	fs.BoolVar(&f.exec, "exec", environ["BASTION_EXEC"] == "true", "enable ECS Exec (the task role needs ssmmessages:*)")
 	fs.StringVar(&f.launchType, "launch-type", environ["BASTION_LAUNCH_TYPE"], "FARGATE or EC2 (default: the cluster's capacity providers, else FARGATE when the task definition is compatible)")
 	fs.StringVar(&f.supervisor, "supervisor-container", environ["BASTION_SUPERVISOR_CONTAINER"], "the container that runs the supervisor (default: found in the task definition)")
 	fs.StringVar(&f.reason, "reason", environ["BASTION_REASON"], "why you start it (a ticket, a task), kept in its "+ttltag.ReasonKey+" tag and the ledger: up to 256 letters, numbers, spaces and _ . : / = + - @")

@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +37,8 @@ const endedAtOnce = 30 * time.Second
 const readyAfter = 10 * time.Second
 
 // connection is one connect's sessions to one bastion, until the person
-// leaves or the bastion stops.
+// leaves, the client connect started exits, or the bastion stops: a shell,
+// or one port forward per connection named, each reconnecting on its own.
 type connection struct {
 	env                                Env
 	ce                                 ConnectEnv
@@ -48,14 +50,39 @@ type connection struct {
 	deadline                           time.Time     // zero: unknown; under mu once connected
 	rearm                              chan struct{} // the deadline moved: warn anew
 	maxTTL                             time.Duration // the cap the tag is read under, as ls and the sweeper read it
-	host                               string
-	port, local                        int
+	forwards                           []*forward    // none for a shell
+	client                             *client       // --exec's; nil: none
+	printLogin                         *login        // --print-token's; nil: none
 	shell, stop, started               bool
 }
 
-// out is where connect's own lines go: stdout, unless a shell has it.
+// forward is one port forward of a connection: localhost:local to
+// host:port through the bastion, or to the bastion's own port when host
+// is "".
+type forward struct {
+	name        string // the connection's name; "" for --to alone
+	host        string
+	port, local int
+	ready       chan struct{} // closed when its first session is ready
+	readyOnce   sync.Once
+}
+
+func newForward(name, host string, port, local int) *forward {
+	return &forward{name: name, host: host, port: port, local: local, ready: make(chan struct{})}
+}
+
+// label is how connect's lines name the forward when there are several.
+func (c *connection) label(f *forward) string {
+	if f == nil || len(c.forwards) < 2 {
+		return ""
+	}
+	return cmp.Or(f.name, "--to") + ": "
+}
+
+// out is where connect's own lines go: stdout, unless a shell or a client
+// has it.
 func (c *connection) out() io.Writer {
-	if c.shell {
+	if c.shell || c.client != nil {
 		return c.env.Stderr
 	}
 	return c.env.Stdout
@@ -73,17 +100,74 @@ func (c *connection) stopsAt() time.Time {
 	return c.deadline
 }
 
-// run is the session loop: it opens a session, and reconnects with
-// backoff when one ends while the bastion runs, until the person leaves
-// (ctx ends), the bastion stops, or reconnectsInARow sessions in a row
-// end at once.
+// run opens the sessions and keeps them up until the person leaves
+// (Ctrl-C, or the client exits), the bastion stops, or one forward gives
+// up (loop), which ends the others too.
 func (c *connection) run(ctx context.Context) error {
 	c.rearm = make(chan struct{}, 1)
-	// live ends with ctx, or when watch sees the bastion stop.
-	live, end := context.WithCancelCause(ctx)
+	// quit ends every session: Ctrl-C (ctx), the client's exit, or another
+	// forward giving up. live ends with quit, or when watch sees the
+	// bastion stop.
+	quit, leave := c.client.shield(ctx)
+	defer leave()
+	live, end := context.WithCancelCause(quit)
 	defer end(nil)
 	go c.warn(live)
 	go c.watch(live, end)
+	if c.shell {
+		return c.finish(c.loop(quit, live, nil))
+	}
+	results := make(chan error, len(c.forwards))
+	for _, f := range c.forwards {
+		go func() { results <- c.loop(quit, live, f) }()
+	}
+	if c.printLogin != nil {
+		go c.printToken(live, *c.printLogin)
+	}
+	exited := make(chan error, 1)
+	if c.client != nil {
+		go func() {
+			exited <- c.client.run(live, c)
+			leave()
+		}()
+	}
+	// The first forward to end for good ends the others: the person left,
+	// the bastion stopped, or it gave up.
+	var first error
+	for range c.forwards {
+		if err := <-results; first == nil || errors.Is(first, errInterrupted) {
+			first = err
+		}
+		leave()
+	}
+	if c.client.runs() && !errors.Is(first, errInterrupted) {
+		fmt.Fprintln(c.env.Stderr, "bastion-ttl:", first) // now: the client runs on
+	}
+	err := c.finish(first)
+	if c.client == nil {
+		return err
+	}
+	code := <-exited
+	if c.client.started.Load() {
+		return code // the client's exit is connect's
+	}
+	return cmp.Or(err, code)
+}
+
+// finish is how connect ends once every session has: the person left
+// (errInterrupted: leave), or the error that ended them.
+func (c *connection) finish(err error) error {
+	if errors.Is(err, errInterrupted) {
+		return c.leave()
+	}
+	return err
+}
+
+// loop is one session loop: it opens a session (a shell when f is nil,
+// else f's forward), and reconnects with backoff when one ends while the
+// bastion runs, until quit ends (errInterrupted), the bastion stops, or
+// reconnectsInARow sessions in a row end at once.
+func (c *connection) loop(quit, live context.Context, f *forward) error {
 	policy := c.ce.Reconnect
 	if policy.Base <= 0 {
 		policy = backoff.Policy{Base: time.Second, Max: 30 * time.Second}
@@ -92,16 +176,16 @@ func (c *connection) run(ctx context.Context) error {
 	fails := 0
 	for {
 		began := clk.Now()
-		exitErr, err := c.session(ctx, live)
+		exitErr, err := c.session(quit, live, f)
 		switch {
 		case errors.Is(err, errInterrupted):
-			return c.leave()
+			return err
 		case errors.As(err, new(errBastionStopped)):
 			return err
 		case errors.Is(err, ErrNoPlugin):
 			return badf("%v: %s", err, pluginInstall)
 		case err == nil && exitErr == nil && c.shell:
-			return c.leave() // the person left the shell
+			return errInterrupted // the person left the shell
 		}
 		why := "the plugin exited"
 		if err != nil {
@@ -109,18 +193,18 @@ func (c *connection) run(ctx context.Context) error {
 		} else if exitErr != nil {
 			why = "the plugin: " + exitErr.Error()
 		}
-		if reason, gone := c.gone(ctx); gone {
+		if reason, gone := c.gone(quit); gone {
 			return c.stoppedErr(reason)
 		}
 		if clk.Now().Sub(began) > endedAtOnce {
 			fails = 0
 		}
 		if fails >= reconnectsInARow {
-			return fmt.Errorf("%d sessions in a row ended at once (last: %s); the bastion %s keeps running to its deadline", fails+1, why, taskID(c.arn))
+			return fmt.Errorf("%s%d sessions in a row ended at once (last: %s); the bastion %s keeps running to its deadline", c.label(f), fails+1, why, taskID(c.arn))
 		}
 		delay := policy.Delay(fails)
 		fails++
-		fmt.Fprintf(c.out(), "the session ended (%s) while the bastion runs: reconnecting in %s\n", why, delay.Round(10*time.Millisecond))
+		fmt.Fprintf(c.out(), "%sthe session ended (%s) while the bastion runs: reconnecting in %s\n", c.label(f), why, delay.Round(10*time.Millisecond))
 		// Ctrl-C or the stop cuts the wait short: the next session says which.
 		_ = clk.Sleep(live, delay)
 	}
@@ -129,11 +213,11 @@ func (c *connection) run(ctx context.Context) error {
 // session opens one session, runs the plugin on it until it exits, the
 // person interrupts (ctx ends), or the bastion stops (live ends), and then
 // terminates it. It returns the plugin's exit error apart from its own.
-func (c *connection) session(ctx, live context.Context) (exitErr, err error) {
+func (c *connection) session(ctx, live context.Context, f *forward) (exitErr, err error) {
 	if live.Err() != nil {
 		return nil, c.endedBy(ctx, live)
 	}
-	id, args, extra, err := c.open(ctx)
+	id, args, extra, err := c.open(ctx, f)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, errInterrupted
@@ -144,11 +228,16 @@ func (c *connection) session(ctx, live context.Context) (exitErr, err error) {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	stdin := c.ce.Stdin    // inherited, as the AWS CLI leaves it to the plugin
-	stdout := c.env.Stderr // the plugin's chatter, apart from connect's lines
+	// A shell's plugin has the terminal, as the AWS CLI leaves it. A
+	// forward's reads nothing, and several share the terminal: none gets
+	// stdin, and a Ctrl-C meant for --exec's client does not reach them
+	// (PathPlugin.Run). Their chatter goes to stderr, apart from connect's
+	// lines.
+	var stdin io.Reader
+	var stdout io.Writer
 	ready := make(chan struct{})
 	if c.shell {
-		stdout = c.env.Stdout
+		stdin, stdout = c.ce.Stdin, c.env.Stdout
 		close(ready)
 	} else {
 		stdout = &readyWriter{w: c.env.Stderr, ready: ready, marker: "Waiting for connections"}
@@ -163,11 +252,11 @@ func (c *connection) session(ctx, live context.Context) (exitErr, err error) {
 	for {
 		select {
 		case <-ready:
-			c.sayReady()
+			c.sayReady(f)
 			stopWaiting()
 			ready, wait = nil, nil
 		case <-wait:
-			c.sayReady()
+			c.sayReady(f)
 			ready, wait = nil, nil
 		case e := <-done:
 			if errors.Is(e, ErrNoPlugin) {
@@ -207,25 +296,29 @@ func after(ctx context.Context, clk clock.Clock, d time.Duration) <-chan struct{
 	return fired
 }
 
-func (c *connection) sayReady() {
+// sayReady is a session's status line; the first one of a forward also
+// tells --exec's client it is ready.
+func (c *connection) sayReady(f *forward) {
 	stops := "stops TTL after its start"
 	if d := c.stopsAt(); !d.IsZero() {
 		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Clock.Now()))
 	}
 	id := taskID(c.arn)
 	switch {
-	case c.shell:
+	case f == nil:
 		fmt.Fprintf(c.out(), "shell in %s, container %s (%s); exit leaves it\n", id, termtext.Safe(c.container), stops)
-	case c.host != "":
-		fmt.Fprintf(c.out(), "localhost:%d -> %s through %s (%s)\n", c.local, net.JoinHostPort(c.host, strconv.Itoa(c.port)), id, stops)
+		return
+	case f.host != "":
+		fmt.Fprintf(c.out(), "%slocalhost:%d -> %s through %s (%s)\n", c.label(f), f.local, net.JoinHostPort(f.host, strconv.Itoa(f.port)), id, stops)
 	default:
-		fmt.Fprintf(c.out(), "localhost:%d -> %s's port %d (%s)\n", c.local, id, c.port, stops)
+		fmt.Fprintf(c.out(), "%slocalhost:%d -> %s's port %d (%s)\n", c.label(f), f.local, id, f.port, stops)
 	}
+	f.readyOnce.Do(func() { close(f.ready) })
 }
 
 // open starts a session as the AWS CLI does, and returns the plugin's
 // arguments: a port forward is ssm:StartSession's, a shell ecs:ExecuteCommand's.
-func (c *connection) open(ctx context.Context) (id string, args, extra []string, err error) {
+func (c *connection) open(ctx context.Context, f *forward) (id string, args, extra []string, err error) {
 	type answer struct {
 		SessionID  string `json:"SessionId"`
 		TokenValue string `json:"TokenValue"`
@@ -246,10 +339,10 @@ func (c *connection) open(ctx context.Context) (id string, args, extra []string,
 		return aws.ToString(out.Session.SessionId), args, extra, nil
 	}
 	doc := "AWS-StartPortForwardingSession"
-	params := map[string][]string{"portNumber": {strconv.Itoa(c.port)}, "localPortNumber": {strconv.Itoa(c.local)}}
-	if c.host != "" {
+	params := map[string][]string{"portNumber": {strconv.Itoa(f.port)}, "localPortNumber": {strconv.Itoa(f.local)}}
+	if f.host != "" {
 		doc = "AWS-StartPortForwardingSessionToRemoteHost"
-		params["host"] = []string{c.host}
+		params["host"] = []string{f.host}
 	}
 	out, err := c.ce.SSM.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(c.target()), DocumentName: aws.String(doc), Parameters: params})
 	if err != nil {
