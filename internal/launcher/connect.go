@@ -145,7 +145,7 @@ func resolve(files configFiles, names []string, stderr io.Writer, userDir string
 // together checks that connections can share one connect: one bastion
 // (its stack, cluster and task definition), port forwards only, and no
 // flag that names one forward's target.
-func together(conns []named, set map[string]bool) error {
+func together(conns []named, f connectFlags, set map[string]bool) error {
 	if len(conns) < 2 {
 		return nil
 	}
@@ -160,10 +160,10 @@ func together(conns []named, set map[string]bool) error {
 			return badf("connection %s is a shell, which has the terminal: connect it alone", c.name)
 		}
 		for _, v := range []struct{ what, a, b string }{
-			{"stack", first.Stack, c.Stack}, {"cluster", first.Cluster, c.Cluster}, {"task-definition", first.TaskDefinition, c.TaskDefinition},
+			{"stack", cmp.Or(first.Stack, f.stack), cmp.Or(c.Stack, f.stack)}, {"cluster", first.Cluster, c.Cluster}, {"task-definition", first.TaskDefinition, c.TaskDefinition},
 		} {
-			if v.a != v.b && v.a != "" && v.b != "" && !set[v.what] {
-				return badf("connections %s and %s name different %ss (%s, %s): one connect goes through one bastion", first.name, c.name, v.what, v.a, v.b)
+			if v.a != v.b && !set[v.what] {
+				return badf("connections %s and %s name different %ss (%q, %q): one connect goes through one bastion", first.name, c.name, v.what, v.a, v.b)
 			}
 		}
 	}
@@ -186,7 +186,7 @@ func connectCommand(ctx context.Context, names, rest []string, env Env, f connec
 	if err != nil {
 		return err
 	}
-	if err := together(conns, set); err != nil {
+	if err := together(conns, f, set); err != nil {
 		return err
 	}
 	if len(conns) > 0 {

@@ -361,21 +361,35 @@ func TestConnectBadInputStartsNothing(t *testing.T) {
 	defer busy.Close()
 	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
 	cfg := filepath.Join(r.env.Connect.WorkDir, ConfigName)
-	writeFile(t, cfg, "connections:\n  db:\n    to: db.internal:5432\n  elsewhere:\n    stack: bastion-ttl\n    cluster: other\n    to: db.internal:5432\n")
+	writeFile(t, cfg, "connections:\n  db:\n    to: db.internal:5432\n  elsewhere:\n    stack: bastion-ttl\n    cluster: other\n    to: db.internal:5432\n"+
+		"  box:\n    shell: true\n  cache:\n    to: cache.internal:6379\n    local-port: "+busyPort+"\n  own:\n    local-port: 2222\n  db2:\n    to: db2.internal:5432\n    local-port: 2222\n"+
+		"groups:\n  morning: [db, cache]\n  broken: [db, gone]\n")
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"unknown connection", []string{"nope"}, `no connection "nope" in ` + cfg + " (it has: db, elsewhere)"},
+		{"unknown connection", []string{"nope"}, `no connection "nope" in ` + cfg + " (it has: box, cache, db, db2, elsewhere, own)"},
 		{"--to not host:port", []string{"--to", "db.internal"}, `--to "db.internal" is not HOST:PORT`},
 		{"--to with a bad port", []string{"--to", "db.internal:99999"}, `port "99999" is not 1-65535`},
-		{"local port in use", []string{"--to", "db.internal:5432", "--local-port", busyPort}, "local port " + busyPort + " is in use by pid " + strconv.Itoa(os.Getpid()) + " ("},
+		{"local port in use", []string{"--to", "db.internal:5432", "--local-port", busyPort}, "local port " + busyPort + " for --to db.internal:5432 (--local-port) is in use by pid " + strconv.Itoa(os.Getpid()) + " ("},
 		{"cluster neither --cluster nor the stack's", []string{"elsewhere"}, "connection elsewhere: cluster other is not the stack bastion-ttl's ClusterName output (bastions)"},
 		{"cluster that does not exist", []string{"--to", "db.internal:5432", "--cluster", "nope"}, `cluster "nope" does not exist`},
 		{"ttl above the cap", []string{"db", "--ttl", "13h"}, "above the stack's cap, MaxTTL 12h0m0s"},
 		{"shell and to", []string{"--shell", "--to", "db.internal:5432"}, "--shell and --to"},
-		{"two names", []string{"db", "elsewhere"}, "connect takes one connection name"},
+		{"two bastions", []string{"db", "elsewhere"}, `connections db and elsewhere name different clusters ("", "other"): one connect goes through one bastion`},
+		{"a shell among forwards", []string{"db", "box"}, "connection box is a shell, which has the terminal: connect it alone"},
+		{"--local-port with two", []string{"db", "own", "--local-port", "7000"}, "--local-port with 2 connections"},
+		{"a group's port in use", []string{"morning"}, "local port " + busyPort + " for cache (bastion-ttl.yaml's local-port) is in use by pid " + strconv.Itoa(os.Getpid())},
+		{"a group of a connection no file has", []string{"broken"}, "group broken names gone, which no file has"},
+		{"two forwards, one port", []string{"db2", "own"}, "local port 2222 is wanted by both db2 (bastion-ttl.yaml's local-port) and own"},
+		{"a client without --exec", []string{"db", "--", "psql"}, `["psql"] after --: to start a client, say --exec -- CLIENT ARGS...`},
+		{"--exec without a client", []string{"db", "--exec"}, "--exec needs a client"},
+		{"--exec of a program not found", []string{"db", "--exec", "--", "no-such-client-here"}, "--exec no-such-client-here: executable file not found in $PATH; nothing started"},
+		{"--print-token without a user", []string{"db", "--print-token"}, "--print-token prints an RDS IAM token: name its database user with --iam-auth USER"},
+		{"--iam-auth to the bastion's own port", []string{"own", "--iam-auth", "app"}, "--iam-auth app needs a database to sign for"},
+		{"--iam-auth with a bad user", []string{"db", "--iam-auth", "app user"}, "--iam-auth: "},
+		{"--engine unknown", []string{"db", "--engine", "oracle"}, `--engine "oracle" is not postgres, mysql or redis`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := runCLI(r.env, append([]string{"connect"}, tc.args...)...)
