@@ -31,5 +31,9 @@ COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY --from=build /out/supervisor /supervisor
 # nobody:nogroup by number: scratch has no /etc/passwd.
 USER 65534:65534
+# One P: the supervisor mostly sleeps, and a second P costs the waiting
+# sidecar about 0.4 MiB of spans, stacks and a thread (docs/performance.md).
+# The runtime reads it at start, before any code of ours could set it.
+ENV GOMAXPROCS=1
 ENTRYPOINT ["/supervisor"]
 CMD ["watch"]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -87,6 +88,42 @@ func TestSamplerOnTheClock(t *testing.T) {
 	}
 	if log.Len() != 0 {
 		t.Fatalf("log: %s", log.String())
+	}
+}
+
+// Samples share one connection: a new one each sample was garbage that grew
+// the waiting sidecar's memory. One the endpoint closes is made again.
+func TestSamplerReusesItsConnection(t *testing.T) {
+	srv := &statsServer{limit: 1 << 30}
+	ts := httptest.NewUnstartedServer(srv)
+	var conns atomic.Int32
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	defer ts.Close()
+	var log bytes.Buffer
+	s := newSampler(ts.URL, clocktest.NewFake(t0), &log)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := s.SampleOnce(ctx); err != nil {
+			t.Fatalf("sample %d: %v", i, err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("6 GETs (5 of the stats, 1 of the task) over %d connections, want 1", n)
+	}
+	ts.CloseClientConnections() // the endpoint closes the idle connection
+	if err := s.SampleOnce(ctx); err != nil {
+		t.Fatalf("the sample after the endpoint closed the connection: %v", err)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("%d connections after the endpoint closed one, want 2", n)
+	}
+	if u := s.Usage(); u == nil || u.Samples != 6 || log.Len() != 0 {
+		t.Fatalf("usage %+v, log %s", u, log.String())
 	}
 }
 
