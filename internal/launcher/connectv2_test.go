@@ -236,7 +236,9 @@ func TestConnectExec(t *testing.T) {
 	t.Setenv("REPORT", filepath.Join(t.TempDir(), "unused"))
 	// The client uses the forward after the Ctrl-C: 3 if it still works.
 	c = r.connect(t, "orders-db", "--exec", "--", "bash", "-c", `sleep 1; exec 3<>"/dev/tcp/127.0.0.1/$PGPORT" && echo hi >&3 && read -r l <&3 && [ "$l" = "pong: hi" ] && exit 3; exit 9`)
-	waitFor(t, func() bool { return strings.Contains(c.errs.String(), "orders-db") || strings.Contains(c.errs.String(), "localhost:") })
+	waitFor(t, func() bool {
+		return strings.Contains(c.errs.String(), "orders-db") || strings.Contains(c.errs.String(), "localhost:")
+	})
 	time.Sleep(200 * time.Millisecond) // the client starts
 	c.cancel()
 	if code := c.exit(t); code != 3 {
