@@ -51,8 +51,8 @@ type Connection struct {
 	Subnets        []string `yaml:"subnets"`
 	SecurityGroups []string `yaml:"security-groups"`
 	Reason         string   `yaml:"reason"`
-	// Exec is the client connect starts once the forwards are ready
-	// (--exec): argv, not a shell line.
+	// Exec is the client --exec starts when no command follows it, once
+	// the forwards are ready: argv, not a shell line. Never without --exec.
 	Exec []string `yaml:"exec"`
 	// Engine says which client variables --exec sets (postgres, mysql,
 	// redis); "" infers it from to's port.

@@ -168,6 +168,15 @@ func TestLoadConfig(t *testing.T) {
 		{"unknown top-level field", "connection:\n  db: {}\n", "line 1: field connection not found"},
 		{"to not host:port", "connections:\n  db:\n    to: db\n", `connection db: to: "db" is not HOST:PORT`},
 		{"local port out of range", "connections:\n  db:\n    to: db:5432\n    local-port: 70000\n", "local-port 70000 is not a port"},
+		{"a group named as a connection", "connections:\n  db:\n    to: db:5432\ngroups:\n  db: [db]\n", "group db is also a connection's name"},
+		{"an empty group", "groups:\n  morning: []\n", "group morning has no connections"},
+		{"a group naming one twice", "groups:\n  morning: [db, db]\n", "group morning names db twice"},
+		{"a group member's bad name", "groups:\n  morning: [\"a b\"]\n", `group morning: "a b" is not a connection's name`},
+		{"an unknown engine", "connections:\n  db:\n    to: db:5432\n    engine: oracle\n", `engine "oracle" is not postgres, mysql or redis`},
+		{"iam-auth without to", "connections:\n  db:\n    iam-auth: app\n", "iam-auth needs to"},
+		{"iam-auth with a space", "connections:\n  db:\n    to: db:5432\n    iam-auth: \"a b\"\n", "iam-auth: "},
+		{"exec in a shell", "connections:\n  db:\n    shell: true\n    exec: [psql]\n", "shell with exec or iam-auth"},
+		{"exec without a program", "connections:\n  db:\n    to: db:5432\n    exec: [\"\"]\n", "exec's first word, the program, is empty"},
 		{"ttl not a duration", "connections:\n  db:\n    to: db:5432\n    ttl: soon\n", `ttl "soon" is not a positive duration`},
 		{"to and shell", "connections:\n  db:\n    to: db:5432\n    shell: true\n", "to and shell"},
 		{"bad name", "connections:\n  \"my db\":\n    to: db:5432\n", `connection "my db": a name is letters`},
@@ -190,7 +199,7 @@ func TestLoadConfig(t *testing.T) {
 func TestConnectListsConnections(t *testing.T) {
 	repo, user, repos, yours := twoConfigs(t)
 	writeFile(t, repos, "connections:\n  db:\n    description: orders\n    to: orders.internal:5432\n    local-port: 15432\n  box:\n    cluster: bastions\n    shell: true\n")
-	writeFile(t, yours, "connections:\n  db:\n    to: old.internal:5432\n  scratch:\n    stack: sandbox\n")
+	writeFile(t, yours, "connections:\n  db:\n    to: old.internal:5432\n  scratch:\n    stack: sandbox\ngroups:\n  morning: [db, scratch]\n")
 	var out, errs bytes.Buffer
 	env := Env{Environ: map[string]string{}, Stdout: &out, Stderr: &errs, Connect: ConnectEnv{WorkDir: repo, UserConfigDir: user}}
 	if code := exitCode(Run(t.Context(), []string{"connect"}, env), &errs); code != 0 {
@@ -202,7 +211,9 @@ func TestConnectListsConnections(t *testing.T) {
 		"  box      repository        a shell in the bastion                   cluster bastions\n" +
 		"  db       repository        localhost:15432 -> orders.internal:5432  stack bastion-ttl  orders\n" +
 		"  db       yours (shadowed)  localhost:5432 -> old.internal:5432      stack bastion-ttl\n" +
-		"  scratch  yours             the bastion's own port                   stack sandbox\n"
+		"  scratch  yours             the bastion's own port                   stack sandbox\n" +
+		"groups (bastion-ttl connect GROUP: one bastion, a forward each):\n" +
+		"  morning  yours  db, scratch\n"
 	if out.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", out.String(), want)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -436,18 +437,17 @@ func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward,
 	if rest != nil && !f.client {
 		return nil, l, badf("%q after --: to start a client, say --exec -- CLIENT ARGS...", rest)
 	}
-	argv := first.Exec
-	if f.client {
-		argv = rest
-		if len(argv) == 0 {
-			argv = first.Exec
-		}
-		if len(argv) == 0 {
-			return nil, l, badf("--exec needs a client: --exec -- psql ..., or exec: in the connection")
-		}
+	// The file's exec: runs only when asked (--exec): a repository's file
+	// is a teammate's text, and connect NAME alone starts no program.
+	if !f.client {
+		return nil, l, nil
+	}
+	argv := rest
+	if len(argv) == 0 {
+		argv = first.Exec
 	}
 	if len(argv) == 0 {
-		return nil, l, nil
+		return nil, l, badf("--exec needs a client: --exec -- psql ..., or exec: in the connection")
 	}
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		return nil, l, badf("--exec %s: %v; nothing started", termtext.Safe(argv[0]), errors.Unwrap(err))
@@ -538,6 +538,40 @@ func listConnections(env Env, files configFiles) error {
 				line += "\t" + termtext.Safe(c.Description)
 			}
 			fmt.Fprintln(tw, line)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return listGroups(env, files)
+}
+
+// listGroups lists the files' groups (those a file of higher rank has too
+// marked shadowed), after the connections.
+func listGroups(env Env, files configFiles) error {
+	var names []string
+	for _, f := range files {
+		names = append(names, slices.Collect(maps.Keys(f.Groups))...)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	fmt.Fprintln(env.Stdout, "groups (bastion-ttl connect GROUP: one bastion, a forward each):")
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	seen := map[string]bool{}
+	for _, name := range slices.Compact(names) {
+		for _, f := range files {
+			g, ok := f.Groups[name]
+			if !ok {
+				continue
+			}
+			from := f.from
+			if seen[name] {
+				from += " (shadowed)"
+			}
+			seen[name] = true
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, from, termtext.Safe(strings.Join(g, ", ")))
 		}
 	}
 	return tw.Flush()

@@ -311,3 +311,20 @@ func TestExtendFromTheLaptop(t *testing.T) {
 		t.Fatalf("refused extends reached the sidecar: %q", asked)
 	}
 }
+
+// A connection's exec: runs only when --exec asks for it: connect NAME
+// alone starts no program a file names.
+func TestConnectFileExecOnlyWithTheFlag(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "ran")
+	t.Setenv("MARK", mark)
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	writeFile(t, filepath.Join(f.env.Connect.WorkDir, ConfigName), "connections:\n  db:\n    to: db.internal:5432\n    exec: [bash, -c, 'touch \"$MARK\"; exit 4']\n")
+	out, errs, code := f.runUntil("localhost:", 5*time.Second, "connect", "db", "--local-port", strconv.Itoa(freePort(t)))
+	if _, err := os.Stat(mark); err == nil || code != 0 {
+		t.Fatalf("connect db ran the file's exec (exit %d):\n%s%s", code, out, errs)
+	}
+	out, errs, code = f.run(10*time.Second, "connect", "db", "--exec", "--local-port", strconv.Itoa(freePort(t)))
+	if _, err := os.Stat(mark); err != nil || code != 4 || !strings.Contains(errs, "bastion-ttl: starting bash -c touch") {
+		t.Fatalf("connect db --exec: exit %d, want the file's client's 4 (%v):\n%s%s", code, err, out, errs)
+	}
+}

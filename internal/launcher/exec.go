@@ -18,6 +18,7 @@ import (
 
 	"github.com/bastion-ttl/bastion-ttl/internal/cli"
 	"github.com/bastion-ttl/bastion-ttl/internal/dbauth"
+	"github.com/bastion-ttl/bastion-ttl/internal/termtext"
 )
 
 // client is --exec's program: started once every forward is ready, with
@@ -75,6 +76,7 @@ func (cl *client) run(live context.Context, c *connection) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(c.env.Stderr, "bastion-ttl: starting %s\n", termtext.Safe(strings.Join(cl.argv, " ")))
 	cmd := exec.Command(cl.argv[0], cl.argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.ce.Stdin, c.env.Stdout, c.env.Stderr
