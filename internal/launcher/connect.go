@@ -215,7 +215,7 @@ func connectCommand(ctx context.Context, names, rest []string, env Env, f connec
 	}
 	plugin := ce.Plugin
 	if plugin == nil {
-		plugin = PathPlugin{}
+		plugin = PathPlugin{OwnGroup: client != nil}
 	}
 	version, err := plugin.Version(ctx)
 	if errors.Is(err, ErrNoPlugin) {

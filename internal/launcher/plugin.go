@@ -42,7 +42,12 @@ type Plugin interface {
 var ErrNoPlugin = errors.New(PluginName + " is not on PATH")
 
 // PathPlugin is the plugin found on PATH.
-type PathPlugin struct{}
+type PathPlugin struct {
+	// OwnGroup runs each plugin in a process group of its own, so that
+	// the terminal's Ctrl-C, meant for --exec's client, leaves the forwards
+	// be. Only then: in the terminal's group, a plugin also ends with it.
+	OwnGroup bool
+}
 
 // Version runs the plugin with --version.
 func (PathPlugin) Version(ctx context.Context) (string, error) {
@@ -60,9 +65,7 @@ func (PathPlugin) Version(ctx context.Context) (string, error) {
 }
 
 // Run starts the plugin as the AWS CLI does; ctx's end sends it SIGINT.
-// Without stdin (a port forward) it runs in a process group of its own,
-// so that the terminal's Ctrl-C, meant for --exec's client, leaves it be.
-func (PathPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func (p PathPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	path, err := exec.LookPath(PluginName)
 	if err != nil {
 		return ErrNoPlugin
@@ -77,7 +80,7 @@ func (PathPlugin) Run(ctx context.Context, args, env []string, stdin io.Reader, 
 		return cmd.Process.Signal(os.Interrupt)
 	}
 	cmd.WaitDelay = 5 * time.Second
-	if stdin == nil {
+	if p.OwnGroup {
 		ownProcessGroup(cmd)
 	}
 	return cmd.Run()

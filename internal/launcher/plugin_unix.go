@@ -8,7 +8,9 @@ import (
 )
 
 // ownProcessGroup starts cmd in a process group of its own: signals the
-// terminal sends its foreground group (Ctrl-C) do not reach it.
+// terminal sends its foreground group (Ctrl-C, a closed terminal's hangup)
+// do not reach it. Where Linux can, it still ends with connect (withParent).
 func ownProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	withParent(cmd.SysProcAttr)
 }

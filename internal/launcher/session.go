@@ -230,9 +230,8 @@ func (c *connection) session(ctx, live context.Context, f *forward) (exitErr, er
 	done := make(chan error, 1)
 	// A shell's plugin has the terminal, as the AWS CLI leaves it. A
 	// forward's reads nothing, and several share the terminal: none gets
-	// stdin, and a Ctrl-C meant for --exec's client does not reach them
-	// (PathPlugin.Run). Their chatter goes to stderr, apart from connect's
-	// lines.
+	// stdin (and with --exec, no Ctrl-C: PathPlugin.OwnGroup). Their
+	// chatter goes to stderr, apart from connect's lines.
 	var stdin io.Reader
 	var stdout io.Writer
 	ready := make(chan struct{})
