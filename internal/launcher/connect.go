@@ -266,19 +266,17 @@ func connectCommand(ctx context.Context, names, rest []string, env Env, f connec
 	container, ownPort := bastionContainer(def, sup)
 	// A forward to the bastion's own port learns it from the task
 	// definition: its local port is chosen now, still before any start.
-	own := func(fw *forward) bool { return fw.port == 0 }
-	if slices.ContainsFunc(forwards, own) {
-		if ownPort == 0 {
-			return badf("the bastion's task definition %s maps no port: pass --to HOST:PORT, or --shell", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
-		}
-		for i, fw := range forwards {
-			if own(fw) {
-				fw.port, wants[i].Remote = int(ownPort), int(ownPort)
+	toOwn := map[*forward]bool{}
+	for i, fw := range forwards {
+		if fw.port == 0 {
+			if ownPort == 0 {
+				return badf("the bastion's task definition %s maps no port: pass --to HOST:PORT, or --shell", termtext.Safe(aws.ToString(def.TaskDefinitionArn)))
 			}
+			toOwn[fw], fw.port, wants[i].Remote = true, int(ownPort), int(ownPort)
 		}
-		if err := choosePorts(env, state, forwards, wants, own); err != nil {
-			return err
-		}
+	}
+	if err := choosePorts(env, state, forwards, wants, func(fw *forward) bool { return toOwn[fw] }); err != nil {
+		return err
 	}
 	c := &connection{env: env, ce: ce, plugin: plugin, version: version, cluster: cluster, container: container,
 		forwards: forwards, client: client, shell: f.shell, stop: f.stop, who: who, maxTTL: plan.maxTTL}

@@ -328,3 +328,31 @@ func TestConnectFileExecOnlyWithTheFlag(t *testing.T) {
 		t.Fatalf("connect db --exec: exit %d, want the file's client's 4 (%v):\n%s%s", code, err, out, errs)
 	}
 }
+
+// A forward to the bastion's own port learns the port from the task
+// definition, and its local port is then chosen (and checked) as any
+// other's, before the bastion starts.
+func TestConnectToTheBastionsOwnPortChoosesItsLocalPort(t *testing.T) {
+	standInPlugin(t)
+	r := newRig(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	if _, errs, code := runCLI(r.env, "connect", "--local-port", port); code != 2 || !strings.Contains(errs, "local port "+port+" for --to the bastion's own port (--local-port) is in use by pid") {
+		t.Fatalf("a taken --local-port: exit %d: %s", code, errs)
+	}
+	if got := r.running(t); len(got) != 0 {
+		t.Fatalf("a taken port started %v", got)
+	}
+	c := r.connect(t, "--ttl", "1h")
+	c.until(t, "'s port 2222 (", 1)
+	m := regexp.MustCompile(`localhost:(\d+) -> [-\w]+'s port 2222`).FindStringSubmatch(c.out.String())
+	if m == nil || m[1] == "0" {
+		t.Fatalf("the forward's line:\n%s", c.out.String())
+	}
+	c.cancel()
+	c.exit(t)
+}
