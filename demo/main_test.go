@@ -70,7 +70,7 @@ func wantTwoForwards(t *testing.T, out string) {
 		t.Errorf("the laptop's connect reused the bastion %d times, want once (two forwards, one bastion):\n%s", n, out)
 	}
 	for _, c := range []struct{ name, client, sent string }{{"db", "psql", "select 1"}, {"cache", "redis-cli", "PING"}} {
-		status := regexp.MustCompile(`laptop: connect    ` + c.name + `: localhost:(\d+) -> 127\.0\.0\.1:(\d+) through ` + taskID + ` \(stops at `).FindAllStringSubmatch(out, -1)
+		status := regexp.MustCompile(`laptop: connect    `+c.name+`: localhost:(\d+) -> 127\.0\.0\.1:(\d+) through `+taskID+` \(stops at `).FindAllStringSubmatch(out, -1)
 		if len(status) != 1 {
 			t.Errorf("%d status lines for %s, want one %q: line:\n%s", len(status), c.name, c.name, out)
 			continue
