@@ -159,6 +159,8 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] == "extended":
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["proof"], rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
+		case rec["outcome"] == "recorded":
+			tl.say("terminate Lambda", "identity proof %v by STS; the sidecar's usage summary recorded -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] != nil:
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		case rec["level"] != "INFO" && rec["level"] != "DEBUG": // the ledger's writes say only what went wrong
