@@ -58,7 +58,7 @@ func (b *bastion) close() { b.ln.Close() }
 // visit is the person's session, through the port bastion-ttl connect
 // forwards to the bastion's (ready gives it): logged in from 0.5 s to
 // ttl - 0.5 s, extending the TTL after 1 s and looking at the status after 2 s.
-func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duration, ready <-chan int) {
+func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duration, ready <-chan forwarded) {
 	at := func(d time.Duration) bool {
 		select {
 		case <-time.After(time.Until(started.Add(d))):
@@ -69,7 +69,8 @@ func (b *bastion) visit(ctx context.Context, started time.Time, ttl time.Duratio
 	}
 	var local int
 	select {
-	case local = <-ready:
+	case f := <-ready:
+		local = f.local
 	case <-ctx.Done():
 		return
 	}

@@ -6,9 +6,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,7 +66,7 @@ type laptops struct {
 	tl     *timeline
 	ecsURL string
 	ssmURL string
-	dir    string // no bastion-ttl.yaml: flags say it all
+	dir    string // the laptops' working directory: its bastion-ttl.yaml
 	close  func()
 }
 
@@ -78,21 +82,52 @@ func openLaptops(tl *timeline, ecsURL string) (*laptops, error) {
 	return &laptops{tl: tl, ecsURL: ecsURL, ssmURL: ssmSrv.URL, dir: dir, close: func() { ssmSrv.Close(); os.RemoveAll(dir) }}, nil
 }
 
-// connect runs `bastion-ttl connect <args> --local-port <free port>` from
-// at on; ready gets the local port once it forwards, done how it ended.
-func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ...string) (ready <-chan int, done <-chan connectResult, err error) {
-	free, err := net.Listen("tcp", "127.0.0.1:0")
+// forwarded is a forward of a connect, once its status line says it is
+// ready: the connection's name ("" when connect has one forward) and its
+// local port.
+type forwarded struct {
+	name  string
+	local int
+}
+
+// statusLine is connect's line for a ready forward: "NAME: " first when
+// connect has several.
+var statusLine = regexp.MustCompile(`^(?:([A-Za-z0-9._-]+): )?localhost:(\d+) -> `)
+
+// pluginChatter is the session-manager-plugin's own lines, which connect
+// passes on to stderr: the demo leaves them out.
+var pluginChatter = regexp.MustCompile(`^(Starting session with SessionId|Port \d+ opened for sessionId|Waiting for connections|Connection accepted for session)`)
+
+// freePort is a local port nothing listens on now.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return 0, err
 	}
-	local := free.Addr().(*net.TCPAddr).Port
-	free.Close()
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// connect runs `bastion-ttl connect <args> --ttl 30m` from at on, in the
+// laptops' directory (its bastion-ttl.yaml); ready gets each forward once
+// it is ready, with the local port connect chose, and done how it ended.
+func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ...string) (ready <-chan forwarded, done <-chan connectResult) {
 	creds := credentials.NewStaticCredentialsProvider("AKIDDEMOPERSON000001", "demo-person-secret", "")
-	readyc := make(chan int, 1)
-	var once sync.Once
+	readyc := make(chan forwarded, 8)
+	seen := map[string]bool{}
+	var mu sync.Mutex
 	say := lineWriter(func(line string) {
-		if strings.HasPrefix(line, "localhost:") {
-			once.Do(func() { readyc <- local })
+		if pluginChatter.MatchString(line) {
+			return
+		}
+		if m := statusLine.FindStringSubmatch(line); m != nil {
+			mu.Lock()
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				local, _ := strconv.Atoi(m[2])
+				readyc <- forwarded{m[1], local}
+			}
+			mu.Unlock()
 		}
 		l.tl.say(who, "%s", line)
 	})
@@ -107,11 +142,13 @@ func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ..
 			Plugin:      inProcessPlugin{},
 			Region:      region,
 			SSMEndpoint: l.ssmURL, ECSEndpoint: l.ecsURL,
+			// No home and no XDG_STATE_HOME: the ports chosen are not
+			// remembered, and this user's own are not read.
 			WorkDir:   l.dir,
 			ReuseLeft: time.Second, WarnBefore: []time.Duration{time.Second},
 		},
 	}
-	args = append(args, "--local-port", strconv.Itoa(local), "--ttl", "30m")
+	args = append(args, "--ttl", "30m")
 	donec := make(chan connectResult, 1)
 	go func() {
 		select {
@@ -126,40 +163,47 @@ func (l *laptops) connect(ctx context.Context, who string, at time.Time, args ..
 		cli.ExitCode(err, &last, "bastion-ttl")
 		donec <- connectResult{err: err, said: strings.TrimSpace(last.String())}
 	}()
-	return readyc, donec, nil
+	return readyc, donec
 }
 
-// database is a local "database": each line it is sent, it answers "pong: <line>".
-func database() (net.Listener, error) {
-	db, err := net.Listen("tcp", "127.0.0.1:0")
+// writeConnections is the laptops' bastion-ttl.yaml: one connection per
+// name, to its address.
+func (l *laptops) writeConnections(to map[string]string) error {
+	var b strings.Builder
+	b.WriteString("connections:\n")
+	for _, name := range slices.Sorted(maps.Keys(to)) {
+		fmt.Fprintf(&b, "  %s:\n    to: %s\n", name, to[name])
+	}
+	return os.WriteFile(filepath.Join(l.dir, launcher.ConfigName), []byte(b.String()), 0o600)
+}
+
+// backend is a local stand-in for what is behind the bastion (a
+// database, a cache): each line it is sent, it answers "pong: <line>".
+func backend(what string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("the database's listener: %w", err)
+		return nil, fmt.Errorf("the %s's listener: %w", what, err)
 	}
-	go pong.Serve(db)
-	return db, nil
+	go pong.Serve(ln)
+	return ln, nil
 }
 
-// query is the person's psql: one query through the forward, and its answer.
-func query(ctx context.Context, tl *timeline, ready <-chan int, db string) {
-	var local int
-	select {
-	case local = <-ready:
-	case <-ctx.Done():
-		return
-	}
+// client is the person's client (psql, redis-cli): it sends one line
+// through the forward on local, and says what answered from behind it.
+func client(tl *timeline, name string, local int, send, behind string) {
 	conn, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(local))
 	if err != nil {
-		tl.say("laptop", "cannot reach the forwarded port: %v", err)
+		tl.say("laptop", "%s cannot reach the forwarded port: %v", name, err)
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintln(conn, "select 1")
+	fmt.Fprintln(conn, send)
 	answer, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
-		tl.say("laptop", "no answer through the forward: %v", err)
+		tl.say("laptop", "%s: no answer through the forward: %v", name, err)
 		return
 	}
-	tl.say("laptop", "psql on localhost:%d sent %q, the database at %s answered %q", local, "select 1", db, strings.TrimSpace(answer))
+	tl.say("laptop", "%s on localhost:%d sent %q, %s answered %q", name, local, send, behind, strings.TrimSpace(answer))
 }
 
 // lineWriter calls f with each non-empty line written to it.

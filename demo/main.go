@@ -10,9 +10,9 @@
 // Elsewhere (no /proc/net/tcp to read sessions from) it stops at its TTL.
 // People get in with `bastion-ttl connect` (the launcher's, through the
 // stand-in session-manager-plugin in process): ops logs in through its
-// forward of the bastion's own port, and someone else forwards a local port
-// through the bastion to a local "database", bytes go through; connect
-// tells both when the bastion stops. It prints a timeline and exits 0 once the task is STOPPED with its reason.
+// forward of the bastion's own port, and someone else opens two forwards
+// through the bastion with one connect, to a local "database" and "cache",
+// bytes go through each; connect tells both when the bastion stops. It prints a timeline and exits 0 once the task is STOPPED with its reason.
 //
 //	go run ./demo [-ttl 5s]
 package main
@@ -159,6 +159,8 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized (task role pinned, session name = task ID, cluster allowed), StopTask -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] == "extended":
 			tl.say("terminate Lambda", "identity proof %v by STS; authorized; asked %v, recorded %v in the task's bastion-ttl tag (cap %v)", rec["proof"], rec["ttl_wanted"], rec["ttl"], fnMaxTTL)
+		case rec["outcome"] == "recorded":
+			tl.say("terminate Lambda", "identity proof %v by STS; the sidecar's usage summary recorded -> %v", rec["proof"], rec["status"])
 		case rec["outcome"] != nil:
 			tl.say("terminate Lambda", "%v %v: %v", rec["outcome"], rec["status"], rec["error"])
 		case rec["level"] != "INFO" && rec["level"] != "DEBUG": // the ledger's writes say only what went wrong
@@ -250,33 +252,55 @@ func run(ctx context.Context, ttl time.Duration, sessions bool, out io.Writer) e
 		return err
 	}
 	defer lt.close()
-	db, err := database()
-	if err != nil {
+	// Behind the bastion: a database and a cache, the laptop's two
+	// connections of its bastion-ttl.yaml.
+	behind := map[string]string{}
+	for _, what := range []string{"db", "cache"} {
+		ln, err := backend(what)
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		behind[what] = ln.Addr().String()
+	}
+	if err := lt.writeConnections(behind); err != nil {
 		return err
 	}
-	defer db.Close()
 	var connects []<-chan connectResult
 	if people != nil {
 		// ops gets in as people do: bastion-ttl connect forwards the
 		// bastion's own port (its SSH), and they log in through it.
-		ready, done, err := lt.connect(ctx, "ops: connect", started.Add(300*time.Millisecond))
+		// Named: without --local-port, connect (at d05199c) forwards the
+		// bastion's own port from localhost:0, a port the plugin picks.
+		local, err := freePort()
 		if err != nil {
 			return err
 		}
+		ready, done := lt.connect(ctx, "ops: connect", started.Add(300*time.Millisecond), "--local-port", strconv.Itoa(local))
 		connects = append(connects, done)
 		go people.visit(ctx, started, ttl, ready)
 	}
-	// And someone reaches the database behind the bastion: after the
-	// extension when there is one.
+	// And someone reaches the database and the cache behind the bastion,
+	// two forwards through it: after the extension when there is one.
 	connectAt := started.Add(300 * time.Millisecond)
 	if sessions {
 		connectAt = started.Add(2200 * time.Millisecond)
 	}
-	ready, done, err := lt.connect(ctx, "laptop: connect", connectAt, "--to", db.Addr().String())
-	if err != nil {
-		return err
-	}
-	go query(ctx, tl, ready, db.Addr().String())
+	ready, done := lt.connect(ctx, "laptop: connect", connectAt, "db", "cache")
+	go func() {
+		for range behind {
+			select {
+			case f := <-ready:
+				if f.name == "cache" {
+					go client(tl, "redis-cli", f.local, "PING", "the cache at "+behind["cache"])
+				} else {
+					go client(tl, "psql", f.local, "select 1", "the database at "+behind["db"])
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	connects = append(connects, done)
 
 	select {
