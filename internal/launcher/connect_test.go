@@ -354,12 +354,7 @@ func TestConnectWithoutECSExecSaysHowToFix(t *testing.T) {
 func TestConnectBadInputStartsNothing(t *testing.T) {
 	standInPlugin(t)
 	r := newRig(t)
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	busyPort := strconv.Itoa(heldPort(t))
 	cfg := filepath.Join(r.env.Connect.WorkDir, ConfigName)
 	writeFile(t, cfg, "connections:\n  db:\n    to: db.internal:5432\n  elsewhere:\n    stack: bastion-ttl\n    cluster: other\n    to: db.internal:5432\n"+
 		"  box:\n    shell: true\n  cache:\n    to: cache.internal:6379\n    local-port: "+busyPort+"\n  own:\n    local-port: 2222\n  db2:\n    to: db2.internal:5432\n    local-port: 2222\n"+

@@ -117,15 +117,21 @@ groups:
 	c.exit(t)
 }
 
-// A local port in use is refused before anything is asked of AWS: exit
-// 2, naming the port and the process holding it; not one ECS or SSM call.
-func TestConnectTakenPortBeforeAnyRequest(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
+// heldPort is a loopback port this test listens on until it ends.
+func heldPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer busy.Close()
-	port := busy.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A local port in use is refused before anything is asked of AWS: exit
+// 2, naming the port and the process holding it; not one ECS or SSM call.
+func TestConnectTakenPortBeforeAnyRequest(t *testing.T) {
+	port := heldPort(t)
 	pid := "pid " + strconv.Itoa(os.Getpid())
 	for _, tc := range []struct {
 		name  string
@@ -335,12 +341,7 @@ func TestConnectFileExecOnlyWithTheFlag(t *testing.T) {
 func TestConnectToTheBastionsOwnPortChoosesItsLocalPort(t *testing.T) {
 	standInPlugin(t)
 	r := newRig(t)
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	port := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	port := strconv.Itoa(heldPort(t))
 	if _, errs, code := runCLI(r.env, "connect", "--local-port", port); code != 2 || !strings.Contains(errs, "local port "+port+" for --to the bastion's own port (--local-port) is in use by pid") {
 		t.Fatalf("a taken --local-port: exit %d: %s", code, errs)
 	}
