@@ -28,7 +28,7 @@ var ErrInvalid = errors.New("dbauth: invalid input")
 // checks the signed host), signed for region with creds. It is valid for
 // TokenLifetime, so make one afresh for each client start.
 func Token(ctx context.Context, endpoint, region, user string, creds aws.CredentialsProvider) (string, error) {
-	hostPort, err := checkEndpoint(endpoint)
+	hostPort, err := CheckEndpoint(endpoint)
 	if err != nil {
 		return "", err
 	}
@@ -60,9 +60,10 @@ func withPathSlash(token, hostPort string) string {
 	return token
 }
 
-// checkEndpoint returns endpoint as host:port with a port 1-65535 and a
-// host name or IP address, or an error naming it.
-func checkEndpoint(endpoint string) (string, error) {
+// CheckEndpoint returns endpoint as host:port with a port 1-65535 and a
+// host name or IP address, or an error naming it: what Token checks, for a
+// caller to check before anything is started.
+func CheckEndpoint(endpoint string) (string, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("%w: endpoint %q: %s", ErrInvalid, endpoint, why)
 	}

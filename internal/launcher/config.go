@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -331,6 +332,10 @@ func (c Connection) check(name string) error {
 		if c.To == "" {
 			return fmt.Errorf("connection %s: iam-auth needs to: the database's own HOST:PORT, which the token is signed for", name)
 		}
+		_, port, _ := splitTarget(c.To)
+		if e := dbauth.EngineFor(c.Engine, port); e != dbauth.Postgres && e != dbauth.MySQL {
+			return fmt.Errorf("connection %s: iam-auth is for postgres and mysql, and its engine is %s: set engine", name, e)
+		}
 	}
 	if len(c.Exec) > 0 && c.Exec[0] == "" {
 		return fmt.Errorf("connection %s: exec's first word, the program, is empty", name)
@@ -343,11 +348,18 @@ func (c Connection) check(name string) error {
 	return nil
 }
 
+// hostName is a DNS name's shape: what a to: may name besides an IP
+// address. A file's to: is shown in status lines and signed for.
+var hostName = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9])?$`)
+
 // splitTarget is HOST:PORT's host and port.
 func splitTarget(s string) (string, int, error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
 		return "", 0, fmt.Errorf("%q is not HOST:PORT (such as mydb.example.internal:5432)", s)
+	}
+	if _, ipErr := netip.ParseAddr(host); ipErr != nil && !hostName.MatchString(host) {
+		return "", 0, fmt.Errorf("%q: host %q is not a DNS name or an IP address", s, host)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,9 +110,10 @@ connections. See docs/connect.md.`,
 	}
 }
 
-// named is a connection of the config file, by its name.
+// named is a connection of the config file, by its name, and where it
+// comes from (fromRepository, fromYours, fromFlag).
 type named struct {
-	name string
+	name, from string
 	Connection
 }
 
@@ -137,7 +140,7 @@ func resolve(files configFiles, names []string, stderr io.Writer, userDir string
 			if shadowed != nil {
 				fmt.Fprintf(stderr, "bastion-ttl: note: connection %s is the %s (%s), which shadows %s (%s)\n", m, whose(from.from), termtext.Safe(from.path), whose(shadowed.from), termtext.Safe(shadowed.path))
 			}
-			out = append(out, named{m, c})
+			out = append(out, named{m, from.from, c})
 		}
 	}
 	return out, nil
@@ -426,6 +429,12 @@ func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward,
 		if forwards[0].host == "" {
 			return nil, l, badf("--iam-auth %s needs a database to sign for: --to HOST:PORT (its real endpoint)", l.user)
 		}
+		if _, err := dbauth.CheckEndpoint(net.JoinHostPort(forwards[0].host, strconv.Itoa(forwards[0].port))); err != nil {
+			return nil, l, badf("--iam-auth %s: %v", l.user, errors.Unwrap(err))
+		}
+		if l.engine != dbauth.Postgres && l.engine != dbauth.MySQL {
+			return nil, l, badf("--iam-auth is for postgres and mysql, and %s's engine is %s: pass --engine, or set engine: in the connection", forwards[0].host, l.engine)
+		}
 	} else if f.token {
 		return nil, l, badf("--print-token prints an RDS IAM token: name its database user with --iam-auth USER")
 	}
@@ -441,11 +450,21 @@ func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward,
 		return nil, l, nil
 	}
 	argv := rest
-	if len(argv) == 0 {
+	if len(argv) == 0 && len(first.Exec) > 0 {
+		if len(conns) > 0 && conns[0].from == fromRepository {
+			return nil, l, badf("connection %s's exec: is the repository's, which connect does not run (a teammate's text): pass the client after --exec --, or put the connection in your own %s", conns[0].name, ConfigName)
+		}
 		argv = first.Exec
 	}
 	if len(argv) == 0 {
 		return nil, l, badf("--exec needs a client: --exec -- psql ..., or exec: in the connection")
+	}
+	names := map[string]string{}
+	for _, fw := range forwards {
+		if other, ok := names[envName(fw.name)]; ok && fw.name != "" {
+			return nil, l, badf("connections %s and %s would both be BASTION_TTL_LOCAL_ADDR_%s: rename one", other, fw.name, envName(fw.name))
+		}
+		names[envName(fw.name)] = fw.name
 	}
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		return nil, l, badf("--exec %s: %v; nothing started", termtext.Safe(argv[0]), errors.Unwrap(err))

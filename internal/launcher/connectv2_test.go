@@ -318,20 +318,35 @@ func TestExtendFromTheLaptop(t *testing.T) {
 	}
 }
 
-// A connection's exec: runs only when --exec asks for it: connect NAME
+// A connection's exec: runs only when --exec asks for it, and only from
+// your own file: a repository's is a teammate's text, and connect NAME
 // alone starts no program a file names.
-func TestConnectFileExecOnlyWithTheFlag(t *testing.T) {
+func TestConnectFileExecOnlyWithTheFlagFromYourFile(t *testing.T) {
 	mark := filepath.Join(t.TempDir(), "ran")
 	t.Setenv("MARK", mark)
 	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
-	writeFile(t, filepath.Join(f.env.Connect.WorkDir, ConfigName), "connections:\n  db:\n    to: db.internal:5432\n    exec: [bash, -c, 'touch \"$MARK\"; exit 4']\n")
+	conn := "connections:\n  db:\n    to: db.internal:5432\n    exec: [bash, -c, 'touch \"$MARK\"; exit 4']\n"
+	repoFile := filepath.Join(f.env.Connect.WorkDir, ConfigName)
+	writeFile(t, repoFile, conn)
 	out, errs, code := f.runUntil("localhost:", 5*time.Second, "connect", "db", "--local-port", strconv.Itoa(freePort(t)))
 	if _, err := os.Stat(mark); err == nil || code != 0 {
 		t.Fatalf("connect db ran the file's exec (exit %d):\n%s%s", code, out, errs)
 	}
 	out, errs, code = f.run(10*time.Second, "connect", "db", "--exec", "--local-port", strconv.Itoa(freePort(t)))
+	if _, err := os.Stat(mark); err == nil || code != 2 || !strings.Contains(errs, "connection db's exec: is the repository's, which connect does not run") {
+		t.Fatalf("the repository's exec: exit %d, want 2 and nothing run:\n%s%s", code, out, errs)
+	}
+	if err := os.Remove(repoFile); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(f.env.Connect.UserConfigDir, "bastion-ttl", ConfigName)
+	if err := os.MkdirAll(filepath.Dir(mine), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, mine, conn)
+	out, errs, code = f.run(10*time.Second, "connect", "db", "--exec", "--local-port", strconv.Itoa(freePort(t)))
 	if _, err := os.Stat(mark); err != nil || code != 4 || !strings.Contains(errs, "bastion-ttl: starting bash -c touch") {
-		t.Fatalf("connect db --exec: exit %d, want the file's client's 4 (%v):\n%s%s", code, err, out, errs)
+		t.Fatalf("your own exec: with --exec: exit %d, want its 4 (%v):\n%s%s", code, err, out, errs)
 	}
 }
 

@@ -28,9 +28,17 @@ type client struct {
 	argv []string
 	// login is the first forward's database login; its token, when it
 	// asks for one, is made afresh at the start.
-	login   login
-	started atomic.Bool
+	login login
+	// state is notYet, then started or interrupted, once: the Ctrl-C and
+	// the start race for it.
+	state atomic.Int32
 }
+
+const (
+	notYet int32 = iota
+	started
+	interrupted
+)
 
 // login is what a database client is told of the first forward: its
 // engine, and for an RDS IAM login its user and where to sign for.
@@ -53,7 +61,7 @@ func (cl *client) shield(ctx context.Context) (context.Context, context.CancelFu
 	go func() {
 		select {
 		case <-ctx.Done():
-			if !cl.started.Load() {
+			if cl.state.CompareAndSwap(notYet, interrupted) {
 				cancel()
 			}
 		case <-shielded.Done():
@@ -73,14 +81,18 @@ func (cl *client) run(live context.Context, c *connection) error {
 		}
 	}
 	env, err := c.clientEnv(live, cl.login)
-	if err != nil {
+	if live.Err() != nil {
+		return nil // Ctrl-C, or the stop, while the token was made
+	} else if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.env.Stderr, "bastion-ttl: starting %s\n", termtext.Safe(strings.Join(cl.argv, " ")))
 	cmd := exec.Command(cl.argv[0], cl.argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.ce.Stdin, c.env.Stdout, c.env.Stderr
-	cl.started.Store(true)
+	if !cl.state.CompareAndSwap(notYet, started) {
+		return nil // Ctrl-C came first
+	}
+	fmt.Fprintf(c.env.Stderr, "bastion-ttl: starting %s\n", termtext.Safe(strings.Join(cl.argv, " ")))
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) {
@@ -156,4 +168,4 @@ func envName(name string) string {
 }
 
 // runs reports whether the client has started.
-func (cl *client) runs() bool { return cl != nil && cl.started.Load() }
+func (cl *client) runs() bool { return cl != nil && cl.state.Load() == started }

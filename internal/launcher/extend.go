@@ -116,8 +116,10 @@ func extendCommand(ctx context.Context, env *Env, cm common, task string, by tim
 	})
 	var refused *controlclient.RefusedError
 	switch {
-	case errors.As(err, &refused) && refused.Status == 409:
+	case errors.As(err, &refused) && refused.Status == 409 && b.Deadline != nil:
 		return fmt.Errorf("the bastion %s is at its cap already (the stack's MaxTTL): it stops at %s", b.TaskID, when(*b.Deadline))
+	case errors.As(err, &refused) && refused.Status == 409:
+		return fmt.Errorf("the bastion %s is at its cap already (the stack's MaxTTL)", b.TaskID)
 	case errors.As(err, &refused):
 		return fmt.Errorf("the bastion %s's sidecar refused: %s", b.TaskID, termtext.Safe(refused.Error()))
 	case err != nil:
@@ -151,6 +153,9 @@ func ownBastion(bastions []Bastion, userID, task, cluster string) (Bastion, erro
 		if task != "" && (b.TaskARN == task || b.TaskID == task) {
 			if b.Owner != userID {
 				return Bastion{}, badf("the bastion %s is not yours (its owner is %s): extend reaches only your own", b.TaskID, termtext.Safe(b.Owner))
+			}
+			if b.Status != "RUNNING" {
+				return Bastion{}, badf("the bastion %s is %s, not RUNNING: nothing to extend yet", b.TaskID, termtext.Safe(b.Status))
 			}
 			return b, nil
 		}
@@ -228,6 +233,8 @@ func (c *connection) through(ctx context.Context, f *forward, do func(context.Co
 	select {
 	case <-ready:
 	case <-after(ctx, c.env.Clock, readyAfter):
+		// Not yet listening: whatever holds the port now is not the forward.
+		return fmt.Errorf("the session to the control port did not listen within %s", readyAfter)
 	case err := <-done:
 		done <- err // for the deferred wait
 		if err == nil {

@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -85,9 +84,11 @@ func theTask(t *testing.T, client *ecs.Client) (string, types.Task, map[string]s
 }
 
 func runCLI(env Env, args ...string) (string, string, int) {
-	var out, errs bytes.Buffer
-	env.Stdout, env.Stderr = &out, &errs
-	code := exitCode(Run(context.Background(), args, env), &errs)
+	// Safe for concurrent writes, as os.Stderr is: a plugin's stdout and
+	// stderr are copied to it at once.
+	out, errs := &testenv.Buffer{}, &testenv.Buffer{}
+	env.Stdout, env.Stderr = out, errs
+	code := exitCode(Run(context.Background(), args, env), errs)
 	return out.String(), errs.String(), code
 }
 

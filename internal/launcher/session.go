@@ -148,7 +148,10 @@ func (c *connection) run(ctx context.Context) error {
 		return err
 	}
 	code := <-exited
-	if c.client.started.Load() {
+	if c.client.runs() {
+		if err != nil && errors.Is(first, errInterrupted) {
+			fmt.Fprintln(c.env.Stderr, "bastion-ttl:", err) // --stop's failure, say
+		}
 		return code // the client's exit is connect's
 	}
 	return cmp.Or(err, code)
@@ -248,20 +251,25 @@ func (c *connection) session(ctx, live context.Context, f *forward) (exitErr, er
 	waitCtx, stopWaiting := context.WithCancel(pctx)
 	defer stopWaiting()
 	wait := after(waitCtx, c.env.Clock, readyAfter)
+	told := false // the status line
 	for {
 		select {
 		case <-ready:
-			c.sayReady(f)
+			if told && f != nil {
+				f.readyOnce.Do(func() { close(f.ready) })
+			} else {
+				c.sayReady(f, true)
+			}
 			stopWaiting()
-			ready, wait = nil, nil
+			ready, wait, told = nil, nil, true
 		case <-wait:
-			c.sayReady(f)
-			ready, wait = nil, nil
+			c.sayReady(f, false)
+			wait, told = nil, true // the plugin may still say it listens
 		case e := <-done:
 			if errors.Is(e, ErrNoPlugin) {
 				return nil, e
 			}
-			if ready == nil && ctx.Err() != nil {
+			if told && ctx.Err() != nil {
 				return nil, errInterrupted
 			}
 			return e, nil
@@ -295,9 +303,11 @@ func after(ctx context.Context, clk clock.Clock, d time.Duration) <-chan struct{
 	return fired
 }
 
-// sayReady is a session's status line; the first one of a forward also
-// tells --exec's client it is ready.
-func (c *connection) sayReady(f *forward) {
+// sayReady is a session's status line. Once the plugin says it listens,
+// the forward is ready for --exec's client; not before (a slow session is
+// told after readyAfter, but a client started then would find no one on
+// the port, or whoever took it).
+func (c *connection) sayReady(f *forward, listening bool) {
 	stops := "stops TTL after its start"
 	if d := c.stopsAt(); !d.IsZero() {
 		stops = fmt.Sprintf("stops at %s, %s left", when(d), lifetime.LeftText(d, c.env.Clock.Now()))
@@ -308,11 +318,13 @@ func (c *connection) sayReady(f *forward) {
 		fmt.Fprintf(c.out(), "shell in %s, container %s (%s); exit leaves it\n", id, termtext.Safe(c.container), stops)
 		return
 	case f.host != "":
-		fmt.Fprintf(c.out(), "%slocalhost:%d -> %s through %s (%s)\n", c.label(f), f.local, net.JoinHostPort(f.host, strconv.Itoa(f.port)), id, stops)
+		fmt.Fprintf(c.out(), "%slocalhost:%d -> %s through %s (%s)\n", c.label(f), f.local, termtext.Safe(net.JoinHostPort(f.host, strconv.Itoa(f.port))), id, stops)
 	default:
 		fmt.Fprintf(c.out(), "%slocalhost:%d -> %s's port %d (%s)\n", c.label(f), f.local, id, f.port, stops)
 	}
-	f.readyOnce.Do(func() { close(f.ready) })
+	if listening {
+		f.readyOnce.Do(func() { close(f.ready) })
+	}
 }
 
 // open starts a session as the AWS CLI does, and returns the plugin's

@@ -284,7 +284,7 @@ func TestConnectTellsTimeLeftByTheLifetimeRule(t *testing.T) {
 		c := &connection{env: Env{Stdout: &out, Clock: clocktest.NewFake(now)}, arn: "arn:aws:ecs:eu-west-1:1:task/bastions/0123", deadline: deadline}
 		fw := newForward("", "", 5432, 5432)
 		c.forwards = []*forward{fw}
-		c.sayReady(fw)
+		c.sayReady(fw, true)
 		if want := "stops at " + when(deadline) + ", " + text + " left"; !strings.Contains(out.String(), want) {
 			t.Errorf("%v to go: ready line %q, want %q", to, out.String(), want)
 		}

@@ -40,47 +40,54 @@ func (w Want) label() string {
 
 // Choose is the local port of each want, in order. A want gets its Fixed
 // port, else the one remembered for its Key, else its Remote port when
-// that is free, else a port the kernel picks. A Fixed or remembered port
-// must be free and wanted once: else a usage error (exit 2) that says
-// whose it is, where it came from and what to do. A Remote port that is
-// taken, or already given, falls to the kernel's pick. Fixed and
-// remembered ports are given first, so a default never takes them.
+// that is free, else a port the kernel picks. A Fixed port must be free
+// and wanted once, a remembered one free: else a usage error (exit 2) that
+// says whose it is, where it came from and what to do. A remembered port
+// another want holds, and a Remote port that is taken or given, fall to
+// the next rule.
 func Choose(wants []Want, remembered Memory) ([]int, error) {
 	ports := make([]int, len(wants))
 	from := make([]string, len(wants))
 	owner := map[int]int{} // port → the want given it
-	seen := map[string]bool{}
-	for i, w := range wants {
-		var fix string // what to do when the port is taken
-		switch {
-		case w.Fixed != 0:
-			ports[i], from[i] = w.Fixed, w.FixedFrom
-			if from[i] == "" || from[i] == FromFlag {
-				from[i], fix = FromFlag, "pass another --local-port, or stop it"
-			} else {
-				fix = "change " + from[i] + ", pass --local-port, or stop it"
+	// Fixed ports first, then remembered ones: a remembered port is a hint,
+	// so one another want holds already falls to the rules below.
+	for pass := range 2 {
+		seen := map[string]bool{}
+		for i, w := range wants {
+			var fix string // what to do when the port is taken
+			switch {
+			case pass == 0 && w.Fixed != 0:
+				ports[i], from[i] = w.Fixed, w.FixedFrom
+				if from[i] == "" || from[i] == FromFlag {
+					from[i], fix = FromFlag, "pass another --local-port, or stop it"
+				} else {
+					fix = "change " + from[i] + ", pass --local-port, or stop it"
+				}
+			case pass == 1 && !seen[w.Key] && w.Fixed == 0 && w.Key != "" && remembered.Ports[w.Key] != 0:
+				seen[w.Key] = true
+				if _, held := owner[remembered.Ports[w.Key]]; held {
+					continue
+				}
+				ports[i] = remembered.Ports[w.Key]
+				from[i] = "remembered from your last connect in " + remembered.Path
+				fix = "stop it, or pass --local-port (a connect without it then picks anew)"
+			default:
+				seen[w.Key] = true
+				continue
 			}
-		case w.Key != "" && !seen[w.Key] && remembered.Ports[w.Key] != 0:
-			ports[i] = remembered.Ports[w.Key]
-			from[i] = "remembered from your last connect in " + remembered.Path
-			fix = "stop it, or pass --local-port (a connect without it then picks anew)"
+			p := ports[i]
+			if p < 1 || p > 65535 {
+				return nil, cli.Usagef("local port %d for %s (%s) is not a port (1-65535)", p, w.label(), from[i])
+			}
+			if j, dup := owner[p]; dup {
+				return nil, cli.Usagef("local port %d is wanted by both %s (%s) and %s (%s): give one of them another local-port; nothing started",
+					p, wants[j].label(), from[j], w.label(), from[i])
+			}
+			if busy := probe(p); busy != "" {
+				return nil, cli.Usagef("local port %d for %s (%s) %s: %s; nothing started", p, w.label(), from[i], busy, fix)
+			}
+			owner[p] = i
 		}
-		seen[w.Key] = true
-		p := ports[i]
-		if p == 0 {
-			continue
-		}
-		if p < 1 || p > 65535 {
-			return nil, cli.Usagef("local port %d for %s (%s) is not a port (1-65535)", p, w.label(), from[i])
-		}
-		if j, dup := owner[p]; dup {
-			return nil, cli.Usagef("local port %d is wanted by both %s (%s) and %s (%s): give one of them another local-port; nothing started",
-				p, wants[j].label(), from[j], w.label(), from[i])
-		}
-		if busy := probe(p); busy != "" {
-			return nil, cli.Usagef("local port %d for %s (%s) %s: %s; nothing started", p, w.label(), from[i], busy, fix)
-		}
-		owner[p] = i
 	}
 	for i, w := range wants {
 		if ports[i] != 0 {

@@ -133,11 +133,24 @@ func TestChooseDuplicate(t *testing.T) {
 	}, Memory{})
 	wantErr(t, err, "local port "+strconv.Itoa(p)+" is wanted by both orders-db (bastion-ttl.yaml's local-port) and reports-db (--local-port)")
 
-	_, err = Choose([]Want{
-		{Name: "orders-db", Key: "orders-db", Fixed: p, Remote: 5432},
+}
+
+// A remembered port is a hint: one that a fixed port, or another
+// connection's remembered port, holds already falls to the defaults.
+func TestChooseRememberedGivesWay(t *testing.T) {
+	p := freePort(t)
+	got, err := Choose([]Want{
 		{Name: "cache", Key: "cache", Remote: 6379},
+		{Name: "orders-db", Key: "orders-db", Fixed: p, Remote: 5432},
 	}, Memory{Path: "ports.json", Ports: map[string]int{"cache": p}})
-	wantErr(t, err, "is wanted by both orders-db (--local-port) and cache (remembered from your last connect in ports.json)")
+	if err != nil || got[1] != p || got[0] == p || got[0] == 0 {
+		t.Fatalf("%v %v, want orders-db on its fixed %d and cache elsewhere", got, err, p)
+	}
+	got, err = Choose([]Want{{Name: "orders-db", Key: "orders-db", Remote: 5432}, {Name: "replica-db", Key: "replica-db", Remote: 5432}},
+		Memory{Path: "ports.json", Ports: map[string]int{"orders-db": p, "replica-db": p}})
+	if err != nil || got[0] != p || got[1] == p || got[1] == 0 {
+		t.Fatalf("%v %v; want orders-db on %d and replica-db elsewhere", got, err, p)
+	}
 }
 
 // A fixed port that is no port is refused.
