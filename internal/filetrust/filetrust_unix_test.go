@@ -16,21 +16,6 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
-// nobody is the uid the tests give a file of another user's.
-const nobody = 65534
-
-// chownOrSkip makes path another user's; only root can, and as root the
-// test must run, not skip.
-func chownOrSkip(t *testing.T, path string) {
-	t.Helper()
-	if err := os.Lchown(path, nobody, nobody); err != nil {
-		if os.Geteuid() == 0 {
-			t.Fatalf("root cannot chown %s to uid %d: %v", path, nobody, err)
-		}
-		testenv.Skipped(t, "only root can make a file of another user's here: "+err.Error())
-	}
-}
-
 // file is a new file of content with mode (past the umask), in its own
 // directory.
 func file(t *testing.T, content string, mode os.FileMode) string {
@@ -71,7 +56,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := file(t, "x", tc.mode)
 			if tc.other {
-				chownOrSkip(t, p)
+				testenv.ChownOrSkip(t, p)
 			}
 			fi, err := os.Stat(p)
 			if err != nil {
@@ -123,7 +108,7 @@ func TestOwned(t *testing.T) {
 	if err != nil || !Owned(fi) {
 		t.Fatalf("your own directory: %v, not owned", err)
 	}
-	chownOrSkip(t, dir)
+	testenv.ChownOrSkip(t, dir)
 	if fi, err = os.Lstat(dir); err != nil || Owned(fi) {
 		t.Fatalf("another user's directory: %v, owned", err)
 	}

@@ -14,21 +14,6 @@ import (
 	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
-// nobody is the uid the tests give a file of another user's.
-const nobody = 65534
-
-// chownOrSkip makes path another user's; only root can, and as root the
-// test must run, not skip.
-func chownOrSkip(t *testing.T, path string) {
-	t.Helper()
-	if err := os.Lchown(path, nobody, nobody); err != nil {
-		if os.Geteuid() == 0 {
-			t.Fatalf("root cannot chown %s to uid %d: %v", path, nobody, err)
-		}
-		testenv.Skipped(t, "only root can make a file of another user's here: "+err.Error())
-	}
-}
-
 // A config file is read only when it is the user's and no one else may
 // write it, whichever way it was found; the refusal is one line naming the
 // file and the fix. The rule's cases are filetrust's tests.
@@ -64,7 +49,7 @@ func TestConfigTrust(t *testing.T) {
 					t.Fatal(err)
 				}
 				if tc.other {
-					chownOrSkip(t, p)
+					testenv.ChownOrSkip(t, p)
 				}
 				fs, err := readConfigs(named, ce)
 				if tc.want == "" {
@@ -113,7 +98,7 @@ func TestConfigTrustJudgesTheFileRead(t *testing.T) {
 		if err := os.Symlink(target, p); err != nil {
 			t.Fatal(err)
 		}
-		chownOrSkip(t, p)
+		testenv.ChownOrSkip(t, p)
 		if _, err := readConfig(p, fromRepository); err != nil {
 			t.Fatalf("your own file through a link: %v", err)
 		}
@@ -148,7 +133,7 @@ func TestConfigTrustJudgesTheFileRead(t *testing.T) {
 		if got := findConfig(work, ""); got != filepath.Join(root, "shared", ConfigName) {
 			t.Fatalf("a .git of your own: found %q, want the file at its root", got)
 		}
-		chownOrSkip(t, git)
+		testenv.ChownOrSkip(t, git)
 		if got := findConfig(work, ""); got != "" {
 			t.Fatalf("a .git of another user's made its directory a root: found %q", got)
 		}
