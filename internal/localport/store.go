@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/filetrust"
 )
 
 // MaxRemembered is the most keys the state file keeps: the wants of the
@@ -67,14 +69,14 @@ const (
 // read is path's ports (never nil), and why not when state is not fine.
 func read(path string) (map[string]int, fileState, string) {
 	ports := map[string]int{}
-	f, err := openState(path)
+	f, err := filetrust.OpenNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return ports, fine, ""
 	}
+	if errors.Is(err, filetrust.ErrSymlink) {
+		return ports, untrusted, "it is a symbolic link: remove it, and connect remembers anew"
+	}
 	if err != nil {
-		if isSymlink(path) {
-			return ports, untrusted, "it is a symbolic link: remove it, and connect remembers anew"
-		}
 		return ports, untrusted, fmt.Sprintf("it cannot be read (%v)", err)
 	}
 	defer f.Close()
@@ -184,8 +186,20 @@ func writeAtomic(path string, data []byte) error {
 	return err
 }
 
-// isSymlink reports whether path is a symbolic link.
-func isSymlink(path string) bool {
-	fi, err := os.Lstat(path)
-	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+// distrust is "" for a file the user may trust (filetrust.Check); else why
+// not, with the fix: who may write it chooses the ports the user's clients
+// are sent to.
+func distrust(path string, fi os.FileInfo) string {
+	err := filetrust.Check(fi)
+	var u *filetrust.Untrusted
+	if !errors.As(err, &u) {
+		return ""
+	}
+	switch u.Kind {
+	case filetrust.NotYours:
+		return fmt.Sprintf("it is %v: remove it, and connect remembers anew", u)
+	case filetrust.Writable:
+		return fmt.Sprintf("%v: chmod go-w %s", u, path)
+	}
+	return u.Error()
 }
