@@ -372,3 +372,28 @@ func TestConnectToTheBastionsOwnPortChoosesItsLocalPort(t *testing.T) {
 	c.cancel()
 	c.exit(t)
 }
+
+// --print-token prints the RDS IAM token on stdout once the forward is
+// ready, signed for the real endpoint (not the local port), and says on
+// stderr what it is; without --print-token it is nowhere.
+func TestConnectPrintsTheTokenOnlyWhenAsked(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	f.env.Connect.Credentials = credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", "")
+	local := strconv.Itoa(freePort(t))
+	out, errs, code := f.runUntil("X-Amz-Signature=", 5*time.Second, "connect", "--to", "orders.cluster-abc.eu-west-1.rds.amazonaws.com:5432", "--local-port", local,
+		"--iam-auth", "app_user", "--print-token")
+	token := ""
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "X-Amz-Signature=") {
+			token = line
+		}
+	}
+	if code != 0 || !strings.HasPrefix(token, "orders.cluster-abc.eu-west-1.rds.amazonaws.com:5432/?Action=connect&DBUser=app_user&") ||
+		!strings.Contains(token, "%2Feu-west-1%2Frds-db%2Faws4_request") || !strings.Contains(errs, "the IAM token for app_user at orders.cluster-abc") {
+		t.Fatalf("exit %d, want the token for the real endpoint in its region:\n%s%s", code, out, errs)
+	}
+	out, errs, _ = f.runUntil("localhost:", 5*time.Second, "connect", "--to", "orders.cluster-abc.eu-west-1.rds.amazonaws.com:5432", "--local-port", local, "--iam-auth", "app_user")
+	if strings.Contains(out+errs, "X-Amz-Signature") {
+		t.Fatalf("the token shown unasked:\n%s%s", out, errs)
+	}
+}
