@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/bastion-ttl/bastion-ttl/internal/testenv"
 )
 
 const me = "AROAEXAMPLEDEVELOPER1:alice"
@@ -105,7 +107,7 @@ func TestConnectCtrlCWhileTheTokenIsMade(t *testing.T) {
 	f.env.Connect.Credentials = slowCreds{2 * time.Second}
 	f.bastion("0123456789abcdef0123456789abcdef", me, "2h")
 	mark := filepath.Join(t.TempDir(), "ran")
-	errs := &syncBuf{}
+	errs := &testenv.Buffer{}
 	env := f.env
 	env.Stdout, env.Stderr = io.Discard, errs
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,30 +127,6 @@ func TestConnectCtrlCWhileTheTokenIsMade(t *testing.T) {
 	if code != 0 || strings.Contains(errs.String(), "context canceled") {
 		t.Fatalf("Ctrl-C before the client: exit %d, want 0 and the leaving line:\n%s", code, errs.String())
 	}
-}
-
-type syncBuf struct {
-	mu  chan struct{}
-	buf strings.Builder
-}
-
-func (b *syncBuf) lock() {
-	if b.mu == nil {
-		b.mu = make(chan struct{}, 1)
-	}
-	b.mu <- struct{}{}
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.lock()
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.lock()
-	defer func() { <-b.mu }()
-	return b.buf.String()
 }
 
 // proxyPlugin listens on the session's localPortNumber and carries each
