@@ -308,6 +308,7 @@ func connectCommand(ctx context.Context, names, rest []string, env Env, f connec
 		}
 		return cli.Usage(err.Error())
 	}
+	remember(env, state, forwards, wants)
 	if err := c.run(ctx); err != nil {
 		if c.started && !errors.As(err, new(errBastionStopped)) && !isPassed(err) {
 			return startedThen(c.arn, err)
@@ -365,8 +366,7 @@ func plannedForwards(conns []named, f connectFlags, set map[string]bool) ([]*for
 }
 
 // choosePorts gives the forwards which (known: their remote port is
-// known) their local ports, refusing one in use (localport.Choose), and
-// remembers them for next time.
+// known) their local ports, refusing one in use (localport.Choose).
 func choosePorts(env Env, state string, forwards []*forward, wants []localport.Want, which func(*forward) bool) error {
 	var ws []localport.Want
 	var fs []*forward
@@ -397,13 +397,23 @@ func choosePorts(env Env, state string, forwards []*forward, wants []localport.W
 	for i, fw := range fs {
 		fw.local = ports[i]
 	}
-	if state == "" {
-		return nil
+	return nil
+}
+
+// remember saves the forwards' local ports for the next connect, once
+// their bastion is reached: a connect refused or interrupted before
+// remembers nothing.
+func remember(env Env, state string, forwards []*forward, wants []localport.Want) {
+	if state == "" || len(forwards) == 0 {
+		return
 	}
-	if err := localport.Save(state, ws[:len(fs)], ports[:len(fs)]); err != nil {
+	ports := make([]int, len(forwards))
+	for i, fw := range forwards {
+		ports[i] = fw.local
+	}
+	if err := localport.Save(state, wants, ports); err != nil {
 		fmt.Fprintln(env.Stderr, "bastion-ttl: note: the local ports are not remembered:", err)
 	}
-	return nil
 }
 
 // clientOf is --exec's client (nil: none) and the first forward's login,

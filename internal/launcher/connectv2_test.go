@@ -397,3 +397,20 @@ func TestConnectPrintsTheTokenOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("the token shown unasked:\n%s%s", out, errs)
 	}
 }
+
+// Ports are remembered once the bastion is reached: a connect refused
+// after its ports were chosen (a TTL above the cap) remembers nothing.
+func TestConnectRemembersOnlyWhatItReached(t *testing.T) {
+	f := newFakeAWS(t, "AROAEXAMPLEDEVELOPER1:alice")
+	state := filepath.Join(f.env.Connect.HomeDir, ".local", "state", "bastion-ttl", "ports.json")
+	if _, errs, code := f.run(5*time.Second, "connect", "--to", "db.internal:5432", "--ttl", "13h"); code != 2 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Fatal("a refused connect remembered its ports")
+	}
+	f.runUntil("localhost:", 5*time.Second, "connect", "--to", "db.internal:5432")
+	if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), `"to:db.internal:5432"`) {
+		t.Fatalf("a connect that reached its bastion remembered %s (%v)", b, err)
+	}
+}
