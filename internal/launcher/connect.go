@@ -385,9 +385,10 @@ func choosePorts(env Env, state string, forwards []*forward, wants []localport.W
 			fmt.Fprintln(env.Stderr, "bastion-ttl: note:", note)
 		}
 	}
+	// The ports the other forwards were given already: not to be given twice.
 	for _, fw := range forwards {
 		if !which(fw) && fw.local != 0 {
-			ws = append(ws, localport.Want{Name: fw.name, Key: "taken:" + fw.name, Fixed: fw.local, Remote: fw.port})
+			ws = append(ws, localport.Want{Name: fw.name, Fixed: fw.local, FixedFrom: "chosen for it already", Remote: fw.port})
 		}
 	}
 	ports, err := localport.Choose(ws, mem)
@@ -424,10 +425,12 @@ func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward,
 	if len(conns) > 0 {
 		first = conns[0].Connection
 	}
-	var l login
+	l := login{user: cmp.Or(f.iamAuth, first.IAMAuth), creds: ce.Credentials, region: ce.Region}
+	if f.shell && (f.client || rest != nil || l.user != "" || f.token) {
+		return nil, l, badf("--shell with --exec or --iam-auth: those need a port forward")
+	}
 	if len(forwards) > 0 {
-		l = login{engine: dbauth.EngineFor(cmp.Or(f.engine, first.Engine), forwards[0].port), user: cmp.Or(f.iamAuth, first.IAMAuth),
-			creds: ce.Credentials, region: ce.Region}
+		l.engine = dbauth.EngineFor(cmp.Or(f.engine, first.Engine), forwards[0].port)
 	}
 	if f.engine != "" && dbauth.EngineFor(f.engine, 0) == dbauth.Other {
 		return nil, l, badf("--engine %q is not postgres, mysql or redis", f.engine)
@@ -447,9 +450,6 @@ func clientOf(conns []named, f connectFlags, rest []string, forwards []*forward,
 		}
 	} else if f.token {
 		return nil, l, badf("--print-token prints an RDS IAM token: name its database user with --iam-auth USER")
-	}
-	if f.shell && (f.client || rest != nil || l.user != "") {
-		return nil, l, badf("--shell with --exec or --iam-auth: those need a port forward")
 	}
 	if rest != nil && !f.client {
 		return nil, l, badf("%q after --: to start a client, say --exec -- CLIENT ARGS...", rest)

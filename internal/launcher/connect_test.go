@@ -384,6 +384,8 @@ func TestConnectBadInputStartsNothing(t *testing.T) {
 		{"--print-token without a user", []string{"db", "--print-token"}, "--print-token prints an RDS IAM token: name its database user with --iam-auth USER"},
 		{"--iam-auth to the bastion's own port", []string{"own", "--iam-auth", "app"}, "--iam-auth app needs a database to sign for"},
 		{"--iam-auth with a bad user", []string{"db", "--iam-auth", "app user"}, "--iam-auth: "},
+		{"--shell with --iam-auth", []string{"--shell", "--iam-auth", "app"}, "--shell with --exec or --iam-auth: those need a port forward"},
+		{"--shell with --print-token", []string{"--shell", "--print-token"}, "--shell with --exec or --iam-auth: those need a port forward"},
 		{"--engine unknown", []string{"db", "--engine", "oracle"}, `--engine "oracle" is not postgres, mysql or redis`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
