@@ -75,8 +75,11 @@ func extendCommand(ctx context.Context, env *Env, cm common, task string, by tim
 		return err
 	}
 	d, err := env.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{b.TaskARN}})
-	if err != nil || len(d.Tasks) != 1 {
+	if err != nil {
 		return awsError("describe-tasks "+b.TaskID, err)
+	}
+	if len(d.Tasks) != 1 {
+		return fmt.Errorf("the bastion %s is gone from %s", b.TaskID, cluster)
 	}
 	t := d.Tasks[0]
 	td, err := env.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: t.TaskDefinitionArn})
